@@ -1,0 +1,3 @@
+"""energy-tui: a terminal trading desk for peer-to-peer energy markets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from energy_tui.cli import main
+
+raise SystemExit(main())

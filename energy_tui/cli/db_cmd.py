@@ -1,0 +1,69 @@
+"""`energy-tui db migrate|status`."""
+
+from __future__ import annotations
+
+import argparse
+
+from energy_tui.cli.output import print_json, print_table
+from energy_tui.cli.runtime import connected
+from energy_tui.db import migrations
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("db", parents=[common], help="database schema: migrate, status")
+    commands = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    migrate = commands.add_parser(
+        "migrate", parents=[common], help="apply pending migrations (safe to repeat)"
+    )
+    migrate.add_argument("--json", action="store_true", help="print JSON")
+    migrate.set_defaults(handler=run_migrate)
+    status = commands.add_parser(
+        "status", parents=[common], help="current schema version and pending steps"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=run_status)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    with connected(args, migrate=False) as runtime:
+        applied = migrations.migrate(runtime.database)
+        state = migrations.status(runtime.database)
+    if args.json:
+        print_json(
+            {
+                "database": str(runtime.url),
+                "version": state.current,
+                "applied": [f"{s.version:04d}_{s.name}" for s in applied],
+            }
+        )
+    elif applied:
+        for step in applied:
+            print(f"applied {step.version:04d} {step.name}")
+        print(f"{runtime.url}: schema at version {state.current}")
+    else:
+        print(f"{runtime.url}: schema at version {state.current}, nothing to do")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with connected(args, migrate=False) as runtime:
+        state = migrations.status(runtime.database)
+    if args.json:
+        print_json(
+            {
+                "database": str(runtime.url),
+                "version": state.current,
+                "pending": [f"{s.version:04d}_{s.name}" for s in state.pending],
+            }
+        )
+        return 0
+    print(f"database: {runtime.url}")
+    print(f"version:  {state.current}")
+    rows = [
+        {"version": f"{s.version:04d}", "name": s.name, "state": "applied"} for s in state.applied
+    ]
+    rows += [
+        {"version": f"{s.version:04d}", "name": s.name, "state": "pending"} for s in state.pending
+    ]
+    print_table(rows, ["version", "name", "state"])
+    return 0

@@ -1,0 +1,1 @@
+"""Persistence: the Peewee models, URL -> database, exact aggregates, migrations."""

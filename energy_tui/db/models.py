@@ -1,0 +1,229 @@
+"""Peewee models: the seven tables of the platform's seed schema plus ours.
+
+Seed tables keep their names, columns and types; what we add is listed in DESIGN §2.
+Timestamps are naive UTC. Amounts use the exact fields of `db.fields`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from peewee import (
+    SQL,
+    AutoField,
+    BigAutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
+
+from energy_tui import clock
+from energy_tui.db.fields import EnergyField, MoneyField, PermissionsField, PriceField
+
+db = DatabaseProxy()
+
+ROLES = ("trader", "operator", "admin", "viewer")
+PROSUMER_KINDS = ("residential", "commercial", "industrial", "grid_operator")
+ORDER_SIDES = ("buy", "sell")
+ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "expired")
+TIME_IN_FORCE = ("gtc", "ioc")
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Prosumer(BaseModel):
+    address = CharField(max_length=100, primary_key=True)
+    name = CharField(max_length=200)
+    energy_generated = EnergyField()
+    energy_consumed = EnergyField()
+    grid_tokens = MoneyField()
+    watt_tokens = MoneyField()
+    created_at = DateTimeField(default=clock.now)
+    updated_at = DateTimeField(default=clock.now)
+    # ours
+    watt_reserved = MoneyField()
+    energy_bought = EnergyField()
+    energy_sold = EnergyField()
+    energy_reserved = EnergyField()
+    kind = CharField(max_length=20, default="residential")
+
+    class Meta:
+        table_name = "prosumers"
+
+
+class User(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    username = CharField(max_length=50, unique=True)
+    email = CharField(max_length=100, unique=True)
+    password_hash = CharField(max_length=255)
+    role = CharField(max_length=20, default="trader")
+    is_active = BooleanField(default=True)
+    created_at = DateTimeField(default=clock.now)
+    last_login = DateTimeField(null=True)
+    # ours
+    prosumer = ForeignKeyField(Prosumer, column_name="prosumer_address", null=True, backref="users")
+    failed_logins = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "users"
+
+
+class ApiKey(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    user = ForeignKeyField(User, column_name="user_id", null=True, backref="api_keys")
+    name = CharField(max_length=100)
+    key_hash = CharField(max_length=255)
+    permissions = PermissionsField(default=lambda: ["read"])
+    is_active = BooleanField(default=True)
+    expires_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=clock.now)
+    last_used = DateTimeField(null=True)
+    # ours
+    prefix = CharField(max_length=32, null=True, unique=True)
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_keys"
+
+
+class EnergyOrder(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    trader_address = CharField(max_length=100, index=True)
+    order_type = CharField(
+        max_length=10, constraints=[SQL("CHECK (order_type IN ('buy', 'sell'))")]
+    )
+    energy_amount = EnergyField()
+    price_per_kwh = PriceField()
+    is_active = BooleanField(default=True)
+    created_at = DateTimeField(default=clock.now)
+    # ours
+    filled_amount = EnergyField()
+    status = CharField(max_length=20, default="open")
+    time_in_force = CharField(max_length=3, default="gtc")
+    expires_at = DateTimeField(null=True)
+    updated_at = DateTimeField(default=clock.now)
+    watt_reserved = MoneyField()  # WATT this buy order still holds
+    seq = BigIntegerField(default=0)  # arrival sequence: time priority without clock ties
+
+    class Meta:
+        table_name = "energy_orders"
+        indexes = (
+            # the book: open orders of one side by price, then arrival
+            (("is_active", "order_type", "price_per_kwh", "seq"), False),
+        )
+
+
+class EnergyTrade(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    buy_order = ForeignKeyField(
+        EnergyOrder, column_name="buy_order_id", null=True, backref="buy_trades"
+    )
+    sell_order = ForeignKeyField(
+        EnergyOrder, column_name="sell_order_id", null=True, backref="sell_trades"
+    )
+    buyer_address = CharField(max_length=100, index=True)
+    seller_address = CharField(max_length=100, index=True)
+    energy_amount = EnergyField()
+    price_per_kwh = PriceField()
+    total_price = MoneyField()
+    executed_at = DateTimeField(default=clock.now, index=True)
+    # ours
+    fee = MoneyField()
+    buyer_total = MoneyField()
+    taker_side = CharField(max_length=4, null=True)
+
+    class Meta:
+        table_name = "energy_trades"
+
+
+class MarketStatistics(BaseModel):
+    id = AutoField()
+    date = DateField(unique=True)
+    total_trades = IntegerField(default=0)
+    total_volume = EnergyField()
+    average_price = PriceField()
+    highest_price = PriceField()
+    lowest_price = PriceField()
+    active_buy_orders = IntegerField(default=0)
+    active_sell_orders = IntegerField(default=0)
+    created_at = DateTimeField(default=clock.now)
+
+    class Meta:
+        table_name = "market_statistics"
+
+
+class AuditLog(BaseModel):
+    id = BigAutoField()
+    created_at = DateTimeField(default=clock.now, index=True)
+    event_type = CharField(max_length=50, index=True)
+    user = ForeignKeyField(User, column_name="user_id", null=True, backref="audit_logs")
+    api_key = ForeignKeyField(ApiKey, column_name="api_key_id", null=True)
+    ip_address = CharField(max_length=64, null=True)
+    event_data = TextField(default="{}")  # JSON
+    actor = CharField(max_length=100, default="")  # who, as text: "os:alice", "user:bob"
+    outcome = CharField(max_length=10, default="success")  # success | failure | denied
+
+    class Meta:
+        table_name = "audit_logs"
+
+
+class Session(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    user = ForeignKeyField(User, column_name="user_id", backref="sessions")
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=clock.now)
+    last_seen = DateTimeField(default=clock.now)
+    ended_at = DateTimeField(null=True)
+    end_reason = CharField(max_length=20, null=True)
+    ip_address = CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "sessions"
+
+
+class MeterReading(BaseModel):
+    id = BigAutoField()
+    prosumer = ForeignKeyField(Prosumer, column_name="prosumer_address", backref="readings")
+    energy_generated = EnergyField()
+    energy_consumed = EnergyField()
+    recorded_at = DateTimeField(default=clock.now, index=True)
+    recorded_by = CharField(max_length=100, default="")
+
+    class Meta:
+        table_name = "meter_readings"
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField(primary_key=True)
+    name = CharField(max_length=100)
+    applied_at = DateTimeField(default=clock.now)
+
+    class Meta:
+        table_name = "schema_version"
+
+
+# Dependency order (referenced tables first).
+MODELS: tuple[type[BaseModel], ...] = (
+    Prosumer,
+    User,
+    ApiKey,
+    EnergyOrder,
+    EnergyTrade,
+    MarketStatistics,
+    AuditLog,
+    Session,
+    MeterReading,
+)

@@ -1,0 +1,55 @@
+"""The domain errors. Their messages are written to be shown to a user as they are."""
+
+from __future__ import annotations
+
+
+class EnergyError(Exception):
+    """Base of every error energy-tui raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(EnergyError):
+    """A setting or a database URL is malformed or unsupported."""
+
+    exit_code = 2
+
+
+class ValidationError(EnergyError):
+    """Input is malformed or out of range; nothing was written."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotFound(ValidationError):
+    """The thing named does not exist."""
+
+
+class Conflict(ValidationError):
+    """The write would duplicate something unique."""
+
+
+class InsufficientFunds(ValidationError):
+    """Not enough available WATT or energy for what was asked."""
+
+
+class AuthError(EnergyError):
+    """Authentication failed (bad password, key, locked or disabled account)."""
+
+    exit_code = 3
+
+
+class PermissionDenied(EnergyError):
+    """The actor's role or key does not allow the action."""
+
+    exit_code = 3
+
+
+class DatabaseUnavailable(EnergyError):
+    """The database server cannot be reached."""
+
+    exit_code = 1

@@ -1,0 +1,53 @@
+"""Where energy-tui keeps its files, backed by platformdirs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import PlatformDirs
+
+_APP = "energy-tui"
+
+
+def _dirs() -> PlatformDirs:
+    return PlatformDirs(_APP, appauthor=False)
+
+
+def data_dir() -> Path:
+    return Path(_dirs().user_data_dir)
+
+
+def config_dir() -> Path:
+    return Path(_dirs().user_config_dir)
+
+
+def log_dir() -> Path:
+    return Path(_dirs().user_log_dir)
+
+
+def config_file() -> Path:
+    return config_dir() / "config.toml"
+
+
+def log_file() -> Path:
+    return log_dir() / "energy-tui.log"
+
+
+def default_database_file() -> Path:
+    return data_dir() / "energy_trading.db"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) if needed; the leaf is made owner-only (0700)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create an empty owner-only (0600) file if it does not exist yet."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    return path

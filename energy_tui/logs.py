@@ -1,0 +1,25 @@
+"""Logging goes to a file in the user log dir; users see messages, never tracebacks."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+
+from energy_tui import locations
+
+_FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
+
+
+def setup(level: int = logging.INFO) -> None:
+    """Attach the rotating log file once per process."""
+    root = logging.getLogger()
+    if any(getattr(handler, "_energy_tui", False) for handler in root.handlers):
+        return
+    path = locations.private_file(locations.log_file())
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler._energy_tui = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,1 @@
+"""The domain: pure Python + Peewee, no Textual. The TUI and the CLI both call these."""

@@ -1,0 +1,80 @@
+"""Roles x actions, in one place. Every service that writes asks `require`."""
+
+from __future__ import annotations
+
+import enum
+
+from energy_tui.errors import PermissionDenied
+from energy_tui.services import audit
+from energy_tui.services.context import Actor
+
+
+class Action(enum.StrEnum):
+    READ_MARKET = "read market"
+    TRADE_OWN = "trade for own prosumer"
+    CANCEL_OWN = "cancel own order"
+    MANAGE_OWN_KEYS = "manage own API keys"
+    MANAGE_KEYS_OF_OTHERS = "manage API keys of others"
+    MANAGE_PROSUMERS = "manage prosumers"
+    MANAGE_USERS = "manage users and roles"
+    READ_AUDIT = "read audit log"
+
+
+_A = Action
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    "viewer": frozenset({_A.READ_MARKET}),
+    "trader": frozenset({_A.READ_MARKET, _A.TRADE_OWN, _A.CANCEL_OWN, _A.MANAGE_OWN_KEYS}),
+    "operator": frozenset(
+        {
+            _A.READ_MARKET,
+            _A.TRADE_OWN,
+            _A.CANCEL_OWN,
+            _A.MANAGE_OWN_KEYS,
+            _A.MANAGE_KEYS_OF_OTHERS,
+            _A.MANAGE_PROSUMERS,
+            _A.READ_AUDIT,
+        }
+    ),
+    "admin": frozenset(Action),
+}
+
+# What each API key permission lets a key do (always within its owner's role).
+KEY_SCOPES: dict[str, frozenset[Action]] = {
+    "read": frozenset({_A.READ_MARKET}),
+    "trade": frozenset({_A.TRADE_OWN, _A.CANCEL_OWN}),
+    "manage": frozenset(
+        {
+            _A.MANAGE_OWN_KEYS,
+            _A.MANAGE_KEYS_OF_OTHERS,
+            _A.MANAGE_PROSUMERS,
+            _A.MANAGE_USERS,
+            _A.READ_AUDIT,
+        }
+    ),
+}
+
+
+def allows(actor: Actor, action: Action) -> bool:
+    if action not in ROLE_ACTIONS.get(actor.role, frozenset()):
+        return False
+    if actor.permissions is None:
+        return True
+    return any(action in KEY_SCOPES.get(scope, frozenset()) for scope in actor.permissions)
+
+
+def require(actor: Actor, action: Action, **context: object) -> None:
+    """Raise PermissionDenied (and audit the denial) unless `actor` may do `action`.
+
+    Call it before opening the write transaction, so the audit row of a denial stays.
+    """
+    if allows(actor, action):
+        return
+    audit.record("permission_denied", actor, outcome="denied", action=str(action), **context)
+    via = (
+        " with this API key"
+        if actor.permissions is not None and action in ROLE_ACTIONS.get(actor.role, frozenset())
+        else f" as {actor.role}"
+    )
+    raise PermissionDenied(
+        f"permission denied: {actor.username or actor.label} may not {action}{via}"
+    )

@@ -1,0 +1,216 @@
+"""Prosumers: accounts, balances, operator deposits and withdrawals, meter readings."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from decimal import Decimal
+
+from peewee import IntegrityError
+
+from energy_tui import clock
+from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
+from energy_tui.db.locking import for_update
+from energy_tui.db.models import PROSUMER_KINDS, MeterReading, Prosumer, db
+from energy_tui.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from energy_tui.services import audit, validation
+from energy_tui.services.context import Actor
+from energy_tui.services.permissions import Action, require
+
+MAX_BALANCE = Decimal("9999999999999.99")  # DECIMAL(15,2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Balances:
+    address: str
+    name: str
+    kind: str
+    watt_total: Decimal
+    watt_reserved: Decimal
+    energy_generated: Decimal
+    energy_consumed: Decimal
+    energy_bought: Decimal
+    energy_sold: Decimal
+    energy_reserved: Decimal
+    grid_tokens: Decimal
+
+    @property
+    def watt_available(self) -> Decimal:
+        return self.watt_total - self.watt_reserved
+
+    @property
+    def energy_credits(self) -> Decimal:
+        return self.energy_generated - self.energy_consumed + self.energy_bought - self.energy_sold
+
+    @property
+    def energy_available(self) -> Decimal:
+        return self.energy_credits - self.energy_reserved
+
+    @classmethod
+    def of(cls, row: Prosumer) -> Balances:
+        return cls(
+            row.address,
+            row.name,
+            row.kind,
+            row.watt_tokens,
+            row.watt_reserved,
+            row.energy_generated,
+            row.energy_consumed,
+            row.energy_bought,
+            row.energy_sold,
+            row.energy_reserved,
+            row.grid_tokens,
+        )
+
+
+def money(raw: str | Decimal, label: str = "amount") -> Decimal:
+    return validation.decimal_value(raw, label, places=MONEY_PLACES, max_digits=15, unit="WATT")
+
+
+def energy(raw: str | Decimal, label: str = "energy", *, allow_zero: bool = False) -> Decimal:
+    return validation.decimal_value(
+        raw, label, places=ENERGY_PLACES, max_digits=15, allow_zero=allow_zero, unit="kWh"
+    )
+
+
+def add_prosumer(actor: Actor, address: str, name: str, kind: str = "residential") -> Balances:
+    address = validation.address(address)
+    name = validation.text_value(name, "name", max_length=200)
+    kind = validation.choice(kind, "kind", PROSUMER_KINDS)
+    require(actor, Action.MANAGE_PROSUMERS, address=address)
+    with db.atomic():
+        if Prosumer.select().where(Prosumer.address == address).exists():
+            raise Conflict(f"a prosumer with address {address!r} already exists")
+        now = clock.now()
+        try:
+            row = Prosumer.create(
+                address=address, name=name, kind=kind, created_at=now, updated_at=now
+            )
+        except IntegrityError:
+            raise Conflict(f"a prosumer with address {address!r} already exists") from None
+        audit.record("prosumer_created", actor, address=address, name=name, kind=kind)
+    return Balances.of(row)
+
+
+def ensure_grid_operator(address: str) -> Prosumer:
+    """The prosumer that receives grid fees, created on first use."""
+    row = Prosumer.get_or_none(Prosumer.address == address)
+    if row is None:
+        now = clock.now()
+        row = Prosumer.create(
+            address=address,
+            name="Grid operator",
+            kind="grid_operator",
+            created_at=now,
+            updated_at=now,
+        )
+    return row
+
+
+def list_prosumers() -> list[Balances]:
+    return [Balances.of(row) for row in Prosumer.select().order_by(Prosumer.address)]
+
+
+def balances(address: str) -> Balances:
+    row = Prosumer.get_or_none(Prosumer.address == address)
+    if row is None:
+        raise NotFound(f"no prosumer with address {address[:100]!r}")
+    return Balances.of(row)
+
+
+def _locked(address: str) -> Prosumer:
+    row = for_update(Prosumer.select().where(Prosumer.address == address)).first()
+    if row is None:
+        raise NotFound(f"no prosumer with address {address[:100]!r}")
+    return row
+
+
+def deposit(actor: Actor, address: str, amount: str | Decimal) -> Balances:
+    value = money(amount)
+    require(actor, Action.MANAGE_PROSUMERS, address=address)
+    with db.atomic():
+        row = _locked(address)
+        if row.watt_tokens + value > MAX_BALANCE:
+            raise ValidationError(
+                f"deposit would take the balance past {MAX_BALANCE} WATT", field="amount"
+            )
+        row.watt_tokens += value
+        row.updated_at = clock.now()
+        row.save()
+        audit.record("deposit", actor, address=address, amount=value, balance=row.watt_tokens)
+    return Balances.of(row)
+
+
+def withdraw(actor: Actor, address: str, amount: str | Decimal) -> Balances:
+    value = money(amount)
+    require(actor, Action.MANAGE_PROSUMERS, address=address)
+    with db.atomic():
+        row = _locked(address)
+        available = row.watt_tokens - row.watt_reserved
+        if value > available:
+            raise InsufficientFunds(
+                f"cannot withdraw {value} WATT: only {available} WATT available "
+                f"({row.watt_reserved} reserved by open orders)",
+                field="amount",
+            )
+        row.watt_tokens -= value
+        row.updated_at = clock.now()
+        row.save()
+        audit.record("withdrawal", actor, address=address, amount=value, balance=row.watt_tokens)
+    return Balances.of(row)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    recorded_at: dt.datetime
+    energy_generated: Decimal
+    energy_consumed: Decimal
+    recorded_by: str
+
+
+def add_meter_reading(
+    actor: Actor,
+    address: str,
+    generated: str | Decimal = "0",
+    consumed: str | Decimal = "0",
+) -> Balances:
+    """Record a reading; its generation and consumption add to the prosumer's totals."""
+    gen = energy(generated, "generated", allow_zero=True)
+    con = energy(consumed, "consumed", allow_zero=True)
+    if gen == 0 and con == 0:
+        raise ValidationError(
+            "a meter reading needs generated or consumed energy above 0 kWh", field="generated"
+        )
+    require(actor, Action.MANAGE_PROSUMERS, address=address)
+    with db.atomic():
+        row = _locked(address)
+        if max(row.energy_generated + gen, row.energy_consumed + con) > MAX_BALANCE:
+            raise ValidationError(
+                f"the meter totals would pass {MAX_BALANCE} kWh", field="generated"
+            )
+        now = clock.now()
+        MeterReading.create(
+            prosumer=address,
+            energy_generated=gen,
+            energy_consumed=con,
+            recorded_at=now,
+            recorded_by=actor.label[:100],
+        )
+        row.energy_generated += gen
+        row.energy_consumed += con
+        row.updated_at = now
+        row.save()
+        audit.record("meter_reading", actor, address=address, generated=gen, consumed=con)
+    return Balances.of(row)
+
+
+def readings(address: str, limit: int = 20) -> list[Reading]:
+    query = (
+        MeterReading.select()
+        .where(MeterReading.prosumer == address)
+        .order_by(MeterReading.recorded_at.desc())
+        .limit(limit)
+    )
+    return [
+        Reading(r.recorded_at, r.energy_generated, r.energy_consumed, r.recorded_by) for r in query
+    ]

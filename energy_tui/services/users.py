@@ -1,0 +1,147 @@
+"""User accounts: create, list, roles, enable/disable, passwords."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from peewee import IntegrityError
+
+from energy_tui import clock
+from energy_tui.db.locking import for_update
+from energy_tui.db.models import ROLES, Prosumer, User, db
+from energy_tui.errors import Conflict, NotFound
+from energy_tui.services import audit, passwords, sessions, validation
+from energy_tui.services.context import Actor
+from energy_tui.services.permissions import Action, require
+
+
+@dataclasses.dataclass(frozen=True)
+class UserInfo:
+    username: str
+    email: str
+    role: str
+    is_active: bool
+    prosumer_address: str | None
+    created_at: dt.datetime
+    last_login: dt.datetime | None
+    locked_until: dt.datetime | None
+
+    @classmethod
+    def of(cls, user: User) -> UserInfo:
+        return cls(
+            user.username,
+            user.email,
+            user.role,
+            bool(user.is_active),
+            user.prosumer_address,
+            user.created_at,
+            user.last_login,
+            user.locked_until,
+        )
+
+
+def get(username: str) -> User:
+    user = User.get_or_none(User.username == username)
+    if user is None:
+        raise NotFound(f"no user named {username[:50]!r}")
+    return user
+
+
+def count() -> int:
+    return User.select().count()
+
+
+def add_user(
+    actor: Actor,
+    username: str,
+    email: str,
+    password: str,
+    *,
+    rounds: int,
+    role: str = "trader",
+    prosumer_address: str | None = None,
+) -> UserInfo:
+    username = validation.username(username)
+    email = validation.email(email)
+    role = validation.choice(role, "role", ROLES)
+    password_hash = passwords.hash_password(password, rounds)  # outside the transaction
+    require(actor, Action.MANAGE_USERS, target=username)
+    with db.atomic():
+        if prosumer_address is not None:
+            prosumer_address = validation.address(prosumer_address)
+            if Prosumer.get_or_none(Prosumer.address == prosumer_address) is None:
+                raise NotFound(
+                    f"no prosumer with address {prosumer_address!r}: "
+                    "add it first with `energy-tui prosumer add`"
+                )
+        _check_unique(username, email)
+        try:
+            user = User.create(
+                username=username,
+                email=email,
+                password_hash=password_hash,
+                role=role,
+                prosumer=prosumer_address,
+                created_at=clock.now(),
+            )
+        except IntegrityError:
+            raise Conflict(f"username {username!r} or email {email!r} is already taken") from None
+        audit.record("user_created", actor, target=username, role=role, prosumer=prosumer_address)
+    return UserInfo.of(user)
+
+
+def _check_unique(username: str, email: str) -> None:
+    if User.select().where(User.username == username).exists():
+        raise Conflict(f"username {username!r} is already taken")
+    if User.select().where(User.email == email).exists():
+        raise Conflict(f"email {email!r} is already used by another user")
+
+
+def list_users() -> list[UserInfo]:
+    return [UserInfo.of(user) for user in User.select().order_by(User.username)]
+
+
+def set_role(actor: Actor, username: str, role: str) -> UserInfo:
+    role = validation.choice(role, "role", ROLES)
+    require(actor, Action.MANAGE_USERS, target=username)
+    with db.atomic():
+        user = for_update(User.select().where(User.username == username)).first()
+        if user is None:
+            raise NotFound(f"no user named {username[:50]!r}")
+        old = user.role
+        user.role = role
+        user.save()
+        audit.record("user_role_changed", actor, target=username, old_role=old, new_role=role)
+    return UserInfo.of(user)
+
+
+def set_active(actor: Actor, username: str, active: bool) -> UserInfo:
+    require(actor, Action.MANAGE_USERS, target=username)
+    with db.atomic():
+        user = get(username)
+        user.is_active = active
+        if active:
+            user.failed_logins = 0
+            user.locked_until = None
+        user.save()
+        audit.record("user_enabled" if active else "user_disabled", actor, target=username)
+        if not active:
+            sessions.end_all(user, reason="disabled")
+    return UserInfo.of(user)
+
+
+def set_password(actor: Actor, username: str, password: str, *, rounds: int) -> UserInfo:
+    """Set a new password (admin reset, or a user's own change) and end other sessions."""
+    password_hash = passwords.hash_password(password, rounds)
+    if actor.username != username:
+        require(actor, Action.MANAGE_USERS, target=username)
+    with db.atomic():
+        user = get(username)
+        user.password_hash = password_hash
+        user.failed_logins = 0
+        user.locked_until = None
+        user.save()
+        audit.record("password_changed", actor, target=username)
+        sessions.end_all(user, reason="password_changed")
+    return UserInfo.of(user)

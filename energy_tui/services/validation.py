@@ -1,0 +1,104 @@
+"""Parsing of user input into exact values, with messages that say what is accepted."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
+
+from energy_tui.errors import ValidationError
+
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,49}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+
+
+def decimal_value(
+    raw: str | Decimal | int,
+    label: str,
+    *,
+    places: int,
+    max_digits: int,
+    allow_zero: bool = False,
+    unit: str = "",
+) -> Decimal:
+    """Parse a positive decimal (or >= 0 with allow_zero) that fits DECIMAL(max_digits, places)."""
+    limit = Decimal(10) ** (max_digits - places) - Decimal(1).scaleb(-places)
+    lower = "0" if allow_zero else f"{Decimal(1).scaleb(-places)}"
+    unit = f" {unit}" if unit else ""
+    accepted = f"a number from {lower} to {limit}{unit} with at most {places} decimals"
+    try:
+        value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValidationError(
+            f"{label} {str(raw)[:40]!r} is not a number: expected {accepted}", field=label
+        ) from None
+    if not value.is_finite():
+        raise ValidationError(f"{label} must be a finite number: expected {accepted}", field=label)
+    if value < 0 or (value == 0 and not allow_zero):
+        least = "zero or more" if allow_zero else "more than zero"
+        raise ValidationError(f"{label} must be {least}: expected {accepted}", field=label)
+    if value > limit:
+        raise ValidationError(f"{label} is too large: expected {accepted}", field=label)
+    if value != value.quantize(Decimal(1).scaleb(-places)):
+        raise ValidationError(
+            f"{label} has more than {places} decimals: expected {accepted}", field=label
+        )
+    return value.quantize(Decimal(1).scaleb(-places))
+
+
+def text_value(raw: str, label: str, *, max_length: int) -> str:
+    """A trimmed, non-empty single-line text of at most `max_length` characters."""
+    value = (raw or "").strip()
+    if not value:
+        raise ValidationError(f"{label} must not be empty (1-{max_length} characters)", field=label)
+    if len(value) > max_length:
+        raise ValidationError(
+            f"{label} is {len(value)} characters long: at most {max_length} are accepted",
+            field=label,
+        )
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValidationError(f"{label} must not contain control characters", field=label)
+    return value
+
+
+def username(raw: str) -> str:
+    value = text_value(raw, "username", max_length=50)
+    if not _USERNAME.fullmatch(value):
+        raise ValidationError(
+            "username must be 3-50 characters: letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit",
+            field="username",
+        )
+    return value
+
+
+def email(raw: str) -> str:
+    value = text_value(raw, "email", max_length=100)
+    if not _EMAIL.fullmatch(value):
+        raise ValidationError(
+            f"email {value[:40]!r} is not an address like name@example.org", field="email"
+        )
+    return value.lower()
+
+
+def address(raw: str) -> str:
+    value = text_value(raw, "address", max_length=100)
+    if not _ADDRESS.fullmatch(value):
+        raise ValidationError(
+            "address must be 1-100 characters: letters, digits, '.', '_', ':' "
+            "or '-', starting with a letter or digit",
+            field="address",
+        )
+    return value
+
+
+def choice(raw: str, label: str, options: Iterable[str]) -> str:
+    value = (raw or "").strip().lower()
+    options = tuple(options)
+    if value not in options:
+        raise ValidationError(
+            f"unknown {label} {raw[:40]!r}: expected one of {', '.join(options)}", field=label
+        )
+    return value
