@@ -11,11 +11,14 @@ _FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
 
 def setup(level: int = logging.INFO) -> None:
-    """Attach the rotating log file once per process."""
+    """Attach the rotating log file (once per process and log file)."""
     root = logging.getLogger()
-    if any(getattr(handler, "_energy_tui", False) for handler in root.handlers):
-        return
     path = locations.private_file(locations.log_file())
+    for old in [h for h in root.handlers if getattr(h, "_energy_tui", False)]:
+        if getattr(old, "baseFilename", None) == str(path):
+            return
+        root.removeHandler(old)
+        old.close()
     handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
     )

@@ -37,10 +37,15 @@ def connected(args: argparse.Namespace, *, migrate: bool = True) -> Iterator[Run
     """Settings + database for one command. SQLite files are brought up to date on first
     use; a PostgreSQL/MySQL schema that is behind must be migrated explicitly."""
     runtime = bind(load_settings(getattr(args, "db", None)))
-    with runtime.database.connection_context():
-        if migrate:
-            _ensure_schema(runtime)
-        yield runtime
+    try:
+        with runtime.database.connection_context():
+            if migrate:
+                _ensure_schema(runtime)
+            yield runtime
+    finally:
+        close_all = getattr(runtime.database, "close_all", None)
+        if close_all is not None:  # a pool: do not leave idle server connections behind
+            close_all()
 
 
 def _ensure_schema(runtime: Runtime) -> None:

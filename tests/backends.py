@@ -1,0 +1,89 @@
+"""Test databases: SQLite always; PostgreSQL and MySQL when their URLs are set.
+
+Each pytest process works in a database of its own on the server
+(`energy_tui_test_<pid>`), created at start and dropped at the end, so parallel runs
+never see each other's tables; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+
+import peewee
+
+from energy_tui.db.connect import DatabaseURL, open_database, parse_url
+from energy_tui.db.models import MODELS, db
+
+ENV = {"postgres": "ENERGY_TUI_TEST_POSTGRES_URL", "mysql": "ENERGY_TUI_TEST_MYSQL_URL"}
+REQUIRE_ENV = "ENERGY_TUI_REQUIRE_BACKENDS"
+
+
+def required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0")
+
+
+def server_url(backend: str) -> str | None:
+    return os.environ.get(ENV[backend]) or None
+
+
+def url_string(url: DatabaseURL) -> str:
+    """A URL string for `url`, password included (tests only; never printed)."""
+    if url.backend == "sqlite":
+        return f"sqlite://{url.path}"
+    scheme = "postgresql" if url.backend == "postgres" else "mysql"
+    auth = url.user + (f":{url.password}" if url.password else "")
+    return f"{scheme}://{auth}@{url.host}:{url.port}/{url.name}"
+
+
+def with_name(url: DatabaseURL, name: str) -> DatabaseURL:
+    return DatabaseURL(url.backend, host=url.host, port=url.port, user=url.user,
+                       password=url.password, name=name, options=url.options)
+
+
+def _admin(url: DatabaseURL) -> peewee.Database:
+    return open_database(url, pool_size=1, timeout=10)
+
+
+def create_private_database(base: str, name: str) -> str:
+    """Create database `name` next to the one `base` names; return its URL."""
+    url = parse_url(base)
+    admin = _admin(url)
+    with admin.connection_context():
+        if url.backend == "postgres":
+            admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute_sql(f'CREATE DATABASE "{name}"')
+        else:
+            admin.execute_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            admin.execute_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    admin.close_all()
+    return url_string(with_name(url, name))
+
+
+def drop_private_database(base: str, name: str) -> None:
+    url = parse_url(base)
+    admin = _admin(url)
+    with admin.connection_context():
+        quote = '"' if url.backend == "postgres" else "`"
+        force = " WITH (FORCE)" if url.backend == "postgres" else ""
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {quote}{name}{quote}{force}")
+    admin.close_all()
+
+
+def empty_tables(database: peewee.Database, backend: str) -> None:
+    tables = [model._meta.table_name for model in MODELS]
+    if backend == "postgres":
+        database.execute_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    elif backend == "mysql":
+        database.execute_sql("SET FOREIGN_KEY_CHECKS=0")
+        for table in tables:
+            database.execute_sql(f"TRUNCATE TABLE `{table}`")
+        database.execute_sql("SET FOREIGN_KEY_CHECKS=1")
+    else:
+        for table in reversed(tables):
+            database.execute_sql(f'DELETE FROM "{table}"')
+
+
+def bind(url: str) -> peewee.Database:
+    database = open_database(parse_url(url), pool_size=4, timeout=10)
+    db.initialize(database)
+    return database
