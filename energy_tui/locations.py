@@ -39,15 +39,14 @@ def default_database_file() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) if needed; the leaf is made owner-only (0700)."""
+    """Create one of *our own* folders (and parents) if needed, owner-only (0700)."""
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
 
 
 def private_file(path: Path) -> Path:
-    """Create an empty owner-only (0600) file if it does not exist yet."""
-    private_dir(path.parent)
+    """Create an empty owner-only (0600) file in an existing folder, if it is missing."""
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
     os.close(fd)
     return path

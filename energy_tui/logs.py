@@ -13,6 +13,7 @@ _FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 def setup(level: int = logging.INFO) -> None:
     """Attach the rotating log file (once per process and log file)."""
     root = logging.getLogger()
+    locations.private_dir(locations.log_dir())
     path = locations.private_file(locations.log_file())
     for old in [h for h in root.handlers if getattr(h, "_energy_tui", False)]:
         if getattr(old, "baseFilename", None) == str(path):

@@ -26,7 +26,13 @@ from peewee import (
 )
 
 from energy_tui import clock
-from energy_tui.db.fields import EnergyField, MoneyField, PermissionsField, PriceField
+from energy_tui.db.fields import (
+    EnergyField,
+    ExactDecimalField,
+    MoneyField,
+    PermissionsField,
+    PriceField,
+)
 
 db = DatabaseProxy()
 
@@ -123,6 +129,8 @@ class EnergyOrder(BaseModel):
         indexes = (
             # the book: open orders of one side by price, then arrival
             (("is_active", "order_type", "price_per_kwh", "seq"), False),
+            # the expiry sweep
+            (("is_active", "expires_at"), False),
         )
 
 
@@ -144,6 +152,7 @@ class EnergyTrade(BaseModel):
     fee = MoneyField()
     buyer_total = MoneyField()
     taker_side = CharField(max_length=4, null=True)
+    seq = BigIntegerField(default=0, index=True)  # execution sequence: the tape's order
 
     class Meta:
         table_name = "energy_trades"
@@ -160,6 +169,8 @@ class MarketStatistics(BaseModel):
     active_buy_orders = IntegerField(default=0)
     active_sell_orders = IntegerField(default=0)
     created_at = DateTimeField(default=clock.now)
+    # ours: sum of amount x price, exact, so that average_price is a true VWAP
+    notional = ExactDecimalField(24, 6)
 
     class Meta:
         table_name = "market_statistics"
@@ -206,6 +217,23 @@ class MeterReading(BaseModel):
         table_name = "meter_readings"
 
 
+class MarketState(BaseModel):
+    """One row. Locked by every matching transaction on PostgreSQL/MySQL (SQLite's
+    IMMEDIATE transactions already serialize writers); `version` moves on every change
+    to the book or the tape, so screens poll it cheaply."""
+
+    id = IntegerField(primary_key=True)
+    order_seq = BigIntegerField(default=0)
+    trade_seq = BigIntegerField(default=0)
+    version = BigIntegerField(default=0)
+    open_buy_orders = IntegerField(default=0)
+    open_sell_orders = IntegerField(default=0)
+    updated_at = DateTimeField(default=clock.now)
+
+    class Meta:
+        table_name = "market_state"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     name = CharField(max_length=100)
@@ -226,4 +254,5 @@ MODELS: tuple[type[BaseModel], ...] = (
     AuditLog,
     Session,
     MeterReading,
+    MarketState,
 )
