@@ -29,8 +29,13 @@ def record(event_type: str, actor: Actor, outcome: str = "success", **data: Any)
         ip_address=actor.ip_address,
         actor=actor.label[:100],
         outcome=outcome,
-        event_data=json.dumps({key: _plain(value) for key, value in data.items()}, sort_keys=True),
+        event_data=encode(data),
     )
+
+
+def encode(data: dict[str, Any]) -> str:
+    """The JSON text of `event_data`."""
+    return json.dumps({key: _plain(value) for key, value in data.items()}, sort_keys=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,149 @@
+"""The six invariants of DESIGN §3, checked over the whole database.
+
+Used by the tests after every random step and by `energy-tui market check`. It reads
+every row, so it is a maintenance tool, not something a screen calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from decimal import Decimal
+
+from energy_tui.db.models import AuditLog, EnergyOrder, EnergyTrade, MeterReading, Prosumer
+
+_ZERO = Decimal(0)
+
+
+def check() -> list[str]:
+    """Every violation found, as a sentence; empty when all six hold."""
+    prosumers = list(Prosumer.select())
+    orders = {order.id: order for order in EnergyOrder.select()}
+    trades = list(EnergyTrade.select())
+    problems: list[str] = []
+    problems += _conservation(prosumers)
+    problems += _no_negative_available(prosumers)
+    problems += _orders_agree_with_trades(orders, trades)
+    problems += _prices_and_book(orders, trades)
+    problems += _reservations(prosumers, orders)
+    problems += _energy_moves(prosumers, trades)
+    return problems
+
+
+def _conservation(prosumers: list[Prosumer]) -> list[str]:
+    moved = _ZERO
+    for row in AuditLog.select(AuditLog.event_type, AuditLog.event_data).where(
+        AuditLog.event_type.in_(["deposit", "withdrawal"]) & (AuditLog.outcome == "success")
+    ):
+        amount = Decimal(json.loads(row.event_data)["amount"])
+        moved += amount if row.event_type == "deposit" else -amount
+    watt = sum((p.watt_tokens for p in prosumers), _ZERO)
+    metered = sum((r.energy_generated - r.energy_consumed for r in MeterReading.select()), _ZERO)
+    credits = sum((_credits(p) for p in prosumers), _ZERO)
+    problems = []
+    if watt != moved:
+        problems.append(f"1: WATT total {watt} != deposits - withdrawals {moved}")
+    if credits != metered:
+        problems.append(f"1: energy credits total {credits} != metered net {metered}")
+    return problems
+
+
+def _credits(p: Prosumer) -> Decimal:
+    return p.energy_generated - p.energy_consumed + p.energy_bought - p.energy_sold
+
+
+def _no_negative_available(prosumers: list[Prosumer]) -> list[str]:
+    problems = []
+    for p in prosumers:
+        if p.watt_reserved < 0 or p.watt_tokens - p.watt_reserved < 0:
+            problems.append(f"2: {p.address} WATT {p.watt_tokens} reserved {p.watt_reserved}")
+        if p.energy_reserved < 0 or _credits(p) - p.energy_reserved < 0:
+            problems.append(f"2: {p.address} energy {_credits(p)} reserved {p.energy_reserved}")
+    return problems
+
+
+_STATUS_ACTIVE = {
+    "open": True,
+    "partially_filled": True,
+    "filled": False,
+    "cancelled": False,
+    "expired": False,
+}
+
+
+def _orders_agree_with_trades(orders: dict, trades: list[EnergyTrade]) -> list[str]:
+    filled: dict = defaultdict(lambda: _ZERO)
+    for t in trades:
+        filled[t.buy_order_id] += t.energy_amount
+        filled[t.sell_order_id] += t.energy_amount
+    problems = []
+    for o in orders.values():
+        if not _ZERO <= o.filled_amount <= o.energy_amount:
+            problems.append(f"3: order {o.id} filled {o.filled_amount} of {o.energy_amount}")
+        if o.filled_amount != filled[o.id]:
+            problems.append(f"3: order {o.id} filled {o.filled_amount} != trades {filled[o.id]}")
+        if _STATUS_ACTIVE.get(o.status) != bool(o.is_active):
+            problems.append(f"3: order {o.id} status {o.status} but is_active={o.is_active}")
+        full = o.filled_amount == o.energy_amount
+        if (o.status == "filled") != full:
+            problems.append(f"3: order {o.id} status {o.status} with {o.filled_amount} filled")
+        if o.status == "open" and o.filled_amount:
+            problems.append(f"3: open order {o.id} has fills")
+        if o.status == "partially_filled" and not o.filled_amount:
+            problems.append(f"3: partially filled order {o.id} has no fills")
+    return problems
+
+
+def _prices_and_book(orders: dict, trades: list[EnergyTrade]) -> list[str]:
+    problems = []
+    for t in trades:
+        buy, sell = orders[t.buy_order_id], orders[t.sell_order_id]
+        maker = sell if t.taker_side == "buy" else buy
+        if t.price_per_kwh != maker.price_per_kwh:
+            problems.append(
+                f"4: trade {t.id} at {t.price_per_kwh}, maker limit {maker.price_per_kwh}"
+            )
+        if not sell.price_per_kwh <= t.price_per_kwh <= buy.price_per_kwh:
+            problems.append(
+                f"4: trade {t.id} at {t.price_per_kwh} outside "
+                f"[{sell.price_per_kwh}, {buy.price_per_kwh}]"
+            )
+    bids = [o.price_per_kwh for o in orders.values() if o.is_active and o.order_type == "buy"]
+    asks = [o.price_per_kwh for o in orders.values() if o.is_active and o.order_type == "sell"]
+    if bids and asks and max(bids) >= min(asks):
+        problems.append(f"4: book crossed: best bid {max(bids)} >= best ask {min(asks)}")
+    return problems
+
+
+def _reservations(prosumers: list[Prosumer], orders: dict) -> list[str]:
+    watt: dict = defaultdict(lambda: _ZERO)
+    energy: dict = defaultdict(lambda: _ZERO)
+    problems = []
+    for o in orders.values():
+        if not o.is_active:
+            if o.watt_reserved:
+                problems.append(f"5: closed order {o.id} still holds {o.watt_reserved} WATT")
+            continue
+        if o.order_type == "buy":
+            watt[o.trader_address] += o.watt_reserved
+        else:
+            energy[o.trader_address] += o.energy_amount - o.filled_amount
+    for p in prosumers:
+        if p.watt_reserved != watt[p.address]:
+            problems.append(
+                f"5: {p.address} watt_reserved {p.watt_reserved} != orders {watt[p.address]}"
+            )
+        if p.energy_reserved != energy[p.address]:
+            problems.append(
+                f"5: {p.address} energy_reserved {p.energy_reserved} != orders {energy[p.address]}"
+            )
+    return problems
+
+
+def _energy_moves(prosumers: list[Prosumer], trades: list[EnergyTrade]) -> list[str]:
+    bought = sum((p.energy_bought for p in prosumers), _ZERO)
+    sold = sum((p.energy_sold for p in prosumers), _ZERO)
+    traded = sum((t.energy_amount for t in trades), _ZERO)
+    if bought == sold == traded:
+        return []
+    return [f"6: bought {bought}, sold {sold}, traded {traded}"]

@@ -1,0 +1,196 @@
+"""Daily market statistics (kept in the trade's transaction), candles, rebuild."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from decimal import Decimal
+
+from peewee import fn
+
+from energy_tui import clock
+from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_product, exact_value
+from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
+from energy_tui.db.models import EnergyTrade, MarketState, MarketStatistics, db
+from energy_tui.services.market.money import round_price
+from energy_tui.services.market.views import Fill
+
+NOTIONAL_PLACES = ENERGY_PLACES + PRICE_PLACES
+_ZERO = Decimal(0)
+
+
+def _row(day: dt.date) -> MarketStatistics:
+    row = MarketStatistics.get_or_none(MarketStatistics.date == day)
+    return row or MarketStatistics(date=day, created_at=clock.now())
+
+
+def _apply(row: MarketStatistics, amount: Decimal, price: Decimal) -> None:
+    first = row.total_trades == 0
+    row.total_trades += 1
+    row.total_volume += amount
+    row.notional += amount * price
+    row.highest_price = price if first else max(row.highest_price, price)
+    row.lowest_price = price if first else min(row.lowest_price, price)
+    row.average_price = round_price(row.notional / row.total_volume)
+
+
+def record(day: dt.date, fills: Iterable[Fill], state: MarketState) -> None:
+    """Add fills to the day's row and refresh its open-order counts."""
+    row = _row(day)
+    for fill in fills:
+        _apply(row, fill.amount, fill.price)
+    row.active_buy_orders = state.open_buy_orders
+    row.active_sell_orders = state.open_sell_orders
+    row.save()
+
+
+def touch(day: dt.date, state: MarketState) -> None:
+    record(day, (), state)
+
+
+def daily(days: int, today: dt.date | None = None) -> list[MarketStatistics]:
+    """The last `days` daily rows (days without a row are absent), oldest first."""
+    today = today or clock.now().date()
+    since = today - dt.timedelta(days=days - 1)
+    return list(
+        MarketStatistics.select()
+        .where(MarketStatistics.date >= since)
+        .order_by(MarketStatistics.date)
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Candle:
+    start: dt.datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    trades: int
+
+
+def candles(seconds: int, since: dt.datetime, until: dt.datetime | None = None) -> list[Candle]:
+    """OHLCV per `seconds`-wide bucket of trades in [since, until), computed in SQL."""
+    until = until or clock.now() + dt.timedelta(seconds=1)
+    t = EnergyTrade
+    bucket = epoch_bucket(db, t.executed_at, seconds)
+    rows = list(
+        t.select(
+            bucket.alias("bucket"),
+            fn.MIN(t.seq),
+            fn.MAX(t.seq),
+            fn.MAX(t.price_per_kwh),
+            fn.MIN(t.price_per_kwh),
+            exact_sum(db, t.energy_amount, ENERGY_PLACES),
+            fn.COUNT(t.id),
+        )
+        .where((t.executed_at >= since) & (t.executed_at < until))
+        .group_by(bucket)
+        .order_by(bucket)
+        .tuples()
+    )
+    ends = {seq for row in rows for seq in row[1:3]}
+    prices = (
+        dict(t.select(t.seq, t.price_per_kwh).where(t.seq.in_(list(ends))).tuples()) if ends else {}
+    )
+    quantum = Decimal(1).scaleb(-PRICE_PLACES)
+    return [
+        Candle(
+            dt.datetime(1970, 1, 1) + dt.timedelta(seconds=int(b) * seconds),
+            Decimal(str(prices[first])).quantize(quantum),
+            Decimal(str(high)).quantize(quantum),
+            Decimal(str(low)).quantize(quantum),
+            Decimal(str(prices[last])).quantize(quantum),
+            exact_value(db, volume, ENERGY_PLACES),
+            count,
+        )
+        for b, first, last, high, low, volume, count in rows
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class DayTotals:
+    trades: int
+    volume: Decimal
+    notional: Decimal
+    high: Decimal
+    low: Decimal
+
+
+def totals_from_trades() -> dict[dt.date, DayTotals]:
+    t = EnergyTrade
+    day = day_of(db, t.executed_at)
+    query = (
+        t.select(
+            day,
+            fn.COUNT(t.id),
+            exact_sum(db, t.energy_amount, ENERGY_PLACES),
+            exact_sum_product(db, t.energy_amount, ENERGY_PLACES, t.price_per_kwh, PRICE_PLACES),
+            fn.MAX(t.price_per_kwh),
+            fn.MIN(t.price_per_kwh),
+        )
+        .group_by(day)
+        .tuples()
+    )
+    quantum = Decimal(1).scaleb(-PRICE_PLACES)
+    result = {}
+    for raw_day, count, volume, notional, high, low in query:
+        key = _as_date(raw_day)
+        result[key] = DayTotals(
+            count,
+            exact_value(db, volume, ENERGY_PLACES),
+            exact_value(db, notional, NOTIONAL_PLACES),
+            Decimal(str(high)).quantize(quantum),
+            Decimal(str(low)).quantize(quantum),
+        )
+    return result
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):  # SQLite's DATE() text, parsed by Peewee
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def rebuild() -> list[str]:
+    """Recompute the trade columns of every daily row from the trades.
+
+    Returns one line per day whose stored row disagreed (empty when all agreed).
+    Active order counts are snapshots and cannot be recomputed; they are kept.
+    """
+    changes = []
+    with db.atomic():
+        totals = totals_from_trades()
+        stored = {row.date: row for row in MarketStatistics.select()}
+        for day in sorted(set(totals) | set(stored)):
+            row = stored.get(day) or MarketStatistics(date=day, created_at=clock.now())
+            fresh = totals.get(day, DayTotals(0, _ZERO, _ZERO, _ZERO, _ZERO))
+            before = _trade_columns(row)
+            row.total_trades, row.total_volume, row.notional = (
+                fresh.trades,
+                fresh.volume,
+                fresh.notional,
+            )
+            row.highest_price, row.lowest_price = fresh.high, fresh.low
+            row.average_price = (
+                round_price(fresh.notional / fresh.volume) if fresh.volume else _ZERO
+            )
+            if before != _trade_columns(row):
+                changes.append(f"{day}: {before} -> {_trade_columns(row)}")
+                row.save()
+    return changes
+
+
+def _trade_columns(row: MarketStatistics) -> tuple[object, ...]:
+    return (
+        row.total_trades,
+        row.total_volume,
+        row.notional,
+        row.average_price,
+        row.highest_price,
+        row.lowest_price,
+    )

@@ -1,0 +1,84 @@
+"""What the market services return: plain dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from energy_tui.db.models import EnergyOrder
+from energy_tui.errors import ValidationError
+
+
+def parse_order_id(raw: str | uuid.UUID) -> uuid.UUID:
+    if isinstance(raw, uuid.UUID):
+        return raw
+    try:
+        return uuid.UUID(str(raw).strip())
+    except ValueError:
+        raise ValidationError(
+            f"{str(raw)[:40]!r} is not an order id (a UUID such as 3f2b8c1e-...)", field="order"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderView:
+    id: uuid.UUID
+    trader_address: str
+    side: str
+    amount: Decimal
+    price: Decimal
+    filled: Decimal
+    status: str
+    time_in_force: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    watt_reserved: Decimal
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("open", "partially_filled")
+
+    @classmethod
+    def of(cls, row: EnergyOrder) -> OrderView:
+        return cls(
+            row.id,
+            row.trader_address,
+            row.order_type,
+            row.energy_amount,
+            row.price_per_kwh,
+            row.filled_amount,
+            row.status,
+            row.time_in_force,
+            row.created_at,
+            row.expires_at,
+            row.watt_reserved,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Fill:
+    id: uuid.UUID
+    buy_order_id: uuid.UUID
+    sell_order_id: uuid.UUID
+    buyer_address: str
+    seller_address: str
+    amount: Decimal
+    price: Decimal
+    total: Decimal
+    fee: Decimal
+    buyer_total: Decimal
+    taker_side: str
+    executed_at: dt.datetime
+    seq: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PlaceResult:
+    order: OrderView
+    fills: list[Fill]
