@@ -134,6 +134,10 @@ class EnergyOrder(BaseModel):
         )
 
 
+# "is_active = TRUE" as SQL, for queries on the book.
+ORDER_IS_ACTIVE = EnergyOrder.is_active == True  # noqa: E712
+
+
 class EnergyTrade(BaseModel):
     id = UUIDField(primary_key=True, default=uuid.uuid4)
     buy_order = ForeignKeyField(

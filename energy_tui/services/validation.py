@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -102,3 +103,31 @@ def choice(raw: str, label: str, options: Iterable[str]) -> str:
             f"unknown {label} {raw[:40]!r}: expected one of {', '.join(options)}", field=label
         )
     return value
+
+
+_DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
+    """A future moment: a duration from now (`90s`, `30m`, `2h`, `90d`, `2w`) or an ISO date
+    or date-time in UTC (`2027-01-31`, `2027-01-31T18:00`)."""
+    text = (raw or "").strip().lower()
+    accepted = "a duration such as 30m, 2h or 90d, or a UTC date such as 2027-01-31"
+    match = _DURATION.fullmatch(text)
+    if match:
+        moment = now + dt.timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(text.upper() if "t" in text else text)
+        except ValueError:
+            raise ValidationError(
+                f"{label} {raw[:40]!r} is not understood: expected {accepted}", field=label
+            ) from None
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    if moment <= now:
+        raise ValidationError(
+            f"{label} {raw[:40]!r} is not in the future: expected {accepted}", field=label
+        )
+    return moment

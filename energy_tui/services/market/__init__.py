@@ -4,6 +4,7 @@ from energy_tui.services.market.money import MarketRules
 from energy_tui.services.market.orders import (
     OrderRequest,
     cancel_order,
+    order_request,
     place_order,
     sweep_expired,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "OrderView",
     "PlaceResult",
     "cancel_order",
+    "order_request",
     "place_order",
     "sweep_expired",
 ]

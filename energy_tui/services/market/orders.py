@@ -15,8 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from energy_tui import clock
+from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
 from energy_tui.db.locking import for_update, lock_market
 from energy_tui.db.models import (
+    ORDER_IS_ACTIVE,
+    ORDER_SIDES,
     AuditLog,
     EnergyOrder,
     EnergyTrade,
@@ -25,7 +28,7 @@ from energy_tui.db.models import (
     db,
 )
 from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
-from energy_tui.services import audit
+from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules
@@ -33,7 +36,6 @@ from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse
 from energy_tui.services.permissions import Action, allows, require
 
 MATCH_BATCH = 32
-_ACTIVE = EnergyOrder.is_active == True  # noqa: E712 - SQL, not Python
 _ZERO = Decimal(0)
 
 
@@ -240,7 +242,7 @@ def _refuse_self_cross(address: str, request: OrderRequest) -> None:
         EnergyOrder.select(EnergyOrder.price_per_kwh)
         .where(
             (EnergyOrder.trader_address == address)
-            & _ACTIVE
+            & ORDER_IS_ACTIVE
             & (EnergyOrder.order_type == other)
             & crosses
         )
@@ -272,7 +274,7 @@ def _makers(order: _Order) -> list[_Order]:
             EnergyOrder.seq,
             EnergyOrder.time_in_force,
         )
-        .where(_ACTIVE & (EnergyOrder.order_type == other) & crosses)
+        .where(ORDER_IS_ACTIVE & (EnergyOrder.order_type == other) & crosses)
         .order_by(price.asc() if order.side == "buy" else price.desc(), EnergyOrder.seq.asc())
         .limit(MATCH_BATCH)
     )
@@ -501,7 +503,7 @@ def _expire_due(now: dt.datetime, state: MarketState) -> int:
             EnergyOrder.energy_amount,
             EnergyOrder.filled_amount,
             EnergyOrder.watt_reserved,
-        ).where(_ACTIVE & (EnergyOrder.expires_at <= now))
+        ).where(ORDER_IS_ACTIVE & (EnergyOrder.expires_at <= now))
     )
     if not due:
         return 0
@@ -601,3 +603,31 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             "order_cancelled", actor, order_id=oid, side=row.order_type, remaining=order.remaining
         )
     return OrderView.of(row)
+
+
+def order_request(
+    side: str,
+    amount: str | Decimal,
+    price: str | Decimal,
+    rules: MarketRules,
+    *,
+    ioc: bool = False,
+    expires: str | None = None,
+    now: dt.datetime | None = None,
+) -> OrderRequest:
+    """Validate what a user typed into an OrderRequest (nothing is written)."""
+    now = now or clock.now()
+    side = validation.choice(side, "side", ORDER_SIDES)
+    quantity = validation.decimal_value(
+        amount, "amount", places=ENERGY_PLACES, max_digits=15, unit="kWh"
+    )
+    limit = validation.decimal_value(
+        price, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
+    )
+    if expires:
+        expires_at: dt.datetime | None = validation.expiry(expires, now)
+    elif rules.order_ttl_hours and not ioc:
+        expires_at = now + dt.timedelta(hours=rules.order_ttl_hours)
+    else:
+        expires_at = None
+    return OrderRequest(side, quantity, limit, "ioc" if ioc else "gtc", expires_at)

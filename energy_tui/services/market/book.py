@@ -1,0 +1,337 @@
+"""The read side of the market: the book, orders, trades, previews, hints.
+
+Screens poll `version()` and call the rest only when it moved. The book is built
+from aggregates over the (is_active, order_type, price, seq) index, never by
+loading orders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from peewee import fn
+
+from energy_tui import clock
+from energy_tui.db.exact import exact_sum, exact_value
+from energy_tui.db.fields import ENERGY_PLACES
+from energy_tui.db.models import (
+    ORDER_IS_ACTIVE,
+    EnergyOrder,
+    EnergyTrade,
+    MarketState,
+    Prosumer,
+    db,
+)
+from energy_tui.errors import NotFound
+from energy_tui.services.market.money import MarketRules, round_price
+from energy_tui.services.market.views import OrderView, parse_order_id
+
+_ZERO = Decimal(0)
+
+
+def version() -> int:
+    """A number that changes whenever the book or the tape changes."""
+    return MarketState.select(MarketState.version).where(MarketState.id == 1).scalar() or 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    price: Decimal
+    quantity: Decimal
+    orders: int
+    cumulative: Decimal
+
+
+@dataclasses.dataclass(frozen=True)
+class Book:
+    bids: list[Level]  # best (highest) first
+    asks: list[Level]  # best (lowest) first
+    last_price: Decimal | None
+    previous_price: Decimal | None
+    version: int
+
+    @property
+    def best_bid(self) -> Decimal | None:
+        return self.bids[0].price if self.bids else None
+
+    @property
+    def best_ask(self) -> Decimal | None:
+        return self.asks[0].price if self.asks else None
+
+    @property
+    def spread(self) -> Decimal | None:
+        if self.best_bid is None or self.best_ask is None:
+            return None
+        return self.best_ask - self.best_bid
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.best_bid is None or self.best_ask is None:
+            return None
+        return round_price((self.best_ask + self.best_bid) / 2)
+
+    @property
+    def last_change(self) -> Decimal | None:
+        if self.last_price is None or self.previous_price is None:
+            return None
+        return self.last_price - self.previous_price
+
+
+def _remaining() -> object:
+    return exact_sum(db, EnergyOrder.energy_amount - EnergyOrder.filled_amount, ENERGY_PLACES)
+
+
+def levels(side: str, depth: int, now: dt.datetime | None = None) -> list[Level]:
+    """Top `depth` price levels of one side, best first, with cumulative quantity."""
+    now = now or clock.now()
+    price = EnergyOrder.price_per_kwh
+    live = EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
+    rows = (
+        EnergyOrder.select(price, _remaining(), fn.COUNT(EnergyOrder.id))
+        .where(ORDER_IS_ACTIVE & (EnergyOrder.order_type == side) & live)
+        .group_by(price)
+        .order_by(price.desc() if side == "buy" else price.asc())
+        .limit(depth)
+        .tuples()
+    )
+    result, total = [], _ZERO
+    for level_price, raw, count in rows:
+        quantity = exact_value(db, raw, ENERGY_PLACES)
+        total += quantity
+        result.append(
+            Level(EnergyOrder.price_per_kwh.python_value(level_price), quantity, count, total)
+        )
+    return result
+
+
+def book(depth: int = 20) -> Book:
+    now = clock.now()
+    last = [
+        row[0]
+        for row in EnergyTrade.select(EnergyTrade.price_per_kwh)
+        .order_by(EnergyTrade.seq.desc())
+        .limit(2)
+        .tuples()
+    ]
+    prices = [EnergyTrade.price_per_kwh.python_value(p) for p in last]
+    return Book(
+        levels("buy", depth, now),
+        levels("sell", depth, now),
+        prices[0] if prices else None,
+        prices[1] if len(prices) > 1 else None,
+        version(),
+    )
+
+
+def open_orders(address: str) -> list[OrderView]:
+    query = (
+        EnergyOrder.select()
+        .where(ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address))
+        .order_by(EnergyOrder.seq.desc())
+    )
+    return [OrderView.of(row) for row in query]
+
+
+def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> list[OrderView]:
+    query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
+    if not include_closed:
+        query = query.where(ORDER_IS_ACTIVE)
+    query = query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit)
+    return [OrderView.of(row) for row in query]
+
+
+def get_order(order_id: str | uuid.UUID) -> OrderView:
+    oid = parse_order_id(order_id)
+    row = EnergyOrder.get_or_none(EnergyOrder.id == oid)
+    if row is None:
+        raise NotFound(f"no order with id {oid}")
+    return OrderView.of(row)
+
+
+@dataclasses.dataclass(frozen=True)
+class TradeView:
+    id: uuid.UUID
+    seq: int
+    executed_at: dt.datetime
+    amount: Decimal
+    price: Decimal
+    total: Decimal
+    fee: Decimal
+    buyer_total: Decimal
+    buyer_address: str
+    seller_address: str
+    taker_side: str | None
+    buy_order_id: uuid.UUID | None
+    sell_order_id: uuid.UUID | None
+
+    def side_for(self, address: str) -> str | None:
+        if address == self.buyer_address:
+            return "buy"
+        return "sell" if address == self.seller_address else None
+
+    @classmethod
+    def of(cls, t: EnergyTrade) -> TradeView:
+        return cls(
+            t.id,
+            t.seq,
+            t.executed_at,
+            t.energy_amount,
+            t.price_per_kwh,
+            t.total_price,
+            t.fee,
+            t.buyer_total,
+            t.buyer_address,
+            t.seller_address,
+            t.taker_side,
+            t.buy_order_id,
+            t.sell_order_id,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TradeFilter:
+    address: str | None = None  # only this prosumer's trades
+    side: str | None = None  # with `address`: only its buys or its sells
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    limit: int = 100
+
+
+def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
+    """Newest first."""
+    t = EnergyTrade
+    query = t.select()
+    if spec.address is not None:
+        mine = {"buy": t.buyer_address == spec.address, "sell": t.seller_address == spec.address}
+        query = query.where(mine[spec.side] if spec.side else (mine["buy"] | mine["sell"]))
+    if spec.since is not None:
+        query = query.where(t.executed_at >= spec.since)
+    if spec.until is not None:
+        query = query.where(t.executed_at < spec.until)
+    return [TradeView.of(row) for row in query.order_by(t.seq.desc()).limit(spec.limit)]
+
+
+def order_fills(order_id: str | uuid.UUID) -> list[TradeView]:
+    oid = parse_order_id(order_id)
+    query = (
+        EnergyTrade.select()
+        .where((EnergyTrade.buy_order == oid) | (EnergyTrade.sell_order == oid))
+        .order_by(EnergyTrade.seq)
+    )
+    return [TradeView.of(row) for row in query]
+
+
+def why_not_matched(order: OrderView, book_now: Book | None = None) -> str:
+    """A one-line reason a resting order has not (fully) traded yet."""
+    if not order.is_open:
+        return f"order is {order.status.replace('_', ' ')}"
+    current = book_now or book(depth=1)
+    if order.side == "buy":
+        if current.best_ask is None:
+            return "no sell orders on the book"
+        return f"best ask {current.best_ask} is above your {order.price}"
+    if current.best_bid is None:
+        return "no buy orders on the book"
+    return f"best bid {current.best_bid} is below your {order.price}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Preview:
+    side: str
+    amount: Decimal
+    price: Decimal
+    base_cost: Decimal  # amount x limit price
+    fee: Decimal  # grid fee on the base cost (paid by buyers)
+    total: Decimal  # what a buy reserves / what a sell would receive at the limit
+    grid_cost: Decimal  # the same energy at the utility's tariff
+    savings: Decimal  # buy: grid_cost - total; sell: total - grid_cost is not a saving
+    fill_now: Decimal  # kWh that would trade at once
+    fill_price: Decimal | None  # average price of that part
+    fill_cost: Decimal  # WATT that part would cost (buy, fee included) or earn (sell)
+    available: Decimal  # WATT (buy) or kWh (sell) available to the prosumer
+    enough: bool
+    own_cross: Decimal | None  # price of the prosumer's own order it would cross
+
+
+def preview(
+    address: str | None, side: str, amount: Decimal, price: Decimal, rules: MarketRules
+) -> Preview:
+    """What an order would cost and fill now, without writing anything."""
+    base = rules.trade_total(amount, price)
+    fee = rules.fee(base) if side == "buy" else _ZERO
+    total = base + fee
+    grid_cost = rules.trade_total(amount, rules.grid_import_price)
+    fill_now, fill_cost, notional = _walk(side, amount, price, rules)
+    available, own = _own_state(address, side, price)
+    return Preview(
+        side,
+        amount,
+        price,
+        base,
+        fee,
+        total,
+        grid_cost,
+        grid_cost - total if side == "buy" else _ZERO,
+        fill_now,
+        round_price(notional / fill_now) if fill_now else None,
+        fill_cost,
+        available,
+        (total if side == "buy" else amount) <= available,
+        own,
+    )
+
+
+def _walk(
+    side: str, amount: Decimal, price: Decimal, rules: MarketRules
+) -> tuple[Decimal, Decimal, Decimal]:
+    """Walk the opposite side's levels while they cross: (kWh, WATT, notional)."""
+    other = "sell" if side == "buy" else "buy"
+    filled = cost = notional = _ZERO
+    for level in levels(other, depth=500):
+        crosses = level.price <= price if side == "buy" else level.price >= price
+        if not crosses or filled == amount:
+            break
+        take = min(level.quantity, amount - filled)
+        filled += take
+        notional += take * level.price
+        cost += (
+            rules.buyer_cost(take, level.price)
+            if side == "buy"
+            else rules.trade_total(take, level.price)
+        )
+    return filled, cost, notional
+
+
+def _own_state(address: str | None, side: str, price: Decimal) -> tuple[Decimal, Decimal | None]:
+    if address is None:
+        return _ZERO, None
+    row = Prosumer.get_or_none(Prosumer.address == address)
+    if row is None:
+        return _ZERO, None
+    if side == "buy":
+        available = row.watt_tokens - row.watt_reserved
+    else:
+        available = (
+            row.energy_generated
+            - row.energy_consumed
+            + row.energy_bought
+            - row.energy_sold
+            - row.energy_reserved
+        )
+    other = "sell" if side == "buy" else "buy"
+    limit = EnergyOrder.price_per_kwh
+    crosses = limit <= price if side == "buy" else limit >= price
+    own = (
+        EnergyOrder.select(fn.MIN(limit) if side == "buy" else fn.MAX(limit))
+        .where(
+            ORDER_IS_ACTIVE
+            & (EnergyOrder.trader_address == address)
+            & (EnergyOrder.order_type == other)
+            & crosses
+        )
+        .scalar()
+    )
+    return available, (EnergyOrder.price_per_kwh.python_value(own) if own is not None else None)
