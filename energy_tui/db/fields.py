@@ -21,7 +21,8 @@ class ExactDecimalField(DecimalField):
     """
 
     def __init__(self, max_digits: int, decimal_places: int, **kwargs: Any) -> None:
-        kwargs.setdefault("default", Decimal(0))
+        # a new row shows "0.00", as it will once read back
+        kwargs.setdefault("default", Decimal(0).scaleb(-decimal_places))
         super().__init__(
             max_digits=max_digits, decimal_places=decimal_places, auto_round=True, **kwargs
         )

@@ -6,8 +6,6 @@ Timestamps are naive UTC. Amounts use the exact fields of `db.fields`.
 
 from __future__ import annotations
 
-import uuid
-
 from peewee import (
     SQL,
     AutoField,
@@ -33,6 +31,7 @@ from energy_tui.db.fields import (
     PermissionsField,
     PriceField,
 )
+from energy_tui.db.ids import new_id
 
 db = DatabaseProxy()
 
@@ -70,7 +69,7 @@ class Prosumer(BaseModel):
 
 
 class User(BaseModel):
-    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    id = UUIDField(primary_key=True, default=new_id)
     username = CharField(max_length=50, unique=True)
     email = CharField(max_length=100, unique=True)
     password_hash = CharField(max_length=255)
@@ -88,7 +87,7 @@ class User(BaseModel):
 
 
 class ApiKey(BaseModel):
-    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    id = UUIDField(primary_key=True, default=new_id)
     user = ForeignKeyField(User, column_name="user_id", null=True, backref="api_keys")
     name = CharField(max_length=100)
     key_hash = CharField(max_length=255)
@@ -106,8 +105,8 @@ class ApiKey(BaseModel):
 
 
 class EnergyOrder(BaseModel):
-    id = UUIDField(primary_key=True, default=uuid.uuid4)
-    trader_address = CharField(max_length=100, index=True)
+    id = UUIDField(primary_key=True, default=new_id)
+    trader_address = CharField(max_length=100)
     order_type = CharField(
         max_length=10, constraints=[SQL("CHECK (order_type IN ('buy', 'sell'))")]
     )
@@ -131,6 +130,8 @@ class EnergyOrder(BaseModel):
             (("is_active", "order_type", "price_per_kwh", "seq"), False),
             # the expiry sweep
             (("is_active", "expires_at"), False),
+            # a prosumer's orders, and the self-trade check
+            (("trader_address", "is_active", "order_type", "price_per_kwh"), False),
         )
 
 
@@ -139,7 +140,7 @@ ORDER_IS_ACTIVE = EnergyOrder.is_active == True  # noqa: E712
 
 
 class EnergyTrade(BaseModel):
-    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    id = UUIDField(primary_key=True, default=new_id)
     buy_order = ForeignKeyField(
         EnergyOrder, column_name="buy_order_id", null=True, backref="buy_trades"
     )
@@ -196,7 +197,7 @@ class AuditLog(BaseModel):
 
 
 class Session(BaseModel):
-    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    id = UUIDField(primary_key=True, default=new_id)
     user = ForeignKeyField(User, column_name="user_id", backref="sessions")
     token_hash = CharField(max_length=64, unique=True)
     created_at = DateTimeField(default=clock.now)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from peewee import Database, Model
+from collections.abc import Sequence
+
+from peewee import SQL, Database, Field, Model, fn
 from playhouse.migrate import SchemaMigrator, migrate
+
+from energy_tui.errors import EnergyError
 
 
 def ensure_table(database: Database, model: type[Model]) -> list[str]:
@@ -29,4 +33,29 @@ def ensure_indexes(database: Database, model: type[Model]) -> None:
     present = {index.name for index in database.get_indexes(table)}
     for index in model._meta.fields_to_index():
         if index._name not in present:
+            if index._unique:
+                refuse_duplicates(model, index._expressions)
             database.execute(index.safe(False))
+
+
+def refuse_duplicates(model: type[Model], fields: Sequence[Field]) -> None:
+    """A table made elsewhere (the seed's SQL) may repeat what our schema keeps unique:
+    name the clash instead of failing on the index, and change no row."""
+    count = fn.COUNT(SQL("*"))
+    row = (
+        model.select(*fields, count)
+        .where(*(field.is_null(False) for field in fields))
+        .group_by(*fields)
+        .having(count > 1)
+        .tuples()
+        .first()
+    )
+    if row is None:
+        return
+    *values, times = row
+    columns = ", ".join(field.column_name for field in fields)
+    raise EnergyError(
+        f"cannot migrate: {times} rows of {model._meta.table_name} have the same {columns}"
+        f" ({', '.join(map(str, values))}), which this schema keeps unique; merge or delete"
+        " the duplicates, then run `energy-tui db migrate` again"
+    )

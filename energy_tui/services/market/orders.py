@@ -1,9 +1,11 @@
 """Placing, matching, settling, cancelling and expiring orders (DESIGN §3).
 
-Every write runs in one transaction under the market lock (`db.locking.lock_market`).
+Every write runs in one transaction under the market lock (the `market_state` row,
+locked FOR UPDATE on PostgreSQL/MySQL; SQLite transactions are BEGIN IMMEDIATE).
 Inside it, the prosumers touched are loaded once into a `Ledger`, changed in exact
-Decimal arithmetic, and written back once, so a placement costs a handful of
-statements however many fills it makes.
+Decimal arithmetic and written back once. The statements are the fixed texts of
+`market.sql`, so a placement costs about a dozen cheap statements however many
+fills it makes.
 """
 
 from __future__ import annotations
@@ -15,28 +17,33 @@ from decimal import Decimal
 from typing import Any
 
 from energy_tui import clock
-from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
-from energy_tui.db.locking import for_update, lock_market
-from energy_tui.db.models import (
-    ORDER_IS_ACTIVE,
-    ORDER_SIDES,
-    AuditLog,
-    EnergyOrder,
-    EnergyTrade,
-    MarketState,
-    Prosumer,
-    db,
-)
+from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES, PRICE_PLACES
+from energy_tui.db.ids import new_id
+from energy_tui.db.models import ORDER_SIDES, EnergyOrder, Prosumer, db
 from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules
+from energy_tui.services.market.sql import as_uuid, batch, dec, run, statements, uid, write
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse_order_id
 from energy_tui.services.permissions import Action, allows, require
 
-MATCH_BATCH = 32
+MATCH_BATCH = 8  # makers fetched per round; most orders need one or two
 _ZERO = Decimal(0)
+_KWH = Decimal(1).scaleb(-ENERGY_PLACES)
+_WATT = Decimal(1).scaleb(-MONEY_PLACES)
+_PRICE = Decimal(1).scaleb(-PRICE_PLACES)
+_EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderRequest:
+    side: str
+    amount: Decimal
+    price: Decimal
+    time_in_force: str = "gtc"
+    expires_at: dt.datetime | None = None
 
 
 @dataclasses.dataclass
@@ -57,26 +64,97 @@ class _Order:
     def remaining(self) -> Decimal:
         return self.amount - self.filled
 
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> _Order:
+        oid, trader, side, amount, price, filled, reserved, seq, tif = row
+        return cls(
+            as_uuid(oid),
+            trader,
+            side,
+            dec(amount, _KWH),
+            dec(price, _PRICE),
+            dec(filled, _KWH),
+            dec(reserved, _WATT),
+            int(seq),
+            tif or "gtc",
+        )
+
+
+@dataclasses.dataclass
+class _Account:
+    address: str
+    watt_tokens: Decimal
+    watt_reserved: Decimal
+    energy_generated: Decimal
+    energy_consumed: Decimal
+    energy_bought: Decimal
+    energy_sold: Decimal
+    energy_reserved: Decimal
+
+    @property
+    def available_watt(self) -> Decimal:
+        return self.watt_tokens - self.watt_reserved
+
+    @property
+    def available_energy(self) -> Decimal:
+        credits = (
+            self.energy_generated - self.energy_consumed + self.energy_bought - self.energy_sold
+        )
+        return credits - self.energy_reserved
+
+
+@dataclasses.dataclass
+class _State:
+    """The `market_state` row, held locked for the transaction."""
+
+    order_seq: int
+    trade_seq: int
+    version: int
+    open_buys: int
+    open_sells: int
+    next_expiry: dt.datetime | None = None  # of the active orders, when read
+
+    def count_open(self, side: str, delta: int) -> None:
+        if side == "buy":
+            self.open_buys += delta
+        else:
+            self.open_sells += delta
+
 
 class Ledger:
     """Prosumer balances changed within one transaction, written back once."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, Prosumer] = {}
+        self.accounts: dict[str, _Account] = {}
 
-    def get(self, address: str) -> Prosumer:
-        if address not in self.rows:
-            row = for_update(Prosumer.select().where(Prosumer.address == address)).first()
-            if row is None:
-                raise NotFound(f"no prosumer with address {address!r}")
-            self.rows[address] = row
-        return self.rows[address]
+    def get(self, address: str) -> _Account:
+        if address not in self.accounts:
+            self._load(run(statements().account, address).fetchone(), address)
+        return self.accounts[address]
 
-    def ensure_grid_operator(self, address: str, now: dt.datetime) -> Prosumer:
-        if (
-            address not in self.rows
-            and not Prosumer.select().where(Prosumer.address == address).exists()
-        ):
+    def load_trader(self, address: str, side: str, price: Decimal) -> Decimal | None:
+        """Load the trader's account; return the price of its own resting order on the
+        other side that an order at `price` would cross, if any."""
+        sql = statements().trader_buying if side == "buy" else statements().trader_selling
+        other = "sell" if side == "buy" else "buy"
+        row = run(sql, True, other, price, address, address).fetchone()
+        self._load(row, address)
+        return dec(row[-1], _PRICE) if row[-1] is not None else None
+
+    def _load(self, row: tuple[Any, ...] | None, address: str) -> None:
+        if row is None:
+            raise NotFound(f"no prosumer with address {address!r}")
+        self.accounts[address] = _Account(
+            row[0],
+            *(dec(value, _WATT) for value in row[1:3]),
+            *(dec(value, _KWH) for value in row[3:8]),
+        )
+
+    def grid_operator(self, address: str, now: dt.datetime) -> _Account:
+        """The fee receiver's account, created on first use."""
+        try:
+            return self.get(address)
+        except NotFound:
             Prosumer.create(
                 address=address,
                 name="Grid operator",
@@ -84,56 +162,61 @@ class Ledger:
                 created_at=now,
                 updated_at=now,
             )
-        return self.get(address)
+            return self.get(address)
 
     def save(self, now: dt.datetime) -> None:
-        for row in self.rows.values():
-            row.updated_at = now
-            row.save(
-                only=[
-                    Prosumer.watt_tokens,
-                    Prosumer.watt_reserved,
-                    Prosumer.energy_bought,
-                    Prosumer.energy_sold,
-                    Prosumer.energy_reserved,
-                    Prosumer.updated_at,
-                ]
+        sql = statements().save_account
+        for a in self.accounts.values():
+            write(
+                sql,
+                a.watt_tokens,
+                a.watt_reserved,
+                a.energy_bought,
+                a.energy_sold,
+                a.energy_reserved,
+                now,
+                a.address,
             )
 
 
-def available_watt(row: Prosumer) -> Decimal:
-    return row.watt_tokens - row.watt_reserved
+def _lock() -> _State:
+    row = run(statements().lock_state, True).fetchone()
+    return _State(*(int(value) for value in row[:5]), next_expiry=_timestamp(row[5]))
 
 
-def available_energy(row: Prosumer) -> Decimal:
-    credits = row.energy_generated - row.energy_consumed + row.energy_bought - row.energy_sold
-    return credits - row.energy_reserved
+def _timestamp(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))  # SQLite returns the stored text
 
 
-@dataclasses.dataclass(frozen=True)
-class OrderRequest:
-    side: str
-    amount: Decimal
-    price: Decimal
-    time_in_force: str = "gtc"
-    expires_at: dt.datetime | None = None
+def _save_state(state: _State, now: dt.datetime) -> None:
+    state.version += 1
+    write(
+        statements().save_state,
+        state.order_seq,
+        state.trade_seq,
+        state.version,
+        state.open_buys,
+        state.open_sells,
+        now,
+    )
 
 
 def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> PlaceResult:
     """Reserve, match against the book at the makers' prices, settle, rest or cancel."""
     require(actor, Action.TRADE_OWN, side=request.side)
     address = _own_address(actor)
-    with db.atomic():
+    with db.atomic(), batch():
         now = clock.now()
-        state = lock_market()
+        state = _lock()
         _expire_due(now, state)
         ledger = Ledger()
-        trader = ledger.get(address)
-        hold = _reserve(trader, request, rules)
-        _refuse_self_cross(address, request)
+        _refuse_self_cross(request, ledger.load_trader(address, request.side, request.price))
+        hold = _reserve(ledger.get(address), request, rules)
         state.order_seq += 1
         order = _Order(
-            uuid.uuid4(),
+            new_id(),
             address,
             request.side,
             request.amount,
@@ -148,34 +231,20 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
         if status in ("filled", "cancelled"):
             _release(order, ledger)
         else:
-            _count_open(state, order.side, +1)
-        EnergyOrder.insert(
-            id=order.id,
-            trader_address=address,
-            order_type=order.side,
-            energy_amount=order.amount,
-            price_per_kwh=order.price,
-            is_active=status in ("open", "partially_filled"),
-            created_at=now,
-            filled_amount=order.filled,
-            status=status,
-            time_in_force=order.tif,
-            expires_at=request.expires_at,
-            updated_at=now,
-            watt_reserved=order.reserved,
-            seq=order.seq,
-        ).execute()
+            state.count_open(order.side, +1)
+        _insert_order(order, status, request.expires_at, now)
         _write_fills(fills, actor, now)
         ledger.save(now)
-        stats.record(now.date(), fills, state)
-        _bump(state, now)
-        audit.record(
-            "order_created",
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        _save_state(state, now)
+        _audit(
             actor,
-            order_id=order.id,
+            now,
+            "order_created",
+            order_id=str(order.id),
             side=order.side,
-            amount=order.amount,
-            price=order.price,
+            amount=str(order.amount),
+            price=str(order.price),
             time_in_force=order.tif,
             status=status,
             fills=len(fills),
@@ -205,10 +274,10 @@ def _own_address(actor: Actor) -> str:
     return actor.prosumer_address
 
 
-def _reserve(trader: Prosumer, request: OrderRequest, rules: MarketRules) -> Decimal:
+def _reserve(trader: _Account, request: OrderRequest, rules: MarketRules) -> Decimal:
     """Hold what the order could spend; return the WATT held (0 for a sell)."""
     if request.side == "sell":
-        available = available_energy(trader)
+        available = trader.available_energy
         if request.amount > available:
             raise InsufficientFunds(
                 f"cannot sell {request.amount} kWh: only {available} kWh available "
@@ -220,7 +289,7 @@ def _reserve(trader: Prosumer, request: OrderRequest, rules: MarketRules) -> Dec
     hold = rules.buyer_cost(request.amount, request.price)
     if hold > MAX_MONEY:
         raise ValidationError(f"order value {hold} WATT is beyond {MAX_MONEY} WATT", field="amount")
-    available = available_watt(trader)
+    available = trader.available_watt
     if hold > available:
         raise InsufficientFunds(
             f"buying {request.amount} kWh at {request.price} needs {hold} WATT "
@@ -231,71 +300,25 @@ def _reserve(trader: Prosumer, request: OrderRequest, rules: MarketRules) -> Dec
     return hold
 
 
-def _refuse_self_cross(address: str, request: OrderRequest) -> None:
-    other = "sell" if request.side == "buy" else "buy"
-    crosses = (
-        EnergyOrder.price_per_kwh <= request.price
-        if request.side == "buy"
-        else EnergyOrder.price_per_kwh >= request.price
-    )
-    own = (
-        EnergyOrder.select(EnergyOrder.price_per_kwh)
-        .where(
-            (EnergyOrder.trader_address == address)
-            & ORDER_IS_ACTIVE
-            & (EnergyOrder.order_type == other)
-            & crosses
-        )
-        .order_by(
-            EnergyOrder.price_per_kwh.asc() if other == "sell" else EnergyOrder.price_per_kwh.desc()
-        )
-        .first()
-    )
-    if own is not None:
+def _refuse_self_cross(request: OrderRequest, own_price: Decimal | None) -> None:
+    if own_price is not None:
+        other = "sell" if request.side == "buy" else "buy"
         raise ValidationError(
             f"this {request.side} at {request.price} would trade with your own {other} order "
-            f"at {own.price_per_kwh}: cancel that order first",
+            f"at {own_price}: cancel that order first",
             field="price",
         )
 
 
 def _makers(order: _Order) -> list[_Order]:
-    other = "sell" if order.side == "buy" else "buy"
-    price = EnergyOrder.price_per_kwh
-    crosses = price <= order.price if order.side == "buy" else price >= order.price
-    query = (
-        EnergyOrder.select(
-            EnergyOrder.id,
-            EnergyOrder.trader_address,
-            EnergyOrder.energy_amount,
-            EnergyOrder.price_per_kwh,
-            EnergyOrder.filled_amount,
-            EnergyOrder.watt_reserved,
-            EnergyOrder.seq,
-            EnergyOrder.time_in_force,
-        )
-        .where(ORDER_IS_ACTIVE & (EnergyOrder.order_type == other) & crosses)
-        .order_by(price.asc() if order.side == "buy" else price.desc(), EnergyOrder.seq.asc())
-        .limit(MATCH_BATCH)
-    )
-    return [
-        _Order(
-            row.id,
-            row.trader_address,
-            other,
-            row.energy_amount,
-            row.price_per_kwh,
-            row.filled_amount,
-            row.watt_reserved,
-            row.seq,
-            row.time_in_force,
-        )
-        for row in query
-    ]
+    buying = order.side == "buy"
+    sql = statements().asks_up_to if buying else statements().bids_down_to
+    rows = run(sql, True, "sell" if buying else "buy", order.price, MATCH_BATCH).fetchall()
+    return [_Order.of(row) for row in rows]
 
 
 def _match(
-    order: _Order, ledger: Ledger, state: MarketState, rules: MarketRules, now: dt.datetime
+    order: _Order, ledger: Ledger, state: _State, rules: MarketRules, now: dt.datetime
 ) -> list[Fill]:
     fills: list[Fill] = []
     while order.remaining > 0:
@@ -312,7 +335,7 @@ def _match(
                         "(per-trade rounding): deposit a little more or lower the amount",
                         field="amount",
                     ) from None
-                _cancel_unpayable(maker, ledger, state, now)
+                _close_maker(maker, "cancelled", ledger, state, now)
                 continue
             _save_maker(maker, ledger, state, now)
             if order.remaining == 0:
@@ -325,28 +348,18 @@ class _Unpayable(Exception):
         self.amount = amount
 
 
-def _cancel_unpayable(maker: _Order, ledger: Ledger, state: MarketState, now: dt.datetime) -> None:
-    """A resting buy whose owner cannot pay a fill's rounding cent: it leaves the book."""
-    _release(maker, ledger)
-    _count_open(state, maker.side, -1)
-    EnergyOrder.update(
-        status="cancelled", is_active=False, watt_reserved=_ZERO, updated_at=now
-    ).where(EnergyOrder.id == maker.id).execute()
-
-
 def _fill(
     taker: _Order,
     maker: _Order,
     ledger: Ledger,
-    state: MarketState,
+    state: _State,
     rules: MarketRules,
     now: dt.datetime,
 ) -> Fill:
     """Settle one fill at the maker's price."""
     buy, sell = (taker, maker) if taker.side == "buy" else (maker, taker)
     amount = min(taker.remaining, maker.remaining)
-    price = maker.price
-    total = rules.trade_total(amount, price)
+    total = rules.trade_total(amount, maker.price)
     fee = rules.fee(total)
     buyer, seller = ledger.get(buy.trader), ledger.get(sell.trader)
     _pay_from_reservation(buy, buyer, amount, total + fee, rules)
@@ -357,16 +370,16 @@ def _fill(
     seller.energy_reserved -= amount
     sell.filled += amount
     if fee:
-        ledger.ensure_grid_operator(rules.grid_operator_address, now).watt_tokens += fee
+        ledger.grid_operator(rules.grid_operator_address, now).watt_tokens += fee
     state.trade_seq += 1
     return Fill(
-        uuid.uuid4(),
+        new_id(),
         buy.id,
         sell.id,
         buy.trader,
         sell.trader,
         amount,
-        price,
+        maker.price,
         total,
         fee,
         total + fee,
@@ -377,7 +390,7 @@ def _fill(
 
 
 def _pay_from_reservation(
-    buy: _Order, buyer: Prosumer, amount: Decimal, cost: Decimal, rules: MarketRules
+    buy: _Order, buyer: _Account, amount: Decimal, cost: Decimal, rules: MarketRules
 ) -> None:
     """Take `cost` out of the buy order's hold and shrink the hold to what the rest needs.
 
@@ -386,8 +399,8 @@ def _pay_from_reservation(
     """
     remaining_after = buy.remaining - amount
     left = buy.reserved - cost
-    if left < 0 and -left > available_watt(buyer):
-        raise _Unpayable(-left - available_watt(buyer))
+    if left < 0 and -left > buyer.available_watt:
+        raise _Unpayable(-left - buyer.available_watt)
     needed = rules.buyer_cost(remaining_after, buy.price) if remaining_after else _ZERO
     new_hold = max(_ZERO, min(left, needed))
     buyer.watt_reserved += new_hold - buy.reserved
@@ -395,18 +408,28 @@ def _pay_from_reservation(
     buy.filled += amount
 
 
-def _save_maker(maker: _Order, ledger: Ledger, state: MarketState, now: dt.datetime) -> None:
-    done = maker.remaining == 0
-    if done:
-        _release(maker, ledger)
-        _count_open(state, maker.side, -1)
-    EnergyOrder.update(
-        filled_amount=maker.filled,
-        watt_reserved=maker.reserved,
-        updated_at=now,
-        status="filled" if done else "partially_filled",
-        is_active=not done,
-    ).where(EnergyOrder.id == maker.id).execute()
+def _save_maker(maker: _Order, ledger: Ledger, state: _State, now: dt.datetime) -> None:
+    if maker.remaining == 0:
+        _close_maker(maker, "filled", ledger, state, now)
+    else:
+        write(
+            statements().save_maker,
+            maker.filled,
+            maker.reserved,
+            now,
+            "partially_filled",
+            True,
+            maker.id.hex,
+        )
+
+
+def _close_maker(
+    maker: _Order, status: str, ledger: Ledger, state: _State, now: dt.datetime
+) -> None:
+    """A resting order leaves the book: filled, or unable to pay a rounding cent."""
+    _release(maker, ledger)
+    state.count_open(maker.side, -1)
+    write(statements().save_maker, maker.filled, _ZERO, now, status, False, maker.id.hex)
 
 
 def _final_status(order: _Order) -> str:
@@ -419,136 +442,107 @@ def _final_status(order: _Order) -> str:
 
 def _release(order: _Order, ledger: Ledger) -> None:
     """Give back everything the order still holds."""
-    row = ledger.get(order.trader)
+    account = ledger.get(order.trader)
     if order.side == "buy":
-        row.watt_reserved -= order.reserved
+        account.watt_reserved -= order.reserved
         order.reserved = _ZERO
     else:
-        row.energy_reserved -= order.remaining
+        account.energy_reserved -= order.remaining
 
 
-def _count_open(state: MarketState, side: str, delta: int) -> None:
-    if side == "buy":
-        state.open_buy_orders += delta
-    else:
-        state.open_sell_orders += delta
+def _insert_order(
+    order: _Order, status: str, expires_at: dt.datetime | None, now: dt.datetime
+) -> None:
+    write(
+        statements().insert_order,
+        order.id.hex,
+        order.trader,
+        order.side,
+        order.amount,
+        order.price,
+        status in ("open", "partially_filled"),
+        now,
+        order.filled,
+        status,
+        order.tif,
+        expires_at,
+        now,
+        order.reserved,
+        order.seq,
+    )
 
 
 def _write_fills(fills: list[Fill], actor: Actor, now: dt.datetime) -> None:
-    if not fills:
-        return
-    EnergyTrade.insert_many(
-        [
-            {
-                "id": f.id,
-                "buy_order": f.buy_order_id,
-                "sell_order": f.sell_order_id,
-                "buyer_address": f.buyer_address,
-                "seller_address": f.seller_address,
-                "energy_amount": f.amount,
-                "price_per_kwh": f.price,
-                "total_price": f.total,
-                "executed_at": now,
-                "fee": f.fee,
-                "buyer_total": f.buyer_total,
-                "taker_side": f.taker_side,
-                "seq": f.seq,
-            }
-            for f in fills
-        ]
-    ).execute()
-    AuditLog.insert_many(
-        [
-            _audit_row(
-                "order_matched",
-                actor,
-                now,
-                trade_id=str(f.id),
-                amount=str(f.amount),
-                price=str(f.price),
-                buyer=f.buyer_address,
-                seller=f.seller_address,
-            )
-            for f in fills
-        ]
-    ).execute()
+    sql = statements().insert_trade
+    for f in fills:
+        write(
+            sql,
+            f.id.hex,
+            f.buy_order_id.hex,
+            f.sell_order_id.hex,
+            f.buyer_address,
+            f.seller_address,
+            f.amount,
+            f.price,
+            f.total,
+            now,
+            f.fee,
+            f.buyer_total,
+            f.taker_side,
+            f.seq,
+        )
+        _audit(
+            actor,
+            now,
+            "order_matched",
+            trade_id=str(f.id),
+            amount=str(f.amount),
+            price=str(f.price),
+            buyer=f.buyer_address,
+            seller=f.seller_address,
+        )
 
 
-def _audit_row(event: str, actor: Actor, now: dt.datetime, **data: Any) -> dict[str, Any]:
-    return {
-        "created_at": now,
-        "event_type": event,
-        "user": actor.user_id,
-        "api_key": actor.api_key_id,
-        "ip_address": actor.ip_address,
-        "actor": actor.label[:100],
-        "outcome": "success",
-        "event_data": audit.encode(data),
-    }
-
-
-def _bump(state: MarketState, now: dt.datetime) -> None:
-    state.version += 1
-    state.updated_at = now
-    state.save()
-
-
-def _expire_due(now: dt.datetime, state: MarketState) -> int:
-    """Expire every active order whose time has come, releasing what it holds."""
-    due = list(
-        EnergyOrder.select(
-            EnergyOrder.id,
-            EnergyOrder.trader_address,
-            EnergyOrder.order_type,
-            EnergyOrder.energy_amount,
-            EnergyOrder.filled_amount,
-            EnergyOrder.watt_reserved,
-        ).where(ORDER_IS_ACTIVE & (EnergyOrder.expires_at <= now))
+def _audit(actor: Actor, now: dt.datetime, event: str, **data: Any) -> None:
+    write(
+        statements().insert_audit,
+        now,
+        event,
+        uid(actor.user_id),
+        uid(actor.api_key_id),
+        actor.ip_address,
+        audit.encode(data),
+        actor.label[:100],
+        "success",
     )
+
+
+def _expire_due(now: dt.datetime, state: _State) -> int:
+    """Expire every active order whose time has come, releasing what it holds."""
+    if state.next_expiry is None or state.next_expiry > now:
+        return 0
+    due = [_Order.of(row) for row in run(statements().due_orders, True, now).fetchall()]
     if not due:
         return 0
     ledger = Ledger()
-    for row in due:
-        order = _Order(
-            row.id,
-            row.trader_address,
-            row.order_type,
-            row.energy_amount,
-            _ZERO,
-            row.filled_amount,
-            row.watt_reserved,
-            0,
-        )
+    for order in due:
         _release(order, ledger)
-        _count_open(state, order.side, -1)
+        state.count_open(order.side, -1)
+        write(statements().expire_order, False, now, order.id.hex)
+        _audit(_EXPIRY_ACTOR, now, "order_expired", order_id=str(order.id), trader=order.trader)
     ledger.save(now)
-    ids = [row.id for row in due]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        EnergyOrder.update(
-            status="expired", is_active=False, watt_reserved=_ZERO, updated_at=now
-        ).where(EnergyOrder.id.in_(chunk)).execute()
-    system = Actor(label="system:expiry", role="admin")
-    AuditLog.insert_many(
-        [
-            _audit_row(
-                "order_expired", system, now, order_id=str(row.id), trader=row.trader_address
-            )
-            for row in due
-        ]
-    ).execute()
     return len(due)
 
 
 def sweep_expired() -> int:
     """Expire due orders now (also done at every placement); return how many."""
-    with db.atomic():
+    with db.atomic(), batch():
         now = clock.now()
-        state = lock_market()
+        state = _lock()
         count = _expire_due(now, state)
         if count:
-            stats.touch(now.date(), state)
-            _bump(state, now)
+            stats.record(now.date(), (), state.open_buys, state.open_sells, now)
+            _save_state(state, now)
     return count
 
 
@@ -566,9 +560,9 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             "permission_denied", actor, outcome="denied", action="cancel order", order_id=oid
         )
         raise PermissionDenied(f"order {oid} is not yours to cancel")
-    with db.atomic():
+    with db.atomic(), batch():
         now = clock.now()
-        state = lock_market()
+        state = _lock()
         _expire_due(now, state)
         row = EnergyOrder.get_by_id(oid)
         if not row.is_active:
@@ -588,7 +582,7 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             row.seq,
         )
         _release(order, ledger)
-        _count_open(state, order.side, -1)
+        state.count_open(order.side, -1)
         ledger.save(now)
         row.status, row.is_active, row.watt_reserved, row.updated_at = (
             "cancelled",
@@ -597,8 +591,8 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             now,
         )
         row.save()
-        stats.touch(now.date(), state)
-        _bump(state, now)
+        stats.record(now.date(), (), state.open_buys, state.open_sells, now)
+        _save_state(state, now)
         audit.record(
             "order_cancelled", actor, order_id=oid, side=row.order_type, remaining=order.remaining
         )

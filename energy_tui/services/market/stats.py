@@ -12,41 +12,52 @@ from peewee import fn
 from energy_tui import clock
 from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_product, exact_value
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
-from energy_tui.db.models import EnergyTrade, MarketState, MarketStatistics, db
+from energy_tui.db.models import EnergyTrade, MarketStatistics, db
 from energy_tui.services.market.money import round_price
+from energy_tui.services.market.sql import dec, run, statements, write
 from energy_tui.services.market.views import Fill
 
 NOTIONAL_PLACES = ENERGY_PLACES + PRICE_PLACES
 _ZERO = Decimal(0)
+_KWH = Decimal(1).scaleb(-ENERGY_PLACES)
+_PRICE = Decimal(1).scaleb(-PRICE_PLACES)
+_NOTIONAL = Decimal(1).scaleb(-NOTIONAL_PLACES)
 
 
-def _row(day: dt.date) -> MarketStatistics:
-    row = MarketStatistics.get_or_none(MarketStatistics.date == day)
-    return row or MarketStatistics(date=day, created_at=clock.now())
-
-
-def _apply(row: MarketStatistics, amount: Decimal, price: Decimal) -> None:
-    first = row.total_trades == 0
-    row.total_trades += 1
-    row.total_volume += amount
-    row.notional += amount * price
-    row.highest_price = price if first else max(row.highest_price, price)
-    row.lowest_price = price if first else min(row.lowest_price, price)
-    row.average_price = round_price(row.notional / row.total_volume)
-
-
-def record(day: dt.date, fills: Iterable[Fill], state: MarketState) -> None:
-    """Add fills to the day's row and refresh its open-order counts."""
-    row = _row(day)
+def record(
+    day: dt.date, fills: Iterable[Fill], open_buys: int, open_sells: int, now: dt.datetime
+) -> None:
+    """Add fills to the day's row and refresh its open-order counts (inside the
+    matching transaction, so the row always agrees with the trades)."""
+    fills = list(fills)
+    sql = statements()
+    if not fills:
+        write(sql.upsert_stats_counts, day, open_buys, open_sells, now)
+        return
+    row = run(sql.stats_row, day).fetchone()
+    trades, volume, notional, high, low = (
+        (
+            int(row[0]),
+            dec(row[1], _KWH),
+            dec(row[2], _NOTIONAL),
+            dec(row[3], _PRICE),
+            dec(row[4], _PRICE),
+        )
+        if row
+        else (0, _ZERO, _ZERO, _ZERO, _ZERO)
+    )
     for fill in fills:
-        _apply(row, fill.amount, fill.price)
-    row.active_buy_orders = state.open_buy_orders
-    row.active_sell_orders = state.open_sell_orders
-    row.save()
-
-
-def touch(day: dt.date, state: MarketState) -> None:
-    record(day, (), state)
+        high = fill.price if trades == 0 else max(high, fill.price)
+        low = fill.price if trades == 0 else min(low, fill.price)
+        trades += 1
+        volume += fill.amount
+        notional += fill.amount * fill.price
+    average = round_price(notional / volume) if volume else _ZERO
+    values = (trades, volume, notional, average, high, low, open_buys, open_sells)
+    if row is None:
+        write(sql.insert_stats, day, *values, now)
+    else:
+        write(sql.save_stats, *values, day)
 
 
 def daily(days: int, today: dt.date | None = None) -> list[MarketStatistics]:

@@ -1,0 +1,223 @@
+"""The matching hot path's statements, written once per backend.
+
+Peewee spends far more time composing a statement than the database spends running
+it (about 0.3 ms against 0.02 ms on SQLite), and a placement runs a dozen. The
+matcher therefore executes these fixed texts with `execute_sql`; everything else
+uses the models. Values are bound as parameters; they go through the same adapters
+as Peewee's (Decimal as text on SQLite, UUIDs as hex, as `UUIDField` stores them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import threading
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from energy_tui.db.connect import backend_of
+from energy_tui.db.models import db
+
+_ORDER_COLUMNS = (
+    "id, trader_address, order_type, energy_amount, price_per_kwh, filled_amount, "
+    "watt_reserved, seq, time_in_force"
+)
+_ACCOUNT_COLUMNS = (
+    "address, watt_tokens, watt_reserved, energy_generated, energy_consumed, energy_bought, "
+    "energy_sold, energy_reserved"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Statements:
+    lock_state: str
+    save_state: str
+    due_orders: str
+    expire_order: str
+    account: str
+    save_account: str
+    trader_buying: str
+    trader_selling: str
+    asks_up_to: str
+    bids_down_to: str
+    insert_order: str
+    save_maker: str
+    insert_trade: str
+    insert_audit: str
+    stats_row: str
+    save_stats: str
+    insert_stats: str
+    upsert_stats_counts: str
+
+
+@functools.cache
+def _build(backend: str) -> Statements:
+    p = "?" if backend == "sqlite" else "%s"
+    lock = "" if backend == "sqlite" else " FOR UPDATE"
+    crossing = "FROM energy_orders WHERE is_active = {p} AND order_type = {side} AND price_per_kwh"
+    return Statements(
+        # The state row, locked, and when the next active order expires.
+        lock_state=(
+            f"SELECT order_seq, trade_seq, version, open_buy_orders, open_sell_orders, "
+            f"(SELECT MIN(expires_at) FROM energy_orders WHERE is_active = {p}) "
+            f"FROM market_state WHERE id = 1{lock}"
+        ),
+        save_state=(
+            f"UPDATE market_state SET order_seq = {p}, trade_seq = {p}, version = {p}, "
+            f"open_buy_orders = {p}, open_sell_orders = {p}, updated_at = {p} "
+            f"WHERE id = 1"
+        ),
+        due_orders=(
+            f"SELECT {_ORDER_COLUMNS} FROM energy_orders "
+            f"WHERE is_active = {p} AND expires_at <= {p}"
+        ),
+        expire_order=(
+            f"UPDATE energy_orders SET status = 'expired', is_active = {p}, "
+            f"watt_reserved = 0, updated_at = {p} WHERE id = {p}"
+        ),
+        account=f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE address = {p}{lock}",
+        save_account=(
+            f"UPDATE prosumers SET watt_tokens = {p}, watt_reserved = {p}, "
+            f"energy_bought = {p}, energy_sold = {p}, energy_reserved = {p}, "
+            f"updated_at = {p} WHERE address = {p}"
+        ),
+        # The trader's account, locked, and the best price of its own resting orders
+        # on the other side that the new order would cross (the self-trade check).
+        trader_buying=(
+            f"SELECT {_ACCOUNT_COLUMNS}, (SELECT MIN(price_per_kwh) "
+            f"{crossing.format(p=p, side=p)} <= {p} AND trader_address = {p}) "
+            f"FROM prosumers WHERE address = {p}{lock}"
+        ),
+        trader_selling=(
+            f"SELECT {_ACCOUNT_COLUMNS}, (SELECT MAX(price_per_kwh) "
+            f"{crossing.format(p=p, side=p)} >= {p} AND trader_address = {p}) "
+            f"FROM prosumers WHERE address = {p}{lock}"
+        ),
+        asks_up_to=(
+            f"SELECT {_ORDER_COLUMNS} {crossing.format(p=p, side=p)} <= {p} "
+            f"ORDER BY price_per_kwh ASC, seq ASC LIMIT {p}"
+        ),
+        bids_down_to=(
+            f"SELECT {_ORDER_COLUMNS} {crossing.format(p=p, side=p)} >= {p} "
+            f"ORDER BY price_per_kwh DESC, seq ASC LIMIT {p}"
+        ),
+        insert_order=(
+            "INSERT INTO energy_orders (id, trader_address, order_type, energy_amount, "
+            "price_per_kwh, is_active, created_at, filled_amount, status, time_in_force, "
+            f"expires_at, updated_at, watt_reserved, seq) VALUES ({', '.join([p] * 14)})"
+        ),
+        save_maker=(
+            f"UPDATE energy_orders SET filled_amount = {p}, watt_reserved = {p}, "
+            f"updated_at = {p}, status = {p}, is_active = {p} WHERE id = {p}"
+        ),
+        insert_trade=(
+            "INSERT INTO energy_trades (id, buy_order_id, sell_order_id, buyer_address, "
+            "seller_address, energy_amount, price_per_kwh, total_price, executed_at, fee, "
+            f"buyer_total, taker_side, seq) VALUES ({', '.join([p] * 13)})"
+        ),
+        insert_audit=(
+            "INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address, "
+            f"event_data, actor, outcome) VALUES ({', '.join([p] * 8)})"
+        ),
+        stats_row=(
+            f"SELECT total_trades, total_volume, notional, highest_price, lowest_price "
+            f"FROM market_statistics WHERE date = {p}"
+        ),
+        save_stats=(
+            f"UPDATE market_statistics SET total_trades = {p}, total_volume = {p}, "
+            f"notional = {p}, average_price = {p}, highest_price = {p}, "
+            f"lowest_price = {p}, active_buy_orders = {p}, active_sell_orders = {p} "
+            f"WHERE date = {p}"
+        ),
+        insert_stats=(
+            "INSERT INTO market_statistics (date, total_trades, total_volume, notional, "
+            "average_price, highest_price, lowest_price, active_buy_orders, "
+            f"active_sell_orders, created_at) VALUES ({', '.join([p] * 10)})"
+        ),
+        upsert_stats_counts=(
+            "INSERT INTO market_statistics (date, total_trades, total_volume, notional, "
+            "average_price, highest_price, lowest_price, active_buy_orders, "
+            f"active_sell_orders, created_at) VALUES ({p}, 0, 0, 0, 0, 0, 0, {p}, {p}, {p}) "
+            + _upsert(backend, ("active_buy_orders", "active_sell_orders"))
+        ),
+    )
+
+
+def _upsert(backend: str, columns: tuple[str, ...]) -> str:
+    if backend == "mysql":
+        return "ON DUPLICATE KEY UPDATE " + ", ".join(f"{c} = VALUES({c})" for c in columns)
+    return "ON CONFLICT (date) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in columns)
+
+
+def statements() -> Statements:
+    return _build(backend_of(db))
+
+
+_pending = threading.local()
+
+
+def run(sql: str, *params: Any) -> Any:
+    """Execute one statement (after any pending writes); return the cursor."""
+    flush()
+    return db.execute_sql(sql, params)
+
+
+def write(sql: str, *params: Any) -> None:
+    """Execute a statement whose result is not needed.
+
+    Inside `batch()` on PostgreSQL it is queued and sent with the others in one
+    pipeline (one network round trip instead of one each); elsewhere it runs now.
+    """
+    queue = getattr(_pending, "queue", None)
+    if queue is None:
+        db.execute_sql(sql, params)
+    else:
+        queue.append((sql, params))
+
+
+def flush() -> None:
+    queue = getattr(_pending, "queue", None)
+    if not queue:
+        return
+    _pending.queue = []
+    connection = db.connection()
+    with connection.pipeline(), connection.cursor() as cursor:
+        for sql, params in queue:
+            cursor.execute(sql, params)
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Queue `write`s until the block ends (PostgreSQL only); reads flush first.
+
+    Use inside the transaction, so a failure discards the queue and rolls back.
+    """
+    if backend_of(db) != "postgres" or getattr(_pending, "queue", None) is not None:
+        yield
+        return
+    _pending.queue = []
+    try:
+        yield
+        flush()
+    finally:
+        _pending.queue = None
+
+
+def uid(value: uuid.UUID | None) -> str | None:
+    return value.hex if value is not None else None
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def dec(value: Any, exponent: Decimal) -> Decimal:
+    """A column value as an exact Decimal (SQLite hands back REAL or INTEGER)."""
+    if value is None:
+        return Decimal(0).quantize(exponent)
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return value.quantize(exponent)
