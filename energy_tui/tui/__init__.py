@@ -1,0 +1,1 @@
+"""The Textual application. Screens call services; they never build queries."""

@@ -1,0 +1,47 @@
+"""Running service calls for the TUI: always in a worker thread, one connection each.
+
+`call` opens the thread's connection for the duration of one service call (pooled on
+PostgreSQL/MySQL) and turns a lost server into `DatabaseUnavailable`, so the app can
+show its banner and keep retrying instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import peewee
+
+from energy_tui.db.connect import DatabaseURL, unreachable_message
+from energy_tui.db.models import db
+from energy_tui.errors import DatabaseUnavailable
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Bridge:
+    def __init__(self, url: DatabaseURL) -> None:
+        self.url = url
+
+    def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        if threading.current_thread() is threading.main_thread():
+            raise RuntimeError("database calls must run in a worker thread, not the UI thread")
+        try:
+            with db.connection_context():
+                return fn(*args, **kwargs)
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            log.warning("database unavailable: %s", exc)
+            _discard_connection()
+            raise DatabaseUnavailable(unreachable_message(self.url, exc)) from exc
+
+
+def _discard_connection() -> None:
+    """Drop this thread's (possibly broken) connection so the next call opens a new one."""
+    try:
+        if not db.is_closed():
+            db.close()
+    except peewee.PeeweeException:
+        log.debug("closing a broken connection failed", exc_info=True)

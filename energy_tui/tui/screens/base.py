@@ -1,0 +1,61 @@
+"""What every top-level screen shares: header, banner, footer, database workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.screen import Screen
+from textual.worker import Worker
+
+if TYPE_CHECKING:
+    from energy_tui.tui.app import EnergyApp
+
+T = TypeVar("T")
+
+
+class DataScreen(Screen[None]):
+    """A screen that loads through services in thread workers and refreshes when the
+    market moves (the app's `market_changed` signal)."""
+
+    @property
+    def energy(self) -> EnergyApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.energy.market_changed.subscribe(self, lambda _version: self.refresh_data())
+        self.refresh_data()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        """Reload what the screen shows; override."""
+
+    def run_db(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        then: Callable[[T], None] | None = None,
+        group: str = "db",
+        exclusive: bool = True,
+    ) -> Worker[None]:
+        """Call a service in a thread worker; hand the result to `then` on the UI thread.
+
+        Errors reach the app's single handler (banner, notification or log).
+        """
+        bridge = self.energy.bridge
+
+        def job() -> None:
+            result = bridge.call(fn, *args)
+            if then is not None:
+                self.app.call_from_thread(then, result)
+
+        return self.run_worker(
+            job,
+            thread=True,
+            group=group,
+            exclusive=exclusive,
+            exit_on_error=False,
+            name=getattr(fn, "__name__", "db"),
+        )

@@ -1,0 +1,41 @@
+"""`?`: every key binding of the screen underneath, and how to move around."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+GENERAL = """\
+F1-F6 or 1-6   switch screens (book, trades, stats, account, keys, admin)
+Ctrl+P         command palette: every screen and action, and themes
+Ctrl+L         lock the screen      Ctrl+Q  quit
+j / k          move down / up in tables   Tab / Shift+Tab  next / previous field
+Esc            close this help or a dialog"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Label("Keys", classes="form-title")
+            yield Static(GENERAL)
+            lines = self._screen_bindings()
+            if lines:
+                yield Label("On this screen", classes="form-title")
+                yield Static("\n".join(lines))
+
+    def _screen_bindings(self) -> list[str]:
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
+        if below is None:
+            return []
+        seen, lines = set(), []
+        for _key, active in below.active_bindings.items():
+            binding = active.binding
+            if binding.show and binding.description and binding.action not in seen:
+                seen.add(binding.action)
+                lines.append(f"{binding.key_display or binding.key:<14} {binding.description}")
+        return lines

@@ -1,0 +1,175 @@
+"""Login (also the lock screen) and the first-run screen that creates the first admin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Center, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from energy_tui.errors import EnergyError
+from energy_tui.services import auth, passwords, users
+from energy_tui.services.context import ssh_client_ip
+from energy_tui.tui.widgets.banner import ConnectionBanner
+
+if TYPE_CHECKING:
+    from energy_tui.tui.app import EnergyApp
+
+
+class _Form(Screen[None]):
+    """A centered form whose submission runs in a worker and reports errors inline."""
+
+    @property
+    def energy(self) -> EnergyApp:
+        return self.app  # type: ignore[return-value]
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#form-error", Static).update(message)
+        self.query_one("#form-error").display = bool(message)
+        self.set_busy(False)
+
+    def set_busy(self, busy: bool) -> None:
+        self.query_one("#submit", Button).disabled = busy
+
+    def run_submit(self, job) -> None:  # type: ignore[no-untyped-def]
+        def guarded() -> None:
+            try:
+                job()
+            except EnergyError as exc:
+                self.app.call_from_thread(self.show_error, str(exc))
+
+        self.set_busy(True)
+        self.show_error("")
+        self.run_worker(guarded, thread=True, exclusive=True, group="login", exit_on_error=False)
+
+
+class LoginScreen(_Form):
+    """Username and masked password; Enter submits. With `locked_user` it is the lock
+    screen: the same user must log in again to return to where they were."""
+
+    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+
+    def __init__(self, locked_user: str | None = None) -> None:
+        super().__init__()
+        self.locked_user = locked_user
+
+    def compose(self) -> ComposeResult:
+        yield ConnectionBanner()
+        with Center(), Vertical(classes="form"):
+            title = "Screen locked" if self.locked_user else "Log in to energy-tui"
+            yield Label(title, classes="form-title")
+            if self.locked_user:
+                yield Static(
+                    f"Enter the password of {self.locked_user} to continue.", classes="form-hint"
+                )
+            yield Input(
+                value=self.locked_user or "",
+                placeholder="username",
+                id="username",
+                disabled=bool(self.locked_user),
+                max_length=50,
+            )
+            yield Input(placeholder="password", password=True, id="password")
+            yield Static("", id="form-error", classes="form-error")
+            yield Button("Log in", id="submit", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#form-error").display = False
+        self.query_one("#password" if self.locked_user else "#username", Input).focus()
+
+    @on(Input.Submitted, "#username")
+    def next_field(self) -> None:
+        self.query_one("#password", Input).focus()
+
+    @on(Input.Submitted, "#password")
+    @on(Button.Pressed, "#submit")
+    def submit(self) -> None:
+        username = self.query_one("#username", Input).value.strip()
+        password = self.query_one("#password", Input).value
+        if not username or not password:
+            self.show_error("Enter your username and password.")
+            return
+        settings = self.energy.settings
+
+        def job() -> None:
+            result = self.energy.bridge.call(
+                auth.authenticate, username, password, ssh_client_ip(), settings
+            )
+            self.app.call_from_thread(self.succeeded, result)
+
+        self.run_submit(job)
+
+    def succeeded(self, result: auth.LoginResult) -> None:
+        self.query_one("#password", Input).value = ""
+        self.energy.logged_in(result)
+
+
+class FirstRunScreen(_Form):
+    """No users yet: create the first administrator, then log in as them."""
+
+    BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+
+    def compose(self) -> ComposeResult:
+        yield ConnectionBanner()
+        with Center(), Vertical(classes="form"):
+            yield Label("Welcome to energy-tui", classes="form-title")
+            yield Static(
+                "There are no accounts yet. Create the first administrator.", classes="form-hint"
+            )
+            yield Input(placeholder="username", id="username", max_length=50)
+            yield Input(placeholder="email", id="email", max_length=100)
+            yield Input(placeholder="password (8+ characters)", password=True, id="password")
+            yield Input(placeholder="password again", password=True, id="password2")
+            yield Static("", id="form-error", classes="form-error")
+            yield Button("Create and log in", id="submit", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#form-error").display = False
+        self.query_one("#username", Input).focus()
+
+    @on(Input.Submitted)
+    def next_or_submit(self, event: Input.Submitted) -> None:
+        order = ["username", "email", "password", "password2"]
+        current = event.input.id or ""
+        if current != order[-1]:
+            self.query_one(f"#{order[order.index(current) + 1]}", Input).focus()
+        else:
+            self.submit()
+
+    @on(Button.Pressed, "#submit")
+    def submit(self) -> None:
+        values = {i.id: i.value for i in self.query(Input)}
+        if values["password"] != values["password2"]:
+            self.show_error("The two passwords differ.")
+            return
+        try:
+            passwords.check_rules(values["password"])
+        except EnergyError as exc:
+            self.show_error(str(exc))
+            return
+        settings = self.energy.settings
+
+        def job() -> None:
+            bridge = self.energy.bridge
+            bridge.call(
+                users.create_first_admin,
+                values["username"],
+                values["email"],
+                values["password"],
+                rounds=settings.bcrypt_rounds,
+            )
+            result = bridge.call(
+                auth.authenticate,
+                values["username"].strip(),
+                values["password"],
+                ssh_client_ip(),
+                settings,
+            )
+            self.app.call_from_thread(self.energy.logged_in, result)
+
+        self.run_submit(job)

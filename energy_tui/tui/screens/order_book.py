@@ -1,0 +1,269 @@
+"""The trader's home: price ladder, order ticket, my open orders, the trade tape."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Static
+
+from energy_tui.errors import DatabaseUnavailable, EnergyError
+from energy_tui.services import prosumers
+from energy_tui.services.market import OrderRequest, cancel_order, place_order
+from energy_tui.services.market import book as market
+from energy_tui.services.market.book import Book, TradeView
+from energy_tui.services.market.views import OrderView, PlaceResult
+from energy_tui.services.permissions import Action
+from energy_tui.tui.screens.base import DataScreen
+from energy_tui.tui.widgets.banner import ConnectionBanner
+from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.ladder import PriceLadder
+from energy_tui.tui.widgets.tables import Table
+from energy_tui.tui.widgets.ticket import OrderTicket
+
+DEPTH = 10
+TAPE = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Everything the screen shows, read in one worker call."""
+
+    book: Book
+    tape: list[TradeView]
+    orders: list[OrderView]
+    mine: list[TradeView]
+    balances: prosumers.Balances | None
+
+
+def load_snapshot(address: str | None) -> Snapshot:
+    book = market.book(DEPTH)
+    tape = market.trades(market.TradeFilter(limit=TAPE))
+    if address is None:
+        return Snapshot(book, tape, [], [], None)
+    return Snapshot(
+        book,
+        tape,
+        market.open_orders(address),
+        market.trades(market.TradeFilter(address=address, limit=20)),
+        prosumers.balances(address),
+    )
+
+
+class OrderBookScreen(DataScreen):
+    BINDINGS = [
+        Binding("n", "new_order", "New order"),
+        Binding("c", "cancel_order", "Cancel order"),
+        Binding("o", "focus_orders", "My orders"),
+        Binding("r", "refresh", "Refresh", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last_fill_seq: int | None = None
+        self.open_orders: list[OrderView] = []
+        self.snapshot: Snapshot | None = None
+
+    def on_resize(self) -> None:
+        if self.snapshot is not None:
+            self.query_one(PriceLadder).show(self.snapshot.book, DEPTH)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ConnectionBanner()
+        with Horizontal(id="book-top"):
+            with Vertical(id="ladder-pane", classes="pane"):
+                yield PriceLadder(id="ladder")
+            with Vertical(id="side-pane"):
+                with Vertical(id="ticket-pane", classes="pane"):
+                    yield Static("", id="balances", classes="balances")
+                    yield OrderTicket(self.energy.rules, id="ticket")
+                with Vertical(id="tape-pane", classes="pane"):
+                    yield Table(id="tape", cursor_type="none")
+        with Vertical(id="orders-pane", classes="pane"):
+            yield Table(id="orders")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#ladder-pane").border_title = "Order book"
+        self.query_one("#ticket-pane").border_title = "Order ticket"
+        self.query_one("#tape-pane").border_title = "Trades"
+        self.query_one("#orders-pane").border_title = "My open orders"
+        self.query_one("#tape", Table).add_columns("Time", "Price", "kWh", "Taker")
+        self.query_one("#orders", Table).add_columns(
+            "Side", "kWh", "Price", "Filled", "Status", "Expires", "Why not matched"
+        )
+        trader = self.energy.can(Action.TRADE_OWN) and self.address is not None
+        self.query_one("#ticket-pane").display = trader
+        self.query_one("#orders-pane").display = trader
+        self.query_one(OrderTicket).show_preview(None)
+        super().on_mount()
+
+    @property
+    def address(self) -> str | None:
+        actor = self.energy.actor
+        return actor.prosumer_address if actor else None
+
+    def refresh_data(self) -> None:
+        if self.energy.session is not None:
+            self.run_db(load_snapshot, self.address, then=self.show_snapshot, group="snapshot")
+
+    def show_snapshot(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        self.query_one(PriceLadder).show(snap.book, DEPTH)
+        self._show_tape(snap.tape)
+        self._show_orders(snap.orders, snap.book)
+        self._show_balances(snap.balances)
+        self._toast_fills(snap.mine)
+
+    def _show_tape(self, trades: list[TradeView]) -> None:
+        table = self.query_one("#tape", Table)
+        table.clear()
+        for t in trades:
+            style = "green" if t.taker_side == "buy" else "red"
+            table.add_row(
+                t.executed_at.strftime("%H:%M:%S"),
+                Text(f"{t.price:.4f}", style=style),
+                Text(f"{t.amount:,.2f}", justify="right"),
+                t.taker_side or "",
+            )
+
+    def _show_orders(self, orders: list[OrderView], book: Book) -> None:
+        self.open_orders = orders
+        table = self.query_one("#orders", Table)
+        table.clear()
+        for o in orders:
+            expires = o.expires_at.strftime("%m-%d %H:%M") if o.expires_at else "never"
+            table.add_row(
+                Text(o.side, style="green" if o.side == "buy" else "red"),
+                f"{o.amount:,.2f}",
+                f"{o.price:.4f}",
+                f"{o.filled:,.2f}",
+                o.status.replace("_", " "),
+                expires,
+                market.why_not_matched(o, book),
+                key=str(o.id),
+            )
+
+    def _show_balances(self, b: prosumers.Balances | None) -> None:
+        text = (
+            ""
+            if b is None
+            else (
+                f"[b]{b.address}[/b]  WATT {b.watt_available:,.2f} avail ({b.watt_reserved:,.2f} "
+                f"held)  energy {b.energy_available:,.2f} kWh avail"
+            )
+        )
+        self.query_one("#balances", Static).update(text)
+
+    def _toast_fills(self, mine: list[TradeView]) -> None:
+        newest = max((t.seq for t in mine), default=0)
+        if self.last_fill_seq is not None and self.address:
+            for t in reversed(mine):
+                if t.seq > self.last_fill_seq:
+                    side = t.side_for(self.address)
+                    self.notify(
+                        f"Your {side} filled {t.amount:,.2f} kWh @ {t.price:.4f}",
+                        title="Order filled",
+                    )
+        self.last_fill_seq = max(newest, self.last_fill_seq or 0)
+
+    # -- ticket ---------------------------------------------------------------------------
+
+    @on(OrderTicket.Changed)
+    def preview(self, event: OrderTicket.Changed) -> None:
+        ticket = self.query_one(OrderTicket)
+        request = event.request
+        if request is None:
+            ticket.show_preview(None)
+            return
+        self.run_db(
+            market.preview,
+            self.address,
+            request.side,
+            request.amount,
+            request.price,
+            self.energy.rules,
+            then=ticket.show_preview,
+            group="preview",
+        )
+
+    @on(OrderTicket.Submitted)
+    def place(self, event: OrderTicket.Submitted) -> None:
+        request: OrderRequest = event.request
+        actor, rules = self.energy.actor, self.energy.rules
+        bridge = self.energy.bridge
+
+        def job() -> None:
+            try:
+                result = bridge.call(place_order, actor, request, rules)
+            except DatabaseUnavailable:
+                raise  # the app's banner
+            except EnergyError as exc:  # shown where the order was typed
+                self.app.call_from_thread(
+                    self.query_one(OrderTicket).show_preview, None, f"[red]{exc}[/red]"
+                )
+                return
+            self.app.call_from_thread(self.placed, result)
+
+        self.run_worker(job, thread=True, group="place", exclusive=False, exit_on_error=False)
+
+    def placed(self, result: PlaceResult) -> None:
+        o = result.order
+        filled = f", filled {o.filled:,.2f} kWh" if o.filled else ""
+        self.notify(
+            f"{o.side.title()} {o.amount:,.2f} kWh @ {o.price:.4f}: "
+            f"{o.status.replace('_', ' ')}{filled}",
+            title="Order placed",
+        )
+        ticket = self.query_one(OrderTicket)
+        ticket.clear_amount()
+        ticket.show_preview(None)
+        self.refresh_data()
+
+    # -- actions --------------------------------------------------------------------------
+
+    def action_new_order(self) -> None:
+        if self.query_one("#ticket-pane").display:
+            self.query_one(OrderTicket).focus_amount()
+
+    def action_focus_orders(self) -> None:
+        self.query_one("#orders", Table).focus()
+
+    def action_refresh(self) -> None:
+        self.refresh_data()
+
+    def action_cancel_order(self) -> None:
+        table = self.query_one("#orders", Table)
+        if not self.open_orders or table.cursor_row < 0:
+            self.notify("No open order selected.", severity="warning")
+            return
+        order = self.open_orders[min(table.cursor_row, len(self.open_orders) - 1)]
+        detail = (
+            f"{order.side} {order.remaining:,.2f} kWh @ {order.price:.4f} "
+            f"(filled {order.filled:,.2f})"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_db(
+                    cancel_order,
+                    self.energy.actor,
+                    order.id,
+                    then=self.cancelled,
+                    group="cancel",
+                    exclusive=False,
+                )
+
+        self.app.push_screen(Confirm("Cancel this order?", detail, yes="Cancel order"), answered)
+
+    def cancelled(self, order: OrderView) -> None:
+        self.notify(
+            f"Cancelled {order.side} @ {order.price:.4f}; {order.remaining:,.2f} kWh released",
+            title="Order cancelled",
+        )
+        self.refresh_data()
