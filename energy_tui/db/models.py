@@ -35,6 +35,11 @@ from energy_tui.db.ids import new_id
 
 db = DatabaseProxy()
 
+
+def _now():  # type: ignore[no-untyped-def]
+    """Column default: the clock as it is when the row is made (tests freeze it)."""
+    return clock.now()
+
 ROLES = ("trader", "operator", "admin", "viewer")
 PROSUMER_KINDS = ("residential", "commercial", "industrial", "grid_operator")
 ORDER_SIDES = ("buy", "sell")
@@ -55,8 +60,8 @@ class Prosumer(BaseModel):
     energy_consumed = EnergyField()
     grid_tokens = MoneyField()
     watt_tokens = MoneyField()
-    created_at = DateTimeField(default=clock.now)
-    updated_at = DateTimeField(default=clock.now)
+    created_at = DateTimeField(default=_now)
+    updated_at = DateTimeField(default=_now)
     # ours
     watt_reserved = MoneyField()
     energy_bought = EnergyField()
@@ -75,7 +80,7 @@ class User(BaseModel):
     password_hash = CharField(max_length=255)
     role = CharField(max_length=20, default="trader")
     is_active = BooleanField(default=True)
-    created_at = DateTimeField(default=clock.now)
+    created_at = DateTimeField(default=_now)
     last_login = DateTimeField(null=True)
     # ours
     prosumer = ForeignKeyField(Prosumer, column_name="prosumer_address", null=True, backref="users")
@@ -94,7 +99,7 @@ class ApiKey(BaseModel):
     permissions = PermissionsField(default=lambda: ["read"])
     is_active = BooleanField(default=True)
     expires_at = DateTimeField(null=True)
-    created_at = DateTimeField(default=clock.now)
+    created_at = DateTimeField(default=_now)
     last_used = DateTimeField(null=True)
     # ours
     prefix = CharField(max_length=32, null=True, unique=True)
@@ -113,13 +118,13 @@ class EnergyOrder(BaseModel):
     energy_amount = EnergyField()
     price_per_kwh = PriceField()
     is_active = BooleanField(default=True)
-    created_at = DateTimeField(default=clock.now)
+    created_at = DateTimeField(default=_now)
     # ours
     filled_amount = EnergyField()
     status = CharField(max_length=20, default="open")
     time_in_force = CharField(max_length=3, default="gtc")
     expires_at = DateTimeField(null=True)
-    updated_at = DateTimeField(default=clock.now)
+    updated_at = DateTimeField(default=_now)
     watt_reserved = MoneyField()  # WATT this buy order still holds
     seq = BigIntegerField(default=0)  # arrival sequence: time priority without clock ties
 
@@ -152,7 +157,7 @@ class EnergyTrade(BaseModel):
     energy_amount = EnergyField()
     price_per_kwh = PriceField()
     total_price = MoneyField()
-    executed_at = DateTimeField(default=clock.now, index=True)
+    executed_at = DateTimeField(default=_now, index=True)
     # ours
     fee = MoneyField()
     buyer_total = MoneyField()
@@ -173,7 +178,7 @@ class MarketStatistics(BaseModel):
     lowest_price = PriceField()
     active_buy_orders = IntegerField(default=0)
     active_sell_orders = IntegerField(default=0)
-    created_at = DateTimeField(default=clock.now)
+    created_at = DateTimeField(default=_now)
     # ours: sum of amount x price, exact, so that average_price is a true VWAP
     notional = ExactDecimalField(24, 6)
 
@@ -183,7 +188,7 @@ class MarketStatistics(BaseModel):
 
 class AuditLog(BaseModel):
     id = BigAutoField()
-    created_at = DateTimeField(default=clock.now, index=True)
+    created_at = DateTimeField(default=_now, index=True)
     event_type = CharField(max_length=50, index=True)
     user = ForeignKeyField(User, column_name="user_id", null=True, backref="audit_logs")
     api_key = ForeignKeyField(ApiKey, column_name="api_key_id", null=True)
@@ -200,8 +205,8 @@ class Session(BaseModel):
     id = UUIDField(primary_key=True, default=new_id)
     user = ForeignKeyField(User, column_name="user_id", backref="sessions")
     token_hash = CharField(max_length=64, unique=True)
-    created_at = DateTimeField(default=clock.now)
-    last_seen = DateTimeField(default=clock.now)
+    created_at = DateTimeField(default=_now)
+    last_seen = DateTimeField(default=_now)
     ended_at = DateTimeField(null=True)
     end_reason = CharField(max_length=20, null=True)
     ip_address = CharField(max_length=64, null=True)
@@ -215,7 +220,7 @@ class MeterReading(BaseModel):
     prosumer = ForeignKeyField(Prosumer, column_name="prosumer_address", backref="readings")
     energy_generated = EnergyField()
     energy_consumed = EnergyField()
-    recorded_at = DateTimeField(default=clock.now, index=True)
+    recorded_at = DateTimeField(default=_now, index=True)
     recorded_by = CharField(max_length=100, default="")
 
     class Meta:
@@ -233,7 +238,7 @@ class MarketState(BaseModel):
     version = BigIntegerField(default=0)
     open_buy_orders = IntegerField(default=0)
     open_sell_orders = IntegerField(default=0)
-    updated_at = DateTimeField(default=clock.now)
+    updated_at = DateTimeField(default=_now)
 
     class Meta:
         table_name = "market_state"
@@ -242,7 +247,7 @@ class MarketState(BaseModel):
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     name = CharField(max_length=100)
-    applied_at = DateTimeField(default=clock.now)
+    applied_at = DateTimeField(default=_now)
 
     class Meta:
         table_name = "schema_version"
