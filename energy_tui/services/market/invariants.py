@@ -53,11 +53,16 @@ def _credits(p: Prosumer) -> Decimal:
 
 
 def _no_negative_available(prosumers: list[Prosumer]) -> list[str]:
+    """Available WATT never below zero; energy reservations never beyond the credits.
+
+    A net consumer's credits can be negative from its meter alone (the deficit is
+    imported from the grid, outside this market); trading never makes them so.
+    """
     problems = []
     for p in prosumers:
         if p.watt_reserved < 0 or p.watt_tokens - p.watt_reserved < 0:
             problems.append(f"2: {p.address} WATT {p.watt_tokens} reserved {p.watt_reserved}")
-        if p.energy_reserved < 0 or _credits(p) - p.energy_reserved < 0:
+        if p.energy_reserved < 0 or p.energy_reserved > max(_credits(p), _ZERO):
             problems.append(f"2: {p.address} energy {_credits(p)} reserved {p.energy_reserved}")
     return problems
 

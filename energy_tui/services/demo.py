@@ -1,0 +1,210 @@
+"""A realistic, deterministic demo community: prosumers, users, meters, history, book.
+
+Everything goes through the real services (deposits, meter readings, orders), so the
+seeded database satisfies every invariant of DESIGN §3. The same seed gives the same
+rows (but for the random UUIDs); time is driven by `clock.frozen`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import math
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+
+from energy_tui import clock
+from energy_tui.errors import EnergyError
+from energy_tui.services import prosumers, users
+from energy_tui.services.context import Actor
+from energy_tui.services.market import MarketRules, OrderRequest, place_order
+
+CENT = Decimal("0.01")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    address: str
+    name: str
+    kind: str
+    solar_kw: Decimal  # peak generation per hour of sun
+    load_kwh: Decimal  # average consumption per hour
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    role: str
+    prosumer: str | None
+
+
+COMMUNITY: tuple[Member, ...] = (
+    *(
+        Member(f"home-{i:02d}", name, "residential", Decimal(kw), Decimal(load))
+        for i, (name, kw, load) in enumerate(
+            (
+                ("Rooftop, 3 Elm Street", "5.5", "0.6"),
+                ("Solar barn, Mill Lane", "9.0", "0.8"),
+                ("Terrace, 12 Quay Road", "3.2", "0.5"),
+                ("Cottage, Orchard Way", "4.1", "0.4"),
+                ("Eco house, Birch Close", "7.4", "0.7"),
+                ("Flat roof, 8 Dock St", "2.6", "0.5"),
+                ("Farmhouse, Ridge Road", "11.0", "1.1"),
+                ("Bungalow, 21 Vale Ave", "3.8", "0.6"),
+                ("Townhouse, 5 Mint Row", "2.9", "0.7"),
+                ("Villa, Harbour View", "6.3", "0.9"),
+                ("Semi, 44 Ash Grove", "3.5", "0.6"),
+                ("Loft, Old Brewery", "2.2", "0.4"),
+            ),
+            start=1,
+        )
+    ),
+    Member("bakery", "Corner Bakery", "commercial", Decimal("4.0"), Decimal("6.5")),
+    Member("school", "Riverside School", "commercial", Decimal("18.0"), Decimal("9.0")),
+    Member("grocer", "Fresh Grocer", "commercial", Decimal("2.0"), Decimal("7.5")),
+    Member("office", "Harbour Offices", "commercial", Decimal("6.0"), Decimal("5.0")),
+    Member("coldstore", "Quay Cold Storage", "industrial", Decimal("12.0"), Decimal("22.0")),
+    Member("workshop", "Metal Workshop", "industrial", Decimal("5.0"), Decimal("14.0")),
+)
+
+USERS: tuple[DemoUser, ...] = (
+    DemoUser("admin", "demo-admin-pass", "admin", None),
+    DemoUser("operator", "demo-operator-pass", "operator", None),
+    DemoUser("viewer", "demo-viewer-pass", "viewer", None),
+    DemoUser("alice", "demo-alice-pass", "trader", "home-01"),
+    DemoUser("bob", "demo-bob-pass", "trader", "bakery"),
+    DemoUser("carol", "demo-carol-pass", "trader", "home-07"),
+)
+
+
+def solar_factor(moment: dt.datetime) -> float:
+    """0 at night, 1 at solar noon (a plain sine between 06:00 and 20:00 UTC)."""
+    hour = moment.hour + moment.minute / 60
+    return max(0.0, math.sin((hour - 6) / 14 * math.pi)) if 6 <= hour <= 20 else 0.0
+
+
+def fair_price(moment: dt.datetime) -> Decimal:
+    """Cheap when the sun shines (surplus), dear in the evening peak."""
+    evening = 1.0 if 17 <= moment.hour <= 21 else 0.0
+    value = 0.24 - 0.09 * solar_factor(moment) + 0.04 * evening
+    return Decimal(str(round(value, 4)))
+
+
+def trader(member: Member) -> Actor:
+    return Actor(
+        label=f"demo:{member.address}",
+        role="trader",
+        username=member.address,
+        prosumer_address=member.address,
+    )
+
+
+def _hours(start: dt.datetime, end: dt.datetime) -> Iterator[dt.datetime]:
+    moment = start
+    while moment < end:
+        yield moment
+        moment += dt.timedelta(hours=1)
+
+
+def seed(
+    *,
+    seed_value: int = 7,
+    days: int = 30,
+    now: dt.datetime,
+    rounds: int,
+    rules: MarketRules,
+) -> list[DemoUser]:
+    """Fill an empty database with the demo community; return the demo users."""
+    rng = random.Random(seed_value)
+    operator = Actor(label="demo:seed", role="admin")
+    start = (now - dt.timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
+    with clock.frozen(start) as frozen:
+        _members(operator, rules)
+        for user in USERS:
+            users.add_user(
+                operator,
+                user.username,
+                f"{user.username}@demo.energy",
+                user.password,
+                rounds=rounds,
+                role=user.role,
+                prosumer_address=user.prosumer,
+            )
+        for moment in _hours(start, now):
+            frozen.set(moment)
+            _meter_hour(operator, moment, rng)
+            _trade_hour(moment, rng, rules)
+        frozen.set(now - dt.timedelta(minutes=1))
+        live_book(rng, rules, now)
+    return list(USERS)
+
+
+def _members(operator: Actor, rules: MarketRules) -> None:
+    for member in COMMUNITY:
+        prosumers.add_prosumer(operator, member.address, member.name, member.kind)
+        deposit = 2000 if member.kind == "residential" else 20000
+        prosumers.deposit(operator, member.address, Decimal(deposit))
+    prosumers.add_prosumer(
+        operator, rules.grid_operator_address, "Harbour Grid Co.", "grid_operator"
+    )
+
+
+def _meter_hour(operator: Actor, moment: dt.datetime, rng: random.Random) -> None:
+    """One reading every 6 hours per member, from its solar and load profile."""
+    if moment.hour % 6:
+        return
+    for member in COMMUNITY:
+        sun = sum(solar_factor(moment + dt.timedelta(hours=h)) for h in range(6))
+        weather = 0.6 + 0.4 * rng.random()
+        generated = (member.solar_kw * Decimal(sun * weather)).quantize(CENT)
+        consumed = (member.load_kwh * 6 * Decimal(0.8 + 0.4 * rng.random())).quantize(CENT)
+        if generated or consumed:
+            prosumers.add_meter_reading(operator, member.address, generated, consumed)
+
+
+def _trade_hour(moment: dt.datetime, rng: random.Random, rules: MarketRules) -> None:
+    """A few orders around the fair price: sellers have surplus, buyers have load."""
+    if not 6 <= moment.hour <= 22:
+        return
+    fair = fair_price(moment)
+    for _ in range(rng.randint(3, 7)):
+        _random_order(rng, rules, fair, spread=10, ioc_share=0.4)
+
+
+def _random_order(
+    rng: random.Random, rules: MarketRules, fair: Decimal, spread: int, ioc_share: float
+) -> None:
+    member = rng.choice(COMMUNITY)
+    selling = member.kind == "residential" and rng.random() < 0.8
+    side = "sell" if selling else "buy"
+    tif_is_ioc = rng.random() < ioc_share
+    # takers (IOC) reach across the spread; resting orders wait near the fair price
+    offset = Decimal(rng.randint(0, spread) if tif_is_ioc else rng.randint(-spread, spread))
+    offset /= 1000
+    price = max(Decimal("0.05"), fair + offset if side == "buy" else fair - offset)
+    amount = Decimal(rng.randint(50, 1200)) / 100
+    tif = "ioc" if tif_is_ioc else "gtc"
+    expires = clock.now() + dt.timedelta(hours=rng.choice((1, 2, 4)))
+    # not enough energy or WATT, or it would self-cross: a real trader moves on
+    with contextlib.suppress(EnergyError):
+        place_order(trader(member), OrderRequest(side, amount, price, tif, expires), rules)
+
+
+def live_book(rng: random.Random, rules: MarketRules, now: dt.datetime) -> None:
+    """Resting orders on both sides of the current fair price."""
+    fair = fair_price(now)
+    for i in range(24):
+        side = "buy" if i % 2 else "sell"
+        step = Decimal(rng.randint(1, 30)) / 1000
+        price = fair - step if side == "buy" else fair + step
+        candidates = [m for m in COMMUNITY if (m.kind == "residential") == (side == "sell")]
+        member = rng.choice(candidates)
+        amount = Decimal(rng.randint(100, 1500)) / 100
+        expires = now + dt.timedelta(hours=24)
+        try:
+            place_order(trader(member), OrderRequest(side, amount, price, "gtc", expires), rules)
+        except EnergyError:
+            continue
