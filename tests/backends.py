@@ -12,7 +12,7 @@ import os
 import peewee
 
 from energy_tui.db.connect import DatabaseURL, open_database, parse_url
-from energy_tui.db.models import MODELS, db
+from energy_tui.db.models import MODELS, MarketState, db
 
 ENV = {"postgres": "ENERGY_TUI_TEST_POSTGRES_URL", "mysql": "ENERGY_TUI_TEST_MYSQL_URL"}
 REQUIRE_ENV = "ENERGY_TUI_REQUIRE_BACKENDS"
@@ -81,6 +81,8 @@ def empty_tables(database: peewee.Database, backend: str) -> None:
     else:
         for table in reversed(tables):
             database.execute_sql(f'DELETE FROM "{table}"')
+    # As a fresh migration leaves it: the market's one state row (migration 0002).
+    MarketState.insert(id=1).execute()
 
 
 def bind(url: str) -> peewee.Database:

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import peewee
 
 from energy_tui import __version__, locations, logs
-from energy_tui.cli import db_cmd, prosumer_cmd, user_cmd
+from energy_tui.cli import audit_cmd, db_cmd, key_cmd, prosumer_cmd, tui_cmd, user_cmd
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
-COMMANDS = (db_cmd, user_cmd, prosumer_cmd)
+COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd)
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -47,10 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup()
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 0
+    handler = getattr(args, "handler", None) or tui_cmd.run
     try:
         return handler(args) or 0
     except BrokenPipeError:  # `energy-tui ... | head`

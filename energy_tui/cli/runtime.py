@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterator
 
 import peewee
@@ -13,7 +14,10 @@ from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
 from energy_tui.db.connect import DatabaseURL, check_reachable, open_database, parse_url
 from energy_tui.db.models import db
-from energy_tui.errors import ConfigError
+from energy_tui.errors import AuthError, ConfigError
+from energy_tui.services import keys
+from energy_tui.services.context import Actor
+from energy_tui.services.permissions import Action, require
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,3 +64,58 @@ def _ensure_schema(runtime: Runtime) -> None:
         f"{len(state.pending)} migration step(s) are pending: "
         f"run `energy-tui db migrate --db {runtime.url}` first"
     )
+
+
+API_KEY_ENV = "ENERGY_TUI_API_KEY"
+# The key permission a command names -> the action it stands for (checked with the role).
+_PERMISSION_ACTIONS = {
+    "read": Action.READ_MARKET,
+    "trade": Action.TRADE_OWN,
+    "manage": Action.MANAGE_KEYS_OF_OTHERS,
+}
+
+
+def add_api_key_option(parser: argparse.ArgumentParser, *, for_trader: bool = False) -> None:
+    who = (
+        "the trader whose key it is"
+        if for_trader
+        else "the key's owner instead of the local operator"
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help=f"act as {who} (default: ${API_KEY_ENV})",
+    )
+
+
+def given_api_key(args: argparse.Namespace) -> str | None:
+    """--api-key (even an empty one, which is then refused as malformed), else the env."""
+    key = getattr(args, "api_key", None)
+    if key is not None:
+        return key
+    return os.environ.get(API_KEY_ENV) or None
+
+
+def api_actor(
+    args: argparse.Namespace, runtime: Runtime, required_permission: str | Action
+) -> Actor:
+    """The verified actor of the command's API key, allowed `required_permission` (a key
+    permission such as "trade", or an Action); AuthError/PermissionDenied otherwise."""
+    key = given_api_key(args)
+    if key is None:
+        raise AuthError(
+            f"this command acts for a trader: give their API key with --api-key KEY "
+            f"or {API_KEY_ENV}"
+        )
+    actor = keys.verify(key)
+    action = _PERMISSION_ACTIONS.get(str(required_permission), required_permission)
+    require(actor, Action(action))
+    return actor
+
+
+def operator_actor(args: argparse.Namespace) -> Actor:
+    """Who an operator command runs as: the key's owner when a key is given, else the
+    local operator (shell access plus the database settings: full rights)."""
+    key = given_api_key(args)
+    return Actor.local_operator() if key is None else keys.verify(key)

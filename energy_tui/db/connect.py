@@ -142,7 +142,7 @@ def open_database(url: DatabaseURL, pool_size: int = 10, timeout: int = 30) -> p
         return PooledPostgresqlDatabase(url.name, prefer_psycopg3=True, **kwargs)
     if url.password:
         kwargs["password"] = url.password
-    return _MySQLDatabase(url.name, charset="utf8mb4", **kwargs)
+    return _MySQLDatabase(url.name, **{"charset": "utf8mb4", **kwargs})
 
 
 def _sqlite(url: DatabaseURL, timeout: int) -> peewee.SqliteDatabase:
@@ -200,12 +200,23 @@ def check_reachable(database: peewee.Database, url: DatabaseURL) -> None:
         raise ConfigError(
             f"the {url.label} driver is not installed: pip install 'energy-tui[{extra}]' ({exc})"
         ) from None
+    except (peewee.ProgrammingError, TypeError, ValueError) as exc:
+        if not url.options:
+            raise
+        names = ", ".join(name for name, _ in url.options)
+        raise ConfigError(
+            f"the {url.label} driver does not accept the database URL's options ({names}): "
+            f"{_first_line(url, exc)}"
+        ) from None
+
+
+def _first_line(url: DatabaseURL, exc: BaseException) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return reason.replace(url.password, "***") if url.password else reason
 
 
 def unreachable_message(url: DatabaseURL, exc: BaseException) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if url.password:
-        reason = reason.replace(url.password, "***")
+    reason = _first_line(url, exc)
     if url.backend == "sqlite":
         return f"cannot open SQLite database {url.path}: {reason}"
     return f"cannot reach {url.label} at {url.host}:{url.port} ({url}): {reason}"

@@ -8,6 +8,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from peewee import JOIN
+
 from energy_tui import clock
 from energy_tui.db.models import AuditLog, User
 from energy_tui.services.context import Actor
@@ -60,7 +62,7 @@ def entries(
     """Newest first."""
     query = (
         AuditLog.select(AuditLog, User.username)
-        .join(User, join_type="LEFT OUTER")
+        .join(User, join_type=JOIN.LEFT_OUTER)
         .order_by(AuditLog.id.desc())
         .limit(limit)
     )
@@ -76,7 +78,7 @@ def entries(
             row.created_at,
             row.event_type,
             row.actor,
-            row.user.username if row.user_id else None,
+            row.user.username if row.user is not None else None,
             row.ip_address,
             row.outcome,
             json.loads(row.event_data or "{}"),

@@ -53,6 +53,17 @@ KEY_SCOPES: dict[str, frozenset[Action]] = {
     ),
 }
 
+KEY_PERMISSIONS = tuple(KEY_SCOPES)
+
+
+def key_permissions_for(role: str) -> frozenset[str]:
+    """The key permissions a user of `role` may hold: those that give the role something
+    beyond managing its own keys (so a viewer holds only `read`, a trader no `manage`)."""
+    actions = ROLE_ACTIONS.get(role, frozenset())
+    return frozenset(
+        scope for scope, granted in KEY_SCOPES.items() if (granted - {_A.MANAGE_OWN_KEYS}) & actions
+    )
+
 
 def allows(actor: Actor, action: Action) -> bool:
     if action not in ROLE_ACTIONS.get(actor.role, frozenset()):

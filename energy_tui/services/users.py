@@ -145,3 +145,18 @@ def set_password(actor: Actor, username: str, password: str, *, rounds: int) -> 
         audit.record("password_changed", actor, target=username)
         sessions.end_all(user, reason="password_changed")
     return UserInfo.of(user)
+
+
+def create_first_admin(username: str, email: str, password: str, *, rounds: int) -> UserInfo:
+    """The first-run path: create an admin only while there are no users at all."""
+    actor = Actor(label="first-run", role="admin")
+    username = validation.username(username)
+    email = validation.email(email)
+    password_hash = passwords.hash_password(password, rounds)
+    with db.atomic():
+        if User.select().exists():
+            raise Conflict("an account already exists: log in instead")
+        user = User.create(username=username, email=email, password_hash=password_hash,
+                           role="admin", created_at=clock.now())
+        audit.record("user_created", actor, target=username, role="admin", first_run=True)
+    return UserInfo.of(user)

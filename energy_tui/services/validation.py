@@ -115,17 +115,21 @@ def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
     text = (raw or "").strip().lower()
     accepted = "a duration such as 30m, 2h or 90d, or a UTC date such as 2027-01-31"
     match = _DURATION.fullmatch(text)
-    if match:
-        moment = now + dt.timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
-    else:
-        try:
+    try:
+        if match:
+            moment = now + dt.timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+        else:
             moment = dt.datetime.fromisoformat(text.upper() if "t" in text else text)
-        except ValueError:
-            raise ValidationError(
-                f"{label} {raw[:40]!r} is not understood: expected {accepted}", field=label
-            ) from None
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # beyond year 9999 (`999999w`), or before year 1
+        raise ValidationError(
+            f"{label} {raw[:40]!r} is out of range: expected {accepted}", field=label
+        ) from None
+    except ValueError:
+        raise ValidationError(
+            f"{label} {raw[:40]!r} is not understood: expected {accepted}", field=label
+        ) from None
     if moment <= now:
         raise ValidationError(
             f"{label} {raw[:40]!r} is not in the future: expected {accepted}", field=label

@@ -1,0 +1,86 @@
+"""`energy-tui audit list`: the audit log, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import re
+
+from energy_tui import clock
+from energy_tui.cli.output import print_json, print_table
+from energy_tui.cli.runtime import add_api_key_option, connected, operator_actor
+from energy_tui.errors import ValidationError
+from energy_tui.services import audit
+from energy_tui.services.audit import AuditEntry
+from energy_tui.services.permissions import Action, require
+
+COLUMNS = ["created_at", "event_type", "actor", "outcome", "ip_address", "details"]
+MAX_LIMIT = 10_000
+_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+SINCE_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00, or 24h / 7d ago"
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("audit", parents=[common], help="the audit log")
+    commands = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    listing = commands.add_parser("list", parents=[common], help="audit entries, newest first")
+    listing.add_argument("--since", metavar="WHEN", help=SINCE_FORMS + " (UTC)")
+    listing.add_argument(
+        "--user",
+        metavar="NAME",
+        help="only entries recorded with this user (their logins, key uses, denials)",
+    )
+    listing.add_argument("--event", metavar="TYPE", help="only this event type, e.g. login_failed")
+    listing.add_argument("--limit", metavar="N", default="100", help="at most N entries (100)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(listing)
+    listing.set_defaults(handler=run_list)
+
+
+def parse_since(raw: str | None, now: dt.datetime) -> dt.datetime | None:
+    text = (raw or "").strip().lower()
+    if not text:
+        return None
+    ago = _AGO.fullmatch(text)
+    try:
+        if ago is not None:
+            return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
+        value = dt.datetime.fromisoformat(text.upper())
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"--since {text[:40]!r} is not understood: give {SINCE_FORMS}", field="since"
+        ) from None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def parse_limit(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise ValidationError(
+            f"--limit {raw[:20]!r} is not valid: give a whole number from 1 to {MAX_LIMIT}",
+            field="limit",
+        )
+    return value
+
+
+def run_list(args: argparse.Namespace) -> int:
+    since = parse_since(args.since, clock.now())
+    limit = parse_limit(args.limit)
+    with connected(args):
+        require(operator_actor(args), Action.READ_AUDIT)
+        rows = audit.entries(since=since, username=args.user, event_type=args.event, limit=limit)
+    if args.json:
+        print_json(rows)
+    else:
+        print_table([_row(entry) for entry in rows], COLUMNS)
+    return 0
+
+
+def _row(entry: AuditEntry) -> dict[str, object]:
+    details = " ".join(f"{key}={json.dumps(value)}" for key, value in entry.data.items())
+    return {**vars(entry), "details": details}

@@ -1,0 +1,260 @@
+"""Password login, sessions and their timeouts (DESIGN §4; PITFALLS: bcrypt, security).
+
+Every login attempt costs exactly one bcrypt call, made before the transaction that
+records the outcome, so no lock is held while bcrypt runs. What a guesser sees is only
+"invalid username or password"; the lockout and disabled messages come only after the
+correct password, and the audit row keeps the real reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import uuid
+
+import bcrypt
+
+from energy_tui import clock
+from energy_tui.config import Settings
+from energy_tui.db.locking import for_update
+from energy_tui.db.models import Session, User, db
+from energy_tui.errors import AuthError
+from energy_tui.services import audit, passwords, sessions
+from energy_tui.services.context import Actor, ssh_client_ip
+
+GENERIC_FAILURE = "invalid username or password"
+MAX_USERNAME = 50  # users.username is VARCHAR(50)
+_NEVER_MATCHES = "\x00" * (passwords.MAX_BYTES + 1)  # too long: spends bcrypt, never matches
+
+
+@dataclasses.dataclass(frozen=True)
+class LoginResult:
+    """A successful login. `token` is shown to the caller once and never stored."""
+
+    token: str
+    actor: Actor
+    session_id: uuid.UUID
+    user_id: uuid.UUID
+    username: str
+    role: str
+    rehashed: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionInfo:
+    id: uuid.UUID
+    created_at: dt.datetime
+    last_seen: dt.datetime
+    ended_at: dt.datetime | None
+    end_reason: str | None
+    ip_address: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+    @classmethod
+    def of(cls, row: Session) -> SessionInfo:
+        return cls(
+            row.id, row.created_at, row.last_seen, row.ended_at, row.end_reason, row.ip_address
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Attempt:
+    attempted: str  # what was typed as the username, cut to the column's width
+    user_id: uuid.UUID | None
+    verified_hash: str | None
+    password_ok: bool
+    new_hash: str | None
+    ip: str | None
+
+
+def actor_for_session(user: User, session: Session | None = None) -> Actor:
+    """The actor a logged-in user acts as, from the session's client address (or, with
+    no session, this process's SSH client address)."""
+    return actor_for_user(user, session.ip_address if session is not None else ssh_client_ip())
+
+
+def actor_for_user(user: User, ip: str | None) -> Actor:
+    return Actor(
+        label=f"user:{user.username}",
+        role=user.role,
+        user_id=user.id,
+        username=user.username,
+        prosumer_address=user.prosumer_address,
+        ip_address=ip,
+    )
+
+
+def authenticate(username: str, password: str, ip: str | None, settings: Settings) -> LoginResult:
+    """Log in with a password; raise AuthError with a message fit for the user.
+
+    `ip` None means the SSH client address, if there is one.
+    """
+    attempt = _verify(username, password, ip or ssh_client_ip(), settings.bcrypt_rounds)
+    with db.atomic():
+        outcome = _settle(attempt, settings)
+    if isinstance(outcome, AuthError):
+        raise outcome
+    return outcome
+
+
+def _verify(username: str, password: str, ip: str | None, rounds: int) -> _Attempt:
+    """Everything slow, outside any transaction: the lookup and the one bcrypt call."""
+    name = _lookup_name(username)
+    user = User.get_or_none(User.username == name) if name else None
+    stored = user.password_hash if user is not None else None
+    secret = _encodable(password)
+    ok = passwords.verify(secret, stored, rounds)
+    new_hash = None
+    if ok and passwords.cost_of(stored or "") < rounds:
+        new_hash = bcrypt.hashpw(secret.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+    attempted = (username or "").strip()[:MAX_USERNAME]
+    return _Attempt(attempted, user.id if user else None, stored, ok, new_hash, ip and ip[:64])
+
+
+def _lookup_name(username: str) -> str | None:
+    name = (username or "").strip()
+    if not name or len(name) > MAX_USERNAME or "\x00" in name:
+        return None
+    return name
+
+
+def _encodable(password: str) -> str:
+    """A password that cannot be UTF-8 encoded (lone surrogates) can match nothing."""
+    try:
+        (password or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return _NEVER_MATCHES
+    return password or ""
+
+
+def _settle(attempt: _Attempt, settings: Settings) -> LoginResult | AuthError:
+    """Record the outcome under the user's row lock; return the result or the error."""
+    user = None
+    if attempt.user_id is not None:
+        user = for_update(User.select().where(User.id == attempt.user_id)).first()
+    if user is None:
+        anonymous = Actor(label="anonymous", role="viewer", ip_address=attempt.ip)
+        _audit_failure(anonymous, "unknown_user", username=attempt.attempted)
+        return AuthError(GENERIC_FAILURE)
+    now = clock.now()
+    actor = actor_for_user(user, attempt.ip)
+    password_ok = attempt.password_ok and user.password_hash == attempt.verified_hash
+    if user.locked_until is not None and user.locked_until > now:
+        _audit_failure(actor, "locked")
+        return AuthError(
+            _locked_message(user.locked_until, now) if password_ok else GENERIC_FAILURE
+        )
+    if not password_ok:
+        return _count_failure(user, actor, now, settings)
+    if not user.is_active:
+        _audit_failure(actor, "inactive")
+        return AuthError("this account is disabled: ask an operator to enable it")
+    return _succeed(user, attempt, now)
+
+
+def _audit_failure(actor: Actor, reason: str, **data: object) -> None:
+    audit.record("login_failed", actor, outcome="failure", reason=reason, **data)
+
+
+def _locked_message(until: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    return (
+        f"this account is locked after too many failed logins: try again in {minutes} "
+        f"minute{'s' if minutes != 1 else ''} (at {until:%H:%M} UTC), or ask an operator"
+    )
+
+
+def _count_failure(user: User, actor: Actor, now: dt.datetime, settings: Settings) -> AuthError:
+    expired_lock = user.locked_until is not None  # a lock that ran out starts a new count
+    failures = (0 if expired_lock else user.failed_logins or 0) + 1
+    locks = failures >= settings.login_max_failures
+    until = now + dt.timedelta(minutes=settings.login_lockout_minutes) if locks else None
+    User.update(failed_logins=failures, locked_until=until).where(User.id == user.id).execute()
+    _audit_failure(actor, "bad_password", failures=failures)
+    if locks:
+        audit.record(
+            "account_locked",
+            actor,
+            outcome="failure",
+            failures=failures,
+            locked_until=until,
+            minutes=settings.login_lockout_minutes,
+        )
+    return AuthError(GENERIC_FAILURE)
+
+
+def _succeed(user: User, attempt: _Attempt, now: dt.datetime) -> LoginResult:
+    fields: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_login": now}
+    if attempt.new_hash is not None:
+        fields["password_hash"] = attempt.new_hash
+    User.update(**fields).where(User.id == user.id).execute()
+    session, token = sessions.start(user, attempt.ip)
+    actor = actor_for_session(user, session)
+    audit.record("user_login", actor, session_id=session.id, rehashed=attempt.new_hash is not None)
+    return LoginResult(
+        token, actor, session.id, user.id, user.username, user.role, attempt.new_hash is not None
+    )
+
+
+def resume(token: str, settings: Settings) -> Actor:
+    """Check a session token (open, not idle too long, not too old, user still active),
+    mark it seen, and return the actor; otherwise end it and raise AuthError."""
+    session = sessions.find(token)
+    if session is None or session.ended_at is not None:
+        raise AuthError("this session has ended: log in again")
+    now = clock.now()
+    user = User.get_by_id(session.user_id)
+    reason, message = _end_reason(session, user, now, settings)
+    if reason is not None:
+        with db.atomic():
+            sessions.end(session, reason=reason)
+            audit.record("session_ended", actor_for_session(user, session), reason=reason)
+        raise AuthError(message)
+    Session.update(last_seen=now).where(Session.id == session.id).execute()
+    return actor_for_session(user, session)
+
+
+def touch(token: str, settings: Settings) -> None:
+    """Keep a session alive (the TUI calls it on activity); raises like `resume`."""
+    resume(token, settings)
+
+
+def _end_reason(
+    session: Session, user: User, now: dt.datetime, settings: Settings
+) -> tuple[str | None, str]:
+    if not user.is_active:
+        return "disabled", "this account is disabled: ask an operator to enable it"
+    if now - session.created_at >= dt.timedelta(hours=settings.session_max_hours):
+        hours = settings.session_max_hours
+        return "expired", f"sessions last at most {hours} hours: log in again"
+    if now - session.last_seen >= dt.timedelta(minutes=settings.session_idle_minutes):
+        minutes = settings.session_idle_minutes
+        return "idle", f"locked after {minutes} minutes without activity: log in again"
+    return None, ""
+
+
+def logout(token: str) -> bool:
+    """End the session of `token`; False if it was unknown or had already ended."""
+    session = sessions.find(token)
+    if session is None or session.ended_at is not None:
+        return False
+    user = User.get_by_id(session.user_id)
+    with db.atomic():
+        sessions.end(session, reason="logout")
+        audit.record("logout", actor_for_session(user, session), session_id=session.id)
+    return True
+
+
+def list_sessions(user: User | str, limit: int = 50) -> list[SessionInfo]:
+    """Newest first."""
+    row = User.get_or_none(User.username == user) if isinstance(user, str) else user
+    if row is None:
+        return []
+    query = (
+        Session.select().where(Session.user == row).order_by(Session.created_at.desc()).limit(limit)
+    )
+    return [SessionInfo.of(row) for row in query]

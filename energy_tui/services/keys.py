@@ -1,0 +1,354 @@
+"""API keys (DESIGN §4): `etk_<prefix>_<secret>`, shown once, stored as a SHA-256 hash.
+
+The prefix (`etk_` + 8 hex characters) is not secret: it is stored in `api_keys.prefix`,
+indexed, shown in listings and used to find the row; the 256-bit secret after it is
+known only to whoever was shown the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Iterable
+
+from peewee import JOIN
+
+from energy_tui import clock
+from energy_tui.db.models import ApiKey, User, db
+from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
+from energy_tui.services import audit, users, validation
+from energy_tui.services.context import Actor, ssh_client_ip
+from energy_tui.services.permissions import (
+    KEY_PERMISSIONS,
+    KEY_SCOPES,
+    ROLE_ACTIONS,
+    Action,
+    allows,
+    key_permissions_for,
+    require,
+)
+
+SCHEME = "etk_"
+SECRET_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
+KEY_SHAPE = "etk_, 8 hex characters, '_' and 43 more characters"
+_KEY = re.compile(r"(etk_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
+_PREFIX = re.compile(r"(?:etk_)?([0-9a-f]{8})")
+EXPIRY_FORMS = "a duration such as 12h, 90d or 2w, or a UTC date such as 2027-01-31"
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyInfo:
+    """What may be shown of a key: never its secret."""
+
+    id: uuid.UUID
+    prefix: str | None
+    name: str
+    owner: str | None
+    permissions: tuple[str, ...]
+    status: str  # active | revoked | expired
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    last_used: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: ApiKey, owner: str | None, now: dt.datetime) -> KeyInfo:
+        return cls(
+            row.id,
+            row.prefix,
+            row.name,
+            owner,
+            tuple(sorted(row.permissions or ())),
+            _status(row, now),
+            row.created_at,
+            row.expires_at,
+            row.last_used,
+            row.revoked_at,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class CreatedKey:
+    """A new key. `key` exists only here: show it once, then let it go."""
+
+    key: str
+    info: KeyInfo
+
+
+def _status(row: ApiKey, now: dt.datetime) -> str:
+    if row.revoked_at is not None or not row.is_active:
+        return "revoked"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# --- input ---------------------------------------------------------------------------
+
+
+def parse_permissions(raw: str | Iterable[str]) -> frozenset[str]:
+    """`read,trade` or an iterable of names; at least one, each of read/trade/manage."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    wanted = frozenset(item.strip().lower() for item in items if item.strip())
+    unknown = sorted(wanted - set(KEY_PERMISSIONS))
+    if unknown or not wanted:
+        shown = ", ".join(repr(item[:20]) for item in unknown) or "none"
+        raise ValidationError(
+            f"unknown key permission {shown}: give one or more of {', '.join(KEY_PERMISSIONS)}"
+            " (comma-separated)",
+            field="permissions",
+        )
+    return wanted
+
+
+def parse_expiry(raw: str | None, now: dt.datetime) -> dt.datetime | None:
+    """ "90d", "12h", "2w", "2027-01-31" (00:00 UTC) or an ISO date-time; "never" or
+    empty for none."""
+    text = (raw or "").strip()
+    if text.lower() in ("", "never", "none"):
+        return None
+    return validation.expiry(text, now, "expiry").replace(microsecond=0)
+
+
+# --- create, list, revoke -----------------------------------------------------------
+
+
+def create_key(
+    actor: Actor,
+    owner_username: str,
+    name: str,
+    permissions: str | Iterable[str] = ("read",),
+    expires_at: dt.datetime | None = None,
+) -> CreatedKey:
+    """A new key for `owner_username`. Traders make keys only for themselves; a key never
+    holds more than its owner's role, nor grants what the creator could not do."""
+    name = validation.text_value(name, "name", max_length=100)
+    wanted = parse_permissions(permissions)
+    now = clock.now()
+    if expires_at is not None and expires_at <= now:
+        raise ValidationError("the expiry is in the past: give a future time", field="expires")
+    _require_keys_of(actor, owner_username, target=owner_username[:50])
+    owner = _active_owner(owner_username)
+    _check_grant(actor, owner, wanted)
+    key, prefix = _new_key()
+    with db.atomic():
+        row = ApiKey.create(
+            user=owner,
+            name=name,
+            key_hash=hash_key(key),
+            permissions=sorted(wanted),
+            expires_at=expires_at,
+            created_at=now,
+            prefix=prefix,
+        )
+        audit.record(
+            "api_key_generated",
+            actor,
+            key_id=row.id,
+            prefix=prefix,
+            owner=owner.username,
+            name=name,
+            permissions=",".join(sorted(wanted)),
+            expires_at=expires_at,
+        )
+    return CreatedKey(key, KeyInfo.of(row, owner.username, now))
+
+
+def _require_keys_of(actor: Actor, owner: str | None, **context: object) -> None:
+    own = actor.username is not None and actor.username == owner
+    require(actor, Action.MANAGE_OWN_KEYS if own else Action.MANAGE_KEYS_OF_OTHERS, **context)
+
+
+def _active_owner(username: str) -> User:
+    owner = users.get(username)
+    if not owner.is_active:
+        raise ValidationError(
+            f"user {owner.username!r} is disabled: enable them before giving them a key",
+            field="user",
+        )
+    return owner
+
+
+def _check_grant(actor: Actor, owner: User, wanted: frozenset[str]) -> None:
+    allowed = key_permissions_for(owner.role)
+    beyond = sorted(wanted - allowed)
+    if beyond:
+        raise ValidationError(
+            f"{owner.username} is a {owner.role}: their keys may hold only "
+            f"{', '.join(sorted(allowed))}, not {', '.join(beyond)}",
+            field="permissions",
+        )
+    role_actions = ROLE_ACTIONS.get(owner.role, frozenset())
+    granted = {action for scope in wanted for action in KEY_SCOPES[scope] & role_actions}
+    missing = [action for action in Action if action in granted and not allows(actor, action)]
+    if missing:
+        audit.record(
+            "permission_denied",
+            actor,
+            outcome="denied",
+            action="create API key",
+            target=owner.username,
+            would_grant=", ".join(missing),
+        )
+        who = actor.username or actor.label
+        raise PermissionDenied(
+            f"permission denied: this key would let {owner.username} {' and '.join(missing)}, "
+            f"which {who} may not do; a key never grants more than its creator holds"
+        )
+
+
+def _new_key() -> tuple[str, str]:
+    while True:
+        prefix = f"{SCHEME}{secrets.token_hex(4)}"
+        if not ApiKey.select().where(ApiKey.prefix == prefix).exists():
+            return f"{prefix}_{secrets.token_urlsafe(SECRET_BYTES)}", prefix
+
+
+def list_keys(actor: Actor, owner: str | None = None) -> list[KeyInfo]:
+    """Everyone's keys for those who manage others' keys; otherwise the actor's own."""
+    if owner is None and not allows(actor, Action.MANAGE_KEYS_OF_OTHERS):
+        owner = actor.username
+        if owner is None:
+            require(actor, Action.MANAGE_KEYS_OF_OTHERS)
+    query = (
+        ApiKey.select(ApiKey, User)
+        .join(User, join_type=JOIN.LEFT_OUTER)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id)
+    )
+    if owner is not None:
+        if owner != actor.username:
+            require(actor, Action.MANAGE_KEYS_OF_OTHERS, target=owner[:50])
+        query = query.where(ApiKey.user == users.get(owner))
+    now = clock.now()
+    return [KeyInfo.of(row, row.user.username if row.user_id else None, now) for row in query]
+
+
+def revoke(actor: Actor, id_or_prefix: str) -> KeyInfo:
+    row = _find(id_or_prefix)
+    owner = row.user.username if row.user_id else None
+    shown = row.prefix or str(row.id)
+    _require_keys_of(actor, owner, target=shown)
+    if row.revoked_at is not None or not row.is_active:
+        when = f" on {row.revoked_at:%Y-%m-%d %H:%M} UTC" if row.revoked_at else ""
+        raise Conflict(f"API key {shown} was already revoked{when}")
+    now = clock.now()
+    with db.atomic():
+        ApiKey.update(is_active=False, revoked_at=now).where(ApiKey.id == row.id).execute()
+        audit.record("api_key_revoked", actor, key_id=row.id, prefix=row.prefix, owner=owner)
+    row.is_active, row.revoked_at = False, now
+    return KeyInfo.of(row, owner, now)
+
+
+def _find(id_or_prefix: str) -> ApiKey:
+    text = (id_or_prefix or "").strip()
+    query = ApiKey.select(ApiKey, User).join(User, join_type=JOIN.LEFT_OUTER)
+    key = _KEY.fullmatch(text)
+    prefix = _PREFIX.fullmatch(text.lower())
+    if key is not None:
+        row = query.where(ApiKey.prefix == key[1]).first()
+    elif prefix is not None:
+        row = query.where(ApiKey.prefix == SCHEME + prefix[1]).first()
+    else:
+        row = query.where(ApiKey.id == _as_uuid(text)).first()
+    if row is None:
+        raise NotFound(f"no API key with id or prefix {text[:60]!r}")
+    return row
+
+
+def _as_uuid(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise ValidationError(
+            f"{text[:60]!r} is neither a key prefix (like etk_ab12cd34) nor a key id (UUID);"
+            " `energy-tui key list` shows both",
+            field="key",
+        ) from None
+
+
+# --- use -----------------------------------------------------------------------------
+
+
+def verify(key: str, ip: str | None = None) -> Actor:
+    """The actor a key acts as, or AuthError saying why not (audited as api_key_denied).
+
+    `ip` None means the SSH client address, if there is one.
+    """
+    ip = (ip or ssh_client_ip() or "")[:64] or None
+    text = (key or "").strip()
+    match = _KEY.fullmatch(text)
+    if match is None:
+        _deny(Actor(label="api-key", role="viewer", ip_address=ip), "malformed", length=len(text))
+        raise AuthError(f"malformed API key: a key is {KEY_SHAPE}, as `key create` printed it")
+    prefix = match[1]
+    row = ApiKey.select(ApiKey, User).join(User, join_type=JOIN.LEFT_OUTER)
+    row = row.where(ApiKey.prefix == prefix).first()
+    if row is None:
+        _deny(Actor(label=f"key:{prefix}", role="viewer", ip_address=ip), "unknown", prefix=prefix)
+        raise AuthError(f"unknown API key {prefix}: no key has this prefix")
+    denied = _refusal(row, text, clock.now())
+    if denied is not None:
+        reason, message = denied
+        holder = Actor(
+            f"key:{prefix}", "viewer", user_id=row.user_id, api_key_id=row.id, ip_address=ip
+        )
+        _deny(holder, reason, prefix=prefix)
+        raise AuthError(message)
+    ApiKey.update(last_used=clock.now()).where(ApiKey.id == row.id).execute()
+    return _key_actor(row, ip)
+
+
+def _refusal(row: ApiKey, key: str, now: dt.datetime) -> tuple[str, str] | None:
+    """Why a key that exists may not be used; its state is told only to whoever holds
+    the whole key."""
+    prefix = row.prefix
+    if not hmac.compare_digest(hash_key(key), row.key_hash or ""):
+        return "wrong_secret", f"API key {prefix} is not valid: the part after the prefix is wrong"
+    if row.revoked_at is not None or not row.is_active:
+        when = f" on {row.revoked_at:%Y-%m-%d %H:%M} UTC" if row.revoked_at else ""
+        return "revoked", f"API key {prefix} was revoked{when}"
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired", f"API key {prefix} expired on {row.expires_at:%Y-%m-%d %H:%M} UTC"
+    if not row.user_id:
+        return "no_owner", f"API key {prefix} belongs to no user"
+    if not row.user.is_active:
+        return "owner_inactive", (
+            f"API key {prefix} belongs to {row.user.username}, whose account is disabled"
+        )
+    return None
+
+
+def _key_actor(row: ApiKey, ip: str | None) -> Actor:
+    user = row.user if row.user_id else None
+    name = user.username if user is not None else None
+    return Actor(
+        label=f"user:{name} key:{row.prefix}" if name else f"key:{row.prefix}",
+        role=user.role if user is not None else "viewer",
+        user_id=row.user_id,
+        username=name,
+        prosumer_address=user.prosumer_address if user is not None else None,
+        api_key_id=row.id,
+        permissions=frozenset(row.permissions or ()),
+        ip_address=ip,
+    )
+
+
+def _deny(actor: Actor, reason: str, **data: object) -> None:
+    audit.record("api_key_denied", actor, outcome="denied", reason=reason, **data)
+
+
+def describe(actor: Actor) -> KeyInfo | None:
+    """The key an actor came in with (for `whoami`), or None."""
+    if actor.api_key_id is None:
+        return None
+    row = ApiKey.get_or_none(ApiKey.id == actor.api_key_id)
+    return KeyInfo.of(row, actor.username, clock.now()) if row is not None else None

@@ -1,0 +1,496 @@
+"""API keys: creation rules, verification and its refusals, listing, revocation, expiry."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+
+import pytest
+
+from energy_tui import clock
+from energy_tui.cli.runtime import api_actor
+from energy_tui.db.models import ApiKey, User
+from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
+from energy_tui.services import auth, keys, users
+from energy_tui.services.permissions import Action, require
+from tests.auth_support import (
+    OPERATOR,
+    START,
+    Clock,
+    add_user,
+    audit_since,
+    events_since,
+    last_audit_id,
+    snapshot,
+)
+
+KEY_SHAPE = re.compile(r"etk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    frozen = Clock()
+    monkeypatch.setattr(clock, "now", frozen)
+    return frozen
+
+
+@pytest.fixture
+def people(backend, now) -> dict[str, User]:
+    return {
+        name: add_user(name, role)
+        for name, role in (
+            ("bob", "trader"),
+            ("alice", "trader"),
+            ("vera", "viewer"),
+            ("otto", "operator"),
+            ("ada", "admin"),
+        )
+    }
+
+
+def session_actor(name: str):
+    return auth.actor_for_session(users.get(name))
+
+
+def new_key(owner: str = "bob", perms: str = "read,trade", **kwargs) -> keys.CreatedKey:
+    return keys.create_key(OPERATOR, owner, "laptop", perms, **kwargs)
+
+
+# --- create --------------------------------------------------------------------------
+
+
+def test_key_is_random_prefixed_and_stored_only_as_a_sha256_hash(people, now):
+    created = new_key()
+    row = ApiKey.get_by_id(created.info.id)
+    assert KEY_SHAPE.fullmatch(created.key)
+    assert created.key.startswith(row.prefix + "_")
+    assert row.prefix == created.info.prefix and len(row.prefix) == 12
+    assert row.key_hash == hashlib.sha256(created.key.encode()).hexdigest()
+    secret = created.key[13:]
+    assert len(secret) == 43  # 32 bytes from `secrets`: 256 bits
+    assert secret not in repr(row.__data__)
+    assert (row.user_id, row.name, sorted(row.permissions)) == (
+        people["bob"].id,
+        "laptop",
+        ["read", "trade"],
+    )
+    assert (row.created_at, row.expires_at, row.last_used, row.revoked_at) == (
+        now(),
+        None,
+        None,
+        None,
+    )
+
+
+def test_keys_differ_each_time(people):
+    made = {new_key().key for _ in range(20)}
+    assert len(made) == 20
+    assert len({key[:12] for key in made}) == 20
+
+
+def test_creation_is_audited_without_the_key(people):
+    start = last_audit_id()
+    created = new_key(expires_at=START + dt.timedelta(days=90))
+    [row] = audit_since(start)
+    data = json.loads(row.event_data)
+    assert (row.event_type, row.outcome, row.actor) == (
+        "api_key_generated",
+        "success",
+        "os:test-operator",
+    )
+    assert data["prefix"] == created.info.prefix and data["owner"] == "bob"
+    assert data["permissions"] == "read,trade"
+    assert created.key[13:] not in row.event_data
+
+
+def test_permissions_default_to_read(people):
+    assert keys.create_key(OPERATOR, "bob", "ro").info.permissions == ("read",)
+
+
+@pytest.mark.parametrize(
+    ("role", "perms"),
+    [("viewer", "read"), ("trader", "read,trade"), ("operator", "manage,read,trade")],
+)
+def test_keys_may_hold_what_the_owners_role_allows(people, role, perms):
+    owner = {"viewer": "vera", "trader": "bob", "operator": "otto"}[role]
+    assert ",".join(new_key(owner, perms).info.permissions) == perms
+
+
+@pytest.mark.parametrize(
+    ("owner", "perms", "message"),
+    [
+        ("vera", "trade", "vera is a viewer: their keys may hold only read, not trade"),
+        ("vera", "manage", "only read, not manage"),
+        ("bob", "manage", "bob is a trader: their keys may hold only read, trade, not manage"),
+        ("bob", "read,trade,manage", "not manage"),
+    ],
+)
+def test_keys_never_hold_more_than_the_owners_role(people, owner, perms, message):
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(ValidationError, match=message):
+        new_key(owner, perms)
+    assert snapshot() == before and events_since(start) == []
+
+
+@pytest.mark.parametrize(
+    ("perms", "message"),
+    [
+        ("", "unknown key permission none"),
+        ("admin", "unknown key permission 'admin'"),
+        ("read,write", "'write'"),
+        (" , ", "give one or more of read, trade, manage"),
+    ],
+)
+def test_unknown_permissions_are_refused(people, perms, message):
+    with pytest.raises(ValidationError, match=message):
+        new_key("bob", perms)
+    assert ApiKey.select().count() == 0
+
+
+def test_trader_creates_keys_for_themselves(people):
+    created = keys.create_key(session_actor("bob"), "bob", "script", "read,trade")
+    assert created.info.owner == "bob"
+
+
+def test_trader_creating_a_key_for_someone_else_is_denied_and_audited(people):
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(PermissionDenied, match="bob may not manage API keys of others"):
+        keys.create_key(session_actor("bob"), "alice", "sneaky", "read,trade")
+    assert snapshot() == before
+    assert events_since(start) == [("permission_denied", "denied", None)]
+    assert audit_since(start)[0].user_id == people["bob"].id
+
+
+def test_trader_cannot_probe_usernames_through_key_creation(people):
+    with pytest.raises(PermissionDenied):
+        keys.create_key(session_actor("bob"), "nobody", "x")
+
+
+def test_viewer_cannot_create_keys_even_for_themselves(people):
+    with pytest.raises(PermissionDenied, match="vera may not manage own API keys as viewer"):
+        keys.create_key(session_actor("vera"), "vera", "x")
+
+
+def test_operator_creates_keys_for_traders(people):
+    assert keys.create_key(session_actor("otto"), "bob", "ops", "trade").info.owner == "bob"
+
+
+def test_operator_cannot_mint_a_manage_key_for_an_admin(people):
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(PermissionDenied, match="manage users and roles, which otto may not"):
+        keys.create_key(session_actor("otto"), "ada", "escalate", "manage")
+    assert snapshot() == before
+    assert events_since(start) == [("permission_denied", "denied", None)]
+
+
+def test_a_key_cannot_mint_a_key_with_more_than_it_holds(people):
+    manager = keys.verify(new_key("otto", "read,manage").key)
+    with pytest.raises(PermissionDenied, match="bob trade for own prosumer and cancel own"):
+        keys.create_key(manager, "bob", "more", "trade")
+    assert keys.create_key(manager, "bob", "read only", "read").info.permissions == ("read",)
+
+
+def test_key_for_an_unknown_or_disabled_user_is_refused(people):
+    with pytest.raises(NotFound, match="no user named 'nobody'"):
+        new_key("nobody")
+    users.set_active(OPERATOR, "bob", False)
+    with pytest.raises(ValidationError, match="bob' is disabled"):
+        new_key("bob")
+    assert ApiKey.select().count() == 0
+
+
+@pytest.mark.parametrize("name", ["", "   ", "n" * 101, "bad\nname"])
+def test_key_name_must_be_a_short_line(people, name):
+    with pytest.raises(ValidationError, match="name"):
+        keys.create_key(OPERATOR, "bob", name)
+
+
+def test_expiry_in_the_past_is_refused_at_creation(people, now):
+    with pytest.raises(ValidationError, match="in the past"):
+        new_key(expires_at=now() - dt.timedelta(seconds=1))
+    assert ApiKey.select().count() == 0
+
+
+# --- expiry parsing ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90d", START + dt.timedelta(days=90)),
+        ("12h", START + dt.timedelta(hours=12)),
+        ("2w", START + dt.timedelta(weeks=2)),
+        ("30m", START + dt.timedelta(minutes=30)),
+        ("2027-01-31", dt.datetime(2027, 1, 31)),
+        ("2027-01-31T18:30", dt.datetime(2027, 1, 31, 18, 30)),
+        ("2027-01-31T18:30+02:00", dt.datetime(2027, 1, 31, 16, 30)),
+        (" 90D ", START + dt.timedelta(days=90)),
+        (None, None),
+        ("", None),
+        ("never", None),
+    ],
+)
+def test_parse_expiry_accepts_durations_and_dates(text, expected):
+    assert keys.parse_expiry(text, START) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("2020-01-01", "not in the future"),
+        ("2026-03-02", "not in the future"),  # today 00:00 has passed
+        ("0d", "not in the future"),
+        ("-5d", "not understood"),
+        ("soon", "not understood"),
+        ("90 days", "not understood"),
+        ("2027-02-30", "not understood"),
+        ("x" * 10_000, "not understood"),
+        ("999999w", "out of range"),
+    ],
+)
+def test_parse_expiry_refuses_past_and_unparseable_values(text, message):
+    with pytest.raises(ValidationError, match=message):
+        keys.parse_expiry(text, START)
+
+
+# --- verify --------------------------------------------------------------------------
+
+
+def test_verified_key_acts_as_its_owner_with_its_permissions(people, now, monkeypatch):
+    created = new_key()
+    monkeypatch.setenv("SSH_CLIENT", "203.0.113.9 40000 22")
+    now.advance(hours=1)
+    actor = keys.verify(created.key)
+    assert (actor.username, actor.role, actor.user_id) == ("bob", "trader", people["bob"].id)
+    assert (actor.prosumer_address, actor.api_key_id) == ("bob-home", created.info.id)
+    assert actor.permissions == frozenset({"read", "trade"})
+    assert actor.ip_address == "203.0.113.9"
+    assert ApiKey.get_by_id(created.info.id).last_used == now()
+
+
+def test_surrounding_whitespace_is_ignored(people):
+    created = new_key()
+    assert keys.verify(f"  {created.key}\n").username == "bob"
+
+
+def _wrong_secret(key: str) -> str:
+    return key[:-1] + ("A" if key[-1] != "A" else "B")
+
+
+BAD_KEYS = {
+    "empty": (lambda k: "", "malformed API key"),
+    "prefix only": (lambda k: k[:12], "malformed API key"),
+    "no scheme": (lambda k: k[4:], "malformed API key"),
+    "one char short": (lambda k: k[:-1], "malformed API key"),
+    "one char more": (lambda k: k + "x", "malformed API key"),
+    "10000 chars": (lambda k: "etk_" + "a" * 9_996, "malformed API key"),
+    "upper-case prefix": (lambda k: k[:4] + k[4:12].upper() + k[12:], "malformed API key"),
+    "unknown prefix": (lambda k: "etk_00000000" + k[12:], "unknown API key etk_00000000"),
+    "wrong secret": (_wrong_secret, r"API key etk_[0-9a-f]{8} is not valid"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_KEYS)
+def test_bad_keys_are_refused_clearly_audited_and_change_nothing(people, case):
+    created = new_key()
+    mangle, message = BAD_KEYS[case]
+    if case == "upper-case prefix" and created.key[4:12] == created.key[4:12].upper():
+        pytest.skip("this prefix has no letters")
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(AuthError, match=message):
+        keys.verify(mangle(created.key))
+    assert snapshot() == before
+    reason = {"unknown prefix": "unknown", "wrong secret": "wrong_secret"}.get(case, "malformed")
+    assert events_since(start) == [("api_key_denied", "denied", reason)]
+    [row] = audit_since(start)
+    assert created.key[13:] not in row.event_data
+
+
+def test_wrong_secret_audit_names_the_key_and_its_owner(people):
+    created = new_key()
+    start = last_audit_id()
+    with pytest.raises(AuthError):
+        keys.verify(_wrong_secret(created.key))
+    [row] = audit_since(start)
+    assert (row.api_key_id, row.user_id) == (created.info.id, people["bob"].id)
+
+
+def test_revoked_key_is_refused(people, now):
+    created = new_key()
+    keys.revoke(OPERATOR, created.info.prefix)
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(AuthError, match=r"etk_[0-9a-f]{8} was revoked on 2026-03-02 12:00 UTC"):
+        keys.verify(created.key)
+    assert snapshot() == before
+    assert events_since(start) == [("api_key_denied", "denied", "revoked")]
+
+
+def test_expired_key_is_refused(people, now):
+    created = new_key(expires_at=now() + dt.timedelta(hours=1))
+    now.advance(minutes=59)
+    keys.verify(created.key)
+    now.advance(minutes=1)
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(AuthError, match="expired on 2026-03-02 13:00 UTC"):
+        keys.verify(created.key)
+    assert snapshot() == before
+    assert events_since(start) == [("api_key_denied", "denied", "expired")]
+
+
+def test_key_of_a_disabled_owner_is_refused(people):
+    created = new_key()
+    users.set_active(OPERATOR, "bob", False)
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(AuthError, match="belongs to bob, whose account is disabled"):
+        keys.verify(created.key)
+    assert snapshot() == before
+    assert events_since(start) == [("api_key_denied", "denied", "owner_inactive")]
+
+
+def test_a_wrong_secret_reveals_nothing_about_a_revoked_key(people):
+    created = new_key()
+    keys.revoke(OPERATOR, created.info.prefix)
+    with pytest.raises(AuthError, match="is not valid"):
+        keys.verify(_wrong_secret(created.key))
+
+
+def test_key_actor_role_follows_the_owners_current_role(people):
+    created = new_key("otto", "read,manage")
+    users.set_role(OPERATOR, "otto", "viewer")
+    actor = keys.verify(created.key)
+    assert actor.role == "viewer"
+    with pytest.raises(PermissionDenied):
+        require(actor, Action.MANAGE_PROSUMERS)
+
+
+def test_read_key_used_to_trade_is_denied_and_audited(people):
+    actor = keys.verify(new_key("bob", "read").key)
+    start = last_audit_id()
+    with pytest.raises(PermissionDenied, match="may not trade for own prosumer with this API key"):
+        require(actor, Action.TRADE_OWN)
+    assert events_since(start) == [("permission_denied", "denied", None)]
+    assert audit_since(start)[0].api_key_id == actor.api_key_id
+
+
+# --- the CLI's key helper ------------------------------------------------------------
+
+
+def test_api_actor_returns_the_keys_actor_when_it_has_the_permission(people):
+    created = new_key("bob", "read,trade")
+    actor = api_actor(argparse.Namespace(api_key=created.key), None, "trade")
+    assert actor.username == "bob"
+    assert api_actor(argparse.Namespace(api_key=created.key), None, Action.CANCEL_OWN)
+
+
+def test_api_actor_takes_the_key_from_the_environment(people, monkeypatch):
+    monkeypatch.setenv("ENERGY_TUI_API_KEY", new_key().key)
+    assert api_actor(argparse.Namespace(), None, "read").username == "bob"
+
+
+def test_api_actor_refuses_a_read_key_for_trading(people):
+    created = new_key("bob", "read")
+    start = last_audit_id()
+    with pytest.raises(PermissionDenied, match="with this API key"):
+        api_actor(argparse.Namespace(api_key=created.key), None, "trade")
+    assert events_since(start) == [("permission_denied", "denied", None)]
+
+
+def test_api_actor_without_a_key_says_how_to_give_one(people):
+    with pytest.raises(AuthError, match="--api-key KEY or ENERGY_TUI_API_KEY"):
+        api_actor(argparse.Namespace(api_key=None), None, "trade")
+
+
+# --- list and revoke -----------------------------------------------------------------
+
+
+def test_list_never_shows_a_secret(people):
+    created = new_key()
+    [info] = keys.list_keys(OPERATOR)
+    assert created.key[13:] not in repr(info)
+    assert (info.prefix, info.owner, info.status) == (created.info.prefix, "bob", "active")
+
+
+def test_traders_list_their_own_keys_and_managers_everyones(people):
+    new_key("bob")
+    new_key("alice")
+    assert [k.owner for k in keys.list_keys(session_actor("bob"))] == ["bob"]
+    assert sorted(k.owner for k in keys.list_keys(session_actor("otto"))) == ["alice", "bob"]
+    assert [k.owner for k in keys.list_keys(OPERATOR, "alice")] == ["alice"]
+
+
+def test_trader_listing_someone_elses_keys_is_denied(people):
+    start = last_audit_id()
+    with pytest.raises(PermissionDenied):
+        keys.list_keys(session_actor("bob"), "alice")
+    assert events_since(start) == [("permission_denied", "denied", None)]
+
+
+def test_listing_the_keys_of_an_unknown_user_says_so(people):
+    with pytest.raises(NotFound):
+        keys.list_keys(OPERATOR, "nobody")
+
+
+def test_list_shows_expired_and_revoked_status(people, now):
+    expiring = new_key(expires_at=now() + dt.timedelta(hours=1))
+    revoked = new_key()
+    keys.revoke(OPERATOR, revoked.info.prefix)
+    now.advance(hours=2)
+    status = {k.prefix: k.status for k in keys.list_keys(OPERATOR)}
+    assert status == {expiring.info.prefix: "expired", revoked.info.prefix: "revoked"}
+
+
+@pytest.mark.parametrize("form", ["prefix", "bare", "id", "whole key"])
+def test_revoke_by_prefix_id_or_whole_key(people, now, form):
+    created = new_key()
+    text = {
+        "prefix": created.info.prefix,
+        "bare": created.info.prefix[4:],
+        "id": str(created.info.id),
+        "whole key": created.key,
+    }[form]
+    start = last_audit_id()
+    info = keys.revoke(OPERATOR, text)
+    assert (info.status, info.revoked_at) == ("revoked", now())
+    row = ApiKey.get_by_id(created.info.id)
+    assert (row.is_active, row.revoked_at) == (False, now())
+    assert events_since(start) == [("api_key_revoked", "success", None)]
+
+
+def test_revoking_twice_says_it_already_was(people):
+    created = new_key()
+    keys.revoke(OPERATOR, created.info.prefix)
+    with pytest.raises(Conflict, match="already revoked"):
+        keys.revoke(OPERATOR, created.info.prefix)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("etk_00000000", NotFound),
+        (str(uuid.UUID(int=1)), NotFound),
+        ("nonsense", ValidationError),
+        ("", ValidationError),
+        ("x" * 10_000, ValidationError),
+    ],
+)
+def test_revoking_an_unknown_key_says_so(people, text, error):
+    new_key()
+    before = snapshot()
+    with pytest.raises(error):
+        keys.revoke(OPERATOR, text)
+    assert snapshot() == before
+
+
+def test_traders_revoke_their_own_keys_but_not_others(people):
+    mine = keys.create_key(session_actor("bob"), "bob", "mine")
+    theirs = new_key("alice")
+    keys.revoke(session_actor("bob"), mine.info.prefix)
+    before, start = snapshot(), last_audit_id()
+    with pytest.raises(PermissionDenied):
+        keys.revoke(session_actor("bob"), theirs.info.prefix)
+    assert snapshot() == before
+    assert events_since(start) == [("permission_denied", "denied", None)]

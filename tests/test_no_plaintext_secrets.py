@@ -1,0 +1,110 @@
+"""No password, API key or session token is ever stored or logged in plain text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from energy_tui import locations
+from energy_tui.db.models import MODELS
+from energy_tui.errors import AuthError
+from energy_tui.services import auth, keys
+from tests.auth_support import OPERATOR, settings
+
+BOB_PASSWORD = "plain-Bob-pw-7Qx!"
+BOB_NEW_PASSWORD = "plain-Bob-new-pw-9Zk"
+OTTO_PASSWORD = "plain-Otto-pw-3Vm#"
+TYPO = "plain-Bob-pw-7Qy!"
+TOO_LONG = "plain-too-long-" + "ü" * 40
+SHORT = "sh0rt!x"
+
+
+@pytest.fixture(autouse=True)
+def os_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGNAME", "opsuser")
+    monkeypatch.setenv("SSH_CLIENT", "198.51.100.4 50000 22")
+
+
+def ok(cli, backend, *args: str, stdin: str | None = None) -> str:
+    result = cli("--db", backend.url, *args, stdin=stdin)
+    assert result.code == 0, result.err
+    return result.out
+
+
+def refused(cli, backend, *args: str, stdin: str | None = None) -> None:
+    assert cli("--db", backend.url, *args, stdin=stdin).code != 0
+
+
+def use_everything(cli, backend) -> list[str]:
+    """Create, change, use and misuse every kind of secret; return them all."""
+    ok(cli, backend, "prosumer", "add", "house-1", "--name", "House 1")
+    ok(cli, backend, "user", "add", "bob", "--email", "bob@example.org", "--prosumer", "house-1",
+       "--password-stdin", stdin=BOB_PASSWORD + "\n")  # fmt: skip
+    ok(cli, backend, "user", "add", "otto", "--email", "otto@example.org", "--role", "operator",
+       "--password-stdin", stdin=OTTO_PASSWORD + "\n")  # fmt: skip
+    refused(cli, backend, "user", "add", "eve", "--email", "eve@example.org", "--password-stdin",
+            stdin=SHORT + "\n")  # fmt: skip
+
+    made = [
+        json.loads(ok(cli, backend, "key", "create", "--user", who, "--name", "k", "--perm", perm,
+                      "--json"))["key"]
+        for who, perm in (("bob", "read,trade"), ("otto", "read,manage"), ("bob", "read"))
+    ]  # fmt: skip
+    made.append(keys.create_key(OPERATOR, "bob", "svc", "read").key)
+    wrong = made[0][:-3] + ("xyz" if not made[0].endswith("xyz") else "abc")
+    ok(cli, backend, "whoami", "--api-key", made[0])
+    ok(cli, backend, "key", "create", "--user", "bob", "--name", "k2", "--api-key", made[1])
+    refused(cli, backend, "whoami", "--api-key", wrong)
+    refused(cli, backend, "key", "create", "--user", "otto", "--name", "x", "--api-key", made[0])
+    ok(cli, backend, "key", "revoke", made[2][:12])
+    refused(cli, backend, "whoami", "--api-key", made[2])
+
+    tokens = []
+    for name, password in (("bob", BOB_PASSWORD), ("otto", OTTO_PASSWORD)):
+        tokens.append(auth.authenticate(name, password, None, settings()).token)
+    for name, password in (("bob", TYPO), ("bob", TOO_LONG), ("nobody", BOB_PASSWORD)):
+        with pytest.raises(AuthError):
+            auth.authenticate(name, password, None, settings())
+    auth.resume(tokens[0], settings())
+    auth.logout(tokens[1])
+    ok(cli, backend, "user", "passwd", "bob", "--password-stdin", stdin=BOB_NEW_PASSWORD + "\n")
+    tokens.append(auth.authenticate("bob", BOB_NEW_PASSWORD, None, settings()).token)
+    ok(cli, backend, "audit", "list")
+
+    secrets_ = [BOB_PASSWORD, BOB_NEW_PASSWORD, OTTO_PASSWORD, TYPO, TOO_LONG, SHORT, *tokens]
+    for key in [*made, wrong]:
+        secrets_ += [key, key[13:]]  # the whole key and its secret part alone
+    return secrets_
+
+
+def stored_text(backend) -> list[tuple[str, str]]:
+    """(table.column, text) of every value in every table."""
+    found = []
+    for model in MODELS:
+        table = model._meta.table_name
+        cursor = backend.database.execute_sql(f"SELECT * FROM {table}")
+        columns = [column[0] for column in cursor.description]
+        for row in cursor.fetchall():
+            found += [
+                (f"{table}.{col}", str(value)) for col, value in zip(columns, row, strict=True)
+            ]
+    return found
+
+
+def test_no_secret_is_stored_or_logged_in_plain_text(cli, backend):
+    needles = use_everything(cli, backend)
+    stored = stored_text(backend)
+    assert len(stored) > 200  # the scan saw the rows written above
+    leaks = [(where, n) for where, text in stored for n in needles if n in text]
+    assert leaks == []
+
+    log = locations.log_file().read_text(encoding="utf-8")
+    assert "PermissionDenied" in log  # refusals were logged: the log was really scanned
+    assert [n for n in needles if n in log] == []
+
+    if backend.name == "sqlite":
+        path = Path(backend.url.removeprefix("sqlite://"))
+        raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+        assert [n for n in needles if n.encode() in raw] == []
