@@ -10,11 +10,19 @@ from collections.abc import Sequence
 import peewee
 
 from energy_tui import __version__, locations, logs
-from energy_tui.cli import audit_cmd, db_cmd, key_cmd, prosumer_cmd, tui_cmd, user_cmd
+from energy_tui.cli import (
+    audit_cmd,
+    db_cmd,
+    demo_cmd,
+    key_cmd,
+    prosumer_cmd,
+    tui_cmd,
+    user_cmd,
+)
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
-COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd)
+COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, demo_cmd)
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -10,18 +10,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import logging
 import math
 import random
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
+import peewee
+
 from energy_tui import clock
-from energy_tui.errors import EnergyError
+from energy_tui.db.models import db
+from energy_tui.errors import DatabaseUnavailable, EnergyError
 from energy_tui.services import prosumers, users
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, OrderRequest, place_order
+from energy_tui.services.market import MarketRules, OrderRequest, cancel_order, place_order
+from energy_tui.services.market import book as market_book
 
 CENT = Decimal("0.01")
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,3 +215,64 @@ def live_book(rng: random.Random, rules: MarketRules, now: dt.datetime) -> None:
             place_order(trader(member), OrderRequest(side, amount, price, "gtc", expires), rules)
         except EnergyError:
             continue
+
+
+class Bots:
+    """Market makers and takers that keep the demo market moving, one thread each.
+
+    They trade through the market service like any user: orders rest near a price
+    that follows the daily solar curve, some cross at once, some are cancelled.
+    """
+
+    def __init__(self, count: int, speed: float, rules: MarketRules, seed_value: int) -> None:
+        self.count, self.speed, self.rules, self.seed_value = count, speed, rules, seed_value
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.steps = 0
+
+    def start(self) -> None:
+        for index in range(self.count):
+            thread = threading.Thread(
+                target=self._run, args=(index,), daemon=True, name=f"demo-bot-{index}"
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def _run(self, index: int) -> None:
+        rng = random.Random(self.seed_value * 1000 + index)
+        delay = max(0.05, 1.5 / self.speed)
+        while not self.stopping.wait(delay * (0.5 + rng.random())):
+            try:
+                with db.connection_context():
+                    self.step(rng)
+            except DatabaseUnavailable:
+                self.stopping.wait(2)
+            except (peewee.OperationalError, peewee.InterfaceError):
+                log.warning("demo bot %s: database busy or gone", index, exc_info=True)
+                self.stopping.wait(2)
+
+    def step(self, rng: random.Random) -> None:
+        """One bot action: cancel a stale order, top up a meter, or place an order."""
+        self.steps += 1
+        member = rng.choice(COMMUNITY)
+        roll = rng.random()
+        if roll < 0.15:
+            mine = market_book.open_orders(member.address)
+            if mine:
+                with contextlib.suppress(EnergyError):
+                    cancel_order(trader(member), rng.choice(mine).id)
+            return
+        if roll < 0.25 and member.kind == "residential":
+            with contextlib.suppress(EnergyError):
+                prosumers.add_meter_reading(
+                    Actor(label="demo:meter", role="admin"),
+                    member.address,
+                    generated=(member.solar_kw * Decimal(0.25 + rng.random())).quantize(CENT),
+                )
+            return
+        _random_order(rng, self.rules, fair_price(clock.now()), spread=12, ioc_share=0.35)

@@ -20,6 +20,7 @@ from energy_tui.config import Settings
 from energy_tui.db.connect import DatabaseURL
 from energy_tui.errors import AuthError, DatabaseUnavailable, EnergyError
 from energy_tui.services import auth, users
+from energy_tui.services.context import ssh_client_ip
 from energy_tui.services.market import MarketRules
 from energy_tui.services.market import book as market_book
 from energy_tui.services.permissions import Action, allows
@@ -81,8 +82,15 @@ class EnergyApp(App[None]):
 
     db_online: reactive[bool] = reactive(True)
 
-    def __init__(self, settings: Settings, url: DatabaseURL, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        url: DatabaseURL,
+        auto_login: tuple[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.auto_login = auto_login
         self.settings = settings
         self.bridge = Bridge(url)
         self.rules = MarketRules.from_settings(settings)
@@ -116,6 +124,13 @@ class EnergyApp(App[None]):
                 self.call_from_thread(setattr, self, "db_online", False)
                 time.sleep(RETRY_SECONDS)
         self.call_from_thread(setattr, self, "db_online", True)
+        if self.auto_login is not None and not first_run:
+            username, password = self.auto_login
+            result = self.bridge.call(
+                auth.authenticate, username, password, ssh_client_ip(), self.settings
+            )
+            self.call_from_thread(self.logged_in, result)
+            return
         self.call_from_thread(self.push_screen, FirstRunScreen() if first_run else LoginScreen())
 
     @property
@@ -133,7 +148,8 @@ class EnergyApp(App[None]):
         relogin = self.session is not None and self.session.user_id == result.user_id
         self.session = result
         self.last_activity = time.monotonic()
-        self.pop_screen()
+        if isinstance(self.screen, LoginScreen | FirstRunScreen):
+            self.pop_screen()
         if not relogin:
             self.switch_mode("book")
         self.notify(f"Logged in as {result.username} ({result.role})", timeout=3)
@@ -232,6 +248,8 @@ class EnergyApp(App[None]):
             self.notify("Something went wrong; details are in the log file.", severity="error")
 
 
-def make_app(settings: Settings, url: DatabaseURL) -> EnergyApp:
-    """The app as both `energy-tui` and the tests build it."""
-    return EnergyApp(settings, url)
+def make_app(
+    settings: Settings, url: DatabaseURL, auto_login: tuple[str, str] | None = None
+) -> EnergyApp:
+    """The app as `energy-tui`, `energy-tui demo` and the tests build it."""
+    return EnergyApp(settings, url, auto_login)

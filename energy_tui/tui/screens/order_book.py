@@ -21,7 +21,7 @@ from energy_tui.services.permissions import Action
 from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
-from energy_tui.tui.widgets.ladder import PriceLadder
+from energy_tui.tui.widgets.ladder import PriceLadder, summary
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 
@@ -115,6 +115,7 @@ class OrderBookScreen(DataScreen):
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.query_one(PriceLadder).show(snap.book, DEPTH)
+        self.query_one("#ladder-pane").border_subtitle = summary(snap.book)
         self._show_tape(snap.tape)
         self._show_orders(snap.orders, snap.book)
         self._show_balances(snap.balances)

@@ -57,14 +57,20 @@ class PriceLadder(Table):
 
     @staticmethod
     def _middle(book: Book) -> tuple[Text, ...]:
-        spread = f"spread {book.spread:.4f}" if book.spread is not None else "no spread"
-        mid = f"mid {book.mid:.4f}" if book.mid is not None else ""
-        if book.last_price is None:
-            last = Text("no trades yet", style="dim")
-        else:
-            change = book.last_change or Decimal(0)
-            arrow, style = (
-                ("▲", "green") if change > 0 else ("▼", "red") if change < 0 else ("=", "dim")
-            )
-            last = Text(f"last {book.last_price:.4f} {arrow}{abs(change):.4f}", style=style)
-        return (Text(spread, style="bold"), Text(mid), Text(""), last, Text(""))
+        spread = f"{book.spread:.4f}" if book.spread is not None else "-"
+        return (
+            Text("spread", style="bold"),
+            Text(spread, justify="right"),
+            Text(""),
+            Text(f"mid {book.mid:.4f}" if book.mid is not None else ""),
+            Text(""),
+        )
+
+
+def summary(book: Book) -> Text:
+    """Last price and its change, for the ladder's border."""
+    if book.last_price is None:
+        return Text("no trades yet", style="dim")
+    change = book.last_change or Decimal(0)
+    arrow, style = ("▲", "green") if change > 0 else ("▼", "red") if change < 0 else ("=", "")
+    return Text(f" last {book.last_price:.4f} {arrow}{abs(change):.4f} ", style=style)

@@ -1,0 +1,144 @@
+"""`energy-tui demo` (a live simulated market) and `energy-tui serve` (in a browser)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+from energy_tui import clock, locations
+from energy_tui.cli.output import print_table
+from energy_tui.cli.runtime import Runtime, bind
+from energy_tui.config import Settings, load_settings
+from energy_tui.db import migrations
+from energy_tui.db.models import db
+from energy_tui.errors import ConfigError, ValidationError
+from energy_tui.services import demo, users
+from energy_tui.services.market import MarketRules
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser(
+        "demo", help="a live simulated market in its own SQLite file (never your database)"
+    )
+    parser.add_argument("--reset", action="store_true", help="start the demo database afresh")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the community (default 7)")
+    parser.add_argument("--bots", type=int, default=4, help="market bots (0-32, default 4)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="bot speed multiplier (default 1: about one action a second each)",
+    )
+    parser.add_argument(
+        "--as", dest="as_user", metavar="USER", help="log in as this demo user at once"
+    )
+    parser.set_defaults(handler=run_demo)
+
+    serve = sub.add_parser(
+        "serve", parents=[common], help="the app in a web browser through textual-serve"
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only)",
+    )
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--demo", action="store_true", help="serve the demo market (bots run in this process)"
+    )
+    serve.set_defaults(handler=run_serve)
+
+
+def demo_file() -> Path:
+    return locations.data_dir() / "demo.db"
+
+
+def demo_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, database_url=f"sqlite://{demo_file()}")
+
+
+def prepare(args: argparse.Namespace, *, announce: bool = True) -> tuple[Runtime, list]:
+    """Bind the demo database, seeding it when new; return it and the demo users."""
+    if args.bots < 0 or args.bots > 32:
+        raise ValidationError("--bots must be between 0 and 32")
+    if args.speed <= 0 or args.speed > 100:
+        raise ValidationError("--speed must be more than 0 and at most 100")
+    locations.private_dir(locations.data_dir())
+    if args.reset:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{demo_file()}{suffix}").unlink(missing_ok=True)
+    fresh = not demo_file().exists()
+    runtime = bind(demo_settings(load_settings()))
+    with db.connection_context():
+        migrations.migrate(runtime.database)
+        if fresh or users.count() == 0:
+            if announce:
+                print(f"Seeding the demo community (seed {args.seed}) in {demo_file()} ...")
+            demo.seed(
+                seed_value=args.seed,
+                now=clock.now(),
+                rounds=runtime.settings.bcrypt_rounds,
+                rules=MarketRules.from_settings(runtime.settings),
+            )
+    return runtime, list(demo.USERS)
+
+
+def _print_users(people: list[demo.DemoUser]) -> None:
+    print("Demo users (this demo database only):")
+    print_table(
+        [dataclasses.asdict(u) for u in people], ["username", "password", "role", "prosumer"]
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    runtime, people = prepare(args)
+    login = None
+    if args.as_user:
+        match = [u for u in people if u.username == args.as_user]
+        if not match:
+            names = ", ".join(u.username for u in people)
+            raise ValidationError(f"no demo user {args.as_user!r}: use one of {names}")
+        login = (match[0].username, match[0].password)
+    _print_users(people)
+    bots = demo.Bots(args.bots, args.speed, MarketRules.from_settings(runtime.settings), args.seed)
+    bots.start()
+    from energy_tui.tui.app import make_app
+
+    try:
+        make_app(runtime.settings, runtime.url, auto_login=login).run()
+    finally:
+        bots.stop()
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise ConfigError("serving needs the web extra: pip install 'energy-tui[web]'") from None
+    command = [sys.executable, "-m", "energy_tui"]
+    bots = None
+    if args.demo:
+        args.reset, args.seed, args.bots, args.speed = False, 7, 4, 1.0
+        runtime, people = prepare(args)
+        _print_users(people)
+        bots = demo.Bots(
+            args.bots, args.speed, MarketRules.from_settings(runtime.settings), args.seed
+        )
+        bots.start()
+        command += ["demo", "--bots", "0"]
+    elif getattr(args, "db", None):
+        command += ["--db", args.db]
+    print(
+        f"Serving energy-tui on http://{args.host}:{args.port} - the in-app login is the "
+        "only gate: keep it on loopback or put an authenticating proxy in front."
+    )
+    try:
+        Server(shlex.join(command), host=args.host, port=args.port, title="energy-tui").serve()
+    finally:
+        if bots is not None:
+            bots.stop()
+    return 0
