@@ -1,0 +1,137 @@
+"""The demo: deterministic seeding, invariants with bots running, isolation, serve."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from energy_tui import clock, locations
+from energy_tui.db import migrations
+from energy_tui.db.models import MODELS, EnergyOrder, Prosumer, User
+from energy_tui.services import demo
+from energy_tui.services.market import MarketRules, invariants
+from tests import backends
+
+NOW = dt.datetime(2026, 11, 20, 15, 0)
+SKIP = {
+    "id",
+    "buy_order_id",
+    "sell_order_id",
+    "user_id",
+    "api_key_id",
+    "password_hash",
+    "event_data",
+    "created_at",
+    "applied_at",
+}
+
+
+def _seeded_rows(path: Path) -> dict[str, list[tuple]]:
+    database = backends.bind(f"sqlite://{path}")
+    with database.connection_context():
+        migrations.migrate(database)
+        demo.seed(seed_value=3, days=2, now=NOW, rounds=4, rules=MarketRules())
+        rows = {}
+        for model in MODELS:
+            fields = [f for f in model._meta.sorted_fields if f.column_name not in SKIP]
+            query = model.select(*fields).tuples()
+            rows[model._meta.table_name] = sorted(map(repr, query))
+    database.close()
+    return rows
+
+
+def test_same_seed_gives_the_same_rows(tmp_path: Path) -> None:
+    first = _seeded_rows(tmp_path / "a.db")
+    second = _seeded_rows(tmp_path / "b.db")
+    assert first == second
+    assert len(first["energy_trades"]) > 10
+    assert len(first["prosumers"]) >= 19
+
+
+def test_seeded_market_and_bot_steps_keep_every_invariant(tmp_path: Path) -> None:
+    database = backends.bind(f"sqlite://{tmp_path / 'demo.db'}")
+    with database.connection_context():
+        migrations.migrate(database)
+        people = demo.seed(seed_value=5, days=2, now=clock.now(), rounds=4, rules=MarketRules())
+        assert invariants.check() == []
+        assert {u.role for u in people} == {"admin", "operator", "viewer", "trader"}
+        kinds = {p.kind for p in Prosumer.select()}
+        assert kinds == {"residential", "commercial", "industrial", "grid_operator"}
+        assert EnergyOrder.select().where(EnergyOrder.is_active == True).count() > 5  # noqa: E712
+        bots = demo.Bots(1, 1.0, MarketRules(), 5)
+        rng = random.Random(11)
+        for _ in range(300):
+            bots.step(rng)
+        assert invariants.check() == []
+
+
+def test_demo_never_writes_the_configured_database(tmp_path: Path, cli) -> None:
+    configured = tmp_path / "real.db"
+    result = cli("--db", f"sqlite://{configured}", "db", "migrate")
+    assert result.code == 0
+    before = configured.read_bytes()
+    from energy_tui.cli import demo_cmd
+
+    args = type(
+        "Args",
+        (),
+        {
+            "reset": True,
+            "seed": 2,
+            "bots": 0,
+            "speed": 1.0,
+            "as_user": None,
+            "db": f"sqlite://{configured}",
+        },
+    )()
+    runtime, _people = demo_cmd.prepare(args, announce=False)
+    assert runtime.url.path == str(locations.data_dir() / "demo.db")
+    with runtime.database.connection_context():
+        assert User.select().count() == len(demo.USERS)
+    assert configured.read_bytes() == before
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_answers_on_loopback_with_the_app_page_and_stops(tmp_path: Path) -> None:
+    pytest.importorskip("textual_serve")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "DATABASE_URL": f"sqlite://{tmp_path / 'served.db'}",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "energy_tui", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        page = ""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert "textual.js" in page and "energy-tui" in page
+    finally:
+        server.terminate()
+        assert server.wait(timeout=10) is not None
