@@ -26,6 +26,11 @@ def log_dir() -> Path:
     return Path(_dirs().user_log_dir)
 
 
+def documents_dir() -> Path:
+    """The user's documents folder (where exports go by default); may not exist."""
+    return Path(_dirs().user_documents_dir)
+
+
 def config_file() -> Path:
     return config_dir() / "config.toml"
 

@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 
 from energy_tui import clock
 from energy_tui.cli.output import print_json, print_table
 from energy_tui.cli.runtime import add_api_key_option, connected, operator_actor
-from energy_tui.errors import ValidationError
 from energy_tui.services import audit
 from energy_tui.services.audit import AuditEntry
 from energy_tui.services.permissions import Action, require
 
 COLUMNS = ["created_at", "event_type", "actor", "outcome", "ip_address", "details"]
 MAX_LIMIT = 10_000
-_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
-SINCE_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00, or 24h / 7d ago"
+SINCE_FORMS = audit.SINCE_FORMS
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -40,32 +36,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def parse_since(raw: str | None, now: dt.datetime) -> dt.datetime | None:
-    text = (raw or "").strip().lower()
-    if not text:
-        return None
-    ago = _AGO.fullmatch(text)
-    try:
-        if ago is not None:
-            return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
-        value = dt.datetime.fromisoformat(text.upper())
-    except (ValueError, OverflowError):
-        raise ValidationError(
-            f"--since {text[:40]!r} is not understood: give {SINCE_FORMS}", field="since"
-        ) from None
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    return audit.parse_since(raw, now, label="--since")
 
 
 def parse_limit(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_LIMIT:
-        raise ValidationError(
-            f"--limit {raw[:20]!r} is not valid: give a whole number from 1 to {MAX_LIMIT}",
-            field="limit",
-        )
-    return value
+    return audit.parse_limit(raw, label="--limit", most=MAX_LIMIT)
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ from peewee import JOIN
 
 from energy_tui import clock
 from energy_tui.db.models import AuditLog, User
+from energy_tui.errors import ValidationError
 from energy_tui.services.context import Actor
 
 
@@ -85,3 +87,63 @@ def entries(
         )
         for row in query
     ]
+
+
+# The event types the services record, for filters (the log itself accepts any).
+EVENT_TYPES = (
+    "user_login",
+    "login_failed",
+    "account_locked",
+    "logout",
+    "session_ended",
+    "user_created",
+    "user_role_changed",
+    "user_enabled",
+    "user_disabled",
+    "password_changed",
+    "api_key_generated",
+    "api_key_revoked",
+    "api_key_denied",
+    "permission_denied",
+    "prosumer_created",
+    "deposit",
+    "withdrawal",
+    "meter_reading",
+    "order_created",
+    "order_cancelled",
+    "order_matched",
+    "order_expired",
+)
+SINCE_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00, or 24h / 7d ago"
+_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_since(raw: str | None, now: dt.datetime, label: str = "since") -> dt.datetime | None:
+    """A filter's lower bound in UTC: a date, a date-time, or a span back from `now`."""
+    text = (raw or "").strip().lower()
+    if not text:
+        return None
+    ago = _AGO.fullmatch(text)
+    try:
+        if ago is not None:
+            return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
+        value = dt.datetime.fromisoformat(text.upper())
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"{label} {text[:40]!r} is not understood: give {SINCE_FORMS}", field="since"
+        ) from None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def parse_limit(raw: str, label: str = "limit", most: int = 10_000) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= most:
+        raise ValidationError(
+            f"{label} {raw[:20]!r} is not valid: give a whole number from 1 to {most}",
+            field="limit",
+        )
+    return value

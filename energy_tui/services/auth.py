@@ -200,6 +200,43 @@ def _succeed(user: User, attempt: _Attempt, now: dt.datetime) -> LoginResult:
     )
 
 
+WRONG_CURRENT = "the current password is not right"
+
+
+def confirm_password(username: str, password: str, settings: Settings) -> None:
+    """Check a logged-in user's password again before a sensitive change (a password
+    change); raise AuthError if it is wrong.
+
+    It costs one bcrypt call like a login and a wrong password counts as a failed
+    login (audited, and locking the account after too many), so it cannot be used to
+    guess the password either. No session is started.
+    """
+    attempt = _verify(username, password, ssh_client_ip(), settings.bcrypt_rounds)
+    with db.atomic():
+        error = _settle_confirmation(attempt, settings)
+    if error is not None:
+        raise error
+
+
+def _settle_confirmation(attempt: _Attempt, settings: Settings) -> AuthError | None:
+    user = None
+    if attempt.user_id is not None:
+        user = for_update(User.select().where(User.id == attempt.user_id)).first()
+    if user is None:
+        return AuthError(WRONG_CURRENT)
+    now = clock.now()
+    actor = actor_for_user(user, attempt.ip)
+    if user.locked_until is not None and user.locked_until > now:
+        _audit_failure(actor, "locked", purpose="confirm_password")
+        return AuthError(_locked_message(user.locked_until, now))
+    if not (attempt.password_ok and user.password_hash == attempt.verified_hash):
+        _count_failure(user, actor, now, settings)
+        return AuthError(WRONG_CURRENT)
+    if user.failed_logins:
+        User.update(failed_logins=0).where(User.id == user.id).execute()
+    return None
+
+
 def resume(token: str, settings: Settings) -> Actor:
     """Check a session token (open, not idle too long, not too old, user still active),
     mark it seen, and return the actor; otherwise end it and raise AuthError."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 
 from peewee import IntegrityError
 
 from energy_tui import clock
 from energy_tui.db.locking import for_update
-from energy_tui.db.models import ROLES, Prosumer, User, db
+from energy_tui.db.models import ROLES, Prosumer, Session, User, db
 from energy_tui.errors import Conflict, NotFound
 from energy_tui.services import audit, passwords, sessions, validation
 from energy_tui.services.context import Actor
@@ -44,7 +45,7 @@ class UserInfo:
 def get(username: str) -> User:
     user = User.get_or_none(User.username == username)
     if user is None:
-        raise NotFound(f"no user named {username[:50]!r}")
+        raise NotFound(f"no user named {username[:50]!r}", field="username")
     return user
 
 
@@ -73,7 +74,8 @@ def add_user(
             if Prosumer.get_or_none(Prosumer.address == prosumer_address) is None:
                 raise NotFound(
                     f"no prosumer with address {prosumer_address!r}: "
-                    "add it first with `energy-tui prosumer add`"
+                    "add it first with `energy-tui prosumer add`",
+                    field="prosumer",
                 )
         _check_unique(username, email)
         try:
@@ -131,8 +133,16 @@ def set_active(actor: Actor, username: str, active: bool) -> UserInfo:
     return UserInfo.of(user)
 
 
-def set_password(actor: Actor, username: str, password: str, *, rounds: int) -> UserInfo:
-    """Set a new password (admin reset, or a user's own change) and end other sessions."""
+def set_password(
+    actor: Actor,
+    username: str,
+    password: str,
+    *,
+    rounds: int,
+    keep_session: uuid.UUID | None = None,
+) -> UserInfo:
+    """Set a new password (admin reset, or a user's own change) and end the user's
+    sessions but `keep_session` (the one a user changes their own password in)."""
     password_hash = passwords.hash_password(password, rounds)
     if actor.username != username:
         require(actor, Action.MANAGE_USERS, target=username)
@@ -143,7 +153,10 @@ def set_password(actor: Actor, username: str, password: str, *, rounds: int) -> 
         user.locked_until = None
         user.save()
         audit.record("password_changed", actor, target=username)
-        sessions.end_all(user, reason="password_changed")
+        keep = None
+        if keep_session is not None:
+            keep = Session.get_or_none((Session.id == keep_session) & (Session.user == user))
+        sessions.end_all(user, reason="password_changed", keep=keep)
     return UserInfo.of(user)
 
 

@@ -26,9 +26,14 @@ from energy_tui.services.market import book as market_book
 from energy_tui.services.permissions import Action, allows
 from energy_tui.tui import settings_store
 from energy_tui.tui.bridge import Bridge
+from energy_tui.tui.screens.account import AccountScreen
+from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.help import HelpScreen
+from energy_tui.tui.screens.keys import KeysScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.screens.stats import StatsScreen
+from energy_tui.tui.screens.trades import TradesScreen
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -56,6 +61,17 @@ class Mode:
 def _modes() -> list[Mode]:
     return [
         Mode("book", "f1", "Order book", OrderBookScreen, (Action.READ_MARKET,)),
+        Mode("trades", "f2", "Trades", TradesScreen, (Action.READ_MARKET,)),
+        Mode("stats", "f3", "Statistics", StatsScreen, (Action.READ_MARKET,)),
+        Mode("account", "f4", "Account", AccountScreen, (Action.READ_MARKET,)),
+        Mode("keys", "f5", "API keys", KeysScreen, (Action.READ_MARKET,)),
+        Mode(
+            "admin",
+            "f6",
+            "Admin",
+            AdminScreen,
+            (Action.MANAGE_PROSUMERS, Action.MANAGE_USERS, Action.READ_AUDIT),
+        ),
     ]
 
 
@@ -153,6 +169,10 @@ class EnergyApp(App[None]):
         if not relogin:
             self.switch_mode("book")
         self.notify(f"Logged in as {result.username} ({result.role})", timeout=3)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Lock and screen switching mean nothing before a login."""
+        return self.session is not None or action not in ("lock", "switch")
 
     def action_lock(self) -> None:
         if self.session is not None and not isinstance(self.screen, LoginScreen):

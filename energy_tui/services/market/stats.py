@@ -12,6 +12,7 @@ from peewee import fn
 from energy_tui import clock
 from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_product, exact_value
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
+from energy_tui.db.locking import lock_market
 from energy_tui.db.models import EnergyTrade, MarketStatistics, db
 from energy_tui.services.market.money import round_price
 from energy_tui.services.market.sql import dec, run, statements, write
@@ -175,6 +176,7 @@ def rebuild() -> list[str]:
     """
     changes = []
     with db.atomic():
+        lock_market()  # no trade may commit between reading the trades and the rows
         totals = totals_from_trades()
         stored = {row.date: row for row in MarketStatistics.select()}
         for day in sorted(set(totals) | set(stored)):

@@ -60,12 +60,13 @@ class OrderBookScreen(DataScreen):
         Binding("c", "cancel_order", "Cancel order"),
         Binding("o", "focus_orders", "My orders"),
         Binding("r", "refresh", "Refresh", show=False),
+        Binding("escape", "focus_orders", "Leave the ticket", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.last_fill_seq: int | None = None
-        self.open_orders: list[OrderView] = []
+        self.open_orders: dict[str, OrderView] = {}
         self.snapshot: Snapshot | None = None
 
     def on_resize(self) -> None:
@@ -134,21 +135,23 @@ class OrderBookScreen(DataScreen):
             )
 
     def _show_orders(self, orders: list[OrderView], book: Book) -> None:
-        self.open_orders = orders
-        table = self.query_one("#orders", Table)
-        table.clear()
-        for o in orders:
-            expires = o.expires_at.strftime("%m-%d %H:%M") if o.expires_at else "never"
-            table.add_row(
-                Text(o.side, style="green" if o.side == "buy" else "red"),
-                f"{o.amount:,.2f}",
-                f"{o.price:.4f}",
-                f"{o.filled:,.2f}",
-                o.status.replace("_", " "),
-                expires,
-                market.why_not_matched(o, book),
-                key=str(o.id),
-            )
+        self.open_orders = {str(o.id): o for o in orders}
+        self.query_one("#orders", Table).refill(
+            (str(o.id), self._order_cells(o, book)) for o in orders
+        )
+
+    @staticmethod
+    def _order_cells(o: OrderView, book: Book) -> tuple[object, ...]:
+        expires = o.expires_at.strftime("%m-%d %H:%M") if o.expires_at else "never"
+        return (
+            Text(o.side, style="green" if o.side == "buy" else "red"),
+            f"{o.amount:,.2f}",
+            f"{o.price:.4f}",
+            f"{o.filled:,.2f}",
+            o.status.replace("_", " "),
+            expires,
+            market.why_not_matched(o, book),
+        )
 
     def _show_balances(self, b: prosumers.Balances | None) -> None:
         text = (
@@ -239,11 +242,11 @@ class OrderBookScreen(DataScreen):
         self.refresh_data()
 
     def action_cancel_order(self) -> None:
-        table = self.query_one("#orders", Table)
-        if not self.open_orders or table.cursor_row < 0:
-            self.notify("No open order selected.", severity="warning")
+        key = self.query_one("#orders", Table).selected_key()
+        order = self.open_orders.get(key or "")
+        if order is None:
+            self.notify("No open order selected: move to one with o, then j/k.", severity="warning")
             return
-        order = self.open_orders[min(table.cursor_row, len(self.open_orders) - 1)]
         detail = (
             f"{order.side} {order.remaining:,.2f} kWh @ {order.price:.4f} "
             f"(filled {order.filled:,.2f})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from textual.binding import Binding
 from textual.widgets import DataTable
 
@@ -16,3 +18,24 @@ class Table(DataTable):
         kwargs.setdefault("cursor_type", "row")
         kwargs.setdefault("zebra_stripes", True)
         super().__init__(*args, **kwargs)
+
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, or None in an empty table."""
+        if self.row_count == 0 or self.cursor_row < 0:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def refill(
+        self, rows: Iterable[tuple[str, Sequence[object]]], select: str | None = None
+    ) -> None:
+        """Replace every row (key, cells), keeping the cursor on the same row's key
+        when it is still there (or moving it to `select`), so a refresh does not move
+        the user's selection."""
+        selected, row = select or self.selected_key(), self.cursor_row
+        self.clear()
+        for key, cells in rows:
+            self.add_row(*cells, key=key)
+        if selected is not None and selected in self.rows:
+            row = self.get_row_index(selected)
+        if self.row_count:
+            self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)

@@ -1,0 +1,529 @@
+"""Administration, by role: users (MANAGE_USERS), prosumers (MANAGE_PROSUMERS) and the
+audit log (READ_AUDIT), one tab each. Every write runs as the logged-in user (`app.actor`)
+and is audited as them by the services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import (
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from energy_tui import clock
+from energy_tui.errors import ValidationError
+from energy_tui.services import audit, prosumers, users
+from energy_tui.services.audit import AuditEntry
+from energy_tui.services.permissions import Action
+from energy_tui.services.prosumers import Balances
+from energy_tui.services.users import UserInfo
+from energy_tui.tui.screens.base import DataScreen
+from energy_tui.tui.widgets.banner import ConnectionBanner
+from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.form import Field, FormModal, Values
+from energy_tui.tui.widgets.tables import Table
+
+if TYPE_CHECKING:
+    from energy_tui.tui.app import EnergyApp
+
+NUMBER = r"[0-9.]*"
+AUDIT_LIMIT = "100"
+TABS = (
+    ("tab-users", "Users [dim](u)[/]", Action.MANAGE_USERS),
+    ("tab-prosumers", "Prosumers [dim](p)[/]", Action.MANAGE_PROSUMERS),
+    ("tab-audit", "Audit log [dim](l)[/]", Action.READ_AUDIT),
+)
+
+
+def when(moment: Any, empty: str = "") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else empty
+
+
+def money(value: Decimal) -> Text:
+    return Text(f"{value:,.2f}", justify="right")
+
+
+class AdminPane(Vertical):
+    """One tab's content: its own table, bindings and forms."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.select_next: str | None = None  # the row to put the cursor on after a write
+
+    @property
+    def admin(self) -> AdminScreen:
+        return self.screen  # type: ignore[return-value]
+
+    @property
+    def energy(self) -> EnergyApp:
+        return self.admin.energy
+
+    @property
+    def table(self) -> Table:
+        return self.query_one(Table)
+
+    def refresh_data(self) -> None:
+        """Reload the tab; override."""
+
+    def ask(self, form: FormModal[Any], then: Callable[[Any], None]) -> None:
+        """Show `form`; `then` gets its result unless it was cancelled."""
+        self.app.push_screen(form, lambda result: None if result is None else then(result))
+
+
+# -- users --------------------------------------------------------------------------------
+
+
+class UsersPane(AdminPane):
+    BINDINGS = [
+        Binding("a", "add_user", "Add user"),
+        Binding("e", "set_role", "Role"),
+        Binding("d", "toggle_active", "Disable/enable"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.listed: dict[str, UserInfo] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Table(id="users")
+
+    def on_mount(self) -> None:
+        self.table.add_columns(
+            "Username", "Email", "Role", "Prosumer", "Status", "Last login", "Created"
+        )
+
+    def refresh_data(self) -> None:
+        self.admin.run_db(users.list_users, then=self.show, group="users")
+
+    def show(self, listed: list[UserInfo]) -> None:
+        self.listed = {u.username: u for u in listed}
+        self.table.refill(((u.username, self._row(u)) for u in listed), self.select_next)
+        self.select_next = None
+
+    @staticmethod
+    def _row(u: UserInfo) -> tuple[object, ...]:
+        if not u.is_active:
+            status = Text("disabled", style="red")
+        elif u.locked_until is not None and u.locked_until > clock.now():
+            status = Text(f"locked to {u.locked_until:%H:%M}", style="yellow")
+        else:
+            status = Text("active", style="green")
+        return (
+            Text(u.username, style="bold"),
+            u.email,
+            u.role,
+            u.prosumer_address or "",
+            status,
+            when(u.last_login, "never"),
+            when(u.created_at),
+        )
+
+    def selected(self) -> UserInfo | None:
+        user = self.listed.get(self.table.selected_key() or "")
+        if user is None:
+            self.notify("No user selected.", severity="warning")
+        return user
+
+    def action_add_user(self) -> None:
+        actor, rounds = self.energy.actor, self.energy.settings.bcrypt_rounds
+
+        def submit(values: Values) -> UserInfo:
+            if values["password"] != values["again"]:
+                raise ValidationError("the two passwords differ", field="again")
+            return users.add_user(
+                actor,
+                values["username"],
+                values["email"],
+                values["password"],
+                rounds=rounds,
+                role=values["role"],
+                prosumer_address=values["prosumer"].strip() or None,
+            )
+
+        fields = [
+            Field("username", "Username", placeholder="3-50 letters, digits . _ -", max_length=50),
+            Field("email", "Email", placeholder="name@example.org", max_length=100),
+            Field("role", "Role", "select", value="trader", choices=users.ROLES),
+            Field(
+                "prosumer",
+                "Prosumer",
+                placeholder="address it trades for (optional)",
+                max_length=100,
+                errors_of=("address",),
+            ),
+            Field("password", "Password", "password", placeholder="8+ characters"),
+            Field("again", "Again", "password", placeholder="the password again"),
+        ]
+        self.ask(FormModal("Add a user", fields, submit, submit_label="Add"), self.added)
+
+    def added(self, user: UserInfo) -> None:
+        self.notify(f"Added {user.username} ({user.role}).", title="User added")
+        self.select_next = user.username
+        self.refresh_data()
+
+    def action_set_role(self) -> None:
+        user = self.selected()
+        if user is None:
+            return
+        actor = self.energy.actor
+
+        def submit(values: Values) -> UserInfo:
+            return users.set_role(actor, user.username, values["role"])
+
+        field = Field("role", "Role", "select", value=user.role, choices=users.ROLES)
+        form = FormModal(
+            f"Role of {user.username}",
+            [field],
+            submit,
+            hint="The new role applies from the user's next login.",
+        )
+        self.ask(form, self.role_set)
+
+    def role_set(self, user: UserInfo) -> None:
+        self.notify(f"{user.username} is now {user.role}.", title="Role changed")
+        self.refresh_data()
+
+    def action_toggle_active(self) -> None:
+        user = self.selected()
+        if user is None:
+            return
+        session = self.energy.session
+        if session is not None and user.username == session.username:
+            self.notify("You cannot disable your own account.", severity="warning")
+            return
+        verb = "Disable" if user.is_active else "Enable"
+        detail = (
+            "They can no longer log in, and their open sessions end now."
+            if user.is_active
+            else "They can log in again (a lockout is cleared too)."
+        )
+        self.app.push_screen(
+            Confirm(f"{verb} {user.username}?", detail, yes=verb),
+            lambda yes: self._set_active(user, yes),
+        )
+
+    def _set_active(self, user: UserInfo, yes: bool | None) -> None:
+        if yes:
+            self.admin.run_db(
+                users.set_active,
+                self.energy.actor,
+                user.username,
+                not user.is_active,
+                then=self.active_set,
+                group="user-write",
+                exclusive=False,
+            )
+
+    def active_set(self, user: UserInfo) -> None:
+        state = "enabled" if user.is_active else "disabled"
+        self.notify(f"{user.username} {state}.", title="User " + state)
+        self.refresh_data()
+
+
+# -- prosumers ----------------------------------------------------------------------------
+
+
+class ProsumersPane(AdminPane):
+    BINDINGS = [
+        Binding("a", "add_prosumer", "Add prosumer"),
+        Binding("d", "deposit", "Deposit"),
+        Binding("w", "withdraw", "Withdraw"),
+        Binding("m", "meter_reading", "Meter reading"),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.listed: dict[str, Balances] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Table(id="prosumers")
+
+    def on_mount(self) -> None:
+        table = self.table
+        table.add_column("Address")
+        table.add_column("Name", width=22)
+        table.add_column("Kind")
+        for title in ("WATT", "held", "free", "kWh", "held", "free", "GRID"):
+            table.add_column(Text(title, justify="right"))
+
+    def refresh_data(self) -> None:
+        self.admin.run_db(prosumers.list_prosumers, then=self.show, group="prosumers")
+
+    def show(self, listed: list[Balances]) -> None:
+        self.listed = {b.address: b for b in listed}
+        self.table.refill(((b.address, self._row(b)) for b in listed), self.select_next)
+        self.select_next = None
+
+    @staticmethod
+    def _row(b: Balances) -> tuple[object, ...]:
+        return (
+            Text(b.address, style="bold"),
+            Text(b.name, overflow="ellipsis", no_wrap=True),
+            b.kind.replace("_", " "),
+            money(b.watt_total),
+            money(b.watt_reserved),
+            money(b.watt_available),
+            money(b.energy_credits),
+            money(b.energy_reserved),
+            money(b.energy_available),
+            money(b.grid_tokens),
+        )
+
+    def selected(self) -> Balances | None:
+        row = self.listed.get(self.table.selected_key() or "")
+        if row is None:
+            self.notify("No prosumer selected.", severity="warning")
+        return row
+
+    def action_add_prosumer(self) -> None:
+        actor = self.energy.actor
+
+        def submit(values: Values) -> Balances:
+            return prosumers.add_prosumer(actor, values["address"], values["name"], values["kind"])
+
+        fields = [
+            Field("address", "Address", placeholder="e.g. home-13", max_length=100),
+            Field("name", "Name", placeholder="e.g. Rooftop, 9 Elm Street", max_length=200),
+            Field("kind", "Kind", "select", value="residential", choices=prosumers.PROSUMER_KINDS),
+        ]
+        form = FormModal("Add a prosumer", fields, submit, submit_label="Add")
+        self.ask(form, lambda b: self.changed(b, f"Added {b.address} ({b.kind})."))
+
+    def action_deposit(self) -> None:
+        self._money_form("deposit", prosumers.deposit, "Deposit", "Deposited")
+
+    def action_withdraw(self) -> None:
+        self._money_form("withdraw", prosumers.withdraw, "Withdraw", "Withdrew")
+
+    def _money_form(self, what: str, call: Callable[..., Balances], title: str, done: str) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        actor = self.energy.actor
+
+        def submit(values: Values) -> Balances:
+            return call(actor, row.address, values["amount"])
+
+        field = Field("amount", "WATT", placeholder="e.g. 250.00", restrict=NUMBER, max_length=20)
+        hint = (
+            f"{row.address}: {row.watt_total:,.2f} WATT, "
+            f"{row.watt_available:,.2f} available ({row.watt_reserved:,.2f} held by orders)."
+        )
+        form = FormModal(
+            f"{title} WATT: {row.address}", [field], submit, hint=hint, submit_label=title
+        )
+        self.ask(
+            form,
+            lambda b: self.changed(b, f"{done} WATT: {b.address} now holds {b.watt_total:,.2f}."),
+        )
+
+    def action_meter_reading(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        actor = self.energy.actor
+
+        def submit(values: Values) -> Balances:
+            return prosumers.add_meter_reading(
+                actor, row.address, values["generated"] or "0", values["consumed"] or "0"
+            )
+
+        fields = [
+            Field("generated", "Generated", value="0", restrict=NUMBER, max_length=20),
+            Field("consumed", "Consumed", value="0", restrict=NUMBER, max_length=20),
+        ]
+        form = FormModal(
+            f"Meter reading: {row.address}",
+            fields,
+            submit,
+            hint="kWh since the last reading; both add to the prosumer's totals.",
+            submit_label="Record",
+        )
+        self.ask(
+            form,
+            lambda b: self.changed(
+                b, f"Reading recorded: {b.address} has {b.energy_credits:,.2f} kWh credits."
+            ),
+        )
+
+    def changed(self, row: Balances, message: str) -> None:
+        self.notify(message, title="Prosumers")
+        self.select_next = row.address
+        self.refresh_data()
+
+
+# -- audit log ----------------------------------------------------------------------------
+
+
+class AuditPane(AdminPane):
+    BINDINGS = [
+        Binding("f", "filters", "Filters"),
+        Binding("c", "clear_filters", "Clear filters"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="audit-filters"):
+            yield Label("Event", classes="filter-label")
+            yield Select(
+                [(e, e) for e in audit.EVENT_TYPES],
+                prompt="any",
+                id="audit-event",
+                compact=True,
+            )
+            yield Label("User", classes="filter-label")
+            yield Input(placeholder="any", id="audit-user", max_length=50, compact=True)
+            yield Label("Since", classes="filter-label")
+            yield Input(placeholder="2026-01-31 or 7d", id="audit-since", compact=True)
+            yield Label("Limit", classes="filter-label")
+            yield Input(
+                AUDIT_LIMIT, id="audit-limit", restrict=r"[0-9]*", max_length=5, compact=True
+            )
+        yield Static("", id="audit-error", classes="field-error")
+        yield Table(id="audit")
+
+    def on_mount(self) -> None:
+        self.query_one("#audit-error").display = False
+        self.table.add_columns("Time (UTC)", "Event", "User", "Actor", "Outcome", "IP", "Details")
+
+    def refresh_data(self) -> None:
+        try:
+            query = self.filters()
+        except ValidationError as exc:
+            self.show_error(exc)
+            return
+        self.show_error(None)
+        self.admin.run_db(lambda: audit.entries(**query), then=self.show, group="audit")
+
+    def filters(self) -> dict[str, Any]:
+        event = self.query_one("#audit-event", Select)
+        user = self.query_one("#audit-user", Input).value.strip()
+        since = self.query_one("#audit-since", Input).value
+        limit = self.query_one("#audit-limit", Input).value or AUDIT_LIMIT
+        return {
+            "event_type": None if event.is_blank() else str(event.value),
+            "username": user or None,
+            "since": audit.parse_since(since, clock.now()),
+            "limit": audit.parse_limit(limit, most=1000),
+        }
+
+    def show_error(self, exc: ValidationError | None) -> None:
+        error = self.query_one("#audit-error", Static)
+        error.update(str(exc) if exc else "")
+        error.display = exc is not None
+        for name in ("since", "limit"):
+            bad = exc is not None and exc.field == name
+            self.query_one(f"#audit-{name}", Input).set_class(bad, "-invalid")
+
+    def show(self, entries: list[AuditEntry]) -> None:
+        self.table.refill((str(e.id), self._row(e)) for e in entries)
+
+    @staticmethod
+    def _row(e: AuditEntry) -> tuple[object, ...]:
+        style = "" if e.outcome == "success" else "red"
+        details = " ".join(f"{key}={value}" for key, value in e.data.items())
+        return (
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.event_type,
+            e.username or "",
+            e.actor,
+            Text(e.outcome, style=style),
+            e.ip_address or "",
+            details,
+        )
+
+    @on(Input.Submitted)
+    @on(Select.Changed)
+    def apply(self) -> None:
+        self.refresh_data()
+
+    def action_filters(self) -> None:
+        self.query_one("#audit-event", Select).focus()
+
+    def action_clear_filters(self) -> None:
+        self.query_one("#audit-event", Select).clear()
+        for name, value in (("user", ""), ("since", ""), ("limit", AUDIT_LIMIT)):
+            self.query_one(f"#audit-{name}", Input).value = value
+        self.refresh_data()
+
+
+# -- the screen ---------------------------------------------------------------------------
+
+PANES: dict[str, type[AdminPane]] = {
+    "tab-users": UsersPane,
+    "tab-prosumers": ProsumersPane,
+    "tab-audit": AuditPane,
+}
+
+
+class AdminScreen(DataScreen):
+    BINDINGS = [
+        # The tab titles show these keys; the footer keeps room for the tab's actions.
+        Binding("u", "tab('tab-users')", "Users tab", show=False),
+        Binding("p", "tab('tab-prosumers')", "Prosumers tab", show=False),
+        Binding("l", "tab('tab-audit')", "Audit log tab", show=False),
+        Binding("r", "refresh", "Refresh", show=False),
+    ]
+
+    def tabs_for_user(self) -> list[tuple[str, str]]:
+        return [(tab, title) for tab, title, need in TABS if self.energy.can(need)]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield ConnectionBanner()
+        with TabbedContent(id="admin-tabs"):
+            for tab, title in self.tabs_for_user():
+                with TabPane(title, id=tab):
+                    yield PANES[tab](classes="admin-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.focus_pane()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "tab":
+            return any(tab == parameters[0] for tab, _ in self.tabs_for_user())
+        return True
+
+    def panes(self) -> list[AdminPane]:
+        return list(self.query(AdminPane))
+
+    def refresh_data(self) -> None:
+        if self.energy.session is not None:
+            for pane in self.panes():
+                pane.refresh_data()
+
+    def action_refresh(self) -> None:
+        self.refresh_data()
+
+    def action_tab(self, tab: str) -> None:
+        if any(t == tab for t, _ in self.tabs_for_user()):
+            self.query_one(TabbedContent).active = tab
+            self.focus_pane()
+
+    @on(TabbedContent.TabActivated)
+    def tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Show the tab as it is now (another tab may have written since)."""
+        pane = event.pane.query_one(AdminPane)
+        if self.energy.session is not None:
+            pane.refresh_data()
+        self.focus_pane()
+
+    def focus_pane(self) -> None:
+        pane = self.query_one(TabbedContent).active_pane
+        if pane is not None:
+            pane.query_one(Table).focus()

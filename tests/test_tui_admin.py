@@ -1,0 +1,340 @@
+"""The admin screen (F6): tabs by role, users, prosumers (deposit, withdraw, meter
+reading) and the audit log; every write audited as the logged-in user."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static, TabbedContent
+
+from energy_tui.services import audit, prosumers, users
+from energy_tui.tui.screens.admin import AdminScreen
+from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.form import FormModal
+from energy_tui.tui.widgets.tables import Table
+from tests.tui_identity_support import (
+    SIZE,
+    app_for,
+    in_db,
+    login,
+    screen_text,
+    seeded_database,
+    settle,
+    type_text,
+)
+
+
+@pytest.fixture
+def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return seeded_database(tmp_path)
+
+
+async def open_admin(pilot, username: str, tab: str | None = None) -> AdminScreen:  # type: ignore[no-untyped-def]
+    await login(pilot, username)
+    await pilot.press("f6")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, AdminScreen)
+    if tab is not None:
+        await pilot.press(tab)
+        await settle(pilot)
+    return pilot.app.screen
+
+
+async def select_row(pilot, table: Table, key: str) -> None:  # type: ignore[no-untyped-def]
+    """Move the cursor with j, as a user would, until it is on `key`."""
+    table.focus()
+    target = table.get_row_index(key)
+    while table.cursor_row != target:
+        await pilot.press("j" if table.cursor_row < target else "k")
+    assert table.selected_key() == key
+
+
+def tab_ids(screen: AdminScreen) -> list[str]:
+    return [pane.id or "" for pane in screen.query_one(TabbedContent).query("TabPane")]
+
+
+def field_error(form: FormModal, name: str) -> str:  # type: ignore[type-arg]
+    error = form.query_one(f"#{name}-error", Static)
+    return str(error.content) if error.display else ""
+
+
+def test_trader_has_no_admin_screen_and_f6_does_nothing(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            await login(pilot, "alice")
+            assert "admin" not in [m.name for m in app.modes_for_user()]
+            await pilot.press("f6")
+            await pilot.press("6")
+            await settle(pilot)
+            assert isinstance(app.screen, OrderBookScreen)
+            assert app.current_mode == "book"
+
+    asyncio.run(scenario())
+
+
+def test_viewer_has_no_admin_mode(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            await login(pilot, "viewer")
+            assert [m.name for m in app.modes_for_user()][-1] != "admin"
+            await pilot.press("f6")
+            await settle(pilot)
+            assert not isinstance(app.screen, AdminScreen)
+
+    asyncio.run(scenario())
+
+
+def test_operator_gets_prosumers_and_audit_but_no_users_tab(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator")
+            assert tab_ids(screen) == ["tab-prosumers", "tab-audit"]
+            assert screen.check_action("tab", ("tab-users",)) is False
+            await pilot.press("u")
+            assert screen.query_one(TabbedContent).active == "tab-prosumers"
+
+    asyncio.run(scenario())
+
+
+def test_admin_adds_a_user_audited_as_the_admin(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "admin")
+            assert tab_ids(screen) == ["tab-users", "tab-prosumers", "tab-audit"]
+            await pilot.press("a")
+            await settle(pilot)
+            assert isinstance(app.screen, FormModal)
+            for text in ("dave", "dave@example.org"):
+                await type_text(pilot, text)
+                await pilot.press("tab")
+            await pilot.press("tab")  # keep the role: trader
+            await type_text(pilot, "home-02")
+            for _ in range(2):
+                await pilot.press("tab")
+                await type_text(pilot, "dave-password-1")
+            await pilot.press("enter")
+            await settle(pilot)
+
+            assert app.screen is screen
+            assert screen.query_one("#users", Table).selected_key() == "dave"
+            dave = next(u for u in in_db(users.list_users) if u.username == "dave")
+            assert (dave.role, dave.prosumer_address, dave.is_active) == ("trader", "home-02", True)
+            created = in_db(audit.entries, event_type="user_created", limit=1)[0]
+            assert created.username == "admin" and created.data["target"] == "dave"
+
+    asyncio.run(scenario())
+
+
+def test_add_user_with_differing_passwords_says_so_inline(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_admin(pilot, "admin")
+            await pilot.press("a")
+            await settle(pilot)
+            form = app.screen
+            form.query_one("#username", Input).value = "erin"
+            form.query_one("#email", Input).value = "erin@example.org"
+            form.query_one("#password", Input).value = "erin-password-1"
+            form.query_one("#again", Input).value = "erin-password-2"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert field_error(form, "again") == "the two passwords differ"
+            form.query_one("#again", Input).value = "erin-password-1"
+            form.query_one("#prosumer", Input).value = "nowhere"
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert "no prosumer with address 'nowhere'" in field_error(form, "prosumer")
+            assert field_error(form, "again") == ""
+            assert "erin" not in [u.username for u in in_db(users.list_users)]
+
+    asyncio.run(scenario())
+
+
+def test_admin_changes_a_role_and_disables_after_confirmation(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "admin")
+            table = screen.query_one("#users", Table)
+            await select_row(pilot, table, "bob")
+            await pilot.press("e")
+            await settle(pilot)
+            form = app.screen
+            assert isinstance(form, FormModal)
+            steps = users.ROLES.index("viewer") - users.ROLES.index("trader")
+            await pilot.press("enter", *["down"] * steps, "enter", "ctrl+s")
+            await settle(pilot)
+            assert in_db(users.get, "bob").role == "viewer"
+
+            await select_row(pilot, table, "bob")
+            await pilot.press("d")
+            await settle(pilot)
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("y")
+            await settle(pilot)
+            assert not in_db(users.get, "bob").is_active
+            assert "disabled" in [str(c) for c in table.get_row("bob")]
+
+    asyncio.run(scenario())
+
+
+def test_admin_adds_a_prosumer(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "admin", tab="p")
+            await pilot.press("a")
+            await settle(pilot)
+            await type_text(pilot, "home-03")
+            await pilot.press("enter")
+            await type_text(pilot, "Terrace, 12 Quay Road")
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert app.screen is screen
+            assert screen.query_one("#prosumers", Table).selected_key() == "home-03"
+            row = in_db(prosumers.balances, "home-03")
+            assert (row.name, row.kind, row.watt_total) == (
+                "Terrace, 12 Quay Road",
+                "residential",
+                Decimal("0.00"),
+            )
+
+    asyncio.run(scenario())
+
+
+def test_deposit_shows_the_new_balance(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator")
+            table = screen.query_one("#prosumers", Table)
+            await select_row(pilot, table, "home-01")
+            await pilot.press("d")
+            await settle(pilot)
+            await type_text(pilot, "250.50")
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen is screen
+            assert "750.50" in [str(c) for c in table.get_row("home-01")]
+            assert in_db(prosumers.balances, "home-01").watt_total == Decimal("750.50")
+            entry = in_db(audit.entries, event_type="deposit", limit=1)[0]
+            assert entry.username == "operator" and entry.data["amount"] == "250.50"
+
+    asyncio.run(scenario())
+
+
+def test_bad_deposit_shows_the_reason_inline_and_writes_nothing(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator")
+            await select_row(pilot, screen.query_one("#prosumers", Table), "home-01")
+            deposits = len(in_db(audit.entries, event_type="deposit"))
+            await pilot.press("d")
+            await settle(pilot)
+            form = app.screen
+            await type_text(pilot, "1.234")
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen is form
+            assert "amount has more than 2 decimals" in field_error(form, "amount")
+            assert "amount has more than 2 decimals" in screen_text(app)
+            assert in_db(prosumers.balances, "home-01").watt_total == Decimal("500.00")
+            assert len(in_db(audit.entries, event_type="deposit")) == deposits
+
+    asyncio.run(scenario())
+
+
+def test_withdrawing_more_than_available_is_refused_inline(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator")
+            await select_row(pilot, screen.query_one("#prosumers", Table), "home-01")
+            await pilot.press("w")
+            await settle(pilot)
+            form = app.screen
+            await type_text(pilot, "600")
+            await pilot.press("enter")
+            await settle(pilot)
+            assert "only 500.00 WATT available" in field_error(form, "amount")
+            assert in_db(prosumers.balances, "home-01").watt_total == Decimal("500.00")
+
+    asyncio.run(scenario())
+
+
+def test_meter_reading_adds_to_the_credits(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator")
+            await select_row(pilot, screen.query_one("#prosumers", Table), "home-01")
+            await pilot.press("m")
+            await settle(pilot)
+            await pilot.press("ctrl+a", "ctrl+k")
+            await type_text(pilot, "4.25")
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert app.screen is screen
+            assert in_db(prosumers.balances, "home-01").energy_credits == Decimal("14.75")
+
+    asyncio.run(scenario())
+
+
+def test_audit_filters_narrow_the_rows(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator", tab="l")
+            table = screen.query_one("#audit", Table)
+            everything = table.row_count
+            assert everything >= 8
+
+            await pilot.click("#audit-user")
+            await type_text(pilot, "operator")
+            await pilot.press("enter")
+            await settle(pilot)
+            assert 0 < table.row_count < everything
+            assert {str(table.get_row_at(i)[2]) for i in range(table.row_count)} == {"operator"}
+
+            await pilot.click("#audit-since")
+            await type_text(pilot, "yesterday")
+            await pilot.press("enter")
+            await settle(pilot)
+            error = screen.query_one("#audit-error", Static)
+            assert error.display and "since 'yesterday' is not understood" in str(error.content)
+            assert screen.query_one("#audit-since", Input).has_class("-invalid")
+
+            await pilot.press("escape")
+            screen.query_one("#audit", Table).focus()
+            await pilot.press("c")
+            await settle(pilot)
+            assert table.row_count == everything
+            assert not error.display
+
+    asyncio.run(scenario())
+
+
+def test_audit_event_filter_shows_only_that_event(database) -> None:  # type: ignore[no-untyped-def]
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "admin", tab="l")
+            table = screen.query_one("#audit", Table)
+            await pilot.press("f", "enter")  # focus the event filter and open it
+            # the blank choice ("any") comes first
+            await pilot.press(*["down"] * (audit.EVENT_TYPES.index("deposit") + 1), "enter")
+            await settle(pilot)
+            assert table.row_count == 1
+            assert str(table.get_row_at(0)[1]) == "deposit"
+
+    asyncio.run(scenario())

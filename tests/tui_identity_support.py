@@ -1,0 +1,106 @@
+"""Shared by the account, keys and admin Pilot tests: a seeded SQLite file, the real app,
+and a login through the real login screen."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from energy_tui.cli.runtime import bind
+from energy_tui.config import Settings, load_settings
+from energy_tui.db import migrations
+from energy_tui.db.connect import DatabaseURL
+from energy_tui.db.models import db
+from energy_tui.services import prosumers, users
+from energy_tui.services.context import Actor
+from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui.tui.screens.login import LoginScreen
+
+SIZE = (120, 36)
+# username: (password, role, prosumer); short passwords: Pilot types each key
+PEOPLE = {
+    "admin": ("adm-pass1", "admin", None),
+    "operator": ("opr-pass1", "operator", None),
+    "viewer": ("vwr-pass1", "viewer", None),
+    "alice": ("ali-pass1", "trader", "home-01"),
+    "bob": ("bob-pass1", "trader", "home-02"),
+}
+SEEDER = Actor(label="test:seed", role="admin")
+
+
+def seeded_database(tmp_path: Path) -> tuple[Settings, DatabaseURL]:
+    """A migrated SQLite file with two prosumers and one user of each role."""
+    settings = load_settings(db=f"sqlite://{tmp_path / 'tui.db'}")
+    runtime = bind(settings)
+    with runtime.database.connection_context():
+        migrations.migrate(runtime.database)
+        _seed(settings.bcrypt_rounds)
+    return settings, runtime.url
+
+
+def _seed(rounds: int) -> None:
+    prosumers.add_prosumer(SEEDER, "home-01", "Rooftop, 3 Elm Street", "residential")
+    prosumers.add_prosumer(SEEDER, "home-02", "Corner Bakery", "commercial")
+    prosumers.deposit(SEEDER, "home-01", "500")
+    prosumers.add_meter_reading(SEEDER, "home-01", "12.5", "2")
+    for name, (password, role, address) in PEOPLE.items():
+        users.add_user(
+            SEEDER,
+            name,
+            f"{name}@example.org",
+            password,
+            rounds=rounds,
+            role=role,
+            prosumer_address=address,
+        )
+
+
+def app_for(settings: Settings, url: DatabaseURL) -> EnergyApp:
+    return make_app(settings, url)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let every worker finish and its results reach the screen."""
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def login(pilot: Pilot, username: str, password: str | None = None) -> None:
+    """Log in through the login screen, typing as a user would."""
+    for _ in range(200):
+        if isinstance(pilot.app.screen, LoginScreen):
+            break
+        await pilot.pause(0.02)
+    assert isinstance(pilot.app.screen, LoginScreen)
+    await type_text(pilot, username)
+    await pilot.press("enter")
+    await type_text(pilot, password or PEOPLE[username][0])
+    await pilot.press("enter")
+    await settle(pilot)
+    assert not isinstance(pilot.app.screen, LoginScreen), "login failed"
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    await pilot.press(*text)
+
+
+async def clear_and_type(pilot: Pilot, text: str) -> None:
+    """Replace what the focused input holds."""
+    await pilot.press("ctrl+a", "ctrl+k")
+    await type_text(pilot, text)
+
+
+def screen_text(app: EnergyApp) -> str:
+    """What the terminal shows, as text (from the exported screenshot)."""
+    svg = app.export_screenshot()
+    return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
+
+
+def in_db(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Call a service from the test (not the UI thread of the app under test)."""
+    with db.connection_context():
+        return fn(*args, **kwargs)
