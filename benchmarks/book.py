@@ -18,18 +18,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import parser, prepare  # noqa: E402
-from energy_tui import clock  # noqa: E402
-from energy_tui.db.ids import new_id  # noqa: E402
-from energy_tui.db.models import (  # noqa: E402
+from benchmarks._common import parser, prepare
+from energy_tui import clock
+from energy_tui.db.ids import new_id
+from energy_tui.db.models import (
     EnergyOrder,
     EnergyTrade,
     MarketStatistics,
     Prosumer,
     db,
 )
-from energy_tui.services.market import book as market_book  # noqa: E402
-from energy_tui.services.market import stats  # noqa: E402
+from energy_tui.services.market import book as market_book
+from energy_tui.services.market import stats
 
 TRADERS = 1000
 BATCH = 5000

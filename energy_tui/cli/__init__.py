@@ -15,6 +15,7 @@ from energy_tui.cli import (
     db_cmd,
     demo_cmd,
     key_cmd,
+    market_cmd,
     prosumer_cmd,
     tui_cmd,
     user_cmd,
@@ -22,7 +23,7 @@ from energy_tui.cli import (
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
-COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, demo_cmd)
+COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, market_cmd, demo_cmd)
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -39,7 +39,11 @@ class MarketRules:
         )
 
     def trade_total(self, amount: Decimal, price: Decimal) -> Decimal:
-        return round_money(amount * price)
+        """amount x price, rounded half-even to the cent, and never below one cent for
+        a positive amount: no energy changes hands for free (a taker slicing a big
+        order into sub-cent fills would otherwise pay nothing)."""
+        value = amount * price
+        return max(CENT, round_money(value)) if value > 0 else round_money(value)
 
     def fee(self, total: Decimal) -> Decimal:
         return round_money(total * self.fee_rate)

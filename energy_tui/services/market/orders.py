@@ -29,6 +29,7 @@ from energy_tui.services.market.sql import as_uuid, batch, dec, run, statements,
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse_order_id
 from energy_tui.services.permissions import Action, allows, require
 
+MIN_ORDER_VALUE = Decimal("0.01")  # WATT, at the order's own limit
 MATCH_BATCH = 8  # makers fetched per round; most orders need one or two
 _ZERO = Decimal(0)
 _KWH = Decimal(1).scaleb(-ENERGY_PLACES)
@@ -207,6 +208,7 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
     """Reserve, match against the book at the makers' prices, settle, rest or cancel."""
     require(actor, Action.TRADE_OWN, side=request.side)
     address = _own_address(actor)
+    _check_value(request.amount, request.price)
     with db.atomic(), batch():
         now = clock.now()
         state = _lock()
@@ -263,6 +265,15 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
         order.reserved,
     )
     return PlaceResult(view, fills)
+
+
+def _check_value(amount: Decimal, price: Decimal) -> None:
+    if amount * price < MIN_ORDER_VALUE:
+        raise ValidationError(
+            f"{amount} kWh at {price} is worth less than {MIN_ORDER_VALUE} WATT, the "
+            "smallest amount that can change hands: raise the amount or the price",
+            field="amount",
+        )
 
 
 def _own_address(actor: Actor) -> str:
@@ -536,7 +547,7 @@ def _expire_due(now: dt.datetime, state: _State) -> int:
 
 def sweep_expired() -> int:
     """Expire due orders now (also done at every placement); return how many."""
-    with db.atomic(), batch():
+    with db.atomic():
         now = clock.now()
         state = _lock()
         count = _expire_due(now, state)
@@ -560,7 +571,7 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             "permission_denied", actor, outcome="denied", action="cancel order", order_id=oid
         )
         raise PermissionDenied(f"order {oid} is not yours to cancel")
-    with db.atomic(), batch():
+    with db.atomic():  # no batch: the model reads below must see every write
         now = clock.now()
         state = _lock()
         _expire_due(now, state)
@@ -618,6 +629,7 @@ def order_request(
     limit = validation.decimal_value(
         price, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
     )
+    _check_value(quantity, limit)
     if expires:
         expires_at: dt.datetime | None = validation.expiry(expires, now)
     elif rules.order_ttl_hours and not ioc:

@@ -191,9 +191,11 @@ def flush() -> None:
 
 @contextlib.contextmanager
 def batch() -> Iterator[None]:
-    """Queue `write`s until the block ends (PostgreSQL only); reads flush first.
+    """Queue `write`s until the block ends (PostgreSQL only); `run` reads flush first.
 
-    Use inside the transaction, so a failure discards the queue and rolls back.
+    Use inside the transaction, so a failure discards the queue and rolls back, and
+    only where every read in the block goes through `run`: a Peewee model query does
+    not flush the queue and would read stale rows.
     """
     if backend_of(db) != "postgres" or getattr(_pending, "queue", None) is not None:
         yield

@@ -1,0 +1,617 @@
+"""`energy-tui order|book|trades|stats|market`: the market from the command line.
+
+Trading commands act as the owner of the API key (`--api-key` or ENERGY_TUI_API_KEY):
+`trade` to place and cancel, `read` to look. Market-wide reads (book, trades, stats)
+also work without a key, as the local operator; `stats rebuild`, `market sweep` and
+`market check` are operator commands (the local operator, or a key with `manage`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from energy_tui import clock
+from energy_tui.cli.output import print_fields, print_json, print_table
+from energy_tui.cli.runtime import (
+    Runtime,
+    add_api_key_option,
+    api_actor,
+    connected,
+    given_api_key,
+)
+from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
+from energy_tui.errors import ValidationError
+from energy_tui.services.context import Actor
+from energy_tui.services.market import (
+    MarketRules,
+    cancel_order,
+    invariants,
+    order_request,
+    place_order,
+    stats,
+    sweep_expired,
+)
+from energy_tui.services.market import book as market
+from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
+from energy_tui.services.market.export import write_csv
+from energy_tui.services.market.views import Fill, OrderView, PlaceResult
+from energy_tui.services.permissions import Action
+
+KWH = Decimal("0.01")
+ORDER_COLUMNS = [
+    "id",
+    "side",
+    "amount",
+    "price",
+    "filled",
+    "remaining",
+    "status",
+    "tif",
+    "reserved",
+    "created_at",
+    "expires_at",
+]
+FILL_COLUMNS = ["seq", "amount", "price", "total", "fee", "buyer_total", "buyer", "seller"]
+TRADE_COLUMNS = [
+    "seq",
+    "executed_at",
+    "amount",
+    "price",
+    "total",
+    "fee",
+    "buyer",
+    "seller",
+    "taker",
+]
+STATS_COLUMNS = ["date", "trades", "volume", "vwap", "high", "low", "open_buys", "open_sells"]
+WHEN_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00 (UTC), or 24h / 7d ago"
+_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+_EXPORT_ALL = 1_000_000_000
+SIZES = ("prosumer", "order", "trade")
+
+
+# --- the parsers -----------------------------------------------------------------------
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    _register_order(sub, common)
+    _register_book(sub, common)
+    _register_trades(sub, common)
+    _register_stats(sub, common)
+    _register_market(sub, common)
+
+
+def _command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    common: argparse.ArgumentParser,
+    handler: Callable[[argparse.Namespace], int],
+    help_text: str,
+    *,
+    for_trader: bool = False,
+) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, parents=[common], help=help_text)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(parser, for_trader=for_trader)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _order_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("side", help="buy or sell")
+    parser.add_argument("amount", help="kWh, more than 0, at most 2 decimals")
+    parser.add_argument("price", help="limit in WATT per kWh, more than 0, at most 4 decimals")
+
+
+def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("order", parents=[common], help="place, preview, cancel, list orders")
+    commands = parser.add_subparsers(dest="order_command", metavar="ACTION", required=True)
+
+    place = _command(commands, "place", common, run_place, "place a limit order", for_trader=True)
+    _order_arguments(place)
+    place.add_argument(
+        "--ioc", action="store_true", help="immediate or cancel: cancel what does not fill now"
+    )
+    place.add_argument(
+        "--expires",
+        metavar="WHEN",
+        help="a duration like 30m, 2h, 7d or a UTC date/time (default: ORDER_TTL_HOURS)",
+    )
+
+    preview = _command(
+        commands,
+        "preview",
+        common,
+        run_preview,
+        "what an order would cost and fill now (writes nothing)",
+        for_trader=True,
+    )
+    _order_arguments(preview)
+
+    cancel = _command(
+        commands, "cancel", common, run_cancel, "cancel one of your orders", for_trader=True
+    )
+    cancel.add_argument("id", metavar="ID", help="the order id, as `order list` shows it")
+
+    listing = _command(commands, "list", common, run_list, "your open orders", for_trader=True)
+    listing.add_argument("--all", action="store_true", help="also filled, cancelled and expired")
+
+
+def _register_book(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    book = _command(sub, "book", common, run_book, "the order book by price level")
+    book.add_argument("--depth", default="10", metavar="N", help="price levels per side (10)")
+
+
+def _trade_filters(parser: argparse.ArgumentParser, default_limit: str | None) -> None:
+    parser.add_argument("--mine", action="store_true", help="only the key owner's trades")
+    parser.add_argument(
+        "--side", metavar="SIDE", help="buy or sell: only your buys or sells (implies --mine)"
+    )
+    parser.add_argument("--since", metavar="WHEN", help=f"from {WHEN_FORMS}")
+    parser.add_argument(
+        "--until", metavar="WHEN", help="up to this moment (a date: through its end)"
+    )
+    limit = f"at most N trades ({default_limit})" if default_limit else "at most N trades (all)"
+    parser.add_argument("--limit", default=default_limit, metavar="N", help=limit)
+
+
+def _register_trades(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("trades", parents=[common], help="the market's trades")
+    commands = parser.add_subparsers(dest="trades_command", metavar="ACTION", required=True)
+    listing = _command(commands, "list", common, run_trades, "recent trades, newest first")
+    _trade_filters(listing, "50")
+    export = _command(commands, "export", common, run_export, "write trades to a CSV file")
+    export.add_argument("--csv", required=True, metavar="FILE", help="the file to write")
+    _trade_filters(export, None)
+
+
+def _register_stats(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("stats", parents=[common], help="daily market statistics")
+    commands = parser.add_subparsers(dest="stats_command", metavar="ACTION", required=True)
+    show = _command(commands, "show", common, run_stats, "one row per UTC day")
+    show.add_argument("--days", default="7", metavar="N", help="the last N days (7)")
+    _command(commands, "rebuild", common, run_rebuild, "recompute the daily rows from the trades")
+
+
+def _register_market(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = sub.add_parser("market", parents=[common], help="market maintenance (operators)")
+    commands = parser.add_subparsers(dest="market_command", metavar="ACTION", required=True)
+    _command(commands, "sweep", common, run_sweep, "expire due orders and release their holds")
+    _command(commands, "check", common, run_check, "check the six invariants (exit 1 if broken)")
+
+
+# --- who acts --------------------------------------------------------------------------
+
+
+def _reader(args: argparse.Namespace, runtime: Runtime, *, personal: bool) -> Actor:
+    """The key's owner (with `read`); without a key, market-wide reads run as the local
+    operator, who can read the database anyway."""
+    if personal or given_api_key(args) is not None:
+        return api_actor(args, runtime, "read")
+    return Actor.local_operator()
+
+
+def _operator(args: argparse.Namespace, runtime: Runtime) -> Actor:
+    if given_api_key(args) is None:
+        return Actor.local_operator()
+    return api_actor(args, runtime, Action.MANAGE_PROSUMERS)
+
+
+def _rules(runtime: Runtime) -> MarketRules:
+    return MarketRules.from_settings(runtime.settings)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def percent(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
+
+
+# --- input -----------------------------------------------------------------------------
+
+
+def count_value(raw: str, label: str, maximum: int) -> int:
+    """A whole number from 1 to `maximum`."""
+    text = (raw or "").strip()
+    if not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise ValidationError(
+            f"{label} {raw[:40]!r} is not valid: expected a whole number from 1 to {maximum}",
+            field=label,
+        )
+    return int(text)
+
+
+def moment(raw: str | None, label: str, now: dt.datetime, *, through: bool = False) -> Any:
+    """A UTC moment from a date, a date-time or an age (`7d`: seven days ago). With
+    `through`, a bare date means the end of that day."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    ago = _AGO.fullmatch(text.lower())
+    try:
+        if ago is not None:
+            return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
+        if through and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return dt.datetime.fromisoformat(text) + dt.timedelta(days=1)
+        value = dt.datetime.fromisoformat(text.upper())
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"{label} {text[:40]!r} is not understood: give {WHEN_FORMS}", field=label
+        ) from None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def trade_filter(args: argparse.Namespace, default_limit: int) -> TradeFilter:
+    """The filters as typed (checked before anything connects); `address` comes later."""
+    now = clock.now()
+    since = moment(args.since, "--since", now)
+    until = moment(args.until, "--until", now, through=True)
+    if since is not None and until is not None and since >= until:
+        raise ValidationError("--since must be before --until", field="since")
+    side = None
+    if args.side:
+        side = args.side.strip().lower()
+        if side not in ("buy", "sell"):
+            raise ValidationError(
+                f"--side {args.side[:20]!r} is not valid: expected buy or sell", field="side"
+            )
+    limit = count_value(args.limit, "--limit", _EXPORT_ALL) if args.limit else default_limit
+    return TradeFilter(None, side, since, until, limit)
+
+
+def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -> TradeFilter:
+    """The filter with the key owner's address when only their trades are asked for."""
+    personal = bool(args.mine or spec.side)
+    actor = _reader(args, runtime, personal=personal)
+    return dataclasses.replace(spec, address=_own_address(actor)) if personal else spec
+
+
+def _own_address(actor: Actor) -> str:
+    if not actor.prosumer_address:
+        raise ValidationError(
+            f"{actor.username or actor.label} trades for no prosumer: "
+            "an operator links one with `energy-tui user add --prosumer`"
+        )
+    return actor.prosumer_address
+
+
+# --- orders ----------------------------------------------------------------------------
+
+
+def run_place(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "trade")
+        rules = _rules(runtime)
+        request = order_request(
+            args.side, args.amount, args.price, rules, ioc=args.ioc, expires=args.expires
+        )
+        result = place_order(actor, request, rules)
+    if args.json:
+        print_json(
+            {"order": order_dict(result.order), "fills": [fill_dict(f) for f in result.fills]}
+        )
+        return 0
+    print(placed_sentence(result))
+    if result.fills:
+        print_table([fill_dict(f) for f in result.fills], FILL_COLUMNS)
+    return 0
+
+
+def placed_sentence(result: PlaceResult) -> str:
+    o = result.order
+    head = f"order {o.id}: {o.side} {o.amount} kWh at {o.price} WATT/kWh"
+    traded = plural(len(result.fills), "trade")
+    filled = f"{o.filled.quantize(KWH)} kWh filled in {traded}"
+    if o.status == "filled":
+        return f"{head}: filled in {traded}"
+    if o.status == "cancelled":
+        return f"{head} (IOC): {filled}, {o.remaining.quantize(KWH)} kWh cancelled"
+    until = f" until {o.expires_at:%Y-%m-%d %H:%M} UTC" if o.expires_at else ""
+    rests = f"{o.remaining.quantize(KWH)} kWh resting on the book{until}"
+    return f"{head}: {filled}, {rests}" if result.fills else f"{head}: {rests}"
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "read")
+        rules = _rules(runtime)
+        request = order_request(args.side, args.amount, args.price, rules)
+        preview = market.preview(
+            actor.prosumer_address, request.side, request.amount, request.price, rules
+        )
+    if args.json:
+        print_json(preview)
+    else:
+        print_fields(preview_fields(preview, rules))
+    return 0
+
+
+def preview_fields(p: Preview, rules: MarketRules) -> list[tuple[str, object]]:
+    unit = "WATT" if p.side == "buy" else "kWh"
+    fields: list[tuple[str, object]] = [
+        ("order", f"{p.side} {p.amount} kWh at {p.price} WATT/kWh"),
+        ("at the limit", f"{p.base_cost} WATT"),
+    ]
+    if p.side == "buy":
+        fields += [
+            ("grid fee", f"{p.fee} WATT ({percent(rules.fee_rate)})"),
+            ("total (reserved)", f"{p.total} WATT"),
+            ("from the grid", f"{p.grid_cost} WATT at {rules.grid_import_price} WATT/kWh"),
+            ("savings", f"{p.savings} WATT"),
+        ]
+    else:
+        fields.append(("you receive", f"{p.total} WATT at the limit (the buyer pays the fee)"))
+    if p.fill_now:
+        verb = "costing" if p.side == "buy" else "earning"
+        fields.append(
+            (
+                "fills now",
+                f"{p.fill_now} kWh at {p.fill_price} on average, {verb} {p.fill_cost} WATT",
+            )
+        )
+    else:
+        fields.append(("fills now", "nothing: no crossing orders on the book"))
+    verdict = "enough" if p.enough else "NOT enough: the order would be rejected"
+    fields.append(("available", f"{p.available} {unit} ({verdict})"))
+    if p.own_cross is not None:
+        other = "sell" if p.side == "buy" else "buy"
+        fields.append(("rejected", f"it would cross your own {other} order at {p.own_cross}"))
+    return fields
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "trade")
+        order = cancel_order(actor, args.id)
+    if args.json:
+        print_json(order_dict(order))
+    else:
+        released = (
+            f"{order.remaining.quantize(KWH)} kWh"
+            if order.side == "sell"
+            else "its WATT reservation"
+        )
+        print(
+            f"cancelled order {order.id} ({order.side} {order.amount} kWh at {order.price}): "
+            f"released {released}"
+        )
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "read")
+        rows = market.orders(_own_address(actor), include_closed=args.all, limit=1000)
+        current = market.book(depth=1) if rows else None
+        notes = {o.id: market.why_not_matched(o, current) for o in rows if o.is_open}
+    if args.json:
+        print_json([order_dict(o) | {"note": notes.get(o.id)} for o in rows])
+    else:
+        print_table(
+            [order_dict(o) | {"note": notes.get(o.id)} for o in rows], [*ORDER_COLUMNS, "note"]
+        )
+    return 0
+
+
+def order_dict(o: OrderView) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "side": o.side,
+        "amount": o.amount,
+        "price": o.price,
+        "filled": o.filled.quantize(KWH),
+        "remaining": o.remaining.quantize(KWH),
+        "status": o.status,
+        "tif": o.time_in_force,
+        "reserved": o.watt_reserved if o.side == "buy" else o.remaining.quantize(KWH),
+        "created_at": o.created_at,
+        "expires_at": o.expires_at,
+    }
+
+
+def fill_dict(f: Fill) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "seq": f.seq,
+        "amount": f.amount,
+        "price": f.price,
+        "total": f.total,
+        "fee": f.fee,
+        "buyer_total": f.buyer_total,
+        "buyer": f.buyer_address,
+        "seller": f.seller_address,
+        "taker": f.taker_side,
+        "executed_at": f.executed_at,
+    }
+
+
+# --- book and trades -------------------------------------------------------------------
+
+
+def run_book(args: argparse.Namespace) -> int:
+    depth = count_value(args.depth, "--depth", 500)
+    with connected(args) as runtime:
+        _reader(args, runtime, personal=False)
+        current = market.book(depth)
+    if args.json:
+        print_json(book_dict(current))
+        return 0
+    asks = [level_dict("ask", level) for level in reversed(current.asks)]
+    bids = [level_dict("bid", level) for level in current.bids]
+    print_table(asks + bids, ["side", "price", "quantity", "orders", "cumulative"])
+    print(book_summary(current))
+    return 0
+
+
+def level_dict(side: str, level: Level) -> dict[str, Any]:
+    return {
+        "side": side,
+        "price": level.price,
+        "quantity": level.quantity,
+        "orders": level.orders,
+        "cumulative": level.cumulative,
+    }
+
+
+def book_dict(b: Book) -> dict[str, Any]:
+    return {
+        "bids": b.bids,
+        "asks": b.asks,
+        "best_bid": b.best_bid,
+        "best_ask": b.best_ask,
+        "spread": b.spread,
+        "mid": b.mid,
+        "last_price": b.last_price,
+        "last_change": b.last_change,
+        "version": b.version,
+    }
+
+
+def book_summary(b: Book) -> str:
+    def shown(value: Decimal | None) -> str:
+        return "-" if value is None else str(value)
+
+    change = f" ({b.last_change:+})" if b.last_change is not None else ""
+    return (
+        f"best bid {shown(b.best_bid)}  best ask {shown(b.best_ask)}  "
+        f"spread {shown(b.spread)}  mid {shown(b.mid)}  last {shown(b.last_price)}{change}"
+    )
+
+
+def run_trades(args: argparse.Namespace) -> int:
+    spec = trade_filter(args, 50)
+    with connected(args) as runtime:
+        spec = _trades_for(args, runtime, spec)
+        rows = market.trades(spec)
+    dicts = [trade_dict(t, spec.address) for t in rows]
+    if args.json:
+        print_json(dicts)
+    else:
+        columns = [*TRADE_COLUMNS, "side"] if spec.address else TRADE_COLUMNS
+        print_table(dicts, columns)
+    return 0
+
+
+def trade_dict(t: TradeView, address: str | None) -> dict[str, Any]:
+    row = {
+        "id": t.id,
+        "seq": t.seq,
+        "executed_at": t.executed_at,
+        "amount": t.amount,
+        "price": t.price,
+        "total": t.total,
+        "fee": t.fee,
+        "buyer_total": t.buyer_total,
+        "buyer": t.buyer_address,
+        "seller": t.seller_address,
+        "taker": t.taker_side,
+        "buy_order_id": t.buy_order_id,
+        "sell_order_id": t.sell_order_id,
+    }
+    if address:
+        row["side"] = t.side_for(address)
+    return row
+
+
+def run_export(args: argparse.Namespace) -> int:
+    path = Path(args.csv).expanduser()
+    spec = trade_filter(args, _EXPORT_ALL)
+    with connected(args) as runtime:
+        spec = _trades_for(args, runtime, spec)
+        rows = list(reversed(market.trades(spec)))  # oldest first
+    write_csv(path, rows, spec.address)
+    if args.json:
+        print_json({"path": str(path.absolute()), "rows": len(rows)})
+    else:
+        print(f"wrote {plural(len(rows), 'trade')} to {path.absolute()}")
+    return 0
+
+
+# --- statistics and maintenance ----------------------------------------------------------
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    days = count_value(args.days, "--days", 3660)
+    with connected(args) as runtime:
+        _reader(args, runtime, personal=False)
+        rows = [stats_dict(row) for row in stats.daily(days)]
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(rows, STATS_COLUMNS)
+    return 0
+
+
+def stats_dict(row: Any) -> dict[str, Any]:
+    return {
+        "date": row.date,
+        "trades": row.total_trades,
+        "volume": row.total_volume,
+        "vwap": row.average_price,
+        "high": row.highest_price,
+        "low": row.lowest_price,
+        "open_buys": row.active_buy_orders,
+        "open_sells": row.active_sell_orders,
+    }
+
+
+def run_rebuild(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        _operator(args, runtime)
+        fixed = stats.rebuild()
+        days = MarketStatistics.select().count()
+    if args.json:
+        print_json({"fixed": fixed, "days": days})
+    elif fixed:
+        print(f"fixed {plural(len(fixed), 'day')} of {days}:")
+        for line in fixed:
+            print(f"  {line}")
+    else:
+        print(
+            f"all {days} days agree with the trades"
+            if days != 1
+            else "the 1 day on record agrees with the trades"
+        )
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        _operator(args, runtime)
+        expired = sweep_expired()
+    if args.json:
+        print_json({"expired": expired})
+    else:
+        print(f"expired {plural(expired, 'order')}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        _operator(args, runtime)
+        problems = invariants.check()
+        sizes = (
+            Prosumer.select().count(),
+            EnergyOrder.select().count(),
+            EnergyTrade.select().count(),
+        )
+    if args.json:
+        print_json({"ok": not problems, "violations": problems})
+    elif problems:
+        print(f"{plural(len(problems), 'violation')} of the market invariants:")
+        for line in problems:
+            print(f"  {line}")
+    else:
+        counts = ", ".join(plural(n, noun) for n, noun in zip(sizes, SIZES, strict=True))
+        print(f"all six invariants hold ({counts})")
+    return 1 if problems else 0

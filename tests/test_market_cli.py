@@ -1,0 +1,348 @@
+"""The market commands through the real entry point, on every backend (issue 4 "Done when")."""
+
+from __future__ import annotations
+
+import csv
+import json
+from decimal import Decimal
+
+import pytest
+
+from energy_tui.db.models import EnergyOrder, MarketStatistics, Prosumer
+from energy_tui.services.market import invariants
+from tests.market_support import freeze, key_for, place, trader
+
+D = Decimal
+
+
+@pytest.fixture
+def run(cli, backend):
+    return lambda *args, stdin=None: cli("--db", backend.url, *args, stdin=stdin)
+
+
+def ok(run, *args: str, stdin: str | None = None) -> str:
+    result = run(*args, stdin=stdin)
+    assert (result.code, result.err) == (0, ""), result
+    return result.out
+
+
+def ok_json(run, *args: str):
+    return json.loads(ok(run, *args, "--json"))
+
+
+@pytest.fixture
+def pair(backend):
+    """Alice (100 WATT) and Bob (50 kWh generated), each with a read+trade key."""
+    trader("alice", watt="100")
+    trader("bob", energy="50")
+    return key_for("alice"), key_for("bob")
+
+
+# --- the new user's session ----------------------------------------------------------
+
+
+def set_up_two_traders_from_the_cli(run) -> tuple[str, str]:
+    ok(run, "prosumer", "add", "alice-house", "--name", "Alice House")
+    ok(run, "prosumer", "add", "bob-solar", "--name", "Bob Solar")
+    ok(run, "prosumer", "deposit", "alice-house", "100")
+    ok(run, "prosumer", "meter", "bob-solar", "--generated", "50")
+    keys = []
+    for name, address in (("alice", "alice-house"), ("bob", "bob-solar")):
+        user = ("user", "add", name, "--email", f"{name}@example.org", "--prosumer", address)
+        ok(run, *user, "--password-stdin", stdin="a long enough password\n")
+        created = ok_json(
+            run, "key", "create", "--user", name, "--name", "desk", "--perm", "read,trade"
+        )
+        keys.append(created["key"])
+    return keys[0], keys[1]
+
+
+def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
+    alice, bob = set_up_two_traders_from_the_cli(run)
+
+    sell = ok_json(run, "order", "place", "sell", "10", "0.1200", "--api-key", bob)
+    buy = ok_json(run, "order", "place", "buy", "4", "0.1500", "--api-key", alice)
+
+    assert (sell["order"]["status"], sell["fills"]) == ("open", [])
+    assert buy["order"]["status"] == "filled"
+    (fill,) = buy["fills"]
+    # 4 x 0.1200 = 0.48 (the maker's price); fee 0.024 -> 0.02 (half-even); buyer pays 0.50
+    assert (fill["price"], fill["total"], fill["fee"], fill["buyer_total"]) == (
+        "0.1200",
+        "0.48",
+        "0.02",
+        "0.50",
+    )
+    (trade,) = ok_json(run, "trades", "list", "--mine", "--api-key", alice)
+    assert (trade["side"], trade["amount"], trade["buyer"], trade["seller"]) == (
+        "buy",
+        "4.00",
+        "alice-house",
+        "bob-solar",
+    )
+    assert [t["id"] for t in ok_json(run, "trades", "list")] == [trade["id"]]
+
+    a = ok_json(run, "prosumer", "show", "alice-house")
+    assert (a["watt_total"], a["watt_reserved"], a["energy_credits"]) == ("99.50", "0.00", "4.00")
+    b = ok_json(run, "prosumer", "show", "bob-solar")
+    assert (b["watt_total"], b["energy_sold"], b["energy_credits"]) == ("0.48", "4.00", "46.00")
+    assert (b["energy_reserved"], b["energy_available"]) == ("6.00", "40.00")
+    assert ok_json(run, "prosumer", "show", "grid-operator")["watt_total"] == "0.02"
+
+    (day,) = ok_json(run, "stats", "show", "--api-key", alice)
+    assert (day["trades"], day["volume"], day["vwap"]) == (1, "4.00", "0.1200")
+    assert (day["open_buys"], day["open_sells"]) == (0, 1)
+    assert "all six invariants hold" in ok(run, "market", "check")
+
+
+def test_placing_prints_what_happened_in_a_sentence_and_the_fills(run, pair):
+    alice, bob = pair
+    rest = ok(run, "order", "place", "sell", "10", "0.1200", "--api-key", bob)
+    assert "sell 10.00 kWh at 0.1200 WATT/kWh: 10.00 kWh resting on the book until" in rest
+
+    out = ok(run, "order", "place", "buy", "4", "0.1500", "--api-key", alice).splitlines()
+
+    assert out[0].endswith("buy 4.00 kWh at 0.1500 WATT/kWh: filled in 1 trade")
+    header = "SEQ AMOUNT PRICE TOTAL FEE BUYER TOTAL BUYER SELLER"
+    assert out[1].split() == header.split()
+    assert out[2].split() == ["1", "4.00", "0.1200", "0.48", "0.02", "0.50", "alice", "bob"]
+
+
+def test_ioc_flag_cancels_the_remainder_and_says_so(run, pair):
+    alice, bob = pair
+    ok(run, "order", "place", "sell", "3", "0.1000", "--api-key", bob)
+    out = ok(run, "order", "place", "buy", "5", "0.1000", "--ioc", "--api-key", alice)
+    assert "(IOC): 3.00 kWh filled in 1 trade, 2.00 kWh cancelled" in out
+    assert Prosumer.get_by_id("alice").watt_reserved == 0
+
+
+def test_expires_flag_sets_the_order_expiry(run, pair, monkeypatch):
+    now = freeze(monkeypatch)
+    alice, _ = pair
+    placed = ok_json(
+        run, "order", "place", "buy", "1", "0.1", "--expires", "2h", "--api-key", alice
+    )
+    assert placed["order"]["expires_at"] == f"{now.now.date()} 14:00:00"
+
+
+def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair):
+    alice, bob = pair
+    ok(run, "order", "place", "sell", "4", "0.1200", "--api-key", bob)
+    orders = EnergyOrder.select().count()
+
+    preview = ok_json(run, "order", "preview", "buy", "10", "0.1500", "--api-key", alice)
+
+    assert (preview["base_cost"], preview["fee"], preview["total"]) == ("1.50", "0.08", "1.58")
+    assert (preview["grid_cost"], preview["savings"]) == ("2.50", "0.92")
+    assert (preview["fill_now"], preview["fill_price"], preview["fill_cost"]) == (
+        "4.00",
+        "0.1200",
+        "0.50",
+    )
+    assert (preview["available"], preview["enough"]) == ("100.00", True)
+    assert EnergyOrder.select().count() == orders
+    text = ok(run, "order", "preview", "buy", "10", "0.1500", "--api-key", alice)
+    assert "grid fee          0.08 WATT (5%)" in text
+
+
+def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
+    alice, _ = pair
+    first = ok_json(run, "order", "place", "buy", "1", "0.1000", "--api-key", alice)["order"]
+    second = ok_json(run, "order", "place", "buy", "2", "0.0900", "--api-key", alice)["order"]
+    ok(run, "order", "cancel", first["id"], "--api-key", alice)
+
+    open_now = ok_json(run, "order", "list", "--api-key", alice)
+    everything = ok_json(run, "order", "list", "--all", "--api-key", alice)
+
+    assert [o["id"] for o in open_now] == [second["id"]]
+    assert open_now[0]["note"] == "no sell orders on the book"
+    assert [(o["id"], o["status"]) for o in everything] == [
+        (second["id"], "open"),
+        (first["id"], "cancelled"),
+    ]
+    table = ok(run, "order", "list", "--api-key", alice).splitlines()
+    assert table[0].split()[:4] == ["ID", "SIDE", "AMOUNT", "PRICE"]
+    assert second["id"] in table[1]
+
+
+def test_cancel_releases_the_reservation_and_reports_it(run, pair):
+    alice, _ = pair
+    order = ok_json(run, "order", "place", "buy", "10", "0.1000", "--api-key", alice)["order"]
+    assert Prosumer.get_by_id("alice").watt_reserved == D("1.05")
+
+    out = ok(run, "order", "cancel", order["id"], "--api-key", alice)
+
+    assert out.startswith(f"cancelled order {order['id']} (buy 10.00 kWh at 0.1000)")
+    assert Prosumer.get_by_id("alice").watt_reserved == 0
+
+
+def test_book_shows_levels_with_cumulative_quantity_and_best_prices(run, pair):
+    alice, bob = pair
+    for amount, price in (("1", "0.1300"), ("2", "0.1300"), ("3", "0.1400")):
+        ok(run, "order", "place", "sell", amount, price, "--api-key", bob)
+    ok(run, "order", "place", "buy", "5", "0.1100", "--api-key", alice)
+
+    current = ok_json(run, "book", "--depth", "5")
+    lines = ok(run, "book").splitlines()
+
+    assert [(a["price"], a["quantity"], a["orders"], a["cumulative"]) for a in current["asks"]] == [
+        ("0.1300", "3.00", 2, "3.00"),
+        ("0.1400", "3.00", 1, "6.00"),
+    ]
+    assert (current["best_bid"], current["best_ask"], current["spread"], current["mid"]) == (
+        "0.1100",
+        "0.1300",
+        "0.0200",
+        "0.1200",
+    )
+    assert [line.split()[:2] for line in lines[1:4]] == [
+        ["ask", "0.1400"],
+        ["ask", "0.1300"],
+        ["bid", "0.1100"],
+    ]
+    assert lines[-1].startswith("best bid 0.1100  best ask 0.1300  spread 0.0200  mid 0.1200")
+
+
+# --- trades and export ---------------------------------------------------------------
+
+
+def make_trades(alice: str, bob: str, run) -> None:
+    for amount, price in (("1.25", "0.1000"), ("2.50", "0.1234"), ("0.10", "0.3333")):
+        ok(run, "order", "place", "sell", amount, price, "--api-key", bob)
+        ok(run, "order", "place", "buy", amount, price, "--api-key", alice)
+
+
+def test_trades_export_writes_exact_decimals_as_text_with_a_header(run, pair, tmp_path):
+    alice, bob = pair
+    make_trades(alice, bob, run)
+    target = tmp_path / "trades.csv"
+
+    out = ok(run, "trades", "export", "--csv", str(target))
+
+    assert out == f"wrote 3 trades to {target}\n"
+    with target.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [
+        "id",
+        "seq",
+        "executed_at",
+        "buyer_address",
+        "seller_address",
+        "energy_amount",
+        "price_per_kwh",
+        "total_price",
+        "fee",
+        "buyer_total",
+        "taker_side",
+        "buy_order_id",
+        "sell_order_id",
+    ]
+    assert [
+        (r["seq"], r["energy_amount"], r["price_per_kwh"], r["total_price"], r["fee"]) for r in rows
+    ] == [
+        ("1", "1.25", "0.1000", "0.12", "0.01"),  # 0.125 -> 0.12, half-even
+        ("2", "2.50", "0.1234", "0.31", "0.02"),  # 0.3085 -> 0.31; fee 0.0155 -> 0.02
+        ("3", "0.10", "0.3333", "0.03", "0.00"),  # 0.03333 -> 0.03; fee 0.0015 -> 0.00
+    ]
+    assert {r["buyer_address"] for r in rows} == {"alice"}
+
+
+def test_trades_export_of_own_trades_adds_the_side_and_honours_filters(run, pair, tmp_path):
+    alice, bob = pair
+    make_trades(alice, bob, run)
+    target = tmp_path / "mine.csv"
+
+    report = ok_json(
+        run, "trades", "export", "--csv", str(target), "--mine", "--limit", "2", "--api-key", bob
+    )
+
+    assert report == {"path": str(target), "rows": 2}
+    rows = list(csv.DictReader(target.open(newline="", encoding="utf-8")))
+    assert [(r["seq"], r["side"]) for r in rows] == [("2", "sell"), ("3", "sell")]
+
+
+def test_trades_list_filters_by_date_range_and_side(run, pair, monkeypatch):
+    now = freeze(monkeypatch)
+    alice, bob = pair
+    make_trades(alice, bob, run)
+    today = str(now.now.date())
+
+    assert len(ok_json(run, "trades", "list", "--since", today, "--until", today)) == 3
+    assert ok_json(run, "trades", "list", "--until", "2026-03-01") == []
+    assert ok_json(run, "trades", "list", "--side", "buy", "--api-key", bob) == []
+    sells = ok_json(run, "trades", "list", "--side", "sell", "--limit", "1", "--api-key", bob)
+    assert [(t["seq"], t["side"]) for t in sells] == [(3, "sell")]
+
+
+def test_trades_list_mine_needs_a_key(run, pair):
+    result = run("trades", "list", "--mine")
+    assert result.code == 3
+    assert "--api-key" in result.err
+
+
+# --- statistics and maintenance ------------------------------------------------------
+
+
+def test_stats_show_counts_each_day_and_rebuild_agrees(run, pair):
+    alice, bob = pair
+    make_trades(alice, bob, run)
+
+    (day,) = ok_json(run, "stats", "show", "--days", "1")
+    assert (day["trades"], day["volume"], day["high"], day["low"]) == (
+        3,
+        "3.85",
+        "0.3333",
+        "0.1000",
+    )
+    assert ok(run, "stats", "rebuild") == "the 1 day on record agrees with the trades\n"
+
+
+def test_stats_rebuild_prints_the_disagreements_it_fixed(run, pair):
+    alice, bob = pair
+    make_trades(alice, bob, run)
+    MarketStatistics.update(total_trades=99).execute()
+
+    out = ok(run, "stats", "rebuild").splitlines()
+
+    assert out[0] == "fixed 1 day of 1:"
+    assert "99" in out[1]
+    assert MarketStatistics.get().total_trades == 3
+
+
+def test_market_sweep_expires_due_orders(run, pair, monkeypatch):
+    now = freeze(monkeypatch)
+    alice, _ = pair
+    ok(run, "order", "place", "buy", "1", "0.1", "--expires", "10m", "--api-key", alice)
+    assert ok(run, "market", "sweep") == "expired 0 orders\n"
+    now.advance(minutes=11)
+    assert ok_json(run, "market", "sweep") == {"expired": 1}
+    assert Prosumer.get_by_id("alice").watt_reserved == 0
+
+
+def test_market_check_exits_1_and_lists_violations(run, pair):
+    alice, _ = pair
+    ok(run, "order", "place", "buy", "1", "0.1", "--api-key", alice)
+    Prosumer.update(watt_reserved=D("5.00")).where(Prosumer.address == "alice").execute()
+
+    result = run("market", "check")
+
+    assert result.code == 1
+    assert result.out.splitlines()[0] == "1 violation of the market invariants:"
+    assert "5: alice watt_reserved 5.00 != orders 0.10" in result.out
+    assert json.loads(run("market", "check", "--json").out)["ok"] is False
+
+
+def test_operator_commands_accept_a_manage_key(run, backend):
+    trader("ops-desk")
+    manage = key_for("ops-desk", "read,manage", role="operator")
+    assert ok_json(run, "market", "check", "--api-key", manage) == {"ok": True, "violations": []}
+    assert ok_json(run, "market", "sweep", "--api-key", manage) == {"expired": 0}
+
+
+def test_market_wide_reads_work_without_a_key_for_the_local_operator(run, backend):
+    seller = trader("seller", energy="5")
+    place(seller, "sell", "1", "0.2000")
+    assert ok_json(run, "book")["best_ask"] == "0.2000"
+    assert ok_json(run, "trades", "list") == []
+    assert ok_json(run, "stats", "show") != []
+    assert invariants.check() == []
