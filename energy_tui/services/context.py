@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import ipaddress
 import os
 import uuid
 
 
 def ssh_client_ip(environ: dict[str, str] | None = None) -> str | None:
-    """The client address of an SSH login (`SSH_CLIENT="ip port port"`), if any."""
+    """The client address of an SSH login (`SSH_CLIENT="ip port port"`), if any and if it
+    is an IP address (anything else would only be noise in the audit log)."""
     value = (environ if environ is not None else os.environ).get("SSH_CLIENT", "").split()
-    return value[0] if value else None
+    try:
+        return str(ipaddress.ip_address(value[0])) if value else None
+    except ValueError:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
