@@ -16,6 +16,7 @@ import pytest
 
 from energy_tui.db import migrations
 from energy_tui.db.models import MODELS, ApiKey, EnergyOrder, EnergyTrade, Prosumer, User, db
+from energy_tui.services.market import invariants
 from tests import backends
 
 SEED_NOTE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_763add5d4b9420a9.txt"
@@ -286,8 +287,15 @@ def check_seed_rows_read_through_models() -> None:
     assert seller.energy_generated == Decimal("120.50")
     assert seller.watt_tokens == Decimal("10.01")
     assert seller.grid_tokens == Decimal("3.00")
-    assert (seller.watt_reserved, seller.energy_bought, seller.energy_sold) == (0, 0, 0)
+    # bought/sold come from the seed's trades; open seed orders now hold what they need
+    assert (seller.energy_bought, seller.energy_sold) == (0, Decimal("10.50"))
+    assert (seller.watt_reserved, seller.energy_reserved) == (0, Decimal("5.00"))  # SELL_OPEN
+    buyer = Prosumer.get_by_id(BUYER)
+    assert buyer.energy_bought == Decimal("10.50")
+    assert buyer.watt_reserved == Decimal("0.88")  # BUY_PARTIAL: 3.50 kWh x 0.25, half-even
     assert seller.kind == "residential"
+    # Every invariant but the first (seed balances were never deposited through us) holds.
+    assert [p for p in invariants.check() if not p.startswith("1:")] == []
 
     alice = User.get_by_id(ALICE)
     assert (alice.username, alice.role, alice.password_hash) == ("alice", "trader", PASSWORD_HASH)
@@ -325,7 +333,7 @@ def test_seed_made_postgresql_database_works_with_the_cli_after_migrate(cli, see
     shown = run_json(
         cli, "prosumer", "meter", SELLER, "--generated", "0.25", "--db", seeded_postgres
     )
-    assert shown["energy_credits"] == "100.50"
+    assert shown["energy_credits"] == "90.00"  # 120.50 + 0.25 - 20.25 - 10.50 sold
     created = cli(
         "user", "add", "carol", "--email", "carol@example.org", "--prosumer", IDLE,
         "--password-stdin", "--db", seeded_postgres, stdin="long enough\n",

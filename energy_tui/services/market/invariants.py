@@ -103,8 +103,8 @@ def _prices_and_book(orders: dict, trades: list[EnergyTrade]) -> list[str]:
     problems = []
     for t in trades:
         buy, sell = orders[t.buy_order_id], orders[t.sell_order_id]
-        maker = sell if t.taker_side == "buy" else buy
-        if t.price_per_kwh != maker.price_per_kwh:
+        maker = {"buy": sell, "sell": buy}.get(t.taker_side or "")  # unknown on seed rows
+        if maker is not None and t.price_per_kwh != maker.price_per_kwh:
             problems.append(
                 f"4: trade {t.id} at {t.price_per_kwh}, maker limit {maker.price_per_kwh}"
             )
