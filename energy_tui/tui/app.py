@@ -47,6 +47,9 @@ SCREEN_KEYS = (
     ("admin", "Admin"),
 )
 RETRY_SECONDS = 2.0
+# The empty mode under the login screen after a logout (Textual cannot switch back to
+# its own default mode).
+SIGNED_OUT = "signed-out"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +118,7 @@ class EnergyApp(App[None]):
         self.market_changed: Signal[int] = Signal(self, "market-changed")
         self.last_activity = time.monotonic()
         self.available_modes = _modes()
+        self.add_mode(SIGNED_OUT, Screen)
         for mode in self.available_modes:
             self.add_mode(mode.name, mode.factory)
         theme = settings_store.saved_theme()
@@ -182,7 +186,7 @@ class EnergyApp(App[None]):
         if self.session is not None:
             self.end_session(self.session.token)
         self.session = None
-        self.switch_mode("_default")
+        self.switch_mode(SIGNED_OUT)
         for mode in self.available_modes:
             self.remove_mode(mode.name)
             self.add_mode(mode.name, mode.factory)

@@ -255,7 +255,7 @@ class ProsumersPane(AdminPane):
     def on_mount(self) -> None:
         table = self.table
         table.add_column("Address")
-        table.add_column("Name", width=22)
+        table.add_column("Name", width=20)  # the ten columns then fit 120 wide
         table.add_column("Kind")
         for title in ("WATT", "held", "free", "kWh", "held", "free", "GRID"):
             table.add_column(Text(title, justify="right"))

@@ -25,7 +25,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(GENERAL)
             lines = self._screen_bindings()
             if lines:
-                yield Label("On this screen", classes="form-title")
+                yield Label("On this screen", classes="form-title help-section")
                 yield Static("\n".join(lines))
 
     def _screen_bindings(self) -> list[str]:
@@ -35,7 +35,18 @@ class HelpScreen(ModalScreen[None]):
         seen, lines = set(), []
         for _key, active in below.active_bindings.items():
             binding = active.binding
+            if active.node is self.app:  # the app's own keys are listed above
+                continue
             if binding.show and binding.description and binding.action not in seen:
                 seen.add(binding.action)
-                lines.append(f"{binding.key_display or binding.key:<14} {binding.description}")
+                lines.append(f"{key_name(binding):<14} {binding.description}")
         return lines
+
+
+def key_name(binding: Binding) -> str:
+    """`ctrl+s` as Ctrl+S, `delete` as Delete; a plain letter stays as typed."""
+    if binding.key_display:
+        return binding.key_display
+    *modifiers, key = binding.key.split("+")
+    key = key.title() if len(key) > 1 else key.upper() if modifiers else key
+    return "+".join([*(m.title() for m in modifiers), key])

@@ -68,6 +68,7 @@ class OrderBookScreen(DataScreen):
         self.last_fill_seq: int | None = None
         self.open_orders: dict[str, OrderView] = {}
         self.snapshot: Snapshot | None = None
+        self.trading = False  # a ticket and orders of one's own (set on mount)
 
     def on_resize(self) -> None:
         if self.snapshot is not None:
@@ -98,9 +99,9 @@ class OrderBookScreen(DataScreen):
         self.query_one("#orders", Table).add_columns(
             "Side", "kWh", "Price", "Filled", "Status", "Expires", "Why not matched"
         )
-        trader = self.energy.can(Action.TRADE_OWN) and self.address is not None
-        self.query_one("#ticket-pane").display = trader
-        self.query_one("#orders-pane").display = trader
+        self.trading = self.energy.can(Action.TRADE_OWN) and self.address is not None
+        self.query_one("#ticket-pane").display = self.trading
+        self.query_one("#orders-pane").display = self.trading
         self.query_one(OrderTicket).show_preview(None)
         super().on_mount()
 
@@ -108,6 +109,12 @@ class OrderBookScreen(DataScreen):
     def address(self) -> str | None:
         actor = self.energy.actor
         return actor.prosumer_address if actor else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """No ticket and no orders of one's own (a viewer): no keys for them either."""
+        if action in ("new_order", "cancel_order", "focus_orders"):
+            return self.trading
+        return True
 
     def refresh_data(self) -> None:
         if self.energy.session is not None:
@@ -154,12 +161,14 @@ class OrderBookScreen(DataScreen):
         )
 
     def _show_balances(self, b: prosumers.Balances | None) -> None:
+        # two lines: one would wrap mid-figure in a half-width pane
         text = (
             ""
             if b is None
             else (
-                f"[b]{b.address}[/b]  WATT {b.watt_available:,.2f} avail ({b.watt_reserved:,.2f} "
-                f"held)  energy {b.energy_available:,.2f} kWh avail"
+                f"[b]{b.address}[/b]  WATT {b.watt_available:,.2f} avail "
+                f"({b.watt_reserved:,.2f} held)\n"
+                f"energy {b.energy_available:,.2f} kWh avail ({b.energy_reserved:,.2f} held)"
             )
         )
         self.query_one("#balances", Static).update(text)
@@ -232,7 +241,7 @@ class OrderBookScreen(DataScreen):
     # -- actions --------------------------------------------------------------------------
 
     def action_new_order(self) -> None:
-        if self.query_one("#ticket-pane").display:
+        if self.trading:
             self.query_one(OrderTicket).focus_amount()
 
     def action_focus_orders(self) -> None:

@@ -96,7 +96,7 @@ def _day_axis(plt: Plot, view: StatsView, width: int) -> None:
     """Date labels under the x axis, thinned to fit (after the data is drawn)."""
     start = view.today - dt.timedelta(days=view.days - 1)
     labels = [f"{start + dt.timedelta(days=i):%m-%d}" for i in range(view.days)]
-    ticks, shown = sparse_ticks(labels, width, cell=7)
+    ticks, shown = sparse_ticks(labels, width, cell=8)
     plt.xticks(ticks, shown)
     plt.xlim(-0.5, view.days - 0.5)
     plt.xlabel("day (UTC)")
@@ -120,7 +120,9 @@ def draw_prices(view: StatsView) -> Draw:
 def draw_volume(view: StatsView) -> Draw:
     def draw(plt: Plot, colour: Palette, width: int) -> None:
         y = [float(d.volume) for d in view.traded]
-        plt.bar(_day_x(view), y, color=colour("accent"), width=0.6, reset_ticks=False)
+        # half-block bars: full-cell ones merge into one block at a few columns a day
+        x = _day_x(view)
+        plt.bar(x, y, color=colour("accent"), width=0.5, marker="hd", reset_ticks=False)
         _day_axis(plt, view, width)
         plt.title(f"Volume, last {view.days} days")
         plt.ylabel("kWh")
@@ -142,7 +144,7 @@ def draw_candles(view: StatsView) -> Draw:
         plt.candlestick(hours, data, colors=[colour("success"), colour("error")])  # type: ignore[arg-type]
         first, last = min(hours), max(hours)
         labels = [f"{h:02d}h" for h in range(first, last + 1)]
-        ticks, shown = sparse_ticks(labels, width, cell=5)
+        ticks, shown = sparse_ticks(labels, width, cell=6)
         plt.xticks([first + t for t in ticks], shown)
         plt.xlim(first - 0.7, last + 0.7)
         plt.title(f"Today {view.today:%Y-%m-%d}, 1 h candles")

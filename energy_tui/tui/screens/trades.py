@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -258,12 +259,18 @@ class TradesScreen(DataScreen):
     def _render_table(self) -> None:
         table = self.query_one("#trades", Table)
         keep = self._cursor_key(table)
-        table.clear(columns=True)
-        for column in self.columns:
-            table.add_column(self._header(column), key=column.key)
         me = self.address or ""
-        for t in self.rows:
-            table.add_row(*(column.cell(t, me) for column in self.columns), key=str(t.id))
+        rows = [(str(t.id), [column.cell(t, me) for column in self.columns]) for t in self.rows]
+        table.clear(columns=True)
+        for index, column in enumerate(self.columns):
+            # Widths fixed here: DataTable settles auto widths only when idle, and a
+            # frame drawn before that stays cut to the header's width until the next
+            # change (Textual 8.2).
+            header = self._header(column)
+            width = max([cell_len(header), *(cell_len(cells[index].text) for _, cells in rows)])
+            table.add_column(header, key=column.key, width=width)
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
         table.sort(self.sort_key, reverse=self.sort_descending)
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep), scroll=True)

@@ -81,11 +81,18 @@ class Chart(Vertical):
         self.plot.refresh()
 
 
+# Columns of a chart that are not x axis: the y tick labels and the frame.
+AXIS_COLUMNS = 10
+
+
 def sparse_ticks(labels: Sequence[str], width: int, cell: int = 8) -> tuple[list[float], list[str]]:
-    """Every k-th of `labels` (at x = 0..n-1), so that they fit `width` columns."""
+    """Every k-th of `labels` (at x = 0..n-1), so that they fit the x axis of a chart
+    `width` columns wide, `cell` columns each. Give each label its length plus three:
+    plotext drops or shifts a label that comes within a column of the previous one,
+    and which one it picks changes from run to run (it depends on string hashing)."""
     if not labels:
         return [], []
-    room = max(2, width // cell)
+    room = max(2, (width - AXIS_COLUMNS) // cell)
     step = max(1, -(-len(labels) // room))
     positions = range(0, len(labels), step)
     return [float(i) for i in positions], [labels[i] for i in positions]

@@ -71,6 +71,8 @@ def summary(book: Book) -> Text:
     """Last price and its change, for the ladder's border."""
     if book.last_price is None:
         return Text("no trades yet", style="dim")
-    change = book.last_change or Decimal(0)
+    if book.last_change is None:
+        return Text(f" last {book.last_price:.4f} ")
+    change = book.last_change
     arrow, style = ("▲", "green") if change > 0 else ("▼", "red") if change < 0 else ("=", "")
     return Text(f" last {book.last_price:.4f} {arrow}{abs(change):.4f} ", style=style)

@@ -1,0 +1,382 @@
+"""The terminal app on a large market: launch, order book refresh, memory.
+
+    python benchmarks/tui.py [--orders 100000] [--trades 1000000] [--repeat 5]
+                             [--refreshes 10] [--keep PATH | --use PATH]
+
+Fills a SQLite file (benchmarks/book.py's `fill()`, in a child process so that its
+memory does not count) with resting orders, trades and a trader, then, headless in
+`run_test` in this process:
+
+- launch: from building the app (database bound) to the login screen on display,
+  against a bare `textual.app.App` showing one Input, measured alternately in the same
+  run (median of --repeat; budget: at most 1.5x the bare app); and the cold import
+  time of each, in fresh interpreters;
+- order book refresh: another trader places an order through the market service; the
+  screen's own refresh (from the worker's start to the ladder's rows updated) and the
+  latency from the order's commit to the ladder showing it (the app polls a change
+  marker every second) are timed for each of --refreshes orders (budget: 50 ms for
+  the refresh);
+- peak RSS of this process (budget: 150 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import random
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from energy_tui.cli.runtime import bind
+from energy_tui.db.models import EnergyOrder, EnergyTrade, db
+from energy_tui.services.context import Actor
+from energy_tui.services.market import MarketRules, order_request, place_order
+from energy_tui.services.market import book as market_book
+from energy_tui.tui import screenshots
+from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui.tui.screens import order_book
+from energy_tui.tui.screens.login import LoginScreen
+from energy_tui.tui.screens.order_book import OrderBookScreen
+
+SIZE = (120, 36)
+USER, PASSWORD, HOME = "bench", "bench-password", "p0001"
+OTHER = Actor(label="bench:other", role="trader", username="other", prosumer_address="p0002")
+LAUNCH_BUDGET, REFRESH_BUDGET_MS, RSS_BUDGET_MB = 1.5, 50.0, 150.0
+
+
+# --- the data, filled in a child process ---------------------------------------------
+
+
+def fill_file(path: str, orders: int, trades: int, seed: int) -> None:
+    """Run in a child process: the market, and a trader to log in as."""
+    from benchmarks._common import prepare
+    from benchmarks.book import fill
+    from energy_tui.services import users
+
+    _url, database = prepare(f"sqlite:///{path}", reset=False)
+    fill(orders, trades, random.Random(seed))
+    admin = Actor(label="bench:setup", role="admin")
+    users.add_user(admin, USER, "bench@example.org", PASSWORD, rounds=4, prosumer_address=HOME)
+    database.close()
+
+
+def filled(args: argparse.Namespace, scratch: Path) -> Path:
+    """The file to measure on: --use, else filled now (at --keep, or in `scratch`)."""
+    if args.use:
+        return Path(args.use)
+    path = Path(args.keep) if args.keep else scratch / "tui-bench.db"
+    started = time.perf_counter()
+    child = multiprocessing.get_context("spawn").Process(
+        target=fill_file, args=(str(path), args.orders, args.trades, args.seed)
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"filling {path} failed (exit status {child.exitcode})")
+    print(f"filled {path} in {time.perf_counter() - started:.0f} s")
+    return path
+
+
+# --- launch --------------------------------------------------------------------------
+
+
+class Bare(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="username")
+
+
+def first_frame(app: App[None], showing: Callable[[object], bool]) -> asyncio.Future[float]:
+    """When the app first paints a screen for which `showing(screen)` holds."""
+    shown: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    display = app._display
+
+    def timed(screen, renderable):  # type: ignore[no-untyped-def]
+        if renderable is not None and not shown.done() and showing(screen):
+            shown.set_result(time.perf_counter())
+        display(screen, renderable)
+
+    app._display = timed  # type: ignore[method-assign]
+    return shown
+
+
+async def launch_energy(path: Path) -> float:
+    started = time.perf_counter()
+    runtime = bind(screenshots.settings_for(path))
+    app = make_app(runtime.settings, runtime.url)
+    shown = first_frame(app, lambda screen: isinstance(screen, LoginScreen))
+    async with app.run_test(size=SIZE):
+        painted = await shown
+    runtime.database.close()
+    return painted - started
+
+
+async def launch_bare() -> float:
+    started = time.perf_counter()
+    app = Bare()
+    shown = first_frame(app, lambda screen: bool(screen.query(Input)))  # type: ignore[attr-defined]
+    async with app.run_test(size=SIZE):
+        painted = await shown
+    return painted - started
+
+
+async def launches(path: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """Alternately, after one run of each to warm up."""
+    await launch_bare()
+    await launch_energy(path)
+    energy, bare = [], []
+    for _ in range(repeat):
+        bare.append(await launch_bare())
+        energy.append(await launch_energy(path))
+    return energy, bare
+
+
+# A fresh interpreter that paints the login screen (or the bare app's Input) once and
+# says so; the parent times it from the process's start (interpreter, imports, app).
+COLD = """
+import asyncio, sys
+kind, path, size = sys.argv[1], sys.argv[2], (120, 36)
+if kind == "bare":
+    from textual.app import App
+    from textual.widgets import Input
+
+    class Bare(App):
+        def compose(self):
+            yield Input(placeholder="username")
+
+    app, ready = Bare(), lambda screen: bool(screen.query(Input))
+else:
+    import energy_tui.cli  # what `energy-tui` imports first
+    from pathlib import Path
+    from energy_tui.cli.runtime import bind
+    from energy_tui.tui.app import make_app
+    from energy_tui.tui.screenshots import settings_for
+    from energy_tui.tui.screens.login import LoginScreen
+
+    runtime = bind(settings_for(Path(path)))
+    app = make_app(runtime.settings, runtime.url)
+    ready = lambda screen: isinstance(screen, LoginScreen)
+display = app._display
+
+def timed(screen, renderable):
+    if renderable is not None and ready(screen):
+        print("shown", flush=True)
+    display(screen, renderable)
+
+app._display = timed
+
+async def main():
+    async with app.run_test(size=size):
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def cold_launch(kind: str, path: Path, repeat: int) -> float:
+    """Median seconds from starting `python` to its first frame of the login screen."""
+    root = str(Path(__file__).resolve().parent.parent)
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [sys.executable, "-c", COLD, kind, str(path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "shown":
+            raise SystemExit(f"the {kind} app did not start")
+        runs.append(time.perf_counter() - started)
+        child.kill()
+        child.wait()
+    return statistics.median(runs)
+
+
+# --- order book refresh --------------------------------------------------------------
+
+
+class Probe:
+    """Timestamps from the order book screen's refresh path."""
+
+    def __init__(self) -> None:
+        self.refresh_started = 0.0
+        self.query = 0.0
+        self.shown: tuple[float, int] | None = None  # (when, market version shown)
+        self.refreshes: list[tuple[float, float]] = []  # (refresh s, query s)
+
+    def install(self) -> None:
+        load, refresh, show = (
+            order_book.load_snapshot,
+            OrderBookScreen.refresh_data,
+            OrderBookScreen.show_snapshot,
+        )
+
+        def timed_load(address: str | None) -> order_book.Snapshot:
+            started = time.perf_counter()
+            snapshot = load(address)
+            self.query = time.perf_counter() - started
+            return snapshot
+
+        def timed_refresh(screen: OrderBookScreen) -> None:
+            self.refresh_started = time.perf_counter()
+            refresh(screen)
+
+        def timed_show(screen: OrderBookScreen, snap: order_book.Snapshot) -> None:
+            show(screen, snap)
+            done = time.perf_counter()
+            self.refreshes.append((done - self.refresh_started, self.query))
+            self.shown = (done, snap.book.version)
+
+        order_book.load_snapshot = timed_load
+        OrderBookScreen.refresh_data = timed_refresh  # type: ignore[method-assign,assignment]
+        OrderBookScreen.show_snapshot = timed_show  # type: ignore[method-assign,assignment]
+
+
+def place(price: Decimal, rules: MarketRules) -> int:
+    """A buy joining the best bid level (it rests: nothing crosses); the new version."""
+    with db.connection_context():
+        place_order(OTHER, order_request("buy", "1.00", price, rules), rules)
+        return market_book.version()
+
+
+async def refreshes(path: Path, count: int, probe: Probe) -> list[tuple[float, float, float]]:
+    """(commit to visible, screen refresh, its query) in seconds, for `count` orders."""
+    runtime = bind(screenshots.settings_for(path))
+    rules = MarketRules.from_settings(runtime.settings)
+    app: EnergyApp = make_app(runtime.settings, runtime.url)
+    figures: list[tuple[float, float, float]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot)
+        screen = app.screen
+        assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
+        best_bid = screen.snapshot.book.best_bid or Decimal("0.1000")
+        pacing = random.Random(7)
+        for _ in range(count):
+            await asyncio.sleep(pacing.random())  # anywhere in the app's poll interval
+            probe.shown, probe.refreshes = None, []
+            version = await asyncio.to_thread(place, best_bid, rules)
+            committed = time.perf_counter()
+            while probe.shown is None or probe.shown[1] < version:
+                await asyncio.sleep(0.0005)
+            await pilot.pause()  # the frame that shows it
+            visible = time.perf_counter() - committed
+            refresh, query = probe.refreshes[-1]
+            figures.append((visible, refresh, query))
+    runtime.database.close()
+    return figures
+
+
+async def log_in(pilot: Pilot) -> None:
+    app = pilot.app
+    while not isinstance(app.screen, LoginScreen):
+        await asyncio.sleep(0.01)
+    await pilot.pause()
+    app.screen.query_one("#username", Input).value = USER
+    app.screen.query_one("#password", Input).value = PASSWORD
+    app.screen.query_one("#password", Input).focus()
+    await pilot.press("enter")
+    while not (isinstance(app.screen, OrderBookScreen) and app.screen.snapshot is not None):
+        await asyncio.sleep(0.01)
+    await screenshots.settle(pilot)
+
+
+# --- report --------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "within budget" if ok else "OVER BUDGET"
+
+
+def report_launch(label: str, energy: float, bare: float, runs: int) -> None:
+    ratio = energy / bare
+    print(
+        f"launch to login screen, {label}: energy-tui {ms(energy)}, bare Textual app "
+        f"{ms(bare)} (median of {runs}): {ratio:.2f}x, budget {LAUNCH_BUDGET}x: "
+        f"{verdict(ratio <= LAUNCH_BUDGET)}"
+    )
+
+
+def report_refresh(figures: list[tuple[float, float, float]]) -> None:
+    visible = [f[0] for f in figures]
+    refresh = [f[1] for f in figures]
+    query = [f[2] for f in figures]
+    worst = max(refresh) * 1000
+    print(
+        f"order book refresh (worker start to ladder rows updated), {len(figures)} orders: "
+        f"median {ms(statistics.median(refresh))}, max {worst:.1f} ms, budget "
+        f"{REFRESH_BUDGET_MS:.0f} ms: {verdict(worst <= REFRESH_BUDGET_MS)}"
+    )
+    print(
+        f"  of which the snapshot query: median {ms(statistics.median(query))}, "
+        f"max {ms(max(query))}"
+    )
+    print(
+        f"  order committed to visible (poll every second): median "
+        f"{ms(statistics.median(visible))}, max {ms(max(visible))} (issue: within 2 s)"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--orders", type=int, default=100_000)
+    p.add_argument("--trades", type=int, default=1_000_000)
+    p.add_argument("--repeat", type=int, default=5, help="launches of each app (default 5)")
+    p.add_argument("--refreshes", type=int, default=10, help="orders placed (default 10)")
+    p.add_argument("--seed", type=int, default=7)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--keep", metavar="PATH", help="fill this new SQLite file and keep it")
+    where.add_argument("--use", metavar="PATH", help="a file an earlier --keep filled")
+    args = p.parse_args()
+    print("$ python " + shlex.join(sys.argv))
+    with tempfile.TemporaryDirectory(prefix="tui-bench-") as scratch:
+        measure(args, filled(args, Path(scratch)))
+
+
+def measure(args: argparse.Namespace, path: Path) -> None:
+    bind(screenshots.settings_for(path))
+    with db.connection_context():
+        resting = EnergyOrder.select().where(EnergyOrder.is_active).count()
+        print(f"{resting:,} resting orders, {EnergyTrade.select().count():,} trades")
+    cold_energy, cold_bare = (cold_launch(kind, path, args.repeat) for kind in ("energy", "bare"))
+    report_launch(
+        "fresh process (interpreter, imports, first frame)", cold_energy, cold_bare, args.repeat
+    )
+    energy, bare = asyncio.run(launches(path, args.repeat))
+    report_launch(
+        "in this process (app built to first frame)",
+        statistics.median(energy),
+        statistics.median(bare),
+        args.repeat,
+    )
+    probe = Probe()
+    probe.install()
+    report_refresh(asyncio.run(refreshes(path, args.refreshes, probe)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"peak RSS of this process: {peak:.0f} MB, budget {RSS_BUDGET_MB:.0f} MB: "
+        f"{verdict(peak <= RSS_BUDGET_MB)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,386 @@
+"""Pictures of every screen from one fixed, realistic dataset (README and snapshot tests).
+
+    python -m energy_tui.tui.screenshots [--out screenshots] [--size 120x36]
+
+Seeds the demo community (fixed seed, fixed "now") into a SQLite file in a temp dir,
+runs the app headless with the clock frozen, logs in as alice (trader), admin and
+viewer, and writes `<out>/<name>.svg` for each screen and the important dialogs. Ids,
+API key secrets and the SSH client address are fixed too, so a rerun writes the same
+files byte for byte. The snapshot tests (tests/test_snapshots.py) use the same dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import datetime as dt
+import os
+import random
+import tempfile
+import threading
+import types
+from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from unittest import mock
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+from textual.worker import WorkerCancelled
+
+from energy_tui import clock, locations
+from energy_tui.cli.runtime import Runtime, bind
+from energy_tui.config import OPTIONS, Settings, load_settings
+from energy_tui.db import ids, migrations
+from energy_tui.services import demo, keys
+from energy_tui.services.context import Actor
+from energy_tui.services.market import MarketRules, OrderRequest, place_order
+from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui.tui.screens.keys import KeyReveal
+from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
+from energy_tui.tui.screens.order_book import OrderBookScreen
+
+NOW = dt.datetime(2026, 11, 25, 14, 0)  # UTC, a sunny early afternoon
+SEED = 7
+SIZE = (120, 36)
+ROUNDS = 4  # bcrypt cost of the demo users: fast, and never a real password
+PASSWORDS = {user.username: user.password for user in demo.USERS}
+TRADER = "alice"
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+# --- a fixed world -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def deterministic(seed: int = SEED) -> Iterator[None]:
+    """Row ids, API key secrets and the client address the same on every run.
+
+    Ids (UUID v7) take their time from the frozen clock and their random bits from a
+    seeded generator; key prefixes and secrets come from another one, so they do not
+    shift when some other row is added first.
+    """
+    id_bytes, key_bytes = _random_bytes(seed), _random_bytes(seed + 1)
+    fixed_time = types.SimpleNamespace(
+        time_ns=lambda: (clock.now() - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+    )
+    fixed_secrets = types.SimpleNamespace(
+        token_hex=lambda n: key_bytes(n).hex(),
+        token_urlsafe=lambda n: base64.urlsafe_b64encode(key_bytes(n)).rstrip(b"=").decode(),
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "SSH_CLIENT"}
+    with (
+        mock.patch.object(ids, "os", types.SimpleNamespace(urandom=id_bytes)),
+        mock.patch.object(ids, "time", fixed_time),
+        mock.patch.object(keys, "secrets", fixed_secrets),
+        mock.patch.dict(os.environ, environ, clear=True),
+    ):
+        yield
+
+
+def _random_bytes(seed: int) -> Callable[[int], bytes]:
+    rng, lock = random.Random(seed), threading.Lock()
+
+    def draw(n: int) -> bytes:
+        with lock:  # worker threads draw too
+            return rng.randbytes(n)
+
+    return draw
+
+
+def settings_for(path: Path) -> Settings:
+    """The default settings on the SQLite file `path`, whatever the environment, a .env
+    file or the user's config file say (every setting is given, so none is read)."""
+    given = {option.name: option.default for option in OPTIONS}
+    given["BCRYPT_ROUNDS"] = str(ROUNDS)
+    return load_settings(db=f"sqlite://{path}", cwd=path.parent, environ=given)
+
+
+def build_dataset(folder: Path, *, seed: int = SEED, now: dt.datetime = NOW) -> Path:
+    """The demo community as of `now` in `folder/demo.db`, plus two open orders and
+    three API keys of alice's; returns the file. Same arguments, same rows."""
+    path = folder / "demo.db"
+    runtime = bind(settings_for(path))
+    rules = MarketRules.from_settings(runtime.settings)
+    with deterministic(seed), clock.frozen(now) as frozen, runtime.database.connection_context():
+        migrations.migrate(runtime.database)
+        demo.seed(seed_value=seed, days=30, now=now, rounds=ROUNDS, rules=rules)
+        _alices_keys(frozen, now)
+        _alices_orders(frozen, now, rules)
+    runtime.database.close()
+    return path
+
+
+def _alices_orders(frozen: clock.frozen, now: dt.datetime, rules: MarketRules) -> None:
+    """Two resting orders away from the spread, so "My open orders" has rows."""
+    alice = demo.trader(next(m for m in demo.COMMUNITY if m.address == "home-01"))
+    fair = demo.fair_price(now)
+    for second, side, amount, price in (
+        (30, "sell", "6.50", fair + Decimal("0.0350")),
+        (40, "buy", "4.00", fair - Decimal("0.0400")),
+    ):
+        frozen.set(_after_seed(now, second))
+        expires = now + dt.timedelta(hours=20)
+        request = OrderRequest(side, Decimal(amount), price, "gtc", expires)
+        place_order(alice, request, rules)
+
+
+def _alices_keys(frozen: clock.frozen, now: dt.datetime) -> None:
+    """Keys of each status: used, never used, revoked."""
+    alice = Actor(label="demo:keys", role="trader", username=TRADER, prosumer_address="home-01")
+    made = {}
+    for second, name, permissions, expiry in (
+        (5, "old laptop script", ("read",), "30d"),
+        (10, "home battery controller", ("read", "trade"), "90d"),
+        (15, "price dashboard", ("read",), "never"),
+    ):
+        frozen.set(_after_seed(now, second))
+        expires = keys.parse_expiry(expiry, clock.now())
+        made[name] = keys.create_key(alice, TRADER, name, permissions, expires)
+    frozen.set(_after_seed(now, 20))
+    keys.revoke(alice, made["old laptop script"].info.prefix or "")
+    frozen.set(_after_seed(now, 50))
+    keys.verify(made["home battery controller"].key)
+    frozen.set(now)
+
+
+def _after_seed(now: dt.datetime, second: int) -> dt.datetime:
+    """A moment in the last minute before `now`: the seed's last rows are at now - 1
+    minute, and the audit log lists rows in the order they were written."""
+    return now - dt.timedelta(minutes=1) + dt.timedelta(seconds=second)
+
+
+def empty_database(folder: Path) -> Path:
+    """A migrated SQLite file without users: the first-run screen."""
+    path = folder / "empty.db"
+    runtime = bind(settings_for(path))
+    with runtime.database.connection_context():
+        migrations.migrate(runtime.database)
+    runtime.database.close()
+    return path
+
+
+def app_on(path: Path) -> tuple[EnergyApp, Runtime]:
+    """The real app on the SQLite file `path` (bound as the models' database)."""
+    runtime = bind(settings_for(path))
+    return make_app(runtime.settings, runtime.url), runtime
+
+
+# --- driving the app -----------------------------------------------------------------
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let every worker finish and its results reach the screen (three calm rounds:
+    a result may start another load)."""
+    calm = 0
+    for _ in range(200):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive load replaced by a newer one
+            calm = 0
+            continue
+        await pilot.pause()
+        calm += 1
+        if calm == 3:
+            return
+    raise RuntimeError("the app kept starting workers")
+
+
+async def wait_for(pilot: Pilot, ready: Callable[[], bool], what: str) -> None:
+    for _ in range(250):
+        if ready():
+            return
+        await pilot.pause(0.02)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+async def log_in(pilot: Pilot, username: str) -> None:
+    """Log in through the login screen as a demo user."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, LoginScreen), "the login screen")
+    await pilot.pause()  # its on_mount focuses the username field
+    screen = pilot.app.screen
+    screen.query_one("#username", Input).value = username
+    password = screen.query_one("#password", Input)
+    password.value = PASSWORDS[username]
+    password.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderBookScreen), "the login")
+    await settle(pilot)
+
+
+async def log_out(pilot: Pilot) -> None:
+    app: EnergyApp = pilot.app  # type: ignore[assignment]
+    app.action_logout()
+    await settle(pilot)
+
+
+async def still(pilot: Pilot) -> None:
+    """Ready for a picture: data loaded, no toasts, cursors that do not blink."""
+    app = pilot.app
+    if isinstance(app, EnergyApp):
+        # Read the market's change marker now: its first reading (a second after the
+        # start) makes every screen reload, which could land in the middle of a picture.
+        app.poll_market()
+    await settle(pilot)
+    app.clear_notifications()
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+# --- the tour ------------------------------------------------------------------------
+
+Shoot = Callable[[str], Awaitable[None]]
+
+
+@dataclasses.dataclass
+class Camera:
+    """Writes `<out>/<name>.svg` of what the app shows."""
+
+    out: Path
+    written: list[Path] = dataclasses.field(default_factory=list)
+
+    def take(self, pilot: Pilot) -> Shoot:
+        async def shoot(name: str) -> None:
+            await still(pilot)
+            svg = pilot.app.export_screenshot(title=f"energy-tui: {name.replace('_', ' ')}")
+            path = self.out / f"{name}.svg"
+            path.write_text(preserve_spaces(svg), encoding="utf-8")
+            self.written.append(path)
+
+        return shoot
+
+
+def preserve_spaces(svg: str) -> str:
+    """Tell converters (rsvg-convert, Inkscape) to keep runs of spaces in text."""
+    if "xml:space=" in svg.split(">", 1)[0]:
+        return svg
+    return svg.replace("<svg ", '<svg xml:space="preserve" ', 1)
+
+
+async def first_run_tour(pilot: Pilot, shoot: Shoot) -> None:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, FirstRunScreen), "first run")
+    await shoot("first_run")
+
+
+async def trader_tour(pilot: Pilot, shoot: Shoot) -> None:
+    """Alice: login, order book with a ticket, cancel, trades, stats, account, keys."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, LoginScreen), "the login screen")
+    await pilot.pause()
+    pilot.app.screen.query_one("#username", Input).value = TRADER
+    await pilot.press("enter")  # on to the password field
+    await pilot.press(*"secret-pw")
+    await shoot("login")
+    pilot.app.screen.query_one("#password", Input).value = PASSWORDS[TRADER]
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, OrderBookScreen), "the login")
+    await book_with_ticket(pilot)
+    await shoot("order_book")
+    await pilot.press("escape", "o", "c")  # my orders, cancel the selected one
+    await shoot("cancel_order")
+    await pilot.press("n")  # no, keep it
+    await pilot.press("question_mark")
+    await shoot("help")
+    await pilot.press("escape")
+    for key, name in (("f2", "trades"), ("f3", "stats"), ("f4", "account"), ("f5", "keys")):
+        await pilot.press(key)
+        await shoot(name)
+    await pilot.press("n")
+    await settle(pilot)
+    pilot.app.screen.query_one("#name", Input).value = "trading bot"
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, KeyReveal), "the new key")
+    await shoot("key_created")
+    await pilot.press("enter")
+
+
+async def book_with_ticket(pilot: Pilot) -> None:
+    """A buy at the best ask typed into the ticket, so the preview shows a fill."""
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
+    best_ask = screen.snapshot.book.best_ask or Decimal("0.2000")
+    await pilot.press("n")
+    await pilot.press(*"5")
+    await pilot.press("tab")
+    await pilot.press(*f"{best_ask:.4f}")
+
+
+async def admin_tour(pilot: Pilot, shoot: Shoot) -> None:
+    await log_out(pilot)
+    await log_in(pilot, "admin")
+    await pilot.press("f6")
+    for key, name in (("u", "admin_users"), ("p", "admin_prosumers"), ("l", "admin_audit")):
+        await pilot.press(key)
+        await shoot(name)
+
+
+async def viewer_tour(pilot: Pilot, shoot: Shoot) -> None:
+    await log_out(pilot)
+    await log_in(pilot, "viewer")
+    await shoot("viewer_book")
+
+
+async def take_all(out: Path, size: tuple[int, int], work: Path) -> list[Path]:
+    camera = Camera(out)
+    app, runtime = app_on(empty_database(work))
+    async with app.run_test(size=size) as pilot:
+        await first_run_tour(pilot, camera.take(pilot))
+    runtime.database.close()
+    app, runtime = app_on(build_dataset(work))
+    with deterministic(SEED + 100):
+        async with app.run_test(size=size) as pilot:
+            shoot = camera.take(pilot)
+            await trader_tour(pilot, shoot)
+            await admin_tour(pilot, shoot)
+            await viewer_tour(pilot, shoot)
+    runtime.database.close()
+    return camera.written
+
+
+@contextlib.contextmanager
+def private_dirs(root: Path) -> Iterator[None]:
+    """Keep the user's config (theme), data and logs out of the pictures."""
+    with (
+        mock.patch.object(locations, "config_dir", lambda: root / "config"),
+        mock.patch.object(locations, "data_dir", lambda: root / "data"),
+        mock.patch.object(locations, "log_dir", lambda: root / "log"),
+    ):
+        yield
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 120x36") from None
+    if width < 40 or height < 12:
+        raise argparse.ArgumentTypeError("the smallest size is 40x12")
+    return width, height
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("screenshots"), help="output folder")
+    parser.add_argument(
+        "--size", type=parse_size, default=SIZE, help="terminal WIDTHxHEIGHT (default 120x36)"
+    )
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="energy-tui-shots-") as temp:
+        work = Path(temp)
+        with private_dirs(work), clock.frozen(NOW):
+            written = asyncio.run(take_all(args.out, args.size, work))
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

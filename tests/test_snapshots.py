@@ -1,0 +1,112 @@
+"""Snapshot tests of every top-level screen, the login screen and the help modal.
+
+One fixed dataset (the screenshot module's: the demo community seeded with a fixed
+seed as of a fixed moment), seeded once per session and copied for each test; the
+terminal is 120x36, the clock frozen, ids and key secrets fixed. `pytest
+tests/test_snapshots.py --snapshot-update` rewrites the pictures after a deliberate
+change; look at them (the failure report shows both) before committing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from energy_tui import clock
+from energy_tui.tui import screenshots
+from energy_tui.tui.app import EnergyApp
+
+SIZE = screenshots.SIZE
+Visit = Callable[[Pilot], Awaitable[None]]
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seeded SQLite file, built once (seeding takes a few seconds)."""
+    return screenshots.build_dataset(tmp_path_factory.mktemp("snapshot-data"))
+
+
+@pytest.fixture
+def frozen() -> Iterator[None]:
+    """The moment of the dataset, and fixed ids and key secrets, while the app runs."""
+    with clock.frozen(screenshots.NOW), screenshots.deterministic(screenshots.SEED + 100):
+        yield
+
+
+@pytest.fixture
+def app_on_copy(dataset: Path, tmp_path: Path, frozen: None) -> Iterator[EnergyApp]:
+    """The real app on this test's own copy of the dataset."""
+    copy = tmp_path / dataset.name
+    shutil.copyfile(dataset, copy)
+    app, runtime = screenshots.app_on(copy)
+    yield app
+    runtime.database.close()
+
+
+def visit(username: str | None, *keys: str) -> Visit:
+    """Log in as `username` (or stay at the login screen), press `keys`, and wait until
+    the screen has loaded its data and is still."""
+
+    async def run_before(pilot: Pilot) -> None:
+        if username is not None:
+            await screenshots.log_in(pilot, username)
+        for key in keys:
+            await pilot.press(key)
+        await screenshots.still(pilot)
+
+    return run_before
+
+
+def test_first_run_offers_to_create_the_first_admin(
+    snap_compare, tmp_path: Path, frozen: None
+) -> None:
+    app, runtime = screenshots.app_on(screenshots.empty_database(tmp_path))
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=visit(None))
+    finally:
+        runtime.database.close()
+
+
+def test_login_screen_asks_for_username_and_password(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit(None))
+
+
+def test_order_book_shows_ladder_ticket_tape_and_my_orders(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice"))
+
+
+def test_order_book_of_a_viewer_has_no_ticket_and_no_orders(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("viewer"))
+
+
+def test_help_lists_the_keys_of_the_screen_below(snap_compare, app_on_copy) -> None:
+    run_before = visit("alice", "question_mark")
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_trades_screen_lists_market_trades_newest_first(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "f2"))
+
+
+def test_statistics_screen_shows_daily_table_and_charts(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "f3"))
+
+
+def test_account_screen_shows_balances_readings_and_sessions(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "f4"))
+
+
+def test_keys_screen_lists_my_keys_by_prefix(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "f5"))
+
+
+@pytest.mark.parametrize("tab", ["u", "p", "l"], ids=["users", "prosumers", "audit"])
+def test_admin_screen_shows_users_prosumers_and_audit_tabs(
+    snap_compare, app_on_copy, tab: str
+) -> None:
+    run_before = visit("admin", "f6", tab)
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
