@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from peewee import IntegrityError
 
@@ -18,6 +19,11 @@ from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, require
 
 MAX_BALANCE = Decimal("9999999999999.99")  # DECIMAL(15,2)
+
+
+def energy_credits(row: Any) -> Decimal:
+    """DESIGN §3: generated - consumed + bought - sold, of anything with those fields."""
+    return row.energy_generated - row.energy_consumed + row.energy_bought - row.energy_sold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Balances:
 
     @property
     def energy_credits(self) -> Decimal:
-        return self.energy_generated - self.energy_consumed + self.energy_bought - self.energy_sold
+        return energy_credits(self)
 
     @property
     def energy_available(self) -> Decimal:

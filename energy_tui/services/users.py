@@ -169,7 +169,12 @@ def create_first_admin(username: str, email: str, password: str, *, rounds: int)
     with db.atomic():
         if User.select().exists():
             raise Conflict("an account already exists: log in instead")
-        user = User.create(username=username, email=email, password_hash=password_hash,
-                           role="admin", created_at=clock.now())
+        user = User.create(
+            username=username,
+            email=email,
+            password_hash=password_hash,
+            role="admin",
+            created_at=clock.now(),
+        )
         audit.record("user_created", actor, target=username, role="admin", first_run=True)
     return UserInfo.of(user)

@@ -28,6 +28,7 @@ from energy_tui.db.models import (
 from energy_tui.errors import NotFound
 from energy_tui.services.market.money import MarketRules, round_price
 from energy_tui.services.market.views import OrderView, parse_order_id
+from energy_tui.services.prosumers import Balances
 
 _ZERO = Decimal(0)
 
@@ -311,16 +312,8 @@ def _own_state(address: str | None, side: str, price: Decimal) -> tuple[Decimal,
     row = Prosumer.get_or_none(Prosumer.address == address)
     if row is None:
         return _ZERO, None
-    if side == "buy":
-        available = row.watt_tokens - row.watt_reserved
-    else:
-        available = (
-            row.energy_generated
-            - row.energy_consumed
-            + row.energy_bought
-            - row.energy_sold
-            - row.energy_reserved
-        )
+    balances = Balances.of(row)
+    available = balances.watt_available if side == "buy" else balances.energy_available
     other = "sell" if side == "buy" else "buy"
     limit = EnergyOrder.price_per_kwh
     crosses = limit <= price if side == "buy" else limit >= price

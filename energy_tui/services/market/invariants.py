@@ -11,6 +11,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from energy_tui.db.models import AuditLog, EnergyOrder, EnergyTrade, MeterReading, Prosumer
+from energy_tui.services.prosumers import energy_credits
 
 _ZERO = Decimal(0)
 
@@ -49,7 +50,7 @@ def _conservation(prosumers: list[Prosumer]) -> list[str]:
 
 
 def _credits(p: Prosumer) -> Decimal:
-    return p.energy_generated - p.energy_consumed + p.energy_bought - p.energy_sold
+    return energy_credits(p)
 
 
 def _no_negative_available(prosumers: list[Prosumer]) -> list[str]:

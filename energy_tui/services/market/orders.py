@@ -28,6 +28,7 @@ from energy_tui.services.market.money import MAX_MONEY, MarketRules
 from energy_tui.services.market.sql import as_uuid, batch, dec, run, statements, uid, write
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse_order_id
 from energy_tui.services.permissions import Action, allows, require
+from energy_tui.services.prosumers import energy_credits
 
 MIN_ORDER_VALUE = Decimal("0.01")  # WATT, at the order's own limit
 MATCH_BATCH = 8  # makers fetched per round; most orders need one or two
@@ -98,10 +99,7 @@ class _Account:
 
     @property
     def available_energy(self) -> Decimal:
-        credits = (
-            self.energy_generated - self.energy_consumed + self.energy_bought - self.energy_sold
-        )
-        return credits - self.energy_reserved
+        return energy_credits(self) - self.energy_reserved
 
 
 @dataclasses.dataclass
