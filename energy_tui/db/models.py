@@ -40,6 +40,7 @@ def _now():  # type: ignore[no-untyped-def]
     """Column default: the clock as it is when the row is made (tests freeze it)."""
     return clock.now()
 
+
 ROLES = ("trader", "operator", "admin", "viewer")
 PROSUMER_KINDS = ("residential", "commercial", "industrial", "grid_operator")
 ORDER_SIDES = ("buy", "sell")

@@ -40,17 +40,13 @@ def _conservation(prosumers: list[Prosumer]) -> list[str]:
         moved += amount if row.event_type == "deposit" else -amount
     watt = sum((p.watt_tokens for p in prosumers), _ZERO)
     metered = sum((r.energy_generated - r.energy_consumed for r in MeterReading.select()), _ZERO)
-    credits = sum((_credits(p) for p in prosumers), _ZERO)
+    credits = sum((energy_credits(p) for p in prosumers), _ZERO)
     problems = []
     if watt != moved:
         problems.append(f"1: WATT total {watt} != deposits - withdrawals {moved}")
     if credits != metered:
         problems.append(f"1: energy credits total {credits} != metered net {metered}")
     return problems
-
-
-def _credits(p: Prosumer) -> Decimal:
-    return energy_credits(p)
 
 
 def _no_negative_available(prosumers: list[Prosumer]) -> list[str]:
@@ -63,8 +59,10 @@ def _no_negative_available(prosumers: list[Prosumer]) -> list[str]:
     for p in prosumers:
         if p.watt_reserved < 0 or p.watt_tokens - p.watt_reserved < 0:
             problems.append(f"2: {p.address} WATT {p.watt_tokens} reserved {p.watt_reserved}")
-        if p.energy_reserved < 0 or p.energy_reserved > max(_credits(p), _ZERO):
-            problems.append(f"2: {p.address} energy {_credits(p)} reserved {p.energy_reserved}")
+        if p.energy_reserved < 0 or p.energy_reserved > max(energy_credits(p), _ZERO):
+            problems.append(
+                f"2: {p.address} energy {energy_credits(p)} reserved {p.energy_reserved}"
+            )
     return problems
 
 

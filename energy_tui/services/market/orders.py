@@ -25,7 +25,16 @@ from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules
-from energy_tui.services.market.sql import as_uuid, batch, dec, run, statements, uid, write
+from energy_tui.services.market.sql import (
+    as_uuid,
+    batch,
+    dec,
+    lock_market,
+    run,
+    statements,
+    uid,
+    write,
+)
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse_order_id
 from energy_tui.services.permissions import Action, allows, require
 from energy_tui.services.prosumers import energy_credits
@@ -179,7 +188,7 @@ class Ledger:
 
 
 def _lock() -> _State:
-    row = run(statements().lock_state, True).fetchone()
+    row = lock_market()
     return _State(*(int(value) for value in row[:5]), next_expiry=_timestamp(row[5]))
 
 

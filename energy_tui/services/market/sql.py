@@ -165,6 +165,16 @@ def run(sql: str, *params: Any) -> Any:
     return db.execute_sql(sql, params)
 
 
+def lock_market() -> tuple[Any, ...]:
+    """Take the market lock for the rest of the transaction; return the state row
+    (order_seq, trade_seq, version, open buys, open sells, next expiry).
+
+    PostgreSQL and MySQL: a row lock on `market_state` (released at commit or
+    rollback). SQLite: the transaction is already BEGIN IMMEDIATE.
+    """
+    return run(statements().lock_state, True).fetchone()
+
+
 def write(sql: str, *params: Any) -> None:
     """Execute a statement whose result is not needed.
 

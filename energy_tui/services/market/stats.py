@@ -12,10 +12,9 @@ from peewee import fn
 from energy_tui import clock
 from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_product, exact_value
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
-from energy_tui.db.locking import lock_market
 from energy_tui.db.models import EnergyTrade, MarketStatistics, db
 from energy_tui.services.market.money import round_price
-from energy_tui.services.market.sql import dec, run, statements, write
+from energy_tui.services.market.sql import dec, lock_market, run, statements, write
 from energy_tui.services.market.views import Fill
 
 NOTIONAL_PLACES = ENERGY_PLACES + PRICE_PLACES
@@ -107,14 +106,13 @@ def candles(seconds: int, since: dt.datetime, until: dt.datetime | None = None) 
     prices = (
         dict(t.select(t.seq, t.price_per_kwh).where(t.seq.in_(list(ends))).tuples()) if ends else {}
     )
-    quantum = Decimal(1).scaleb(-PRICE_PLACES)
     return [
         Candle(
             dt.datetime(1970, 1, 1) + dt.timedelta(seconds=int(b) * seconds),
-            Decimal(str(prices[first])).quantize(quantum),
-            Decimal(str(high)).quantize(quantum),
-            Decimal(str(low)).quantize(quantum),
-            Decimal(str(prices[last])).quantize(quantum),
+            dec(prices[first], _PRICE),
+            dec(high, _PRICE),
+            dec(low, _PRICE),
+            dec(prices[last], _PRICE),
             exact_value(db, volume, ENERGY_PLACES),
             count,
         )
@@ -146,7 +144,6 @@ def totals_from_trades() -> dict[dt.date, DayTotals]:
         .group_by(day)
         .tuples()
     )
-    quantum = Decimal(1).scaleb(-PRICE_PLACES)
     result = {}
     for raw_day, count, volume, notional, high, low in query:
         key = _as_date(raw_day)
@@ -154,8 +151,8 @@ def totals_from_trades() -> dict[dt.date, DayTotals]:
             count,
             exact_value(db, volume, ENERGY_PLACES),
             exact_value(db, notional, NOTIONAL_PLACES),
-            Decimal(str(high)).quantize(quantum),
-            Decimal(str(low)).quantize(quantum),
+            dec(high, _PRICE),
+            dec(low, _PRICE),
         )
     return result
 
