@@ -10,8 +10,9 @@ from pathlib import Path
 import peewee
 
 from energy_tui.db import migrations
-from energy_tui.db.connect import open_database, parse_url
+from energy_tui.db.connect import open_database
 from energy_tui.db.models import MODELS, SchemaVersion, db
+from energy_tui.db.urls import parse_url
 
 
 def parser(description: str) -> argparse.ArgumentParser:

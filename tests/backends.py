@@ -11,8 +11,9 @@ import os
 
 import peewee
 
-from energy_tui.db.connect import DatabaseURL, open_database, parse_url
+from energy_tui.db.connect import open_database
 from energy_tui.db.models import MODELS, MarketState, db
+from energy_tui.db.urls import DatabaseURL, parse_url
 
 ENV = {"postgres": "ENERGY_TUI_TEST_POSTGRES_URL", "mysql": "ENERGY_TUI_TEST_MYSQL_URL"}
 REQUIRE_ENV = "ENERGY_TUI_REQUIRE_BACKENDS"

@@ -14,8 +14,9 @@ import traceback
 import uuid
 from decimal import Decimal
 
-from energy_tui.db.connect import open_database, parse_url
+from energy_tui.db.connect import open_database
 from energy_tui.db.models import db
+from energy_tui.db.urls import parse_url
 from energy_tui.errors import InsufficientFunds, ValidationError
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (

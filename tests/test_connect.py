@@ -10,7 +10,8 @@ import peewee
 import pytest
 
 from energy_tui import locations
-from energy_tui.db.connect import SUPPORTED, DatabaseURL, open_database, parse_url
+from energy_tui.db.connect import open_database
+from energy_tui.db.urls import SUPPORTED, DatabaseURL, parse_url
 from energy_tui.errors import ConfigError
 
 SECRET = "hunter2-Sup3rSecret"

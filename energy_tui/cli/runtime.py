@@ -12,8 +12,9 @@ import peewee
 
 from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
-from energy_tui.db.connect import DatabaseURL, check_reachable, open_database, parse_url
+from energy_tui.db.connect import check_reachable, open_database
 from energy_tui.db.models import db
+from energy_tui.db.urls import DatabaseURL, parse_url
 from energy_tui.errors import AuthError, ConfigError
 from energy_tui.services import keys
 from energy_tui.services.context import Actor

@@ -7,7 +7,7 @@ import logging
 
 from energy_tui.cli.runtime import connected
 from energy_tui.config import load_settings
-from energy_tui.db.connect import parse_url
+from energy_tui.db.urls import parse_url
 from energy_tui.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from energy_tui.config import Settings
-from energy_tui.db.connect import DatabaseURL
+from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import AuthError, DatabaseUnavailable, EnergyError
 from energy_tui.services import auth, users
 from energy_tui.services.context import ssh_client_ip

@@ -14,8 +14,9 @@ from typing import TypeVar
 
 import peewee
 
-from energy_tui.db.connect import DatabaseURL, unreachable_message
+from energy_tui.db.connect import unreachable_message
 from energy_tui.db.models import db
+from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import DatabaseUnavailable
 
 T = TypeVar("T")
