@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -32,20 +30,11 @@ from tests.tui_identity_support import (
     screen_text,
     seeded_database,
     settle,
+    sync,
     type_text,
 )
 
 RULES = MarketRules()
-
-
-def sync(test):  # type: ignore[no-untyped-def]
-    """Run an async Pilot test with asyncio (no pytest plugin needed)."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):  # type: ignore[no-untyped-def]
-        asyncio.run(test(*args, **kwargs))
-
-    return run
 
 
 SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
@@ -73,9 +62,7 @@ async def _wait_for(pilot, condition, tries: int = 100) -> None:  # type: ignore
 
 async def _fill_ticket(pilot, side: str, amount: str, price: str) -> OrderTicket:  # type: ignore[no-untyped-def]
     ticket = pilot.app.screen.query_one(OrderTicket)
-    if side == "sell":
-        await pilot.click("#side-sell")
-    await pilot.press("n")
+    await pilot.press(side[0])  # b or s: the side, and into the amount field
     await type_text(pilot, amount)
     await pilot.press("tab")
     await type_text(pilot, price)
@@ -192,6 +179,37 @@ async def test_preview_follows_what_is_typed(market) -> None:
         text = screen_text(app)
         assert "Fills now 5.00 kWh" in text
         assert "Cost 5.00 + grid fee 0.25 = 5.25" in text
+
+
+@sync
+async def test_b_and_s_choose_the_side_from_the_book_and_inside_the_ticket(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = app.screen.query_one(OrderTicket)
+        app.screen.query_one("#orders", Table).focus()
+        await pilot.press("s")  # from outside the ticket: into its amount, on Sell
+        assert ticket.side == "sell" and app.focused is ticket.query_one("#amount")
+        await type_text(pilot, "2")
+        await pilot.press("b")  # in the amount field: the side changes, not what is typed
+        await pilot.press("tab")
+        await type_text(pilot, "0.25")
+        await pilot.press("s", "b")  # in the price field: the side, and back to the amount
+        await settle(pilot)
+        assert ticket.side == "buy" and app.focused is ticket.query_one("#amount")
+        assert ticket.query_one("#amount", Input).value == "2"
+        assert ticket.query_one("#price", Input).value == "0.25"
+        assert "Fills now 2.00 kWh @ avg 0.2000" in screen_text(app)
+        await pilot.press("s")
+        await settle(pilot)
+        assert "Proceeds at limit 0.50 WATT" in screen_text(app)
+        await pilot.press("o")  # other letters reach the screen: to my orders
+        assert app.focused is app.screen.query_one("#orders", Table)
+        assert ticket.query_one("#price", Input).value == "0.25"
+        await pilot.click("#side", offset=(2, 0))  # the mouse: on " ● Buy "
+        assert ticket.side == "buy"
+        await pilot.click("#side", offset=(12, 0))  # on " ○ Sell "
+        assert ticket.side == "sell"
 
 
 @sync

@@ -3,7 +3,9 @@ and a login through the real login screen."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import html
 import re
 from pathlib import Path
@@ -58,6 +60,16 @@ def _seed(rounds: int) -> None:
             role=role,
             prosumer_address=address,
         )
+
+
+def sync(test):  # type: ignore[no-untyped-def]
+    """Run an async Pilot test with asyncio (no pytest plugin needed)."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+        asyncio.run(test(*args, **kwargs))
+
+    return run
 
 
 def app_for(settings: Settings, url: DatabaseURL) -> EnergyApp:

@@ -1,62 +1,50 @@
-"""The `energy-tui` command: the TUI when run bare, operator commands otherwise."""
+"""The `energy-tui` command: the TUI when run bare, operator commands otherwise.
+
+A bare `energy-tui [--db URL]` starts the app without importing the operator commands
+and, with them, Peewee and the database drivers (about 180 ms): the login screen paints
+first and the database layer loads behind it (`benchmarks/tui.py` measures the launch).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import peewee
-
-from energy_tui import __version__, locations, logs
-from energy_tui.cli import (
-    audit_cmd,
-    db_cmd,
-    demo_cmd,
-    key_cmd,
-    market_cmd,
-    prosumer_cmd,
-    tui_cmd,
-    user_cmd,
-)
+from energy_tui import locations, logs
+from energy_tui.cli import tui_cmd
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
-COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, market_cmd, demo_cmd)
-
-
-def common_options() -> argparse.ArgumentParser:
-    """Options every command takes, before or after the command name."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--db",
-        metavar="URL",
-        default=argparse.SUPPRESS,
-        help="database URL (overrides DATABASE_URL, .env and the config file)",
-    )
-    return common
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = common_options()
-    parser = argparse.ArgumentParser(
-        prog="energy-tui",
-        parents=[common],
-        description="Peer-to-peer energy trading desk. Run without a command for the TUI.",
-    )
-    parser.add_argument("--version", action="version", version=f"energy-tui {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(sub, common)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logs.setup()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None) or tui_cmd.run
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = tui_arguments(argv)
+    if args is not None:
+        return guarded(tui_cmd.run, args)
+    from energy_tui.cli.commands import build_parser
+
+    args = build_parser().parse_args(argv)
+    return guarded(getattr(args, "handler", None) or tui_cmd.run, args)
+
+
+def tui_arguments(argv: Sequence[str]) -> argparse.Namespace | None:
+    """The arguments of a bare `energy-tui [--db URL]`; None for anything else (a
+    command, --help, --version, a mistake), which the full parser then handles."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser.add_argument("--db", default=argparse.SUPPRESS)
+    try:
+        args, rest = parser.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    return None if rest else args
+
+
+def guarded(handler: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
+    """Run a command; turn every failure into one line on stderr and an exit status."""
     try:
         return handler(args) or 0
     except BrokenPipeError:  # `energy-tui ... | head`
@@ -69,19 +57,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("%s: %s", type(exc).__name__, exc)
         print(f"energy-tui: {exc}", file=sys.stderr)
         return exc.exit_code
-    except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        log.exception("database error")
-        print(
-            f"energy-tui: the database stopped answering ({type(exc).__name__}); "
-            f"details in {locations.log_file()}",
-            file=sys.stderr,
-        )
-        return DatabaseUnavailable.exit_code
     except Exception as exc:
-        log.exception("unexpected error in %s", args.command)
+        if _database_error(exc):
+            log.exception("database error")
+            print(
+                f"energy-tui: the database stopped answering ({type(exc).__name__}); "
+                f"details in {locations.log_file()}",
+                file=sys.stderr,
+            )
+            return DatabaseUnavailable.exit_code
+        log.exception("unexpected error in %s", getattr(args, "command", None) or "the app")
         print(
             f"energy-tui: unexpected error ({type(exc).__name__}); details in "
             f"{locations.log_file()}",
             file=sys.stderr,
         )
         return 1
+
+
+def _database_error(exc: Exception) -> bool:
+    peewee = sys.modules.get("peewee")  # loaded whenever a database call could fail
+    return peewee is not None and isinstance(exc, peewee.OperationalError | peewee.InterfaceError)

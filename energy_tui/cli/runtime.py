@@ -28,13 +28,28 @@ class Runtime:
     database: peewee.Database
 
 
+_bound: Runtime | None = None  # what `bind` pointed the models at last
+
+
 def bind(settings: Settings) -> Runtime:
     """Point the models at the configured database and check that it answers."""
+    global _bound
     url = parse_url(settings.effective_database_url)
     database = open_database(url, settings.db_pool_size, settings.db_timeout_seconds)
     db.initialize(database)
     check_reachable(database, url)
-    return Runtime(settings, url, database)
+    _bound = Runtime(settings, url, database)
+    return _bound
+
+
+def bound(settings: Settings) -> Runtime:
+    """The models' database for `settings`: the one bound already when it is the same
+    (the demo binds it for its bots before the app starts), else a new binding."""
+    url = parse_url(settings.effective_database_url)
+    if _bound is not None and _bound.url == url and db.obj is _bound.database:
+        check_reachable(_bound.database, url)
+        return _bound
+    return bind(settings)
 
 
 @contextlib.contextmanager
@@ -45,7 +60,7 @@ def connected(args: argparse.Namespace, *, migrate: bool = True) -> Iterator[Run
     try:
         with runtime.database.connection_context():
             if migrate:
-                _ensure_schema(runtime)
+                ensure_schema(runtime)
             yield runtime
     finally:
         close_all = getattr(runtime.database, "close_all", None)
@@ -53,7 +68,8 @@ def connected(args: argparse.Namespace, *, migrate: bool = True) -> Iterator[Run
             close_all()
 
 
-def _ensure_schema(runtime: Runtime) -> None:
+def ensure_schema(runtime: Runtime) -> None:
+    """Migrate a SQLite file that is behind; refuse a server schema that is behind."""
     state = migrations.status(runtime.database)
     if not state.pending:
         return

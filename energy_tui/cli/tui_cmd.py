@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import logging
+from typing import TYPE_CHECKING
 
-from energy_tui.cli.runtime import connected
 from energy_tui.config import load_settings
 from energy_tui.db.urls import parse_url
-from energy_tui.errors import DatabaseUnavailable
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from energy_tui.tui.app import EnergyApp
+
+
+def app_for(args: argparse.Namespace) -> EnergyApp:
+    """The app for `energy-tui [--db URL]`. It opens the database itself, behind its
+    login screen: a SQLite file is brought up to date, an unreachable server shows the
+    app's banner while it keeps retrying."""
+    from energy_tui.tui.app import make_app  # Textual loads only for the TUI
+
+    settings = load_settings(getattr(args, "db", None))
+    return make_app(settings, parse_url(settings.effective_database_url))
 
 
 def run(args: argparse.Namespace) -> int:
-    """Bring a SQLite file up to date, then run the app. An unreachable server is not
-    fatal: the app shows its banner and keeps retrying."""
-    try:
-        with connected(args) as runtime:
-            settings, url = runtime.settings, runtime.url
-    except DatabaseUnavailable as exc:
-        log.warning("starting without the database: %s", exc)
-        settings = load_settings(getattr(args, "db", None))
-        url = parse_url(settings.effective_database_url)
-    from energy_tui.tui.app import make_app  # Textual loads only for the TUI
-
-    make_app(settings, url).run()
-    return 0
+    app = app_for(args)
+    app.run()
+    return app.return_code or 0

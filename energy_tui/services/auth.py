@@ -22,6 +22,7 @@ from energy_tui.db.models import Session, User, db
 from energy_tui.errors import AuthError
 from energy_tui.services import audit, passwords, sessions
 from energy_tui.services.context import Actor, ssh_client_ip
+from energy_tui.services.permissions import Action, allows
 
 GENERIC_FAILURE = "invalid username or password"
 MAX_USERNAME = 50  # users.username is VARCHAR(50)
@@ -39,6 +40,10 @@ class LoginResult:
     username: str
     role: str
     rehashed: bool
+
+    def may(self, action: Action) -> bool:
+        """Whether this session's user may do `action` (their role decides)."""
+        return allows(self.actor, action)
 
 
 @dataclasses.dataclass(frozen=True)

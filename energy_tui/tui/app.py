@@ -1,12 +1,18 @@
-"""The energy-tui application: login first, then one mode per top-level screen."""
+"""The energy-tui application: login first, then one mode per top-level screen.
+
+The login screen paints before the database layer loads: this module and the login
+screen import Textual and nothing heavy; the start worker then imports the screens,
+services, Peewee and the drivers (`modes.py`), opens the database and enables the rest.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -14,36 +20,33 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from energy_tui.config import Settings
 from energy_tui.db.urls import DatabaseURL
-from energy_tui.errors import AuthError, DatabaseUnavailable, EnergyError
-from energy_tui.services import auth, users
+from energy_tui.errors import AuthError, ConfigError, DatabaseUnavailable, EnergyError
 from energy_tui.services.context import ssh_client_ip
-from energy_tui.services.market import MarketRules
-from energy_tui.services.market import book as market_book
-from energy_tui.services.permissions import Action, allows
 from energy_tui.tui import settings_store
-from energy_tui.tui.bridge import Bridge
-from energy_tui.tui.screens.account import AccountScreen
-from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.help import HelpScreen
-from energy_tui.tui.screens.keys import KeysScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
-from energy_tui.tui.screens.order_book import OrderBookScreen
-from energy_tui.tui.screens.stats import StatsScreen
-from energy_tui.tui.screens.trades import TradesScreen
+
+if TYPE_CHECKING:
+    from energy_tui.services.auth import LoginResult
+    from energy_tui.services.context import Actor
+    from energy_tui.services.market import MarketRules
+    from energy_tui.services.permissions import Action
+    from energy_tui.tui.bridge import Bridge
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
-# Top-level screens in key order: F1/1 is the first.
-SCREEN_KEYS = (
-    ("book", "Book"),
+# Top-level screens (modes) in key order: F1/1 opens the first.
+SCREENS = (
+    ("book", "Order book"),
     ("trades", "Trades"),
-    ("stats", "Stats"),
+    ("stats", "Statistics"),
     ("account", "Account"),
-    ("keys", "Keys"),
+    ("keys", "API keys"),
     ("admin", "Admin"),
 )
 RETRY_SECONDS = 2.0
@@ -61,23 +64,6 @@ class Mode:
     needs: tuple[Action, ...]  # any of these
 
 
-def _modes() -> list[Mode]:
-    return [
-        Mode("book", "f1", "Order book", OrderBookScreen, (Action.READ_MARKET,)),
-        Mode("trades", "f2", "Trades", TradesScreen, (Action.READ_MARKET,)),
-        Mode("stats", "f3", "Statistics", StatsScreen, (Action.READ_MARKET,)),
-        Mode("account", "f4", "Account", AccountScreen, (Action.READ_MARKET,)),
-        Mode("keys", "f5", "API keys", KeysScreen, (Action.READ_MARKET,)),
-        Mode(
-            "admin",
-            "f6",
-            "Admin",
-            AdminScreen,
-            (Action.MANAGE_PROSUMERS, Action.MANAGE_USERS, Action.READ_AUDIT),
-        ),
-    ]
-
-
 class EnergyApp(App[None]):
     """Screens are modes (F1-F6 or 1-6); the login screen comes first and comes back
     over whatever is open when the session goes idle."""
@@ -88,11 +74,11 @@ class EnergyApp(App[None]):
     BINDINGS = [
         *(
             Binding(f"f{i}", f"switch('{name}')", title, show=False)
-            for i, (name, title) in enumerate(SCREEN_KEYS, 1)
+            for i, (name, title) in enumerate(SCREENS, 1)
         ),
         *(
             Binding(str(i), f"switch('{name}')", title, show=False)
-            for i, (name, title) in enumerate(SCREEN_KEYS, 1)
+            for i, (name, title) in enumerate(SCREENS, 1)
         ),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+l", "lock", "Lock"),
@@ -111,16 +97,17 @@ class EnergyApp(App[None]):
         super().__init__(**kwargs)
         self.auto_login = auto_login
         self.settings = settings
-        self.bridge = Bridge(url)
-        self.rules = MarketRules.from_settings(settings)
-        self.session: auth.LoginResult | None = None
+        self.url = url
+        self.session: LoginResult | None = None
         self.market_version = -1
         self.market_changed: Signal[int] = Signal(self, "market-changed")
         self.last_activity = time.monotonic()
-        self.available_modes = _modes()
+        self.available_modes: list[Mode] = []  # known once the start worker has loaded them
+        self.rules: MarketRules  # set with them
+        self._bridge: Bridge | None = None
+        self._loaded = threading.Event()  # set when the start worker has opened the database
+        self._start_error: ConfigError | None = None
         self.add_mode(SIGNED_OUT, Screen)
-        for mode in self.available_modes:
-            self.add_mode(mode.name, mode.factory)
         theme = settings_store.saved_theme()
         if theme in self.available_themes:
             self.theme = theme
@@ -131,45 +118,95 @@ class EnergyApp(App[None]):
         self.set_interval(POLL_SECONDS, self.poll_market)
         self.set_interval(15, self.lock_if_idle)
         self.theme_changed_signal.subscribe(self, lambda theme: self.remember_theme(theme.name))
-        self.start()
+        self.call_after_refresh(self.start)
+
+    def get_default_screen(self) -> Screen:
+        """The login form is the first thing on screen."""
+        return LoginScreen()
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def start(self) -> None:
-        """First run or login, once the database answers (retrying until it does)."""
+        """Load the database layer and open the database (retrying until it answers),
+        then offer the first run, log in automatically or leave the login screen up."""
+        from energy_tui.services import auth, users
+        from energy_tui.services.market import MarketRules
+        from energy_tui.tui import modes
+        from energy_tui.tui.bridge import Bridge
+
+        bridge = Bridge(self.url)
         while True:
             try:
-                first_run = self.bridge.call(users.count) == 0
+                bridge.open(self.settings)
+                first_run = bridge.call(users.count) == 0
                 break
             except DatabaseUnavailable:
                 self.call_from_thread(setattr, self, "db_online", False)
                 time.sleep(RETRY_SECONDS)
-        self.call_from_thread(setattr, self, "db_online", True)
-        if self.auto_login is not None and not first_run:
+            except ConfigError as exc:  # a server schema behind the code, a missing driver
+                self._start_error = exc  # for a login typed meanwhile, waiting on the bridge
+                self._loaded.set()
+                message = f"energy-tui: {exc}"
+                self.call_from_thread(self.exit, return_code=exc.exit_code, message=message)
+                return
+        available = [
+            Mode(name, f"f{i}", title, *modes.SCREENS[name])
+            for i, (name, title) in enumerate(SCREENS, 1)
+        ]
+        self.call_from_thread(
+            self.loaded, bridge, MarketRules.from_settings(self.settings), available
+        )
+        if first_run:
+            self.call_from_thread(self.offer_first_run)
+        elif self.auto_login is not None:
             username, password = self.auto_login
-            result = self.bridge.call(
+            result = bridge.call(
                 auth.authenticate, username, password, ssh_client_ip(), self.settings
             )
             self.call_from_thread(self.logged_in, result)
-            return
-        self.call_from_thread(self.push_screen, FirstRunScreen() if first_run else LoginScreen())
+
+    def loaded(self, bridge: Bridge, rules: MarketRules, available: list[Mode]) -> None:
+        self.db_online = True
+        self.rules = rules
+        self.available_modes = available
+        for mode in available:
+            self.add_mode(mode.name, mode.factory)
+        self._bridge = bridge
+        self._loaded.set()
 
     @property
-    def actor(self) -> Any:
+    def bridge(self) -> Bridge:
+        """Service calls, for workers; one that starts before the start worker has opened
+        the database (a login typed at once) waits for it."""
+        if not self._loaded.is_set() and threading.current_thread() is threading.main_thread():
+            raise RuntimeError("the database is not open yet: call the bridge from a worker")
+        self._loaded.wait()
+        if self._bridge is None:
+            raise self._start_error or RuntimeError("the database was not opened")
+        return self._bridge
+
+    def offer_first_run(self) -> None:
+        """No users yet: the first-run form goes over the login form (with a typed name)."""
+        login = self.screen_stack[0]
+        typed = login.query_one("#username", Input).value if isinstance(login, LoginScreen) else ""
+        self.push_screen(FirstRunScreen(username=typed))
+
+    @property
+    def actor(self) -> Actor | None:
         return self.session.actor if self.session else None
 
     def can(self, action: Action) -> bool:
-        return self.session is not None and allows(self.session.actor, action)
+        return self.session is not None and self.session.may(action)
 
     def modes_for_user(self) -> list[Mode]:
         return [m for m in self.available_modes if any(self.can(a) for a in m.needs)]
 
-    def logged_in(self, result: auth.LoginResult) -> None:
+    def logged_in(self, result: LoginResult) -> None:
         """Called by the login screens (on the UI thread) after a successful login."""
         relogin = self.session is not None and self.session.user_id == result.user_id
         self.session = result
         self.last_activity = time.monotonic()
-        if isinstance(self.screen, LoginScreen | FirstRunScreen):
-            self.pop_screen()
+        if isinstance(self.screen, LoginScreen | FirstRunScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()  # the lock screen, or the login after a logout
         if not relogin:
             self.switch_mode("book")
         self.notify(f"Logged in as {result.username} ({result.role})", timeout=3)
@@ -194,6 +231,8 @@ class EnergyApp(App[None]):
 
     @work(thread=True, group="session", exit_on_error=False)
     def end_session(self, token: str) -> None:
+        from energy_tui.services import auth
+
         self.bridge.call(auth.logout, token)
 
     def lock_if_idle(self) -> None:
@@ -245,6 +284,8 @@ class EnergyApp(App[None]):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def read_market_version(self) -> None:
+        from energy_tui.services.market import book as market_book
+
         version = self.bridge.call(market_book.version)
         self.call_from_thread(self.market_version_read, version)
 

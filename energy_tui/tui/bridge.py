@@ -14,6 +14,8 @@ from typing import TypeVar
 
 import peewee
 
+from energy_tui.cli.runtime import bound, ensure_schema
+from energy_tui.config import Settings
 from energy_tui.db.connect import unreachable_message
 from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL
@@ -26,6 +28,12 @@ log = logging.getLogger(__name__)
 class Bridge:
     def __init__(self, url: DatabaseURL) -> None:
         self.url = url
+
+    def open(self, settings: Settings) -> None:
+        """Point the models at the database and bring a SQLite file's schema up to date
+        (ConfigError for a server schema that is behind)."""
+        runtime = bound(settings)  # DatabaseUnavailable when it does not answer
+        self.call(ensure_schema, runtime)
 
     def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         if threading.current_thread() is threading.main_thread():

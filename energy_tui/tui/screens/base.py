@@ -18,6 +18,10 @@ class DataScreen(Screen[None]):
     """A screen that loads through services in thread workers and refreshes when the
     market moves (the app's `market_changed` signal)."""
 
+    # Their styles load with the first of them, after the login: the login screen
+    # paints with app.tcss alone.
+    CSS_PATH = "../screens.tcss"
+
     @property
     def energy(self) -> EnergyApp:
         return self.app  # type: ignore[return-value]
@@ -44,10 +48,8 @@ class DataScreen(Screen[None]):
 
         Errors reach the app's single handler (banner, notification or log).
         """
-        bridge = self.energy.bridge
-
         def job() -> None:
-            result = bridge.call(fn, *args)
+            result = self.energy.bridge.call(fn, *args)
             if then is not None:
                 self.app.call_from_thread(then, result)
 

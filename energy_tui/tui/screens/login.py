@@ -11,12 +11,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from energy_tui.errors import EnergyError
-from energy_tui.services import auth, passwords, users
 from energy_tui.services.context import ssh_client_ip
 from energy_tui.tui.widgets.banner import ConnectionBanner
 
 if TYPE_CHECKING:
+    from energy_tui.services.auth import LoginResult
     from energy_tui.tui.app import EnergyApp
+
+# The services are imported in the submit workers: these screens paint before the
+# database layer has loaded (see app.py).
 
 
 class _Form(Screen[None]):
@@ -96,6 +99,8 @@ class LoginScreen(_Form):
         settings = self.energy.settings
 
         def job() -> None:
+            from energy_tui.services import auth
+
             result = self.energy.bridge.call(
                 auth.authenticate, username, password, ssh_client_ip(), settings
             )
@@ -103,7 +108,7 @@ class LoginScreen(_Form):
 
         self.run_submit(job)
 
-    def succeeded(self, result: auth.LoginResult) -> None:
+    def succeeded(self, result: LoginResult) -> None:
         self.query_one("#password", Input).value = ""
         self.energy.logged_in(result)
 
@@ -112,6 +117,10 @@ class FirstRunScreen(_Form):
     """No users yet: create the first administrator, then log in as them."""
 
     BINDINGS = [("ctrl+q", "app.quit", "Quit")]
+
+    def __init__(self, username: str = "") -> None:
+        super().__init__()
+        self.username = username
 
     def compose(self) -> ComposeResult:
         yield ConnectionBanner()
@@ -130,7 +139,9 @@ class FirstRunScreen(_Form):
 
     def on_mount(self) -> None:
         self.query_one("#form-error").display = False
-        self.query_one("#username", Input).focus()
+        username = self.query_one("#username", Input)
+        username.value = self.username  # (not in compose: the screen is not yet current)
+        username.focus()
 
     @on(Input.Submitted)
     def next_or_submit(self, event: Input.Submitted) -> None:
@@ -147,14 +158,12 @@ class FirstRunScreen(_Form):
         if values["password"] != values["password2"]:
             self.show_error("The two passwords differ.")
             return
-        try:
-            passwords.check_rules(values["password"])
-        except EnergyError as exc:
-            self.show_error(str(exc))
-            return
         settings = self.energy.settings
 
         def job() -> None:
+            from energy_tui.services import auth, passwords, users
+
+            passwords.check_rules(values["password"])
             bridge = self.energy.bridge
             bridge.call(
                 users.create_first_admin,

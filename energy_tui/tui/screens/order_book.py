@@ -27,6 +27,7 @@ from energy_tui.tui.widgets.ticket import OrderTicket
 
 DEPTH = 10
 TAPE = 30
+SHORT, NARROW = 34, 100  # terminal rows and columns below which the screen compacts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +57,9 @@ def load_snapshot(address: str | None) -> Snapshot:
 
 class OrderBookScreen(DataScreen):
     BINDINGS = [
-        Binding("n", "new_order", "New order"),
+        Binding("b", "new_order('buy')", "Buy"),
+        Binding("s", "new_order('sell')", "Sell"),
+        Binding("n", "new_order", "New order", show=False),
         Binding("c", "cancel_order", "Cancel order"),
         Binding("o", "focus_orders", "My orders"),
         Binding("r", "refresh", "Refresh", show=False),
@@ -71,8 +74,13 @@ class OrderBookScreen(DataScreen):
         self.trading = False  # a ticket and orders of one's own (set on mount)
 
     def on_resize(self) -> None:
+        # 80x24 and the like: the ticket drops its spacing and the address, the open
+        # orders keep a few rows, so the preview and the tape still fit.
+        self.set_class(self.size.height < SHORT, "-short")
+        self.set_class(self.size.width < NARROW, "-narrow")
         if self.snapshot is not None:
             self.query_one(PriceLadder).show(self.snapshot.book, DEPTH)
+            self._show_balances(self.snapshot.balances)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,15 +170,19 @@ class OrderBookScreen(DataScreen):
 
     def _show_balances(self, b: prosumers.Balances | None) -> None:
         # two lines: one would wrap mid-figure in a half-width pane
-        text = (
-            ""
-            if b is None
-            else (
+        if b is None:
+            text = ""
+        elif self.has_class("-narrow"):
+            text = (
+                f"WATT {b.watt_available:,.2f} free, {b.watt_reserved:,.2f} held\n"
+                f"kWh {b.energy_available:,.2f} free, {b.energy_reserved:,.2f} held"
+            )
+        else:
+            text = (
                 f"[b]{b.address}[/b]  WATT {b.watt_available:,.2f} avail "
                 f"({b.watt_reserved:,.2f} held)\n"
                 f"energy {b.energy_available:,.2f} kWh avail ({b.energy_reserved:,.2f} held)"
             )
-        )
         self.query_one("#balances", Static).update(text)
 
     def _toast_fills(self, mine: list[TradeView]) -> None:
@@ -236,13 +248,19 @@ class OrderBookScreen(DataScreen):
         ticket = self.query_one(OrderTicket)
         ticket.clear_amount()
         ticket.show_preview(None)
+        ticket.focus_amount()  # ready for the next order at the same price
         self.refresh_data()
 
     # -- actions --------------------------------------------------------------------------
 
-    def action_new_order(self) -> None:
+    def action_new_order(self, side: str | None = None) -> None:
+        """Into the ticket's amount field (on `side`, if given), from anywhere on the
+        screen, the ticket's own fields included: what is typed there stays."""
         if self.trading:
-            self.query_one(OrderTicket).focus_amount()
+            ticket = self.query_one(OrderTicket)
+            if side is not None:
+                ticket.set_side(side)
+            ticket.focus_amount()
 
     def action_focus_orders(self) -> None:
         self.query_one("#orders", Table).focus()

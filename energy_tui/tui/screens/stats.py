@@ -158,7 +158,6 @@ def draw_candles(view: StatsView) -> Draw:
 
 
 class StatsScreen(DataScreen):
-    CSS_PATH = "../stats.tcss"
     BINDINGS = [
         *(Binding(key, f"range({days})", f"{days} days") for key, days in RANGES.items()),
         Binding("c", "next_chart", "Next chart"),

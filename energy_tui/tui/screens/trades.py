@@ -167,7 +167,6 @@ class DateField(Vertical):
 
 
 class TradesScreen(DataScreen):
-    CSS_PATH = "../trades.tcss"
     BINDINGS = [
         Binding("m", "toggle_mine", "Mine"),
         Binding("s", "cycle_side", "Side"),

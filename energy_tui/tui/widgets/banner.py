@@ -24,8 +24,8 @@ class ConnectionBanner(Static):
         self.watch(self.app, "db_online", self.show_state)
 
     def show_state(self, online: bool) -> None:
-        url = getattr(self.app, "bridge", None)
-        where = f" ({url.url})" if url else ""
+        url = getattr(self.app, "url", None)
+        where = f" ({url})" if url else ""
         self.update(
             f"Database unreachable{where}: retrying every few seconds. Nothing you typed is lost."
         )

@@ -10,6 +10,9 @@ from energy_tui.services.market.book import Book, Level
 from energy_tui.tui.widgets.tables import Table
 
 BAR_WIDTH = 10
+# cells the other four columns take with their padding ("0.1500", "1,234.56", "12",
+# "12,345.67"): what is left of the widget's width goes to the depth bar
+OTHER_COLUMNS = 38
 BLOCKS = " ▏▎▍▌▋▊▉█"
 
 
@@ -27,6 +30,7 @@ class PriceLadder(Table):
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(zebra_stripes=False, cursor_type="none", **kwargs)
+        self.bar_width = BAR_WIDTH
 
     def on_mount(self) -> None:
         self.add_columns("Price", "kWh", "#", "Cum. kWh", "Depth")
@@ -36,6 +40,7 @@ class PriceLadder(Table):
         row always sits in view in the middle."""
         fits = max(2, (self.size.height - 2) // 2) if self.size.height else depth
         depth = min(depth, fits)
+        self.bar_width = max(3, min(BAR_WIDTH, self.size.width - OTHER_COLUMNS))
         self.clear()
         asks, bids = book.asks[:depth], book.bids[:depth]
         largest = max([lvl.cumulative for lvl in asks[-1:] + bids[-1:]], default=Decimal(0))
@@ -52,7 +57,7 @@ class PriceLadder(Table):
             Text(f"{level.quantity:,.2f}", justify="right"),
             Text(str(level.orders), justify="right"),
             Text(f"{level.cumulative:,.2f}", justify="right"),
-            Text(depth_bar(level.cumulative, largest), style=style.split()[-1]),
+            Text(depth_bar(level.cumulative, largest, self.bar_width), style=style.split()[-1]),
         )
 
     @staticmethod

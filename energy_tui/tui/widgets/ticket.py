@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import dataclasses
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from energy_tui.errors import ValidationError
 from energy_tui.services.market import MarketRules, OrderRequest, order_request
 from energy_tui.services.market.book import Preview
+from energy_tui.tui.widgets.side_toggle import SideToggle
 
 NUMBER = r"[0-9.]*"
 
 
+class NumberInput(Input):
+    """A compact field for a decimal. It takes digits and a point only and leaves the
+    other printable keys to the bindings around it: the ticket's B and S, the screen's
+    O and C, the app's ?; a plain Input would swallow them."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(restrict=NUMBER, compact=True, **kwargs)
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        return character is not None and (character.isdigit() or character == ".")
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.is_printable and not self.check_consume_key(event.key, event.character):
+            event.prevent_default()  # skip Input's handler; the key bubbles on
+
+
 class OrderTicket(Vertical):
     """Posts `Changed` (a valid request, or None) as the user types and `Submitted`
-    on Enter or the Place button. The screen does the database work."""
+    on Enter or the Place button. The screen does the database work (and binds B and S,
+    which its fields leave alone, to choosing the side).
+    """
 
     @dataclasses.dataclass
     class Changed(Message):
@@ -34,20 +53,14 @@ class OrderTicket(Vertical):
         self.rules = rules
 
     def compose(self) -> ComposeResult:
-        with RadioSet(id="side"):
-            yield RadioButton("Buy", value=True, id="side-buy")
-            yield RadioButton("Sell", id="side-sell")
+        yield SideToggle(id="side")
         with Horizontal(classes="ticket-row"):
             yield Label("kWh", classes="ticket-label")
-            yield Input(
-                placeholder="amount", id="amount", restrict=NUMBER, max_length=17, compact=True
-            )
+            yield NumberInput(placeholder="amount", id="amount", max_length=17)
         yield Static("", id="amount-error", classes="field-error")
         with Horizontal(classes="ticket-row"):
             yield Label("Price", classes="ticket-label")
-            yield Input(
-                placeholder="WATT/kWh", id="price", restrict=NUMBER, max_length=12, compact=True
-            )
+            yield NumberInput(placeholder="WATT/kWh", id="price", max_length=12)
         yield Static("", id="price-error", classes="field-error")
         with Horizontal(classes="ticket-row"):
             yield Checkbox("IOC", id="ioc", tooltip="Immediate or cancel: never rests")
@@ -62,10 +75,15 @@ class OrderTicket(Vertical):
 
     @property
     def side(self) -> str:
-        return "sell" if self.query_one("#side-sell", RadioButton).value else "buy"
+        return self.query_one(SideToggle).side
+
+    def set_side(self, side: str) -> None:
+        self.query_one(SideToggle).side = side
 
     def focus_amount(self) -> None:
-        self.query_one("#amount", Input).focus()
+        amount = self.query_one("#amount", Input)
+        amount.focus()
+        amount.action_end()
 
     def current(self) -> OrderRequest | None:
         """Validate the fields, marking each bad one; None if any is bad or empty."""
@@ -90,7 +108,7 @@ class OrderTicket(Vertical):
 
     @on(Input.Changed)
     @on(Checkbox.Changed)
-    @on(RadioSet.Changed)
+    @on(SideToggle.Changed)
     def changed(self) -> None:
         self.post_message(self.Changed(self.current()))
 
