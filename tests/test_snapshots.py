@@ -79,6 +79,17 @@ def test_order_book_shows_ladder_ticket_tape_and_my_orders(snap_compare, app_on_
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice"))
 
 
+def test_order_book_fits_an_80x24_terminal(snap_compare, app_on_copy) -> None:
+    """Compact: ticket and preview whole, depth bars narrower, no tape."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await screenshots.book_with_ticket(pilot)
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=screenshots.SMALL, run_before=run_before)
+
+
 def test_order_book_of_a_viewer_has_no_ticket_and_no_orders(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("viewer"))
 

@@ -46,6 +46,7 @@ from energy_tui.tui.screens.order_book import OrderBookScreen
 NOW = dt.datetime(2026, 11, 25, 14, 0)  # UTC, a sunny early afternoon
 SEED = 7
 SIZE = (120, 36)
+SMALL = (80, 24)  # the order book once more, compact
 ROUNDS = 4  # bcrypt cost of the demo users: fast, and never a real password
 PASSWORDS = {user.username: user.password for user in demo.USERS}
 TRADER = "alice"
@@ -333,7 +334,8 @@ async def take_all(out: Path, size: tuple[int, int], work: Path) -> list[Path]:
     async with app.run_test(size=size) as pilot:
         await first_run_tour(pilot, camera.take(pilot))
     runtime.database.close()
-    app, runtime = app_on(build_dataset(work))
+    dataset = build_dataset(work)
+    app, runtime = app_on(dataset)
     with deterministic(SEED + 100):
         async with app.run_test(size=size) as pilot:
             shoot = camera.take(pilot)
@@ -341,6 +343,13 @@ async def take_all(out: Path, size: tuple[int, int], work: Path) -> list[Path]:
             await admin_tour(pilot, shoot)
             await viewer_tour(pilot, shoot)
     runtime.database.close()
+    if size != SMALL:
+        app, runtime = app_on(dataset)
+        async with app.run_test(size=SMALL) as pilot:
+            await log_in(pilot, TRADER)
+            await book_with_ticket(pilot)
+            await camera.take(pilot)("order_book_80x24")
+        runtime.database.close()
     return camera.written
 
 
