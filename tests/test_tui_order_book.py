@@ -13,7 +13,7 @@ from energy_tui.cli.runtime import bind
 from energy_tui.config import load_settings
 from energy_tui.db import migrations
 from energy_tui.db.models import EnergyOrder
-from energy_tui.services import prosumers
+from energy_tui.services import auth, prosumers
 from energy_tui.services.context import Actor
 from energy_tui.services.market import MarketRules, order_request, place_order
 from energy_tui.tui.app import make_app
@@ -270,3 +270,17 @@ async def test_database_down_shows_a_banner_and_recovers(market) -> None:
         await _wait_for(pilot, lambda: app.db_online, tries=80)
         assert "Database unreachable" not in screen_text(app)
         assert app.screen.query_one("#price", Input).value == "0.15"  # nothing typed is lost
+
+
+@sync
+async def test_quitting_ends_the_session(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        (session,) = in_db(auth.list_sessions, "alice")
+        assert session.ended_at is None
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+    assert app.return_code == 0
+    (session,) = in_db(auth.list_sessions, "alice")
+    assert session.ended_at is not None and session.end_reason == "logout"

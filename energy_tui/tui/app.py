@@ -7,6 +7,7 @@ services, Peewee and the drivers (`modes.py`), opens the database and enables th
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
@@ -21,7 +22,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Input
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from energy_tui.config import Settings
 from energy_tui.db.urls import DatabaseURL
@@ -50,6 +51,7 @@ SCREENS = (
     ("admin", "Admin"),
 )
 RETRY_SECONDS = 2.0
+QUIT_LOGOUT_SECONDS = 3.0
 # The empty mode under the login screen after a logout (Textual cannot switch back to
 # its own default mode).
 SIGNED_OUT = "signed-out"
@@ -234,6 +236,18 @@ class EnergyApp(App[None]):
         from energy_tui.services import auth
 
         self.bridge.call(auth.logout, token)
+
+    async def action_quit(self) -> None:
+        """Quitting logs out: the session ends (and is audited) instead of lingering
+        until it times out. A database that does not answer soon does not keep the
+        app open."""
+        if self.session is not None and self._loaded.is_set():
+            ending = self.end_session(self.session.token)
+            try:
+                await asyncio.wait_for(ending.wait(), QUIT_LOGOUT_SECONDS)
+            except (TimeoutError, WorkerFailed, WorkerCancelled):
+                log.warning("quit without ending the session", exc_info=True)
+        self.exit()
 
     def lock_if_idle(self) -> None:
         idle = time.monotonic() - self.last_activity
