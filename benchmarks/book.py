@@ -38,34 +38,55 @@ BATCH = 5000
 def fill(orders: int, trades: int, rng: random.Random) -> None:
     now = clock.now()
     Prosumer.insert_many(
-        [{"address": f"p{i:04d}", "name": f"P {i}", "watt_tokens": Decimal("1000000")}
-         for i in range(TRADERS)]).execute()
+        [
+            {"address": f"p{i:04d}", "name": f"P {i}", "watt_tokens": Decimal("1000000")}
+            for i in range(TRADERS)
+        ]
+    ).execute()
     rows = []
     for i in range(orders):
         side = "buy" if i % 2 else "sell"
         step = Decimal(rng.randint(1, 3000)) / 10000
-        rows.append({
-            "id": new_id(), "trader_address": f"p{rng.randrange(TRADERS):04d}",
-            "order_type": side, "energy_amount": Decimal(rng.randint(100, 5000)) / 100,
-            "price_per_kwh": Decimal("0.2000") - step if side == "buy"
-            else Decimal("0.2000") + step,
-            "is_active": True, "status": "open", "created_at": now, "updated_at": now,
-            "seq": i + 1, "expires_at": now + dt.timedelta(days=1),
-        })
+        rows.append(
+            {
+                "id": new_id(),
+                "trader_address": f"p{rng.randrange(TRADERS):04d}",
+                "order_type": side,
+                "energy_amount": Decimal(rng.randint(100, 5000)) / 100,
+                "price_per_kwh": Decimal("0.2000") - step
+                if side == "buy"
+                else Decimal("0.2000") + step,
+                "is_active": True,
+                "status": "open",
+                "created_at": now,
+                "updated_at": now,
+                "seq": i + 1,
+                "expires_at": now + dt.timedelta(days=1),
+            }
+        )
     _insert(EnergyOrder, rows)
     start = now - dt.timedelta(days=365)
-    step = dt.timedelta(days=365) / trades
+    spacing = dt.timedelta(days=365) / trades
     rows = []
     for i in range(trades):
         amount = Decimal(rng.randint(1, 2000)) / 100
         price = Decimal(rng.randint(1000, 3000)) / 10000
         total = (amount * price).quantize(Decimal("0.01"))
-        rows.append({
-            "id": new_id(), "buyer_address": f"p{rng.randrange(TRADERS):04d}",
-            "seller_address": f"p{rng.randrange(TRADERS):04d}", "energy_amount": amount,
-            "price_per_kwh": price, "total_price": total, "executed_at": start + step * i,
-            "fee": Decimal(0), "buyer_total": total, "taker_side": "buy", "seq": i + 1,
-        })
+        rows.append(
+            {
+                "id": new_id(),
+                "buyer_address": f"p{rng.randrange(TRADERS):04d}",
+                "seller_address": f"p{rng.randrange(TRADERS):04d}",
+                "energy_amount": amount,
+                "price_per_kwh": price,
+                "total_price": total,
+                "executed_at": start + spacing * i,
+                "fee": Decimal(0),
+                "buyer_total": total,
+                "taker_side": "buy",
+                "seq": i + 1,
+            }
+        )
         if len(rows) == BATCH:
             _insert(EnergyTrade, rows)
             rows = []
@@ -76,7 +97,7 @@ def fill(orders: int, trades: int, rng: random.Random) -> None:
 def _insert(model, rows: list[dict]) -> None:
     with db.atomic():
         for i in range(0, len(rows), BATCH):
-            model.insert_many(rows[i:i + BATCH]).execute()
+            model.insert_many(rows[i : i + BATCH]).execute()
 
 
 def timed(label: str, call, runs: int = 7) -> None:
@@ -102,21 +123,27 @@ def main() -> None:
     url, database = prepare(args.db, args.reset)
     t0 = time.perf_counter()
     fill(args.orders, args.trades, random.Random(args.seed))
-    print(f"backend {url.split(':', 1)[0]}: {EnergyOrder.select().count():,} resting orders, "
-          f"{EnergyTrade.select().count():,} trades, "
-          f"{MarketStatistics.select().count()} daily rows (filled in "
-          f"{time.perf_counter() - t0:.0f} s)")
+    print(
+        f"backend {url.split(':', 1)[0]}: {EnergyOrder.select().count():,} resting orders, "
+        f"{EnergyTrade.select().count():,} trades, "
+        f"{MarketStatistics.select().count()} daily rows (filled in "
+        f"{time.perf_counter() - t0:.0f} s)"
+    )
     now = clock.now()
     timed("change marker (version)", market_book.version)
     timed("book, top 20 levels per side", lambda: market_book.book(20))
     timed("recent trades (50)", lambda: market_book.trades(market_book.TradeFilter(limit=50)))
-    timed("one prosumer's trades (50)", lambda: market_book.trades(
-        market_book.TradeFilter(address="p0001", limit=50)))
+    timed(
+        "one prosumer's trades (50)",
+        lambda: market_book.trades(market_book.TradeFilter(address="p0001", limit=50)),
+    )
     timed("stats, 365 daily rows", lambda: stats.daily(365))
-    timed("candles, 1 h over the last day", lambda: stats.candles(
-        3600, now - dt.timedelta(days=1)))
-    timed("candles, 1 day over 90 days", lambda: stats.candles(
-        86400, now - dt.timedelta(days=90)), runs=3)
+    timed("candles, 1 h over the last day", lambda: stats.candles(3600, now - dt.timedelta(days=1)))
+    timed(
+        "candles, 1 day over 90 days",
+        lambda: stats.candles(86400, now - dt.timedelta(days=90)),
+        runs=3,
+    )
     database.close()
 
 

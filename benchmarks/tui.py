@@ -108,7 +108,7 @@ def first_frame(app: App[None], showing: Callable[[object], bool]) -> asyncio.Fu
     shown: asyncio.Future[float] = asyncio.get_running_loop().create_future()
     display = app._display
 
-    def timed(screen, renderable):  # type: ignore[no-untyped-def]
+    def timed(screen, renderable):
         if renderable is not None and not shown.done() and showing(screen):
             shown.set_result(time.perf_counter())
         display(screen, renderable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from typing import Any
 
 from energy_tui.config import Settings, load_settings
 from energy_tui.db.models import MODELS, AuditLog, Prosumer, User
@@ -30,7 +31,7 @@ class Clock:
         return self.current
 
 
-def settings(**changes: object) -> Settings:
+def settings(**changes: Any) -> Settings:
     """The test settings (bcrypt cost 4 from the isolated environment), with changes."""
     return dataclasses.replace(load_settings(), **changes)
 

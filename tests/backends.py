@@ -37,8 +37,15 @@ def url_string(url: DatabaseURL) -> str:
 
 
 def with_name(url: DatabaseURL, name: str) -> DatabaseURL:
-    return DatabaseURL(url.backend, host=url.host, port=url.port, user=url.user,
-                       password=url.password, name=name, options=url.options)
+    return DatabaseURL(
+        url.backend,
+        host=url.host,
+        port=url.port,
+        user=url.user,
+        password=url.password,
+        name=name,
+        options=url.options,
+    )
 
 
 def _admin(url: DatabaseURL) -> peewee.Database:

@@ -60,8 +60,7 @@ def _server(name: str, request: pytest.FixtureRequest) -> tuple[str, peewee.Data
             pytest.skip(message)
         private = f"energy_tui_test_{os.getpid()}"
         url = backends.create_private_database(base, private)
-        request.session.config.add_cleanup(
-            lambda: backends.drop_private_database(base, private))
+        request.session.config.add_cleanup(lambda: backends.drop_private_database(base, private))
         database = backends.bind(url)
         with database.connection_context():
             migrations.migrate(database)

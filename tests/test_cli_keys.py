@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import Any
 
 import pytest
 
@@ -147,7 +148,7 @@ def test_key_commands_are_audited_as_the_os_user(run, people):
 def keyring(run, people, now) -> dict[str, str]:
     """Keys in every state; the clock then moves on so that `expired` has expired."""
 
-    def make(owner: str, perms: str = "read,trade", **kwargs: object) -> str:
+    def make(owner: str, perms: str = "read,trade", **kwargs: Any) -> str:
         return keys.create_key(OPERATOR, owner, "k", perms, **kwargs).key
 
     ring = {

@@ -35,7 +35,7 @@ SKIP = {
 }
 
 
-def _seeded_rows(path: Path) -> dict[str, list[tuple]]:
+def _seeded_rows(path: Path) -> dict[str, list[str]]:
     database = backends.bind(f"sqlite://{path}")
     with database.connection_context():
         migrations.migrate(database)

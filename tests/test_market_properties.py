@@ -10,6 +10,7 @@ Many examples on SQLite, fewer on the servers (each step is a few round trips th
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
@@ -69,7 +70,7 @@ class Market(RuleBasedStateMachine):
             if Decimal(energy):
                 prosumers.add_meter_reading(OPERATOR, address, generated=energy)
 
-    def refused(self, label: str, call, *errors: type[Exception]) -> object:
+    def refused(self, label: str, call, *errors: type[Exception]) -> Any:
         """Run `call`; if it is refused with one of `errors`, nothing may have changed."""
         before = snapshot()
         try:

@@ -29,11 +29,11 @@ from tests.tui_identity_support import (
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+def database(tmp_path: Path):
     return seeded_database(tmp_path)
 
 
-async def open_account(pilot, username: str) -> AccountScreen:  # type: ignore[no-untyped-def]
+async def open_account(pilot, username: str) -> AccountScreen:
     await login(pilot, username)
     await pilot.press("f4")
     await settle(pilot)
@@ -41,7 +41,7 @@ async def open_account(pilot, username: str) -> AccountScreen:  # type: ignore[n
     return pilot.app.screen
 
 
-async def change_password(pilot, current: str, new: str, again: str) -> FormModal:  # type: ignore[no-untyped-def,type-arg]
+async def change_password(pilot, current: str, new: str, again: str) -> FormModal:
     await pilot.press("p")
     await settle(pilot)
     form = pilot.app.screen
@@ -53,12 +53,12 @@ async def change_password(pilot, current: str, new: str, again: str) -> FormModa
     return form
 
 
-def error_under(form: FormModal, name: str) -> str:  # type: ignore[type-arg]
+def error_under(form: FormModal, name: str) -> str:
     error = form.query_one(f"#{name}-error", Static)
     return str(error.content) if error.display else ""
 
 
-def test_account_shows_my_balances_readings_and_this_session(database) -> None:  # type: ignore[no-untyped-def]
+def test_account_shows_my_balances_readings_and_this_session(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -77,7 +77,7 @@ def test_account_shows_my_balances_readings_and_this_session(database) -> None: 
     asyncio.run(scenario())
 
 
-def test_user_without_prosumer_is_told_so(database) -> None:  # type: ignore[no-untyped-def]
+def test_user_without_prosumer_is_told_so(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -89,7 +89,7 @@ def test_user_without_prosumer_is_told_so(database) -> None:  # type: ignore[no-
     asyncio.run(scenario())
 
 
-def test_change_password_keeps_this_session_and_ends_the_others(database) -> None:  # type: ignore[no-untyped-def]
+def test_change_password_keeps_this_session_and_ends_the_others(database) -> None:
     settings: Settings = database[0]
     old = PEOPLE["alice"][0]
     elsewhere = in_db(auth.authenticate, "alice", old, "203.0.113.9", settings)
@@ -133,7 +133,7 @@ def test_change_password_keeps_this_session_and_ends_the_others(database) -> Non
     asyncio.run(scenario())
 
 
-def test_wrong_current_password_is_refused_inline_and_counted(database) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_current_password_is_refused_inline_and_counted(database) -> None:
     settings: Settings = database[0]
 
     async def scenario() -> None:
@@ -151,7 +151,7 @@ def test_wrong_current_password_is_refused_inline_and_counted(database) -> None:
     asyncio.run(scenario())
 
 
-def test_new_passwords_that_differ_or_are_short_are_refused_inline(database) -> None:  # type: ignore[no-untyped-def]
+def test_new_passwords_that_differ_or_are_short_are_refused_inline(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 
 from energy_tui.services import audit, prosumers, users
@@ -29,11 +31,11 @@ from tests.tui_identity_support import (
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+def database(tmp_path: Path):
     return seeded_database(tmp_path)
 
 
-async def open_admin(pilot, username: str, tab: str | None = None) -> AdminScreen:  # type: ignore[no-untyped-def]
+async def open_admin(pilot, username: str, tab: str | None = None) -> AdminScreen:
     await login(pilot, username)
     await pilot.press("f6")
     await settle(pilot)
@@ -44,7 +46,7 @@ async def open_admin(pilot, username: str, tab: str | None = None) -> AdminScree
     return pilot.app.screen
 
 
-async def select_row(pilot, table: Table, key: str) -> None:  # type: ignore[no-untyped-def]
+async def select_row(pilot, table: Table, key: str) -> None:
     """Move the cursor with j, as a user would, until it is on `key`."""
     table.focus()
     target = table.get_row_index(key)
@@ -57,12 +59,12 @@ def tab_ids(screen: AdminScreen) -> list[str]:
     return [pane.id or "" for pane in screen.query_one(TabbedContent).query("TabPane")]
 
 
-def field_error(form: FormModal, name: str) -> str:  # type: ignore[type-arg]
+def field_error(form: Screen[Any], name: str) -> str:
     error = form.query_one(f"#{name}-error", Static)
     return str(error.content) if error.display else ""
 
 
-def test_trader_has_no_admin_screen_and_f6_does_nothing(database) -> None:  # type: ignore[no-untyped-def]
+def test_trader_has_no_admin_screen_and_f6_does_nothing(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -77,7 +79,7 @@ def test_trader_has_no_admin_screen_and_f6_does_nothing(database) -> None:  # ty
     asyncio.run(scenario())
 
 
-def test_viewer_has_no_admin_mode(database) -> None:  # type: ignore[no-untyped-def]
+def test_viewer_has_no_admin_mode(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -90,7 +92,7 @@ def test_viewer_has_no_admin_mode(database) -> None:  # type: ignore[no-untyped-
     asyncio.run(scenario())
 
 
-def test_operator_gets_prosumers_and_audit_but_no_users_tab(database) -> None:  # type: ignore[no-untyped-def]
+def test_operator_gets_prosumers_and_audit_but_no_users_tab(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -103,7 +105,7 @@ def test_operator_gets_prosumers_and_audit_but_no_users_tab(database) -> None:  
     asyncio.run(scenario())
 
 
-def test_admin_adds_a_user_audited_as_the_admin(database) -> None:  # type: ignore[no-untyped-def]
+def test_admin_adds_a_user_audited_as_the_admin(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -133,7 +135,7 @@ def test_admin_adds_a_user_audited_as_the_admin(database) -> None:  # type: igno
     asyncio.run(scenario())
 
 
-def test_add_user_with_differing_passwords_says_so_inline(database) -> None:  # type: ignore[no-untyped-def]
+def test_add_user_with_differing_passwords_says_so_inline(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -159,7 +161,7 @@ def test_add_user_with_differing_passwords_says_so_inline(database) -> None:  # 
     asyncio.run(scenario())
 
 
-def test_admin_changes_a_role_and_disables_after_confirmation(database) -> None:  # type: ignore[no-untyped-def]
+def test_admin_changes_a_role_and_disables_after_confirmation(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -187,7 +189,7 @@ def test_admin_changes_a_role_and_disables_after_confirmation(database) -> None:
     asyncio.run(scenario())
 
 
-def test_admin_adds_a_prosumer(database) -> None:  # type: ignore[no-untyped-def]
+def test_admin_adds_a_prosumer(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -211,7 +213,7 @@ def test_admin_adds_a_prosumer(database) -> None:  # type: ignore[no-untyped-def
     asyncio.run(scenario())
 
 
-def test_deposit_shows_the_new_balance(database) -> None:  # type: ignore[no-untyped-def]
+def test_deposit_shows_the_new_balance(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -232,7 +234,7 @@ def test_deposit_shows_the_new_balance(database) -> None:  # type: ignore[no-unt
     asyncio.run(scenario())
 
 
-def test_bad_deposit_shows_the_reason_inline_and_writes_nothing(database) -> None:  # type: ignore[no-untyped-def]
+def test_bad_deposit_shows_the_reason_inline_and_writes_nothing(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -254,7 +256,7 @@ def test_bad_deposit_shows_the_reason_inline_and_writes_nothing(database) -> Non
     asyncio.run(scenario())
 
 
-def test_withdrawing_more_than_available_is_refused_inline(database) -> None:  # type: ignore[no-untyped-def]
+def test_withdrawing_more_than_available_is_refused_inline(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -272,7 +274,7 @@ def test_withdrawing_more_than_available_is_refused_inline(database) -> None:  #
     asyncio.run(scenario())
 
 
-def test_meter_reading_adds_to_the_credits(database) -> None:  # type: ignore[no-untyped-def]
+def test_meter_reading_adds_to_the_credits(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -290,7 +292,7 @@ def test_meter_reading_adds_to_the_credits(database) -> None:  # type: ignore[no
     asyncio.run(scenario())
 
 
-def test_audit_filters_narrow_the_rows(database) -> None:  # type: ignore[no-untyped-def]
+def test_audit_filters_narrow_the_rows(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -324,7 +326,7 @@ def test_audit_filters_narrow_the_rows(database) -> None:  # type: ignore[no-unt
     asyncio.run(scenario())
 
 
-def test_audit_event_filter_shows_only_that_event(database) -> None:  # type: ignore[no-untyped-def]
+def test_audit_event_filter_shows_only_that_event(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:

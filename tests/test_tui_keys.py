@@ -29,7 +29,7 @@ from tests.tui_identity_support import (
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+def database(tmp_path: Path):
     return seeded_database(tmp_path)
 
 
@@ -37,7 +37,7 @@ def cell_texts(table: Table) -> list[list[str]]:
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
-async def open_keys(pilot, username: str) -> KeysScreen:  # type: ignore[no-untyped-def]
+async def open_keys(pilot, username: str) -> KeysScreen:
     await login(pilot, username)
     await pilot.press("f5")
     await settle(pilot)
@@ -45,7 +45,7 @@ async def open_keys(pilot, username: str) -> KeysScreen:  # type: ignore[no-unty
     return pilot.app.screen
 
 
-async def create_key(pilot, name: str, expiry: str | None = None) -> None:  # type: ignore[no-untyped-def]
+async def create_key(pilot, name: str, expiry: str | None = None) -> None:
     await pilot.press("n")
     await settle(pilot)
     assert isinstance(pilot.app.screen, FormModal)
@@ -57,7 +57,7 @@ async def create_key(pilot, name: str, expiry: str | None = None) -> None:  # ty
     await settle(pilot)
 
 
-def test_created_key_is_shown_once_then_only_its_prefix(database) -> None:  # type: ignore[no-untyped-def]
+def test_created_key_is_shown_once_then_only_its_prefix(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -93,7 +93,7 @@ def test_created_key_is_shown_once_then_only_its_prefix(database) -> None:  # ty
     asyncio.run(scenario())
 
 
-def test_revoke_asks_first_then_marks_the_key_revoked(database) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_asks_first_then_marks_the_key_revoked(database) -> None:
     alice = actor_for_user(in_db(get, "alice"), None)
     created = in_db(keys.create_key, alice, "alice", "old script", ["read"])
 
@@ -121,7 +121,7 @@ def test_revoke_asks_first_then_marks_the_key_revoked(database) -> None:  # type
     asyncio.run(scenario())
 
 
-def test_bad_expiry_is_shown_under_its_field_and_creates_nothing(database) -> None:  # type: ignore[no-untyped-def]
+def test_bad_expiry_is_shown_under_its_field_and_creates_nothing(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -138,7 +138,7 @@ def test_bad_expiry_is_shown_under_its_field_and_creates_nothing(database) -> No
     asyncio.run(scenario())
 
 
-def test_trader_may_give_a_key_only_read_and_trade(database) -> None:  # type: ignore[no-untyped-def]
+def test_trader_may_give_a_key_only_read_and_trade(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -152,7 +152,7 @@ def test_trader_may_give_a_key_only_read_and_trade(database) -> None:  # type: i
     asyncio.run(scenario())
 
 
-def test_viewer_sees_own_keys_without_create_or_revoke(database) -> None:  # type: ignore[no-untyped-def]
+def test_viewer_sees_own_keys_without_create_or_revoke(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
@@ -170,7 +170,7 @@ def test_viewer_sees_own_keys_without_create_or_revoke(database) -> None:  # typ
     asyncio.run(scenario())
 
 
-def test_operator_sees_everyones_keys_and_creates_one_for_a_trader(database) -> None:  # type: ignore[no-untyped-def]
+def test_operator_sees_everyones_keys_and_creates_one_for_a_trader(database) -> None:
     bob = actor_for_user(in_db(get, "bob"), None)
     in_db(keys.create_key, bob, "bob", "bob's bot", ["trade"])
 
@@ -199,7 +199,7 @@ def test_operator_sees_everyones_keys_and_creates_one_for_a_trader(database) -> 
     asyncio.run(scenario())
 
 
-def test_operator_creating_for_an_unknown_user_sees_it_under_owner(database) -> None:  # type: ignore[no-untyped-def]
+def test_operator_creating_for_an_unknown_user_sees_it_under_owner(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:

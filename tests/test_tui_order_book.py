@@ -51,7 +51,7 @@ def market(tmp_path: Path):
     return settings, url
 
 
-async def _wait_for(pilot, condition, tries: int = 100) -> None:  # type: ignore[no-untyped-def]
+async def _wait_for(pilot, condition, tries: int = 100) -> None:
     for _ in range(tries):
         await settle(pilot)
         if condition():
@@ -60,7 +60,7 @@ async def _wait_for(pilot, condition, tries: int = 100) -> None:  # type: ignore
     raise AssertionError("condition not reached")
 
 
-async def _fill_ticket(pilot, side: str, amount: str, price: str) -> OrderTicket:  # type: ignore[no-untyped-def]
+async def _fill_ticket(pilot, side: str, amount: str, price: str) -> OrderTicket:
     ticket = pilot.app.screen.query_one(OrderTicket)
     await pilot.press(side[0])  # b or s: the side, and into the amount field
     await type_text(pilot, amount)

@@ -31,11 +31,11 @@ MORE_TRADES = (
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+def database(tmp_path: Path):
     return seeded_market(tmp_path, MORE_TRADES)
 
 
-def run(database, scenario: Scenario, size=(120, 36)) -> None:  # type: ignore[no-untyped-def]
+def run(database, scenario: Scenario, size=(120, 36)) -> None:
     async def main() -> None:
         app: EnergyApp = make_app(*database)
         async with app.run_test(size=size) as pilot:
@@ -62,7 +62,7 @@ def chart_text(screen: StatsScreen, name: str) -> str:
     return chart.query_one(PlotextPlot).render().plain  # type: ignore[union-attr]
 
 
-def test_daily_table_shows_each_traded_day_newest_first(database) -> None:  # type: ignore[no-untyped-def]
+def test_daily_table_shows_each_traded_day_newest_first(database) -> None:
     async def scenario(pilot: Pilot, screen: StatsScreen) -> None:
         assert [r[:6] for r in rows(screen)] == [
             ["2026-03-10", "2", "3.00", "0.1867", "0.1900", "0.1800"],
@@ -79,7 +79,7 @@ def test_daily_table_shows_each_traded_day_newest_first(database) -> None:  # ty
     run(database, scenario)
 
 
-def test_range_keys_change_the_days_shown(database) -> None:  # type: ignore[no-untyped-def]
+def test_range_keys_change_the_days_shown(database) -> None:
     async def scenario(pilot: Pilot, screen: StatsScreen) -> None:
         assert len(rows(screen)) == 5
         await pilot.press("w")
@@ -97,7 +97,7 @@ def test_range_keys_change_the_days_shown(database) -> None:  # type: ignore[no-
     run(database, scenario)
 
 
-def test_charts_have_titles_axis_labels_and_todays_candles(database) -> None:  # type: ignore[no-untyped-def]
+def test_charts_have_titles_axis_labels_and_todays_candles(database) -> None:
     async def scenario(pilot: Pilot, screen: StatsScreen) -> None:
         price = chart_text(screen, "price")
         assert "Price, last 30 days" in price
@@ -130,7 +130,7 @@ def test_charts_say_there_is_nothing_to_plot(tmp_path: Path) -> None:
     run(database, scenario)
 
 
-def test_a_narrow_terminal_shows_one_chart_and_c_shows_the_next(database) -> None:  # type: ignore[no-untyped-def]
+def test_a_narrow_terminal_shows_one_chart_and_c_shows_the_next(database) -> None:
     def shown(screen: StatsScreen) -> list[str]:
         return [pane.id or "" for pane in screen.query(".chart-pane") if pane.display]
 

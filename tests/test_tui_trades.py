@@ -25,7 +25,7 @@ Scenario = Callable[[Pilot, TradesScreen], Awaitable[None]]
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
+def database(tmp_path: Path):
     return seeded_market(tmp_path)
 
 
@@ -37,7 +37,7 @@ def documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def run(database, scenario: Scenario, user: str = "alice", size=SIZE) -> None:  # type: ignore[no-untyped-def]
+def run(database, scenario: Scenario, user: str = "alice", size=SIZE) -> None:
     """Log in as `user`, open F2 and play `scenario`, with the clock at NOW."""
 
     async def main() -> None:
@@ -80,7 +80,7 @@ def field_error(screen: TradesScreen, name: str) -> str:
 # --- market and mine -------------------------------------------------------------------
 
 
-def test_market_trades_are_listed_newest_first_with_exact_values(database) -> None:  # type: ignore[no-untyped-def]
+def test_market_trades_are_listed_newest_first_with_exact_values(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         assert column(screen, "time") == [
             "2026-03-07 12:00:00",
@@ -98,7 +98,7 @@ def test_market_trades_are_listed_newest_first_with_exact_values(database) -> No
     run(database, scenario)
 
 
-def test_m_toggles_between_market_and_my_trades(database) -> None:  # type: ignore[no-untyped-def]
+def test_m_toggles_between_market_and_my_trades(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await press(pilot, "m")
         assert screen.mine
@@ -119,7 +119,7 @@ def test_m_toggles_between_market_and_my_trades(database) -> None:  # type: igno
     run(database, scenario)
 
 
-def test_side_filter_shows_only_my_buys_or_my_sells(database) -> None:  # type: ignore[no-untyped-def]
+def test_side_filter_shows_only_my_buys_or_my_sells(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await press(pilot, "s")  # market view: side does not apply
         assert screen.side is None and len(column(screen, "time")) == 4
@@ -135,7 +135,7 @@ def test_side_filter_shows_only_my_buys_or_my_sells(database) -> None:  # type: 
     run(database, scenario)
 
 
-def test_viewer_without_a_prosumer_has_no_my_trades(database) -> None:  # type: ignore[no-untyped-def]
+def test_viewer_without_a_prosumer_has_no_my_trades(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         keys = {
             b.binding.key
@@ -153,7 +153,7 @@ def test_viewer_without_a_prosumer_has_no_my_trades(database) -> None:  # type: 
 # --- dates -----------------------------------------------------------------------------
 
 
-def test_date_range_keeps_the_trades_of_those_utc_days(database) -> None:  # type: ignore[no-untyped-def]
+def test_date_range_keeps_the_trades_of_those_utc_days(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await type_dates(pilot, "2026-03-03", "2026-03-05")
         assert column(screen, "time") == ["2026-03-05 11:00:00", "2026-03-03 10:00:00"]
@@ -169,7 +169,7 @@ def test_date_range_keeps_the_trades_of_those_utc_days(database) -> None:  # typ
     run(database, scenario)
 
 
-def test_a_range_without_trades_says_so_and_how_to_clear_it(database) -> None:  # type: ignore[no-untyped-def]
+def test_a_range_without_trades_says_so_and_how_to_clear_it(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await type_dates(pilot, "2026-02-01", "2026-02-28")
         assert column(screen, "time") == []
@@ -192,7 +192,7 @@ def test_a_range_without_trades_says_so_and_how_to_clear_it(database) -> None:  
 )
 def test_a_bad_date_says_why_under_its_field_and_keeps_the_rows(
     database, since: str, until: str, field: str, reason: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await type_dates(pilot, "2026-03-03", "2026-03-05")
         shown = column(screen, "time")
@@ -203,6 +203,7 @@ def test_a_bad_date_says_why_under_its_field_and_keeps_the_rows(
         assert field_error(screen, field) == reason
         assert screen.query_one(f"#{field}", DateField).input.has_class("-invalid")
         assert column(screen, "time") == shown  # the old rows stay
+        assert screen.since is not None and screen.until is not None
         assert (screen.since.isoformat(), screen.until.isoformat()) == (
             "2026-03-03",
             "2026-03-05",
@@ -218,7 +219,7 @@ def test_a_bad_date_says_why_under_its_field_and_keeps_the_rows(
 # --- sorting ---------------------------------------------------------------------------
 
 
-def test_o_cycles_the_sort_column_and_r_reverses_it(database) -> None:  # type: ignore[no-untyped-def]
+def test_o_cycles_the_sort_column_and_r_reverses_it(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await press(pilot, "o")  # time -> kWh, largest first
         assert screen.sort_key == "amount"
@@ -235,7 +236,7 @@ def test_o_cycles_the_sort_column_and_r_reverses_it(database) -> None:  # type: 
     run(database, scenario)
 
 
-def test_clicking_a_header_sorts_by_it_and_again_reverses(database) -> None:  # type: ignore[no-untyped-def]
+def test_clicking_a_header_sorts_by_it_and_again_reverses(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         table = screen.query_one("#trades", Table)
         keys = list(table.columns)
@@ -275,7 +276,7 @@ def result_text(dialog: ExportDialog) -> str:
     return str(dialog.query_one("#export-result", Static).content)
 
 
-def test_export_writes_exactly_the_filtered_rows_as_exact_text(database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_writes_exactly_the_filtered_rows_as_exact_text(database, tmp_path) -> None:
     target = tmp_path / "mine.csv"
 
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
@@ -312,7 +313,7 @@ def test_export_writes_exactly_the_filtered_rows_as_exact_text(database, tmp_pat
 
 def test_export_offers_the_documents_folder_or_else_the_working_directory(
     database, documents: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     name = "energy-trades-20260310-1200.csv"
 
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
@@ -330,7 +331,7 @@ def test_export_offers_the_documents_folder_or_else_the_working_directory(
     assert len((documents / name).read_text(encoding="utf-8").splitlines()) == 5
 
 
-def test_export_to_a_missing_folder_says_why_in_the_dialog(database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_to_a_missing_folder_says_why_in_the_dialog(database, tmp_path) -> None:
     target = tmp_path / "nowhere" / "t.csv"
 
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
@@ -349,7 +350,7 @@ def test_export_to_a_missing_folder_says_why_in_the_dialog(database, tmp_path) -
     assert not target.parent.exists()
 
 
-def test_dates_typed_key_by_key_apply_on_enter_and_letters_stay_out(database) -> None:  # type: ignore[no-untyped-def]
+def test_dates_typed_key_by_key_apply_on_enter_and_letters_stay_out(database) -> None:
     async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
         await press(pilot, "d")
         await type_text(pilot, "m2026-03-07")  # only digits and dashes go in

@@ -62,11 +62,11 @@ def _seed(rounds: int) -> None:
         )
 
 
-def sync(test):  # type: ignore[no-untyped-def]
+def sync(test):
     """Run an async Pilot test with asyncio (no pytest plugin needed)."""
 
     @functools.wraps(test)
-    def run(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def run(*args, **kwargs):
         asyncio.run(test(*args, **kwargs))
 
     return run
@@ -116,7 +116,7 @@ def screen_text(app: EnergyApp) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", svg)).replace("\xa0", " ")
 
 
-def in_db(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def in_db(fn, *args, **kwargs):
     """Call a service from the test (not the UI thread of the app under test)."""
     with db.connection_context():
         return fn(*args, **kwargs)

@@ -33,15 +33,15 @@ class ExactDecimalField(DecimalField):
         return Decimal(str(value)).quantize(self._exp)
 
 
-def EnergyField(**kwargs: Any) -> ExactDecimalField:
+def EnergyField(**kwargs: Any) -> Any:  # a column on the model, a Decimal on a row
     return ExactDecimalField(15, ENERGY_PLACES, **kwargs)
 
 
-def MoneyField(**kwargs: Any) -> ExactDecimalField:
+def MoneyField(**kwargs: Any) -> Any:  # a column on the model, a Decimal on a row
     return ExactDecimalField(15, MONEY_PLACES, **kwargs)
 
 
-def PriceField(**kwargs: Any) -> ExactDecimalField:
+def PriceField(**kwargs: Any) -> Any:  # a column on the model, a Decimal on a row
     return ExactDecimalField(10, PRICE_PLACES, **kwargs)
 
 

@@ -189,7 +189,10 @@ class Ledger:
 
 def _lock() -> _State:
     row = lock_market()
-    return _State(*(int(value) for value in row[:5]), next_expiry=_timestamp(row[5]))
+    order_seq, trade_seq, version, open_buys, open_sells = (int(value) for value in row[:5])
+    return _State(
+        order_seq, trade_seq, version, open_buys, open_sells, next_expiry=_timestamp(row[5])
+    )
 
 
 def _timestamp(value: Any) -> dt.datetime | None:

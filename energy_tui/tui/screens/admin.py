@@ -1,5 +1,5 @@
 """Administration, by role: users (MANAGE_USERS), prosumers (MANAGE_PROSUMERS) and the
-audit log (READ_AUDIT), one tab each. Every write runs as the logged-in user (`app.actor`)
+audit log (READ_AUDIT), one tab each. Every write runs as the logged-in user (`self.actor`)
 and is audited as them by the services."""
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from energy_tui.tui.widgets.form import Field, FormModal, Values
 from energy_tui.tui.widgets.tables import Table
 
 if TYPE_CHECKING:
+    from energy_tui.services.context import Actor
     from energy_tui.tui.app import EnergyApp
 
 NUMBER = r"[0-9.]*"
@@ -71,6 +72,10 @@ class AdminPane(Vertical):
     @property
     def energy(self) -> EnergyApp:
         return self.admin.energy
+
+    @property
+    def actor(self) -> Actor:
+        return self.admin.actor
 
     @property
     def table(self) -> Table:
@@ -139,7 +144,7 @@ class UsersPane(AdminPane):
         return user
 
     def action_add_user(self) -> None:
-        actor, rounds = self.energy.actor, self.energy.settings.bcrypt_rounds
+        actor, rounds = self.actor, self.energy.settings.bcrypt_rounds
 
         def submit(values: Values) -> UserInfo:
             if values["password"] != values["again"]:
@@ -179,7 +184,7 @@ class UsersPane(AdminPane):
         user = self.selected()
         if user is None:
             return
-        actor = self.energy.actor
+        actor = self.actor
 
         def submit(values: Values) -> UserInfo:
             return users.set_role(actor, user.username, values["role"])
@@ -220,7 +225,7 @@ class UsersPane(AdminPane):
         if yes:
             self.admin.run_db(
                 users.set_active,
-                self.energy.actor,
+                self.actor,
                 user.username,
                 not user.is_active,
                 then=self.active_set,
@@ -290,7 +295,7 @@ class ProsumersPane(AdminPane):
         return row
 
     def action_add_prosumer(self) -> None:
-        actor = self.energy.actor
+        actor = self.actor
 
         def submit(values: Values) -> Balances:
             return prosumers.add_prosumer(actor, values["address"], values["name"], values["kind"])
@@ -313,7 +318,7 @@ class ProsumersPane(AdminPane):
         row = self.selected()
         if row is None:
             return
-        actor = self.energy.actor
+        actor = self.actor
 
         def submit(values: Values) -> Balances:
             return call(actor, row.address, values["amount"])
@@ -335,7 +340,7 @@ class ProsumersPane(AdminPane):
         row = self.selected()
         if row is None:
             return
-        actor = self.energy.actor
+        actor = self.actor
 
         def submit(values: Values) -> Balances:
             return prosumers.add_meter_reading(

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 if TYPE_CHECKING:
+    from energy_tui.services.context import Actor
     from energy_tui.tui.app import EnergyApp
 
 T = TypeVar("T")
@@ -25,6 +26,14 @@ class DataScreen(Screen[None]):
     @property
     def energy(self) -> EnergyApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def actor(self) -> Actor:
+        """Who the logged-in user acts as: these screens open only after a login."""
+        actor = self.energy.actor
+        if actor is None:
+            raise RuntimeError(f"{type(self).__name__} without a login")
+        return actor
 
     def on_mount(self) -> None:
         self.energy.market_changed.subscribe(self, lambda _version: self.refresh_data())
@@ -48,6 +57,7 @@ class DataScreen(Screen[None]):
 
         Errors reach the app's single handler (banner, notification or log).
         """
+
         def job() -> None:
             result = self.energy.bridge.call(fn, *args)
             if then is not None:

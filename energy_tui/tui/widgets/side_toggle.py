@@ -27,7 +27,7 @@ class SideToggle(Widget, can_focus=True):
     SideToggle:focus > .side-toggle--off { color: $text; }
     """
     COMPONENT_CLASSES = {"side-toggle--buy", "side-toggle--sell", "side-toggle--off"}
-    BINDINGS = [Binding("left,right,space", "toggle", "Buy/Sell", show=False)]
+    BINDINGS = [Binding("left,right,space", "switch_side", "Buy/Sell", show=False)]
 
     side: reactive[str] = reactive("buy")
 
@@ -51,7 +51,7 @@ class SideToggle(Widget, can_focus=True):
     def watch_side(self, side: str) -> None:
         self.post_message(self.Changed(side))
 
-    def action_toggle(self) -> None:
+    def action_switch_side(self) -> None:
         self.side = "sell" if self.side == "buy" else "buy"
 
     def on_click(self, event: events.Click) -> None:
