@@ -30,6 +30,8 @@ from energy_tui.services.market.sql import (
     batch,
     dec,
     lock_market,
+    pipelined,
+    read_together,
     run,
     statements,
     uid,
@@ -143,13 +145,15 @@ class Ledger:
     def load_trader(self, address: str, side: str, price: Decimal) -> Decimal | None:
         """Load the trader's account; return the price of its own resting order on the
         other side that an order at `price` would cross, if any."""
-        sql = statements().trader_buying if side == "buy" else statements().trader_selling
-        other = "sell" if side == "buy" else "buy"
-        row = run(sql, True, other, price, address, address).fetchone()
-        self._load(row, address)
+        sql, params = _trader_query(address, side, price)
+        return self.trader(run(sql, *params).fetchone(), address)
+
+    def trader(self, row: tuple[Any, ...] | None, address: str) -> Decimal | None:
+        """`load_trader` with the row read already."""
+        row = self._load(row, address)
         return dec(row[-1], _PRICE) if row[-1] is not None else None
 
-    def _load(self, row: tuple[Any, ...] | None, address: str) -> None:
+    def _load(self, row: tuple[Any, ...] | None, address: str) -> tuple[Any, ...]:
         if row is None:
             raise NotFound(f"no prosumer with address {address!r}")
         self.accounts[address] = _Account(
@@ -157,6 +161,7 @@ class Ledger:
             *(dec(value, _WATT) for value in row[1:3]),
             *(dec(value, _KWH) for value in row[3:8]),
         )
+        return row
 
     def grid_operator(self, address: str, now: dt.datetime) -> _Account:
         """The fee receiver's account, created on first use."""
@@ -187,8 +192,55 @@ class Ledger:
             )
 
 
+def _trader_query(address: str, side: str, price: Decimal) -> tuple[str, tuple[Any, ...]]:
+    sql = statements().trader_buying if side == "buy" else statements().trader_selling
+    other = "sell" if side == "buy" else "buy"
+    return sql, (True, other, price, address, address)
+
+
+def _makers_query(side: str, price: Decimal) -> tuple[str, tuple[Any, ...]]:
+    buying = side == "buy"
+    sql = statements().asks_up_to if buying else statements().bids_down_to
+    return sql, (True, "sell" if buying else "buy", price, MATCH_BATCH)
+
+
+@dataclasses.dataclass
+class _Opening:
+    state: _State
+    own_price: Decimal | None  # of the trader's own order the new one would cross
+    makers: list[_Order] | None  # the first batch; None: `_match` reads it
+
+
+def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime) -> _Opening:
+    """Lock the market, expire what is due, load the trader (and, on PostgreSQL, read
+    the first makers).
+
+    On PostgreSQL the three are read in one round trip; elsewhere the makers wait for
+    `_match`, so that an order refused on the way costs no book query. If orders
+    expired, balances and the book moved after those reads: the trader is read again
+    and the makers are left to `_match`.
+    """
+    queries = [
+        (statements().lock_state, (True,)),
+        _trader_query(address, request.side, request.price),
+    ]
+    if pipelined():
+        queries.append(_makers_query(request.side, request.price))
+    locked, trader, *makers = read_together(*queries)
+    state = _state(locked[0])
+    if _expire_due(now, state):
+        own_price = ledger.load_trader(address, request.side, request.price)
+        return _Opening(state, own_price, None)
+    own_price = ledger.trader(trader[0] if trader else None, address)
+    first = [_Order.of(row) for row in makers[0]] if makers else None
+    return _Opening(state, own_price, first)
+
+
 def _lock() -> _State:
-    row = lock_market()
+    return _state(lock_market())
+
+
+def _state(row: tuple[Any, ...]) -> _State:
     order_seq, trade_seq, version, open_buys, open_sells = (int(value) for value in row[:5])
     return _State(
         order_seq, trade_seq, version, open_buys, open_sells, next_expiry=_timestamp(row[5])
@@ -221,10 +273,10 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
     _check_value(request.amount, request.price)
     with db.atomic(), batch():
         now = clock.now()
-        state = _lock()
-        _expire_due(now, state)
         ledger = Ledger()
-        _refuse_self_cross(request, ledger.load_trader(address, request.side, request.price))
+        opening = _open(address, request, ledger, now)
+        state = opening.state
+        _refuse_self_cross(request, opening.own_price)
         hold = _reserve(ledger.get(address), request, rules)
         state.order_seq += 1
         order = _Order(
@@ -238,7 +290,7 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
             state.order_seq,
             request.time_in_force,
         )
-        fills = _match(order, ledger, state, rules, now)
+        fills = _match(order, ledger, state, rules, now, opening.makers)
         status = _final_status(order)
         if status in ("filled", "cancelled"):
             _release(order, ledger)
@@ -332,18 +384,24 @@ def _refuse_self_cross(request: OrderRequest, own_price: Decimal | None) -> None
 
 
 def _makers(order: _Order) -> list[_Order]:
-    buying = order.side == "buy"
-    sql = statements().asks_up_to if buying else statements().bids_down_to
-    rows = run(sql, True, "sell" if buying else "buy", order.price, MATCH_BATCH).fetchall()
-    return [_Order.of(row) for row in rows]
+    sql, params = _makers_query(order.side, order.price)
+    return [_Order.of(row) for row in run(sql, *params).fetchall()]
 
 
 def _match(
-    order: _Order, ledger: Ledger, state: _State, rules: MarketRules, now: dt.datetime
+    order: _Order,
+    ledger: Ledger,
+    state: _State,
+    rules: MarketRules,
+    now: dt.datetime,
+    first: list[_Order] | None = None,
 ) -> list[Fill]:
+    """Fill `order` against the book in price-time priority; `first`: the first batch
+    of makers, when read already."""
     fills: list[Fill] = []
     while order.remaining > 0:
-        makers = _makers(order)
+        makers = first if first is not None else _makers(order)
+        first = None
         if not makers:
             break
         for maker in makers:

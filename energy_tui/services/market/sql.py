@@ -165,6 +165,33 @@ def run(sql: str, *params: Any) -> Any:
     return db.execute_sql(sql, params)
 
 
+def pipelined() -> bool:
+    """Whether `read_together` and `batch` save round trips here (PostgreSQL)."""
+    return backend_of(db) == "postgres"
+
+
+def read_together(*queries: tuple[str, tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """Every row of each query, in order; on PostgreSQL in one round trip (a pipeline).
+
+    The server still runs them one after another, and each sees what was committed
+    when it started: a read queued behind the market lock runs once the lock is held,
+    exactly as if it had been sent then.
+    """
+    flush()
+    if not pipelined():
+        return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
+    connection = db.connection()
+    cursors = [connection.cursor() for _ in queries]
+    try:
+        with connection.pipeline():
+            for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in cursors]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
 def lock_market() -> tuple[Any, ...]:
     """Take the market lock for the rest of the transaction; return the state row
     (order_seq, trade_seq, version, open buys, open sells, next expiry).
@@ -207,7 +234,7 @@ def batch() -> Iterator[None]:
     only where every read in the block goes through `run`: a Peewee model query does
     not flush the queue and would read stale rows.
     """
-    if backend_of(db) != "postgres" or getattr(_pending, "queue", None) is not None:
+    if not pipelined() or getattr(_pending, "queue", None) is not None:
         yield
         return
     _pending.queue = []
