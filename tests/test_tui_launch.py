@@ -110,3 +110,42 @@ async def test_a_sqlite_file_in_a_missing_folder_ends_the_app_with_the_reason(
     printed = " ".join(capsys.readouterr().err.split())  # once the terminal is restored
     assert f"folder {path.parent} does not exist" in printed
     assert not path.parent.exists()
+
+
+# The database never answers (the SQLite "file" is a folder); someone types a login,
+# which waits for the database, then quits.
+QUIT_WHILE_DOWN = textwrap.dedent(
+    """
+    import asyncio, sys
+    from energy_tui import cli
+    from energy_tui.cli import tui_cmd
+
+    app = tui_cmd.app_for(cli.tui_arguments(["--db", "sqlite://" + sys.argv[1]]))
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            while app.db_online:
+                await pilot.pause(0.05)
+            await pilot.press(*"alice", "enter", *"pw-123456", "enter")
+            await pilot.pause(0.3)
+            await pilot.press("ctrl+q")
+
+    asyncio.run(main())
+    print("exited", app.return_code)
+    """
+)
+
+
+def test_quitting_while_the_database_is_down_ends_the_process(tmp_path: Path) -> None:
+    folder = tmp_path / "not-a-file.db"
+    folder.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", QUIT_WHILE_DOWN, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a worker left waiting for the database would hold the process open
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["exited", "0"]

@@ -22,7 +22,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Input
-from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
+from textual.worker import (
+    Worker,
+    WorkerCancelled,
+    WorkerFailed,
+    WorkerState,
+    get_current_worker,
+)
 
 from energy_tui.config import Settings
 from energy_tui.db.urls import DatabaseURL
@@ -136,6 +142,7 @@ class EnergyApp(App[None]):
         from energy_tui.tui.bridge import Bridge
 
         bridge = Bridge(self.url)
+        closing = get_current_worker().cancelled_event  # set when the app exits
         while True:
             try:
                 bridge.open(self.settings)
@@ -143,7 +150,8 @@ class EnergyApp(App[None]):
                 break
             except DatabaseUnavailable:
                 self.call_from_thread(setattr, self, "db_online", False)
-                time.sleep(RETRY_SECONDS)
+                if closing.wait(RETRY_SECONDS):
+                    return
             except ConfigError as exc:  # a server schema behind the code, a missing driver
                 self._start_error = exc  # for a login typed meanwhile, waiting on the bridge
                 self._loaded.set()
@@ -181,7 +189,10 @@ class EnergyApp(App[None]):
         the database (a login typed at once) waits for it."""
         if not self._loaded.is_set() and threading.current_thread() is threading.main_thread():
             raise RuntimeError("the database is not open yet: call the bridge from a worker")
-        self._loaded.wait()
+        worker = get_current_worker()
+        while not self._loaded.wait(0.2):
+            if worker.is_cancelled:  # the app is exiting: do not hold the process open
+                raise WorkerCancelled("the app closed before the database opened")
         if self._bridge is None:
             raise self._start_error or RuntimeError("the database was not opened")
         return self._bridge
