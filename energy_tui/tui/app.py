@@ -187,12 +187,13 @@ class EnergyApp(App[None]):
     def bridge(self) -> Bridge:
         """Service calls, for workers; one that starts before the start worker has opened
         the database (a login typed at once) waits for it."""
-        if not self._loaded.is_set() and threading.current_thread() is threading.main_thread():
-            raise RuntimeError("the database is not open yet: call the bridge from a worker")
-        worker = get_current_worker()
-        while not self._loaded.wait(0.2):
-            if worker.is_cancelled:  # the app is exiting: do not hold the process open
-                raise WorkerCancelled("the app closed before the database opened")
+        if not self._loaded.is_set():
+            if threading.current_thread() is threading.main_thread():
+                raise RuntimeError("the database is not open yet: call the bridge from a worker")
+            worker = get_current_worker()
+            while not self._loaded.wait(0.2):
+                if worker.is_cancelled:  # the app is exiting: do not hold the process open
+                    raise WorkerCancelled("the app closed before the database opened")
         if self._bridge is None:
             raise self._start_error or RuntimeError("the database was not opened")
         return self._bridge
