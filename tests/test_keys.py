@@ -297,9 +297,9 @@ BAD_KEYS = {
 @pytest.mark.parametrize("case", BAD_KEYS)
 def test_bad_keys_are_refused_clearly_audited_and_change_nothing(people, case):
     created = new_key()
+    while case == "upper-case prefix" and created.key[4:12].isdigit():
+        created = new_key()  # an all-digit prefix (about 1 in 40) has nothing to upper-case
     mangle, message = BAD_KEYS[case]
-    if case == "upper-case prefix" and created.key[4:12] == created.key[4:12].upper():
-        pytest.skip("this prefix has no letters")
     before, start = snapshot(), last_audit_id()
     with pytest.raises(AuthError, match=message):
         keys.verify(mangle(created.key))
