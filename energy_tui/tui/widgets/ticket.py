@@ -20,8 +20,8 @@ NUMBER = r"[0-9.]*"
 
 class NumberInput(Input):
     """A compact field for a decimal. It takes digits and a point only and leaves the
-    other printable keys to the bindings around it: the ticket's B and S, the screen's
-    O and C, the app's ?; a plain Input would swallow them."""
+    other printable keys to the bindings around it (the book screen's B, S, O and C,
+    the app's ?), which a plain Input would swallow."""
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(restrict=NUMBER, compact=True, **kwargs)
