@@ -286,3 +286,23 @@ async def test_quitting_ends_the_session(market) -> None:
     assert app.return_code == 0
     (session,) = in_db(auth.list_sessions, "alice")
     assert session.ended_at is not None and session.end_reason == "logout"
+
+
+@sync
+async def test_log_out_from_the_palette_then_another_user_gets_their_own_screens(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        assert app.screen.query_one("#ticket-pane").display
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "Log out")
+        await settle(pilot)
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
+        assert app.session is None
+        (session,) = in_db(auth.list_sessions, "alice")
+        assert session.end_reason == "logout"
+        await login(pilot, "viewer")
+        assert isinstance(app.screen, OrderBookScreen)
+        assert not app.screen.query_one("#ticket-pane").display
+        assert app.session is not None and app.session.username == "viewer"
