@@ -95,6 +95,15 @@ class CliResult:
 
 
 @pytest.fixture
+def database(tmp_path: Path):
+    """The TUI identity tests' SQLite file: two prosumers, one user of each role
+    (test_tui_stats and test_tui_trades seed a market instead, under the same name)."""
+    from tests.tui_identity_support import seeded_database
+
+    return seeded_database(tmp_path)
+
+
+@pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     """Run the real `energy-tui` entry point in-process: cli("user", "list", stdin=...)."""
     from energy_tui.cli import main

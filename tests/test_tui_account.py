@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from energy_tui.config import Settings
 from energy_tui.errors import AuthError
@@ -19,26 +18,17 @@ from tests.tui_identity_support import (
     PEOPLE,
     SIZE,
     app_for,
+    field_error,
     in_db,
-    login,
+    open_screen,
     screen_text,
-    seeded_database,
     settle,
     type_text,
 )
 
 
-@pytest.fixture
-def database(tmp_path: Path):
-    return seeded_database(tmp_path)
-
-
 async def open_account(pilot, username: str) -> AccountScreen:
-    await login(pilot, username)
-    await pilot.press("f4")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, AccountScreen)
-    return pilot.app.screen
+    return await open_screen(pilot, username, "f4", AccountScreen)
 
 
 async def change_password(pilot, current: str, new: str, again: str) -> FormModal:
@@ -51,11 +41,6 @@ async def change_password(pilot, current: str, new: str, again: str) -> FormModa
         await pilot.press("enter")  # next field; submits on the last
     await settle(pilot)
     return form
-
-
-def error_under(form: FormModal, name: str) -> str:
-    error = form.query_one(f"#{name}-error", Static)
-    return str(error.content) if error.display else ""
 
 
 def test_account_shows_my_balances_readings_and_this_session(database) -> None:
@@ -142,7 +127,7 @@ def test_wrong_current_password_is_refused_inline_and_counted(database) -> None:
             await open_account(pilot, "alice")
             form = await change_password(pilot, "not-my-pw", "new-pass-2", "new-pass-2")
             assert app.screen is form
-            assert error_under(form, "current") == auth.WRONG_CURRENT
+            assert field_error(form, "current") == auth.WRONG_CURRENT
             assert form.query_one("#current", Input).has_class("-invalid")
             assert in_db(users.get, "alice").failed_logins == 1
             old = PEOPLE["alice"][0]
@@ -158,13 +143,13 @@ def test_new_passwords_that_differ_or_are_short_are_refused_inline(database) -> 
             await open_account(pilot, "alice")
             old = PEOPLE["alice"][0]
             form = await change_password(pilot, old, "new-pass-2", "new-pass-3")
-            assert error_under(form, "again") == "the two new passwords differ"
+            assert field_error(form, "again") == "the two new passwords differ"
 
             await pilot.press("escape")
             await settle(pilot)
             form = await change_password(pilot, old, "short", "short")
-            assert "at least 8 characters" in error_under(form, "new")
-            assert error_under(form, "again") == ""
+            assert "at least 8 characters" in field_error(form, "new")
+            assert field_error(form, "again") == ""
             assert in_db(users.get, "alice").failed_logins == 0
 
     asyncio.run(scenario())

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 
-import pytest
-from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 
 from energy_tui.services import audit, prosumers, users
@@ -21,29 +17,22 @@ from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import (
     SIZE,
     app_for,
+    field_error,
     in_db,
     login,
+    open_screen,
     screen_text,
-    seeded_database,
     settle,
     type_text,
 )
 
 
-@pytest.fixture
-def database(tmp_path: Path):
-    return seeded_database(tmp_path)
-
-
 async def open_admin(pilot, username: str, tab: str | None = None) -> AdminScreen:
-    await login(pilot, username)
-    await pilot.press("f6")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, AdminScreen)
+    screen = await open_screen(pilot, username, "f6", AdminScreen)
     if tab is not None:
         await pilot.press(tab)
         await settle(pilot)
-    return pilot.app.screen
+    return screen
 
 
 async def select_row(pilot, table: Table, key: str) -> None:
@@ -57,11 +46,6 @@ async def select_row(pilot, table: Table, key: str) -> None:
 
 def tab_ids(screen: AdminScreen) -> list[str]:
     return [pane.id or "" for pane in screen.query_one(TabbedContent).query("TabPane")]
-
-
-def field_error(form: Screen[Any], name: str) -> str:
-    error = form.query_one(f"#{name}-error", Static)
-    return str(error.content) if error.display else ""
 
 
 def test_trader_has_no_admin_screen_and_f6_does_nothing(database) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-import pytest
 from textual.widgets import Checkbox, Static
 
 from energy_tui.services import audit, keys
@@ -20,29 +18,16 @@ from tests.tui_identity_support import (
     app_for,
     clear_and_type,
     in_db,
-    login,
+    open_screen,
     screen_text,
-    seeded_database,
     settle,
+    table_rows,
     type_text,
 )
 
 
-@pytest.fixture
-def database(tmp_path: Path):
-    return seeded_database(tmp_path)
-
-
-def cell_texts(table: Table) -> list[list[str]]:
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
-
-
 async def open_keys(pilot, username: str) -> KeysScreen:
-    await login(pilot, username)
-    await pilot.press("f5")
-    await settle(pilot)
-    assert isinstance(pilot.app.screen, KeysScreen)
-    return pilot.app.screen
+    return await open_screen(pilot, username, "f5", KeysScreen)
 
 
 async def create_key(pilot, name: str, expiry: str | None = None) -> None:
@@ -113,7 +98,7 @@ def test_revoke_asks_first_then_marks_the_key_revoked(database) -> None:
             await pilot.press("y")
             await settle(pilot)
             assert app.screen is screen
-            rows = cell_texts(screen.query_one("#keys", Table))
+            rows = table_rows(screen.query_one("#keys", Table))
             assert rows[0][0] == created.info.prefix
             assert "revoked" in rows[0]
             assert in_db(keys.list_keys, alice)[0].status == "revoked"
@@ -193,7 +178,7 @@ def test_operator_sees_everyones_keys_and_creates_one_for_a_trader(database) -> 
             assert "for alice" in screen_text(app)
             await pilot.press("escape")
             await settle(pilot)
-            rows = cell_texts(screen.query_one("#keys", Table))
+            rows = table_rows(screen.query_one("#keys", Table))
             assert rows[0][1:3] == ["meter feed", "alice"]
 
     asyncio.run(scenario())

@@ -17,7 +17,7 @@ from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.stats import StatsScreen
 from energy_tui.tui.widgets.charts import Chart
 from energy_tui.tui.widgets.tables import Table
-from tests.tui_identity_support import settle
+from tests.tui_identity_support import settle, table_rows
 from tests.tui_market_support import NOW, TRADES, log_in, seeded_market
 
 Scenario = Callable[[Pilot, StatsScreen], Awaitable[None]]
@@ -50,8 +50,7 @@ def run(database, scenario: Scenario, size=(120, 36)) -> None:
 
 
 def rows(screen: StatsScreen) -> list[list[str]]:
-    table = screen.query_one("#daily", Table)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    return table_rows(screen.query_one("#daily", Table))
 
 
 def chart_text(screen: StatsScreen, name: str) -> str:

@@ -1,5 +1,5 @@
-"""Shared by the account, keys and admin Pilot tests: a seeded SQLite file, the real app,
-and a login through the real login screen."""
+"""Shared by the TUI Pilot tests: a seeded SQLite file (conftest's `database`), the real
+app, a login through the real login screen, and readers of what screens show."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import functools
 import html
 import re
 from pathlib import Path
+from typing import Any, TypeVar
 
 from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from energy_tui.cli.runtime import bind
@@ -22,6 +25,7 @@ from energy_tui.services import prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.login import LoginScreen
+from energy_tui.tui.widgets.tables import Table
 
 SIZE = (120, 36)
 # username: (password, role, prosumer); short passwords: Pilot types each key
@@ -33,6 +37,7 @@ PEOPLE = {
     "bob": ("bob-pass1", "trader", "home-02"),
 }
 SEEDER = Actor(label="test:seed", role="admin")
+S = TypeVar("S", bound=Screen[Any])
 
 
 def seeded_database(tmp_path: Path) -> tuple[Settings, DatabaseURL]:
@@ -108,6 +113,26 @@ async def clear_and_type(pilot: Pilot, text: str) -> None:
     """Replace what the focused input holds."""
     await pilot.press("ctrl+a", "ctrl+k")
     await type_text(pilot, text)
+
+
+async def open_screen(pilot: Pilot, username: str, key: str, screen_type: type[S]) -> S:
+    """Log in as `username`, press `key` (F2-F6) and return the screen it opens."""
+    await login(pilot, username)
+    await pilot.press(key)
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, screen_type)
+    return pilot.app.screen
+
+
+def field_error(form: Screen[Any], name: str) -> str:
+    """The inline message under field `name` of a form, "" when none is shown."""
+    error = form.query_one(f"#{name}-error", Static)
+    return str(error.content) if error.display else ""
+
+
+def table_rows(table: Table) -> list[list[str]]:
+    """Every row of `table` as the text of its cells."""
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 def screen_text(app: EnergyApp) -> str:
