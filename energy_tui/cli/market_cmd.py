@@ -34,6 +34,7 @@ from energy_tui.services.market import (
     cancel_order,
     invariants,
     order_request,
+    own_address,
     place_order,
     stats,
     sweep_expired,
@@ -273,16 +274,7 @@ def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -
     """The filter with the key owner's address when only their trades are asked for."""
     personal = bool(args.mine or spec.side)
     actor = _reader(args, runtime, personal=personal)
-    return dataclasses.replace(spec, address=_own_address(actor)) if personal else spec
-
-
-def _own_address(actor: Actor) -> str:
-    if not actor.prosumer_address:
-        raise ValidationError(
-            f"{actor.username or actor.label} trades for no prosumer: "
-            "an operator links one with `energy-tui user add --prosumer`"
-        )
-    return actor.prosumer_address
+    return dataclasses.replace(spec, address=own_address(actor)) if personal else spec
 
 
 # --- orders ----------------------------------------------------------------------------
@@ -391,7 +383,7 @@ def run_cancel(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "read")
-        rows = market.orders(_own_address(actor), include_closed=args.all, limit=1000)
+        rows = market.orders(own_address(actor), include_closed=args.all, limit=1000)
         current = market.book(depth=1) if rows else None
         notes = {o.id: market.why_not_matched(o, current) for o in rows if o.is_open}
     if args.json:

@@ -5,6 +5,7 @@ from energy_tui.services.market.orders import (
     OrderRequest,
     cancel_order,
     order_request,
+    own_address,
     place_order,
     sweep_expired,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "PlaceResult",
     "cancel_order",
     "order_request",
+    "own_address",
     "place_order",
     "sweep_expired",
 ]

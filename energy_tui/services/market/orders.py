@@ -269,7 +269,7 @@ def _save_state(state: _State, now: dt.datetime) -> None:
 def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> PlaceResult:
     """Reserve, match against the book at the makers' prices, settle, rest or cancel."""
     require(actor, Action.TRADE_OWN, side=request.side)
-    address = _own_address(actor)
+    address = own_address(actor)
     _check_value(request.amount, request.price)
     with db.atomic(), batch():
         now = clock.now()
@@ -338,7 +338,8 @@ def _check_value(amount: Decimal, price: Decimal) -> None:
         )
 
 
-def _own_address(actor: Actor) -> str:
+def own_address(actor: Actor) -> str:
+    """The prosumer `actor` trades for; ValidationError when the user has none."""
     if not actor.prosumer_address:
         raise ValidationError(
             f"{actor.username or actor.label} is not linked to a prosumer: "
