@@ -75,7 +75,7 @@ class OrderBookScreen(DataScreen):
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
-        # orders keep a few rows, so the preview and the tape still fit.
+        # orders keep a few rows and the tape gives way, so the ticket and its preview fit.
         self.set_class(self.size.height < SHORT, "-short")
         self.set_class(self.size.width < NARROW, "-narrow")
         if self.snapshot is not None:

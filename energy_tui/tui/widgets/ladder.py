@@ -30,7 +30,6 @@ class PriceLadder(Table):
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(zebra_stripes=False, cursor_type="none", **kwargs)
-        self.bar_width = BAR_WIDTH
 
     def on_mount(self) -> None:
         self.add_columns("Price", "kWh", "#", "Cum. kWh", "Depth")
@@ -40,24 +39,24 @@ class PriceLadder(Table):
         row always sits in view in the middle."""
         fits = max(2, (self.size.height - 2) // 2) if self.size.height else depth
         depth = min(depth, fits)
-        self.bar_width = max(3, min(BAR_WIDTH, self.size.width - OTHER_COLUMNS))
+        bar = max(3, min(BAR_WIDTH, self.size.width - OTHER_COLUMNS))
         self.clear()
         asks, bids = book.asks[:depth], book.bids[:depth]
         largest = max([lvl.cumulative for lvl in asks[-1:] + bids[-1:]], default=Decimal(0))
         for level in reversed(asks):
-            self._row(level, largest, "ask")
+            self._row(level, largest, "ask", bar)
         self.add_row(*self._middle(book))
         for level in bids:
-            self._row(level, largest, "bid")
+            self._row(level, largest, "bid", bar)
 
-    def _row(self, level: Level, largest: Decimal, side: str) -> None:
+    def _row(self, level: Level, largest: Decimal, side: str, bar: int) -> None:
         style = "bold red" if side == "ask" else "bold green"
         self.add_row(
             Text(f"{level.price:.4f}", style=style),
             Text(f"{level.quantity:,.2f}", justify="right"),
             Text(str(level.orders), justify="right"),
             Text(f"{level.cumulative:,.2f}", justify="right"),
-            Text(depth_bar(level.cumulative, largest, self.bar_width), style=style.split()[-1]),
+            Text(depth_bar(level.cumulative, largest, bar), style=style.split()[-1]),
         )
 
     @staticmethod
