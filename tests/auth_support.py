@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 from typing import Any
 
@@ -14,21 +13,6 @@ from energy_tui.services.context import Actor
 
 OPERATOR = Actor(label="os:test-operator", role="admin")
 PASSWORD = "correct horse battery"
-START = dt.datetime(2026, 3, 2, 12, 0, 0)
-
-
-class Clock:
-    """Stands in for `energy_tui.clock.now`; tests move it with `advance`."""
-
-    def __init__(self, start: dt.datetime = START) -> None:
-        self.current = start
-
-    def __call__(self) -> dt.datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.current += dt.timedelta(**delta)
-        return self.current
 
 
 def settings(**changes: Any) -> Settings:

@@ -52,12 +52,7 @@ _servers: dict[str, tuple[str, peewee.Database]] = {}
 def _server(name: str, request: pytest.FixtureRequest) -> tuple[str, peewee.Database]:
     """The migrated private database of this pytest process on server `name`."""
     if name not in _servers:
-        base = backends.server_url(name)
-        if base is None:
-            message = f"{backends.ENV[name]} is not set"
-            if backends.required():
-                pytest.fail(f"{message} but {backends.REQUIRE_ENV} asks for every backend")
-            pytest.skip(message)
+        base = backends.server_url_or_skip(name)
         private = f"energy_tui_test_{os.getpid()}"
         url = backends.create_private_database(base, private)
         request.session.config.add_cleanup(lambda: backends.drop_private_database(base, private))
@@ -92,6 +87,14 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch):
+    """`clock.now` frozen at tests.clock_support.START; the test moves it with `advance`."""
+    from tests.clock_support import freeze
+
+    return freeze(monkeypatch)
 
 
 @pytest.fixture

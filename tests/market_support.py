@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from decimal import Decimal
 
-import pytest
-
-from energy_tui import clock
 from energy_tui.db.models import AuditLog, EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.services import keys, prosumers, users
 from energy_tui.services.context import Actor
@@ -17,7 +13,6 @@ from energy_tui.services.prosumers import Balances
 
 RULES = MarketRules()
 OPERATOR = Actor(label="os:test-operator", role="admin")
-START = dt.datetime(2026, 3, 2, 12, 0, 0)
 
 
 def trader(address: str, watt: str = "0", energy: str = "0") -> Actor:
@@ -46,26 +41,6 @@ def place(
 
 def balances(address: str) -> Balances:
     return prosumers.balances(address)
-
-
-class Clock:
-    """A frozen `clock.now` that tests move forward by hand."""
-
-    def __init__(self, start: dt.datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.now += dt.timedelta(**delta)
-        return self.now
-
-
-def freeze(monkeypatch: pytest.MonkeyPatch, start: dt.datetime = START) -> Clock:
-    frozen = Clock(start)
-    monkeypatch.setattr(clock, "now", frozen)
-    return frozen
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,14 +9,12 @@ import json
 import bcrypt
 import pytest
 
-from energy_tui import clock
 from energy_tui.db.models import Session, User, db
 from energy_tui.errors import AuthError
 from energy_tui.services import auth, passwords, users
 from tests.auth_support import (
     OPERATOR,
     PASSWORD,
-    Clock,
     add_user,
     audit_since,
     events_since,
@@ -26,13 +24,6 @@ from tests.auth_support import (
 )
 
 GENERIC = "invalid username or password"
-
-
-@pytest.fixture
-def now(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock()
-    monkeypatch.setattr(clock, "now", frozen)
-    return frozen
 
 
 @pytest.fixture

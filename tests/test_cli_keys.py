@@ -9,18 +9,10 @@ from typing import Any
 
 import pytest
 
-from energy_tui import clock
 from energy_tui.db.models import ApiKey
 from energy_tui.services import keys, users
-from tests.auth_support import (
-    OPERATOR,
-    START,
-    Clock,
-    add_user,
-    events_since,
-    last_audit_id,
-    snapshot,
-)
+from tests.auth_support import OPERATOR, add_user, events_since, last_audit_id, snapshot
+from tests.clock_support import START
 
 OS_USER = "opsuser"
 KEY_LINE = re.compile(r"^    (etk_[0-9a-f]{8}_[A-Za-z0-9_-]{43})$", re.M)
@@ -29,13 +21,6 @@ KEY_LINE = re.compile(r"^    (etk_[0-9a-f]{8}_[A-Za-z0-9_-]{43})$", re.M)
 @pytest.fixture(autouse=True)
 def os_user(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGNAME", OS_USER)
-
-
-@pytest.fixture
-def now(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock()
-    monkeypatch.setattr(clock, "now", frozen)
-    return frozen
 
 
 @pytest.fixture

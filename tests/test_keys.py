@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 
-from energy_tui import clock
 from energy_tui.cli.runtime import api_actor
 from energy_tui.db.models import ApiKey, User
 from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
@@ -19,23 +18,15 @@ from energy_tui.services import auth, keys, users
 from energy_tui.services.permissions import Action, require
 from tests.auth_support import (
     OPERATOR,
-    START,
-    Clock,
     add_user,
     audit_since,
     events_since,
     last_audit_id,
     snapshot,
 )
+from tests.clock_support import START
 
 KEY_SHAPE = re.compile(r"etk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}")
-
-
-@pytest.fixture
-def now(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock()
-    monkeypatch.setattr(clock, "now", frozen)
-    return frozen
 
 
 @pytest.fixture

@@ -24,14 +24,8 @@ from energy_tui.errors import (
 )
 from energy_tui.services.context import Actor
 from energy_tui.services.market import cancel_order, invariants, sweep_expired
-from tests.market_support import (
-    Snapshot,
-    freeze,
-    key_for,
-    place,
-    snapshot,
-    trader,
-)
+from tests.clock_support import freeze
+from tests.market_support import Snapshot, key_for, place, snapshot, trader
 
 # (field, typed value, what the message says)
 VALUES = [

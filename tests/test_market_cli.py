@@ -10,7 +10,8 @@ import pytest
 
 from energy_tui.db.models import EnergyOrder, MarketStatistics, Prosumer
 from energy_tui.services.market import invariants
-from tests.market_support import freeze, key_for, place, trader
+from tests.clock_support import freeze
+from tests.market_support import key_for, place, trader
 
 D = Decimal
 

@@ -11,15 +11,8 @@ from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Pro
 from energy_tui.errors import ValidationError
 from energy_tui.services.market import MarketRules, cancel_order, invariants, stats, sweep_expired
 from energy_tui.services.market import book as market_book
-from tests.market_support import (
-    RULES,
-    audit_events,
-    balances,
-    freeze,
-    place,
-    snapshot,
-    trader,
-)
+from tests.clock_support import freeze
+from tests.market_support import RULES, audit_events, balances, place, snapshot, trader
 
 D = Decimal
 

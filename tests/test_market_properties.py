@@ -27,7 +27,8 @@ from energy_tui.errors import InsufficientFunds, ValidationError
 from energy_tui.services import prosumers
 from energy_tui.services.context import Actor
 from energy_tui.services.market import cancel_order, invariants, stats, sweep_expired
-from tests.market_support import OPERATOR, START, Clock, freeze, place, snapshot
+from tests.clock_support import START, Clock, freeze
+from tests.market_support import OPERATOR, place, snapshot
 
 EXAMPLES = {"sqlite": 200, "postgres": 50, "mysql": 50}
 STEPS = {"sqlite": 40, "postgres": 30, "mysql": 30}

@@ -32,23 +32,12 @@ STEP_NAMES = [f"{step.version:04d}_{step.name}" for step in migrations.steps()]
 LATEST = migrations.steps()[-1].version
 
 
-def server_base(name: str) -> str:
-    """The server URL for `name`; skip (or fail, when backends are required) without it."""
-    base = backends.server_url(name)
-    if base is None:
-        message = f"{backends.ENV[name]} is not set"
-        if backends.required():
-            pytest.fail(f"{message} but {backends.REQUIRE_ENV} asks for every backend")
-        pytest.skip(message)
-    return base
-
-
 def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
     """An empty, never migrated database of its own on `backend`."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path}/fresh.db"
         return
-    base = server_base(backend)
+    base = backends.server_url_or_skip(backend)
     name = f"energy_tui_fresh_{os.getpid()}"
     url = backends.create_private_database(base, name)
     yield url
@@ -235,7 +224,7 @@ def raw_rows(database: peewee.Database, columns: dict[str, list[str]]) -> dict[s
 @pytest.fixture
 def seeded_postgres() -> Iterator[str]:
     """A PostgreSQL database created with the seed note's SQL and holding a few rows."""
-    base = server_base("postgres")
+    base = backends.server_url_or_skip("postgres")
     name = f"energy_tui_seed_{os.getpid()}"
     url = backends.create_private_database(base, name)
     database = backends.bind(url)
