@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
 from energy_tui.cli.runtime import bind
@@ -90,16 +90,27 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause()
 
 
-async def login(pilot: Pilot, username: str, password: str | None = None) -> None:
-    """Log in through the login screen, typing as a user would."""
+async def login(
+    pilot: Pilot, username: str, password: str | None = None, *, typed: bool = True
+) -> None:
+    """Log in through the login screen, typing as a user would; with `typed=False` the
+    fields are filled at once (Pilot takes a tenth of a second a key)."""
     for _ in range(200):
         if isinstance(pilot.app.screen, LoginScreen):
             break
         await pilot.pause(0.02)
-    assert isinstance(pilot.app.screen, LoginScreen)
-    await type_text(pilot, username)
-    await pilot.press("enter")
-    await type_text(pilot, password or PEOPLE[username][0])
+    screen = pilot.app.screen
+    assert isinstance(screen, LoginScreen)
+    password = password or PEOPLE[username][0]
+    if typed:
+        await type_text(pilot, username)
+        await pilot.press("enter")
+        await type_text(pilot, password)
+    else:
+        await pilot.pause()  # its on_mount focuses the username field
+        screen.query_one("#username", Input).value = username
+        screen.query_one("#password", Input).value = password
+        screen.query_one("#password", Input).focus()
     await pilot.press("enter")
     await settle(pilot)
     assert not isinstance(pilot.app.screen, LoginScreen), "login failed"

@@ -17,9 +17,8 @@ from energy_tui.db import migrations
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.services import users
 from energy_tui.services.market import MarketRules, order_request, place_order
-from energy_tui.tui.screens.login import LoginScreen
 from tests.market_support import OPERATOR, trader
-from tests.tui_identity_support import settle
+from tests.tui_identity_support import login
 
 NOW = dt.datetime(2026, 3, 10, 12, 0)
 RULES = MarketRules()  # grid fee 5%, as the test settings have it
@@ -65,22 +64,9 @@ def _users(rounds: int) -> None:
 
 
 async def log_in(pilot: Pilot, username: str) -> None:
-    """Log in through the real login screen, filling its fields at once (typing each
-    key through Pilot costs a tenth of a second; the login tests type for real)."""
-    for _ in range(200):
-        if isinstance(pilot.app.screen, LoginScreen):
-            break
-        await pilot.pause(0.02)
-    screen = pilot.app.screen
-    assert isinstance(screen, LoginScreen)
-    await pilot.pause()  # its on_mount focuses the username field
-    screen.query_one("#username", Input).value = username
-    password = screen.query_one("#password", Input)
-    password.value = PASSWORDS[username]
-    password.focus()
-    await pilot.press("enter")
-    await settle(pilot)
-    assert not isinstance(pilot.app.screen, LoginScreen), "login failed"
+    """Log in as one of this market's people, the fields filled at once (the login
+    tests type for real)."""
+    await login(pilot, username, PASSWORDS[username], typed=False)
 
 
 async def fill(pilot: Pilot, value: str) -> None:
