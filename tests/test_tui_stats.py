@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,13 +11,11 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from energy_tui import clock
-from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.stats import StatsScreen
 from energy_tui.tui.widgets.charts import Chart
 from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import settle, table_rows
-from tests.tui_market_support import NOW, TRADES, log_in, seeded_market
+from tests.tui_market_support import TRADES, play, seeded_market
 
 Scenario = Callable[[Pilot, StatsScreen], Awaitable[None]]
 # the fixture's four days in March, one in January (for 90 days) and two trades today
@@ -36,17 +33,7 @@ def database(tmp_path: Path):
 
 
 def run(database, scenario: Scenario, size=(120, 36)) -> None:
-    async def main() -> None:
-        app: EnergyApp = make_app(*database)
-        async with app.run_test(size=size) as pilot:
-            await log_in(pilot, "viewer")
-            await pilot.press("f3")
-            await settle(pilot)
-            assert isinstance(app.screen, StatsScreen)
-            await scenario(pilot, app.screen)
-
-    with clock.frozen(NOW):
-        asyncio.run(main())
+    play(database, "viewer", "f3", StatsScreen, scenario, size)
 
 
 def rows(screen: StatsScreen) -> list[list[str]]:

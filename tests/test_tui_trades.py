@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,13 +11,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from textual.widgets.data_table import ColumnKey
 
-from energy_tui import clock, locations
-from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui import locations
 from energy_tui.tui.screens.trades import DateField, TradesScreen
 from energy_tui.tui.widgets.export_dialog import ExportDialog
 from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import settle, type_text
-from tests.tui_market_support import NOW, fill, log_in, seeded_market
+from tests.tui_market_support import fill, play, seeded_market
 
 SIZE = (120, 36)
 Scenario = Callable[[Pilot, TradesScreen], Awaitable[None]]
@@ -39,18 +37,7 @@ def documents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run(database, scenario: Scenario, user: str = "alice", size=SIZE) -> None:
     """Log in as `user`, open F2 and play `scenario`, with the clock at NOW."""
-
-    async def main() -> None:
-        app: EnergyApp = make_app(*database)
-        async with app.run_test(size=size) as pilot:
-            await log_in(pilot, user)
-            await pilot.press("f2")
-            await settle(pilot)
-            assert isinstance(app.screen, TradesScreen)
-            await scenario(pilot, app.screen)
-
-    with clock.frozen(NOW):
-        asyncio.run(main())
+    play(database, user, "f2", TradesScreen, scenario, size)
 
 
 def column(screen: TradesScreen, key: str) -> list[str]:

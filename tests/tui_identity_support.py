@@ -129,6 +129,11 @@ async def clear_and_type(pilot: Pilot, text: str) -> None:
 async def open_screen(pilot: Pilot, username: str, key: str, screen_type: type[S]) -> S:
     """Log in as `username`, press `key` (F2-F6) and return the screen it opens."""
     await login(pilot, username)
+    return await switch_to(pilot, key, screen_type)
+
+
+async def switch_to(pilot: Pilot, key: str, screen_type: type[S]) -> S:
+    """Press `key` (F1-F6) and return the screen it opens, loaded."""
     await pilot.press(key)
     await settle(pilot)
     assert isinstance(pilot.app.screen, screen_type)

@@ -3,8 +3,9 @@ fixed moments, the real app, and a frozen clock around it."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -17,10 +18,12 @@ from energy_tui.db import migrations
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.services import users
 from energy_tui.services.market import MarketRules, order_request, place_order
+from energy_tui.tui.app import make_app
 from tests.market_support import OPERATOR, trader
-from tests.tui_identity_support import login
+from tests.tui_identity_support import S, login, switch_to
 
 NOW = dt.datetime(2026, 3, 10, 12, 0)
+SIZE = (120, 36)
 RULES = MarketRules()  # grid fee 5%, as the test settings have it
 PASSWORDS = {"alice": "alice-password-1", "viewer": "viewer-password-1"}
 # (when, seller, buyer, kWh, price)
@@ -67,6 +70,27 @@ async def log_in(pilot: Pilot, username: str) -> None:
     """Log in as one of this market's people, the fields filled at once (the login
     tests type for real)."""
     await login(pilot, username, PASSWORDS[username], typed=False)
+
+
+def play(
+    database: tuple[Settings, DatabaseURL],
+    user: str,
+    key: str,
+    screen_type: type[S],
+    scenario: Callable[[Pilot, S], Awaitable[None]],
+    size: tuple[int, int] = SIZE,
+) -> None:
+    """Log in as `user`, open the screen `key` leads to and play `scenario` on it, with
+    the clock at NOW."""
+
+    async def main() -> None:
+        app = make_app(*database)
+        async with app.run_test(size=size) as pilot:
+            await log_in(pilot, user)
+            await scenario(pilot, await switch_to(pilot, key, screen_type))
+
+    with clock.frozen(NOW):
+        asyncio.run(main())
 
 
 async def fill(pilot: Pilot, value: str) -> None:
