@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import re
 
 import bcrypt
 import pytest
 
-from energy_tui.db.models import Session, User, db
+from energy_tui.db.models import AuditSecret, Session, User, db
 from energy_tui.errors import AuthError
-from energy_tui.services import auth, passwords, users
+from energy_tui.services import audit, auth, passwords, users
 from tests.auth_support import (
     OPERATOR,
     PASSWORD,
@@ -153,13 +155,37 @@ def test_successful_login_spends_one_bcrypt_check_outside_transactions(bob, monk
     assert calls == [False]
 
 
-def test_unknown_user_audit_keeps_the_attempted_name_but_never_the_password(bob):
+def test_unknown_user_audit_keeps_a_keyed_hash_never_the_typed_text(bob):
     start = last_audit_id()
-    refused("mallory", "hunter2hunter2")
+    refused("Tr0ub4dor&3-typed-here", "hunter2hunter2")  # a password in the wrong field
     [row] = audit_since(start)
     assert row.user_id is None
-    assert json.loads(row.event_data) == {"reason": "unknown_user", "username": "mallory"}
-    assert "hunter2" not in row.event_data
+    data = json.loads(row.event_data)
+    assert set(data) == {"reason", "username_hmac"} and data["reason"] == "unknown_user"
+    assert re.fullmatch(r"[0-9a-f]{16}", data["username_hmac"])
+    assert data["username_hmac"] == audit.keyed_hash("Tr0ub4dor&3-typed-here")
+    assert "Tr0ub4dor" not in row.event_data and "hunter2" not in row.event_data
+
+
+def test_the_keyed_hash_is_an_hmac_under_a_secret_stored_once_in_the_database(bob):
+    refused("mallory", "x" * 8)
+    [secret] = AuditSecret.select()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret.secret)
+    expected = hmac.new(bytes.fromhex(secret.secret), b"mallory", hashlib.sha256).hexdigest()
+    assert audit.keyed_hash("mallory") == expected[:16]
+    assert audit.keyed_hash("mallory") != hashlib.sha256(b"mallory").hexdigest()[:16]
+    refused("mallory", "y" * 8)
+    assert AuditSecret.select().count() == 1
+
+
+def test_repeated_attempts_on_one_unknown_name_can_be_grouped(bob):
+    start = last_audit_id()
+    for name in ("mallory", "mallory", "trudy"):
+        refused(name, "hunter2hunter2")
+    hashes = [json.loads(row.event_data)["username_hmac"] for row in audit_since(start)]
+    assert hashes[0] == hashes[1] != hashes[2]
+    rows = audit.entries(username="mallory", event_type="login_failed")
+    assert [entry.data["username_hmac"] for entry in rows] == hashes[:2]
 
 
 def test_bad_password_audit_names_the_user_and_counts(bob):

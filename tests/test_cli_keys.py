@@ -267,3 +267,18 @@ def test_audit_list_prints_a_table(run, keyring):
 
 def test_audit_list_with_no_match_says_none(run, people):
     assert ok(run, "audit", "list", "--event", "nothing_like_this").endswith("(none)\n")
+
+
+def test_audit_list_shows_the_hash_of_an_unknown_name_and_finds_it_by_that_name(run, people):
+    from energy_tui.errors import AuthError
+    from energy_tui.services import audit, auth
+    from tests.auth_support import settings
+
+    for name in ("mallory", "mallory", "trudy"):
+        with pytest.raises(AuthError):
+            auth.authenticate(name, "hunter2hunter2", None, settings())
+    table = ok(run, "audit", "list", "--event", "login_failed")
+    assert f'username_hmac="{audit.keyed_hash("mallory")}"' in table
+    assert "mallory" not in table and "trudy" not in table
+    found = json.loads(ok(run, "audit", "list", "--user", "mallory", "--json"))
+    assert [row["data"]["username_hmac"] for row in found] == [audit.keyed_hash("mallory")] * 2

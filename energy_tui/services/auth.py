@@ -143,7 +143,8 @@ def _settle(attempt: _Attempt, settings: Settings) -> LoginResult | AuthError:
         user = for_update(User.select().where(User.id == attempt.user_id)).first()
     if user is None:
         anonymous = Actor(label="anonymous", role="viewer", ip_address=attempt.ip)
-        _audit_failure(anonymous, "unknown_user", username=attempt.attempted)
+        # what was typed may be a password in the wrong field: keep only its keyed hash
+        _audit_failure(anonymous, "unknown_user", username_hmac=audit.keyed_hash(attempt.attempted))
         return AuthError(GENERIC_FAILURE)
     now = clock.now()
     actor = actor_for_user(user, attempt.ip)
