@@ -307,6 +307,53 @@ def test_login_keeps_the_hash_when_the_cost_is_unchanged_or_lower(bob):
     assert User.get_by_id(bob.id).password_hash == stored
 
 
+def bcrypt_costs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cost of every bcrypt check from now on (work doubles with each step)."""
+    costs: list[int] = []
+    real = bcrypt.checkpw
+
+    def counted(secret: bytes, hashed: bytes) -> bool:
+        costs.append(passwords.cost_of(hashed.decode("ascii", "replace")))
+        return real(secret, hashed)
+
+    monkeypatch.setattr(passwords.bcrypt, "checkpw", counted)
+    return costs
+
+
+FAILURES_AT_A_HIGHER_COST = [
+    pytest.param("nobody", PASSWORD, id="unknown-user"),
+    pytest.param("bob", "wrong password", id="wrong-password"),
+    pytest.param("bob", "p" * 100, id="password-over-72-bytes"),
+    pytest.param("bob", "\udcff" * 9, id="not-utf8-encodable"),
+]
+
+
+@pytest.mark.parametrize(("name", "password"), FAILURES_AT_A_HIGHER_COST)
+def test_a_failure_costs_a_check_at_the_configured_cost_whatever_the_stored_cost(
+    bob, monkeypatch, name, password
+):
+    """bob's hash has cost 4; BCRYPT_ROUNDS is now 6. Each failure, his or an unknown
+    user's, spends one check at cost 6; his own cheaper check comes on top of it."""
+    refused("nobody", "warm-up", bcrypt_rounds=6)  # builds the cached dummy hash
+    costs = bcrypt_costs(monkeypatch)
+    assert refused(name, password, bcrypt_rounds=6) == GENERIC
+    assert costs.count(6) == 1 and all(cost < 6 for cost in costs if cost != 6), costs
+
+
+def test_a_failure_against_a_corrupt_stored_hash_costs_a_configured_check(bob, monkeypatch):
+    User.update(password_hash="$2b$12$corrupt").where(User.id == bob.id).execute()
+    costs = bcrypt_costs(monkeypatch)
+    assert refused("bob", PASSWORD) == GENERIC
+    assert costs[-1] == 4  # BCRYPT_ROUNDS of the tests
+
+
+def test_success_with_a_cheaper_hash_still_rehashes_without_a_dummy_check(bob, monkeypatch):
+    costs = bcrypt_costs(monkeypatch)
+    assert login(bcrypt_rounds=6).rehashed
+    assert costs == [4]
+    assert passwords.cost_of(User.get_by_id(bob.id).password_hash) == 6
+
+
 @pytest.mark.parametrize("variant", ["$2a$", "$2b$", "$2y$"])
 def test_hashes_of_every_bcrypt_variant_verify(bob, variant):
     made = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()

@@ -1,9 +1,10 @@
 """Password login, sessions and their timeouts (DESIGN §4; PITFALLS: bcrypt, security).
 
-Every login attempt costs exactly one bcrypt call, made before the transaction that
-records the outcome, so no lock is held while bcrypt runs. What a guesser sees is only
-"invalid username or password"; the lockout and disabled messages come only after the
-correct password, and the audit row keeps the real reason.
+Every failed login costs one bcrypt call at the configured cost (and, for a user whose
+stored hash is cheaper, that hash's check before it: `passwords.verify`), made before
+the transaction that records the outcome, so no lock is held while bcrypt runs. What a
+guesser sees is only "invalid username or password"; the lockout and disabled messages
+come only after the correct password, and the audit row keeps the real reason.
 """
 
 from __future__ import annotations
