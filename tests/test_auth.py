@@ -178,6 +178,17 @@ def test_the_keyed_hash_is_an_hmac_under_a_secret_stored_once_in_the_database(bo
     assert AuditSecret.select().count() == 1
 
 
+def test_a_process_that_loses_the_race_to_make_the_secret_uses_the_winners(bob, monkeypatch):
+    winner = AuditSecret.create(id=1, secret="ab" * 32)
+    monkeypatch.setattr(AuditSecret, "get_or_none", classmethod(lambda cls, *a: None))
+    start = last_audit_id()
+    refused("mallory", "hunter2hunter2")  # its insert collides inside the login transaction
+    [row] = audit_since(start)
+    expected = hmac.new(bytes.fromhex(winner.secret), b"mallory", hashlib.sha256).hexdigest()
+    assert json.loads(row.event_data)["username_hmac"] == expected[:16]
+    assert [r.secret for r in AuditSecret.select()] == [winner.secret]
+
+
 def test_repeated_attempts_on_one_unknown_name_can_be_grouped(bob):
     start = last_audit_id()
     for name in ("mallory", "mallory", "trudy"):
