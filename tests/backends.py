@@ -13,7 +13,7 @@ import peewee
 import pytest
 
 from energy_tui.db.connect import open_database
-from energy_tui.db.models import MODELS, MarketState, db
+from energy_tui.db.models import MODELS, AuditSecret, MarketState, db
 from energy_tui.db.urls import DatabaseURL, parse_url
 
 ENV = {"postgres": "ENERGY_TUI_TEST_POSTGRES_URL", "mysql": "ENERGY_TUI_TEST_MYSQL_URL"}
@@ -102,8 +102,10 @@ def empty_tables(database: peewee.Database, backend: str) -> None:
     else:
         for table in reversed(tables):
             database.execute_sql(f'DELETE FROM "{table}"')
-    # As a fresh migration leaves it: the market's one state row (migration 0002).
+    # As a fresh migration leaves it: the market's one state row (migration 0002), no
+    # audit secret yet (migration 0006; made on first need).
     MarketState.insert(id=1).execute()
+    AuditSecret.delete().execute()
 
 
 def bind(url: str) -> peewee.Database:

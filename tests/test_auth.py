@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import re
 
 import bcrypt
 import pytest
 
-from energy_tui.db.models import Session, User, db
+from energy_tui.db.models import AuditSecret, Session, User, db
 from energy_tui.errors import AuthError
-from energy_tui.services import auth, passwords, users
+from energy_tui.services import audit, auth, passwords, users
 from tests.auth_support import (
     OPERATOR,
     PASSWORD,
@@ -153,13 +155,48 @@ def test_successful_login_spends_one_bcrypt_check_outside_transactions(bob, monk
     assert calls == [False]
 
 
-def test_unknown_user_audit_keeps_the_attempted_name_but_never_the_password(bob):
+def test_unknown_user_audit_keeps_a_keyed_hash_never_the_typed_text(bob):
     start = last_audit_id()
-    refused("mallory", "hunter2hunter2")
+    refused("Tr0ub4dor&3-typed-here", "hunter2hunter2")  # a password in the wrong field
     [row] = audit_since(start)
     assert row.user_id is None
-    assert json.loads(row.event_data) == {"reason": "unknown_user", "username": "mallory"}
-    assert "hunter2" not in row.event_data
+    data = json.loads(row.event_data)
+    assert set(data) == {"reason", "username_hmac"} and data["reason"] == "unknown_user"
+    assert re.fullmatch(r"[0-9a-f]{16}", data["username_hmac"])
+    assert data["username_hmac"] == audit.keyed_hash("Tr0ub4dor&3-typed-here")
+    assert "Tr0ub4dor" not in row.event_data and "hunter2" not in row.event_data
+
+
+def test_the_keyed_hash_is_an_hmac_under_a_secret_stored_once_in_the_database(bob):
+    refused("mallory", "x" * 8)
+    [secret] = AuditSecret.select()
+    assert re.fullmatch(r"[0-9a-f]{64}", secret.secret)
+    expected = hmac.new(bytes.fromhex(secret.secret), b"mallory", hashlib.sha256).hexdigest()
+    assert audit.keyed_hash("mallory") == expected[:16]
+    assert audit.keyed_hash("mallory") != hashlib.sha256(b"mallory").hexdigest()[:16]
+    refused("mallory", "y" * 8)
+    assert AuditSecret.select().count() == 1
+
+
+def test_a_process_that_loses_the_race_to_make_the_secret_uses_the_winners(bob, monkeypatch):
+    winner = AuditSecret.create(id=1, secret="ab" * 32)
+    monkeypatch.setattr(AuditSecret, "get_or_none", classmethod(lambda cls, *a: None))
+    start = last_audit_id()
+    refused("mallory", "hunter2hunter2")  # its insert collides inside the login transaction
+    [row] = audit_since(start)
+    expected = hmac.new(bytes.fromhex(winner.secret), b"mallory", hashlib.sha256).hexdigest()
+    assert json.loads(row.event_data)["username_hmac"] == expected[:16]
+    assert [r.secret for r in AuditSecret.select()] == [winner.secret]
+
+
+def test_repeated_attempts_on_one_unknown_name_can_be_grouped(bob):
+    start = last_audit_id()
+    for name in ("mallory", "mallory", "trudy"):
+        refused(name, "hunter2hunter2")
+    hashes = [json.loads(row.event_data)["username_hmac"] for row in audit_since(start)]
+    assert hashes[0] == hashes[1] != hashes[2]
+    rows = audit.entries(username="mallory", event_type="login_failed")
+    assert [entry.data["username_hmac"] for entry in rows] == hashes[:2]
 
 
 def test_bad_password_audit_names_the_user_and_counts(bob):
@@ -279,6 +316,53 @@ def test_login_keeps_the_hash_when_the_cost_is_unchanged_or_lower(bob):
     stored = User.get_by_id(bob.id).password_hash
     assert not login(bcrypt_rounds=4).rehashed
     assert User.get_by_id(bob.id).password_hash == stored
+
+
+def bcrypt_costs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The cost of every bcrypt check from now on (work doubles with each step)."""
+    costs: list[int] = []
+    real = bcrypt.checkpw
+
+    def counted(secret: bytes, hashed: bytes) -> bool:
+        costs.append(passwords.cost_of(hashed.decode("ascii", "replace")))
+        return real(secret, hashed)
+
+    monkeypatch.setattr(passwords.bcrypt, "checkpw", counted)
+    return costs
+
+
+FAILURES_AT_A_HIGHER_COST = [
+    pytest.param("nobody", PASSWORD, id="unknown-user"),
+    pytest.param("bob", "wrong password", id="wrong-password"),
+    pytest.param("bob", "p" * 100, id="password-over-72-bytes"),
+    pytest.param("bob", "\udcff" * 9, id="not-utf8-encodable"),
+]
+
+
+@pytest.mark.parametrize(("name", "password"), FAILURES_AT_A_HIGHER_COST)
+def test_a_failure_costs_a_check_at_the_configured_cost_whatever_the_stored_cost(
+    bob, monkeypatch, name, password
+):
+    """bob's hash has cost 4; BCRYPT_ROUNDS is now 6. Each failure, his or an unknown
+    user's, spends one check at cost 6; his own cheaper check comes on top of it."""
+    refused("nobody", "warm-up", bcrypt_rounds=6)  # builds the cached dummy hash
+    costs = bcrypt_costs(monkeypatch)
+    assert refused(name, password, bcrypt_rounds=6) == GENERIC
+    assert costs.count(6) == 1 and all(cost < 6 for cost in costs if cost != 6), costs
+
+
+def test_a_failure_against_a_corrupt_stored_hash_costs_a_configured_check(bob, monkeypatch):
+    User.update(password_hash="$2b$12$corrupt").where(User.id == bob.id).execute()
+    costs = bcrypt_costs(monkeypatch)
+    assert refused("bob", PASSWORD) == GENERIC
+    assert costs[-1] == 4  # BCRYPT_ROUNDS of the tests
+
+
+def test_success_with_a_cheaper_hash_still_rehashes_without_a_dummy_check(bob, monkeypatch):
+    costs = bcrypt_costs(monkeypatch)
+    assert login(bcrypt_rounds=6).rehashed
+    assert costs == [4]
+    assert passwords.cost_of(User.get_by_id(bob.id).password_hash) == 6
 
 
 @pytest.mark.parametrize("variant", ["$2a$", "$2b$", "$2y$"])

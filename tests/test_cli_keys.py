@@ -161,9 +161,9 @@ BAD_INPUT = [
     ("empty key", ["whoami", "--api-key", ""], 3, "malformed API key", [(*DENIED, "malformed")]),
     ("10000-char key", ["whoami", "--api-key", "k" * 10_000], 3, "malformed API key",
      [(*DENIED, "malformed")]),
-    ("unknown prefix", ["whoami", "--api-key", "{unknown}"], 3, "unknown API key etk_00000000",
+    ("unknown prefix", ["whoami", "--api-key", "{unknown}"], 3, "API key etk_00000000 is not valid",
      [(*DENIED, "unknown")]),
-    ("wrong secret", ["whoami", "--api-key", "{wrong}"], 3, "part after the prefix is wrong",
+    ("wrong secret", ["whoami", "--api-key", "{wrong}"], 3, "is not valid: give the whole key",
      [(*DENIED, "wrong_secret")]),
     ("revoked key", ["whoami", "--api-key", "{revoked}"], 3, "was revoked on",
      [(*DENIED, "revoked")]),
@@ -267,3 +267,18 @@ def test_audit_list_prints_a_table(run, keyring):
 
 def test_audit_list_with_no_match_says_none(run, people):
     assert ok(run, "audit", "list", "--event", "nothing_like_this").endswith("(none)\n")
+
+
+def test_audit_list_shows_the_hash_of_an_unknown_name_and_finds_it_by_that_name(run, people):
+    from energy_tui.errors import AuthError
+    from energy_tui.services import audit, auth
+    from tests.auth_support import settings
+
+    for name in ("mallory", "mallory", "trudy"):
+        with pytest.raises(AuthError):
+            auth.authenticate(name, "hunter2hunter2", None, settings())
+    table = ok(run, "audit", "list", "--event", "login_failed")
+    assert f'username_hmac="{audit.keyed_hash("mallory")}"' in table
+    assert "mallory" not in table and "trudy" not in table
+    found = json.loads(ok(run, "audit", "list", "--user", "mallory", "--json"))
+    assert [row["data"]["username_hmac"] for row in found] == [audit.keyed_hash("mallory")] * 2

@@ -172,7 +172,10 @@ def test_operator_creates_keys_for_traders(people):
 
 def test_operator_cannot_mint_a_manage_key_for_an_admin(people):
     before, start = snapshot(), last_audit_id()
-    with pytest.raises(PermissionDenied, match="manage users and roles, which otto may not"):
+    with pytest.raises(
+        PermissionDenied,
+        match="manage users and roles and migrate the database schema, which otto may not",
+    ):
         keys.create_key(session_actor("otto"), "ada", "escalate", "manage")
     assert snapshot() == before
     assert events_since(start) == [("permission_denied", "denied", None)]
@@ -280,7 +283,7 @@ BAD_KEYS = {
     "one char more": (lambda k: k + "x", "malformed API key"),
     "10000 chars": (lambda k: "etk_" + "a" * 9_996, "malformed API key"),
     "upper-case prefix": (lambda k: k[:4] + k[4:12].upper() + k[12:], "malformed API key"),
-    "unknown prefix": (lambda k: "etk_00000000" + k[12:], "unknown API key etk_00000000"),
+    "unknown prefix": (lambda k: "etk_00000000" + k[12:], "API key etk_00000000 is not valid"),
     "wrong secret": (_wrong_secret, r"API key etk_[0-9a-f]{8} is not valid"),
 }
 
@@ -299,6 +302,38 @@ def test_bad_keys_are_refused_clearly_audited_and_change_nothing(people, case):
     assert events_since(start) == [("api_key_denied", "denied", reason)]
     [row] = audit_since(start)
     assert created.key[13:] not in row.event_data
+
+
+def _refusal(key: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
+    """The message of a refused key, and the work done: each hash and compare made."""
+    work: list[str] = []
+    real_hash, real_compare = keys.hash_key, keys.hmac.compare_digest
+
+    def hashed(key: str) -> str:
+        work.append("hash")
+        return real_hash(key)
+
+    def compared(a: str, b: str) -> bool:
+        work.append("compare")
+        return real_compare(a, b)
+
+    monkeypatch.setattr(keys, "hash_key", hashed)
+    monkeypatch.setattr(keys.hmac, "compare_digest", compared)
+    with pytest.raises(AuthError) as refused:
+        keys.verify(key)
+    monkeypatch.undo()
+    return str(refused.value), work
+
+
+def test_an_unknown_prefix_and_a_wrong_secret_look_the_same_from_outside(people, monkeypatch):
+    created = new_key()
+    unknown = "etk_00000000" + created.key[12:]
+    start = last_audit_id()
+    said_wrong, work_wrong = _refusal(_wrong_secret(created.key), monkeypatch)
+    said_unknown, work_unknown = _refusal(unknown, monkeypatch)
+    assert said_wrong.replace(created.info.prefix, "etk_00000000") == said_unknown
+    assert work_wrong == work_unknown == ["hash", "compare"]
+    assert [reason for *_, reason in events_since(start)] == ["wrong_secret", "unknown"]
 
 
 def test_wrong_secret_audit_names_the_key_and_its_owner(people):

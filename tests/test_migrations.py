@@ -15,7 +15,16 @@ import peewee
 import pytest
 
 from energy_tui.db import migrations
-from energy_tui.db.models import MODELS, ApiKey, EnergyOrder, EnergyTrade, Prosumer, User, db
+from energy_tui.db.models import (
+    MODELS,
+    ApiKey,
+    AuditSecret,
+    EnergyOrder,
+    EnergyTrade,
+    Prosumer,
+    User,
+    db,
+)
 from energy_tui.services.market import invariants
 from tests import backends
 
@@ -359,3 +368,20 @@ def test_seed_made_database_repeating_a_day_in_market_statistics_is_refused_unch
     finally:
         database.close_all()
     assert run_json(cli, "db", "migrate", "--db", seeded_postgres)["applied"] == STEP_NAMES
+
+
+def test_migration_0006_makes_the_empty_audit_secret_table(cli, fresh_url):
+    run_json(cli, "db", "migrate", "--db", fresh_url)
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            assert "0006_audit_secret" in STEP_NAMES
+            assert database.table_exists("audit_secret")
+            columns = {column.name for column in database.get_columns("audit_secret")}
+            assert columns == {"id", "secret", "created_at"}
+            assert AuditSecret.select().count() == 0  # made on first need
+    finally:
+        database.close()
+        close_all = getattr(database, "close_all", None)
+        if close_all:
+            close_all()

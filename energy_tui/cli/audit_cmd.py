@@ -8,10 +8,10 @@ import json
 
 from energy_tui import clock
 from energy_tui.cli.output import print_json, print_table
-from energy_tui.cli.runtime import add_api_key_option, connected, operator_actor
+from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.services import audit
 from energy_tui.services.audit import AuditEntry
-from energy_tui.services.permissions import Action, require
+from energy_tui.services.permissions import Action
 
 COLUMNS = ["created_at", "event_type", "actor", "outcome", "ip_address", "details"]
 MAX_LIMIT = 10_000
@@ -47,7 +47,7 @@ def run_list(args: argparse.Namespace) -> int:
     since = parse_since(args.since, clock.now())
     limit = parse_limit(args.limit)
     with connected(args):
-        require(operator_actor(args), Action.READ_AUDIT)
+        command_actor(args, Action.READ_AUDIT)
         rows = audit.entries(since=since, username=args.user, event_type=args.event, limit=limit)
     if args.json:
         print_json(rows)

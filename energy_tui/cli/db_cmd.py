@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from energy_tui.cli.output import print_json, print_table
-from energy_tui.cli.runtime import connected
+from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.db import migrations
+from energy_tui.services.permissions import Action
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -16,16 +17,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "migrate", parents=[common], help="apply pending migrations (safe to repeat)"
     )
     migrate.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(migrate)
     migrate.set_defaults(handler=run_migrate)
     status = commands.add_parser(
         "status", parents=[common], help="current schema version and pending steps"
     )
     status.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(status)
     status.set_defaults(handler=run_status)
 
 
 def run_migrate(args: argparse.Namespace) -> int:
     with connected(args, migrate=False) as runtime:
+        command_actor(args, Action.MIGRATE_DATABASE)
         applied = migrations.migrate(runtime.database)
         state = migrations.status(runtime.database)
     if args.json:
@@ -47,6 +51,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     with connected(args, migrate=False) as runtime:
+        command_actor(args)  # a key given must be valid, whatever the command
         state = migrations.status(runtime.database)
     if args.json:
         print_json(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from energy_tui.cli.runtime import Runtime, bind
 from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
 from energy_tui.db.models import db
+from energy_tui.db.urls import DatabaseURL, parse_url
 from energy_tui.errors import ConfigError, ValidationError
 from energy_tui.services import demo, users
 from energy_tui.services.market import MarketRules
@@ -130,15 +133,39 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         bots.start()
         command += ["demo", "--bots", "0"]
-    elif getattr(args, "db", None):
-        command += ["--db", args.db]
-    print(
-        f"Serving energy-tui on http://{args.host}:{args.port} - the in-app login is the "
-        "only gate: keep it on loopback or put an authenticating proxy in front."
-    )
+        shown = runtime.url
+    else:
+        shown = _hand_over_database(args)
+    print(f"Serving energy-tui on http://{args.host}:{args.port} (database {shown})")
+    print("The in-app login is the only gate: put an authenticating proxy in front of it.")
+    if not is_loopback(args.host):
+        print(
+            f"WARNING: {args.host} is not a loopback address: anyone who can reach this "
+            f"machine on port {args.port} gets the login screen."
+        )
     try:
         Server(shlex.join(command), host=args.host, port=args.port, title="energy-tui").serve()
     finally:
         if bots is not None:
             bots.stop()
     return 0
+
+
+def _hand_over_database(args: argparse.Namespace) -> DatabaseURL:
+    """Give the app processes the database of --db through the environment, which they
+    inherit: on their command line `ps` would show its password to every local user.
+    Returns the URL to show (its password masked)."""
+    settings = load_settings(getattr(args, "db", None))
+    url = parse_url(settings.effective_database_url)  # a bad URL stops here, not per tab
+    if getattr(args, "db", None):
+        os.environ["DATABASE_URL"] = args.db  # --db outranks the environment: same choice
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name that may resolve to anything

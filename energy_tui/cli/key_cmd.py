@@ -6,7 +6,7 @@ import argparse
 
 from energy_tui import clock
 from energy_tui.cli.output import print_fields, print_json, print_table
-from energy_tui.cli.runtime import add_api_key_option, connected, operator_actor
+from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.services import keys
 from energy_tui.services.context import Actor
 from energy_tui.services.keys import CreatedKey, KeyInfo
@@ -55,7 +55,7 @@ def run_create(args: argparse.Namespace) -> int:
     permissions = keys.parse_permissions(args.perm)
     expires_at = keys.parse_expiry(args.expires, clock.now())
     with connected(args):
-        actor = operator_actor(args)
+        actor = command_actor(args)
         created = keys.create_key(actor, args.user, args.name, permissions, expires_at)
     if args.json:
         print_json(_created_json(created))
@@ -92,7 +92,7 @@ def _print_created(created: CreatedKey) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     with connected(args):
-        rows = keys.list_keys(operator_actor(args), args.user)
+        rows = keys.list_keys(command_actor(args), args.user)
     if args.json:
         print_json(rows)
     else:
@@ -102,14 +102,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_revoke(args: argparse.Namespace) -> int:
     with connected(args):
-        info = keys.revoke(operator_actor(args), args.key)
+        info = keys.revoke(command_actor(args), args.key)
     print(f"revoked API key {info.prefix or info.id} {info.name!r} of {info.owner or 'nobody'}")
     return 0
 
 
 def run_whoami(args: argparse.Namespace) -> int:
     with connected(args):
-        actor = operator_actor(args)
+        actor = command_actor(args)
         info = keys.describe(actor)
     if args.json:
         print_json(_whoami_json(actor, info))

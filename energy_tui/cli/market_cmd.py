@@ -23,8 +23,8 @@ from energy_tui.cli.runtime import (
     Runtime,
     add_api_key_option,
     api_actor,
+    command_actor,
     connected,
-    given_api_key,
 )
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.errors import ValidationError
@@ -195,15 +195,13 @@ def _register_market(sub: argparse._SubParsersAction, common: argparse.ArgumentP
 def _reader(args: argparse.Namespace, runtime: Runtime, *, personal: bool) -> Actor:
     """The key's owner (with `read`); without a key, market-wide reads run as the local
     operator, who can read the database anyway."""
-    if personal or given_api_key(args) is not None:
+    if personal:
         return api_actor(args, runtime, "read")
-    return Actor.local_operator()
+    return command_actor(args, "read")
 
 
 def _operator(args: argparse.Namespace, runtime: Runtime) -> Actor:
-    if given_api_key(args) is None:
-        return Actor.local_operator()
-    return api_actor(args, runtime, Action.MANAGE_PROSUMERS)
+    return command_actor(args, Action.MANAGE_PROSUMERS)
 
 
 def _rules(runtime: Runtime) -> MarketRules:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from energy_tui.cli.output import print_fields, print_json, print_table
-from energy_tui.cli.runtime import connected
+from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.db.models import PROSUMER_KINDS
 from energy_tui.services import prosumers
-from energy_tui.services.context import Actor
+from energy_tui.services.permissions import Action, require
 from energy_tui.services.prosumers import Balances
 
 
@@ -21,15 +21,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add.add_argument("--name", required=True)
     add.add_argument("--kind", default="residential", help=f"one of {', '.join(PROSUMER_KINDS)}")
     add.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(add)
     add.set_defaults(handler=run_add)
 
     listing = commands.add_parser("list", parents=[common], help="list prosumers")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(listing)
     listing.set_defaults(handler=run_list)
 
     show = commands.add_parser("show", parents=[common], help="balances of one prosumer")
     show.add_argument("address")
     show.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(show)
     show.set_defaults(handler=run_show)
 
     for name, verb in (("deposit", "add WATT to"), ("withdraw", "take available WATT from")):
@@ -37,6 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         move.add_argument("address")
         move.add_argument("amount", help="WATT, at most 2 decimals")
         move.add_argument("--json", action="store_true", help="print JSON")
+        add_api_key_option(move)
         move.set_defaults(handler=run_move, move=name)
 
     meter = commands.add_parser("meter", parents=[common], help="add a meter reading")
@@ -44,6 +48,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     meter.add_argument("--generated", default="0", metavar="KWH")
     meter.add_argument("--consumed", default="0", metavar="KWH")
     meter.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(meter)
     meter.set_defaults(handler=run_meter)
 
 
@@ -90,7 +95,7 @@ def _show(b: Balances, as_json: bool) -> None:
 
 def run_add(args: argparse.Namespace) -> int:
     with connected(args):
-        b = prosumers.add_prosumer(Actor.local_operator(), args.address, args.name, args.kind)
+        b = prosumers.add_prosumer(command_actor(args), args.address, args.name, args.kind)
     if args.json:
         print_json(as_dict(b))
     else:
@@ -100,6 +105,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     with connected(args):
+        command_actor(args, Action.MANAGE_PROSUMERS)
         rows = [as_dict(b) for b in prosumers.list_prosumers()]
     if args.json:
         print_json(rows)
@@ -122,6 +128,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     with connected(args):
+        actor = command_actor(args)
+        own = actor.prosumer_address == args.address  # a key's owner may read their own
+        need = Action.READ_MARKET if own else Action.MANAGE_PROSUMERS
+        require(actor, need, address=args.address[:100])
         b = prosumers.balances(args.address)
     _show(b, args.json)
     return 0
@@ -130,7 +140,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_move(args: argparse.Namespace) -> int:
     move = prosumers.deposit if args.move == "deposit" else prosumers.withdraw
     with connected(args):
-        b = move(Actor.local_operator(), args.address, args.amount)
+        b = move(command_actor(args), args.address, args.amount)
     _show(b, args.json)
     return 0
 
@@ -138,7 +148,7 @@ def run_move(args: argparse.Namespace) -> int:
 def run_meter(args: argparse.Namespace) -> int:
     with connected(args):
         b = prosumers.add_meter_reading(
-            Actor.local_operator(), args.address, args.generated, args.consumed
+            command_actor(args), args.address, args.generated, args.consumed
         )
     _show(b, args.json)
     return 0

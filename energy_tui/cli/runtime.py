@@ -114,25 +114,32 @@ def given_api_key(args: argparse.Namespace) -> str | None:
     return os.environ.get(API_KEY_ENV) or None
 
 
-def api_actor(
-    args: argparse.Namespace, runtime: Runtime, required_permission: str | Action
-) -> Actor:
-    """The verified actor of the command's API key, allowed `required_permission` (a key
-    permission such as "trade", or an Action); AuthError/PermissionDenied otherwise."""
+def command_actor(args: argparse.Namespace, *needs: str | Action) -> Actor:
+    """Who a command acts as, the one way every command finds out.
+
+    With a key (--api-key or $ENERGY_TUI_API_KEY) it is the key's owner, within the key's
+    permissions and the owner's role, and allowed each of `needs` (a key permission such
+    as "trade", or an Action): AuthError/PermissionDenied otherwise, before anything is
+    written. Only with no key at all is it the local operator (a shell here plus the
+    database settings: full rights, as with any database admin tool).
+    """
     key = given_api_key(args)
     if key is None:
+        return Actor.local_operator()
+    actor = keys.verify(key)
+    for need in needs:
+        require(actor, Action(_PERMISSION_ACTIONS.get(str(need), need)))
+    return actor
+
+
+def api_actor(
+    args: argparse.Namespace, runtime: Runtime | None, required_permission: str | Action
+) -> Actor:
+    """The owner of the command's API key, allowed `required_permission`, for commands
+    that act for a trader and so need a key even on this machine."""
+    if given_api_key(args) is None:
         raise AuthError(
             f"this command acts for a trader: give their API key with --api-key KEY "
             f"or {API_KEY_ENV}"
         )
-    actor = keys.verify(key)
-    action = _PERMISSION_ACTIONS.get(str(required_permission), required_permission)
-    require(actor, Action(action))
-    return actor
-
-
-def operator_actor(args: argparse.Namespace) -> Actor:
-    """Who an operator command runs as: the key's owner when a key is given, else the
-    local operator (shell access plus the database settings: full rights)."""
-    key = given_api_key(args)
-    return Actor.local_operator() if key is None else keys.verify(key)
+    return command_actor(args, required_permission)

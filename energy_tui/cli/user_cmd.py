@@ -7,11 +7,11 @@ import getpass
 import sys
 
 from energy_tui.cli.output import print_json, print_table
-from energy_tui.cli.runtime import connected
+from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.db.models import ROLES
 from energy_tui.errors import ValidationError
 from energy_tui.services import passwords, users
-from energy_tui.services.context import Actor
+from energy_tui.services.permissions import Action
 
 COLUMNS = ["username", "email", "role", "is_active", "prosumer_address", "last_login"]
 
@@ -31,20 +31,24 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="read the password from the first line of standard input",
     )
     add.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(add)
     add.set_defaults(handler=run_add)
 
     listing = commands.add_parser("list", parents=[common], help="list users")
     listing.add_argument("--json", action="store_true", help="print JSON")
+    add_api_key_option(listing)
     listing.set_defaults(handler=run_list)
 
     role = commands.add_parser("set-role", parents=[common], help="change a user's role")
     role.add_argument("username")
     role.add_argument("role", help=f"one of {', '.join(ROLES)}")
+    add_api_key_option(role)
     role.set_defaults(handler=run_set_role)
 
     for name, active in (("disable", False), ("enable", True)):
         toggle = commands.add_parser(name, parents=[common], help=f"{name} a user")
         toggle.add_argument("username")
+        add_api_key_option(toggle)
         toggle.set_defaults(handler=run_set_active, active=active)
 
     passwd = commands.add_parser("passwd", parents=[common], help="set a user's password")
@@ -54,6 +58,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         action="store_true",
         help="read the password from the first line of standard input",
     )
+    add_api_key_option(passwd)
     passwd.set_defaults(handler=run_passwd)
 
 
@@ -75,10 +80,11 @@ def read_password(from_stdin: bool) -> str:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    password = read_password(args.password_stdin)
     with connected(args) as runtime:
+        actor = command_actor(args, Action.MANAGE_USERS)  # before asking for a password
+        password = read_password(args.password_stdin)
         info = users.add_user(
-            Actor.local_operator(),
+            actor,
             args.username,
             args.email,
             password,
@@ -98,6 +104,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     with connected(args):
+        command_actor(args, Action.MANAGE_USERS)
         rows = users.list_users()
     if args.json:
         print_json(rows)
@@ -108,23 +115,26 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_set_role(args: argparse.Namespace) -> int:
     with connected(args):
-        info = users.set_role(Actor.local_operator(), args.username, args.role)
+        info = users.set_role(command_actor(args), args.username, args.role)
     print(f"{info.username} is now {info.role}")
     return 0
 
 
 def run_set_active(args: argparse.Namespace) -> int:
     with connected(args):
-        info = users.set_active(Actor.local_operator(), args.username, args.active)
+        info = users.set_active(command_actor(args), args.username, args.active)
     print(f"{info.username} is {'enabled' if info.is_active else 'disabled'}")
     return 0
 
 
 def run_passwd(args: argparse.Namespace) -> int:
-    password = read_password(args.password_stdin)
     with connected(args) as runtime:
+        # a key is not its owner's password: through one, only an admin's manage key
+        # sets passwords, its owner's own included (the TUI asks for the current one)
+        actor = command_actor(args, Action.MANAGE_USERS)
+        password = read_password(args.password_stdin)
         info = users.set_password(
-            Actor.local_operator(), args.username, password, rounds=runtime.settings.bcrypt_rounds
+            actor, args.username, password, rounds=runtime.settings.bcrypt_rounds
         )
     print(f"password of {info.username} changed; their other sessions were ended")
     return 0

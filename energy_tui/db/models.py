@@ -245,6 +245,18 @@ class MarketState(BaseModel):
         table_name = "market_state"
 
 
+class AuditSecret(BaseModel):
+    """One row: this database's key for the audit log's keyed hashes (HMAC-SHA256), made
+    on first need. Not in MODELS: machinery of the audit log (migration 0006), not data."""
+
+    id = IntegerField(primary_key=True)
+    secret = CharField(max_length=64)  # hex of 32 random bytes
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        table_name = "audit_secret"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     name = CharField(max_length=100)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import json
 import re
+import secrets
 from decimal import Decimal
 from typing import Any
 
-from peewee import JOIN
+from peewee import JOIN, IntegrityError
 
 from energy_tui import clock
-from energy_tui.db.models import AuditLog, User
+from energy_tui.db.locking import for_update
+from energy_tui.db.models import AuditLog, AuditSecret, User, db
 from energy_tui.errors import ValidationError
 from energy_tui.services.context import Actor
 
@@ -35,6 +39,40 @@ def record(event_type: str, actor: Actor, outcome: str = "success", **data: Any)
         outcome=outcome,
         event_data=encode(data),
     )
+
+
+KEYED_HASH_LENGTH = 16  # hex characters kept: enough to group attempts, short to show
+
+
+def keyed_hash(text: str) -> str:
+    """HMAC-SHA256 of `text` under this database's audit secret, cut to 16 hex
+    characters: the same text gives the same hash (repeated attempts on one name can be
+    grouped) while what was typed, perhaps a password, cannot be read back."""
+    digest = hmac.new(_secret(), text.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return digest.hexdigest()[:KEYED_HASH_LENGTH]
+
+
+def _about(username: str) -> Any:
+    """Rows recorded with this user, and failed logins typed as this name while no such
+    user existed (found by the name's keyed hash)."""
+    condition = User.username == username
+    if AuditSecret.select().where(AuditSecret.id == 1).exists():  # else no hash was made
+        stored = encode({"username_hmac": keyed_hash(username.strip()[:50])})[1:-1]
+        condition |= AuditLog.event_data.contains(stored)
+    return condition
+
+
+def _secret() -> bytes:
+    """The audit secret, generated on first need; two processes racing to make it both
+    end up with the row that was stored first."""
+    row = AuditSecret.get_or_none(AuditSecret.id == 1)
+    if row is None:
+        try:
+            with db.atomic():  # a savepoint when the caller is in a transaction
+                row = AuditSecret.create(id=1, secret=secrets.token_hex(32))
+        except IntegrityError:  # a locking read sees the other's row under any isolation
+            row = for_update(AuditSecret.select().where(AuditSecret.id == 1)).get()
+    return bytes.fromhex(row.secret)
 
 
 def encode(data: dict[str, Any]) -> str:
@@ -71,7 +109,7 @@ def entries(
     if since is not None:
         query = query.where(AuditLog.created_at >= since)
     if username is not None:
-        query = query.where(User.username == username)
+        query = query.where(_about(username))
     if event_type is not None:
         query = query.where(AuditLog.event_type == event_type)
     return [

@@ -1,9 +1,10 @@
 """Password login, sessions and their timeouts (DESIGN §4; PITFALLS: bcrypt, security).
 
-Every login attempt costs exactly one bcrypt call, made before the transaction that
-records the outcome, so no lock is held while bcrypt runs. What a guesser sees is only
-"invalid username or password"; the lockout and disabled messages come only after the
-correct password, and the audit row keeps the real reason.
+Every failed login costs one bcrypt call at the configured cost (and, for a user whose
+stored hash is cheaper, that hash's check before it: `passwords.verify`), made before
+the transaction that records the outcome, so no lock is held while bcrypt runs. What a
+guesser sees is only "invalid username or password"; the lockout and disabled messages
+come only after the correct password, and the audit row keeps the real reason.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def _settle(attempt: _Attempt, settings: Settings) -> LoginResult | AuthError:
         user = for_update(User.select().where(User.id == attempt.user_id)).first()
     if user is None:
         anonymous = Actor(label="anonymous", role="viewer", ip_address=attempt.ip)
-        _audit_failure(anonymous, "unknown_user", username=attempt.attempted)
+        # what was typed may be a password in the wrong field: keep only its keyed hash
+        _audit_failure(anonymous, "unknown_user", username_hmac=audit.keyed_hash(attempt.attempted))
         return AuthError(GENERIC_FAILURE)
     now = clock.now()
     actor = actor_for_user(user, attempt.ip)

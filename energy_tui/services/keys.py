@@ -293,8 +293,11 @@ def verify(key: str, ip: str | None = None) -> Actor:
     row = ApiKey.select(ApiKey, User).join(User, join_type=JOIN.LEFT_OUTER)
     row = row.where(ApiKey.prefix == prefix).first()
     if row is None:
+        # the same work and words as a wrong secret: from outside, an unknown prefix and
+        # a wrong secret look alike (the audit row keeps which it was)
+        hmac.compare_digest(hash_key(text), _NO_KEY_HASH)
         _deny(Actor(label=f"key:{prefix}", role="viewer", ip_address=ip), "unknown", prefix=prefix)
-        raise AuthError(f"unknown API key {prefix}: no key has this prefix")
+        raise AuthError(_not_valid(prefix))
     denied = _refusal(row, text, clock.now())
     if denied is not None:
         reason, message = denied
@@ -307,12 +310,22 @@ def verify(key: str, ip: str | None = None) -> Actor:
     return _key_actor(row, ip)
 
 
+_NO_KEY_HASH = hash_key("etk_00000000_no key at all")
+
+
+def _not_valid(prefix: str) -> str:
+    return (
+        f"API key {prefix} is not valid: give the whole key, as `key create` printed it "
+        "(no key with this prefix and secret exists)"
+    )
+
+
 def _refusal(row: ApiKey, key: str, now: dt.datetime) -> tuple[str, str] | None:
     """Why a key that exists may not be used; its state is told only to whoever holds
     the whole key."""
     prefix = row.prefix
     if not hmac.compare_digest(hash_key(key), row.key_hash or ""):
-        return "wrong_secret", f"API key {prefix} is not valid: the part after the prefix is wrong"
+        return "wrong_secret", _not_valid(prefix)
     if row.revoked_at is not None or not row.is_active:
         when = f" on {row.revoked_at:%Y-%m-%d %H:%M} UTC" if row.revoked_at else ""
         return "revoked", f"API key {prefix} was revoked{when}"

@@ -39,21 +39,31 @@ def hash_password(password: str, rounds: int) -> str:
 
 
 def verify(password: str, password_hash: str | None, rounds: int) -> bool:
-    """One bcrypt call whether or not there is a usable hash or an acceptable password.
-
-    `rounds` is the cost spent when there is no stored hash (unknown user).
+    """Check a password, spending at least one bcrypt call at cost `rounds` on every
+    failure: an unknown user (no stored hash) is checked against a dummy hash of that
+    cost, and a failure against a stored hash of a lower cost (made before BCRYPT_ROUNDS
+    rose) spends a dummy check at `rounds` as well, so that such a user cannot be told
+    apart by timing. (A successful login with a cheap hash rehashes at `rounds`.)
     """
     encoded = password.encode("utf-8")
     target = (password_hash or "").encode("ascii", "replace")
     if not target.startswith((b"$2a$", b"$2b$", b"$2y$")):
         target = _dummy_hash(rounds)
+    ok, spent = _check(encoded, target, rounds)
+    if not ok and spent < rounds:
+        bcrypt.checkpw(b"not anyone's password", _dummy_hash(rounds))
+    return ok
+
+
+def _check(encoded: bytes, target: bytes, rounds: int) -> tuple[bool, int]:
+    """(whether `encoded` matches `target`, the bcrypt cost that was spent)."""
     if len(encoded) > MAX_BYTES or target == _dummy_hash(rounds):
         bcrypt.checkpw(b"not anyone's password", target)
-        return False
+        return False, cost_of(target.decode("ascii"))
     try:
-        return bcrypt.checkpw(encoded, target)
-    except ValueError:  # a corrupt stored hash
-        return False
+        return bcrypt.checkpw(encoded, target), cost_of(target.decode("ascii"))
+    except ValueError:  # a corrupt stored hash: bcrypt refused it without working
+        return False, 0
 
 
 def cost_of(password_hash: str) -> int:

@@ -144,7 +144,8 @@ def set_password(
     """Set a new password (admin reset, or a user's own change) and end the user's
     sessions but `keep_session` (the one a user changes their own password in)."""
     password_hash = passwords.hash_password(password, rounds)
-    if actor.username != username:
+    if actor.username != username or actor.api_key_id is not None:
+        # an API key is not its owner's password: it resets one only as a user manager
         require(actor, Action.MANAGE_USERS, target=username)
     with db.atomic():
         user = get(username)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 
@@ -29,4 +30,6 @@ def save_theme(name: str) -> None:
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     # a top-level key must come before any [table]
     text = _KEY.sub(line, text, count=1) if _KEY.search(text) else f"{line}\n{text}"
+    locations.private_file(path)  # owner-only (0600) from the start, not after a write
+    os.chmod(path, 0o600)
     path.write_text(text, encoding="utf-8")
