@@ -139,3 +139,9 @@ def test_value_argparse_takes_for_an_option_gets_a_hint_about_dashes(cli):
 )
 def test_usage_mistakes_are_one_line_pointing_to_help(cli, args, message):
     assert_usage_error(cli(*args), message, "--help`)")
+
+
+def test_a_line_break_in_an_argument_stays_escaped_in_the_one_line_message(cli):
+    # Found by tests/test_fuzz_cli.py: argparse echoed the argument as it was.
+    result = cli("book", "a\nb")
+    assert_usage_error(result, "unrecognized arguments: a\\nb")

@@ -307,3 +307,9 @@ def test_mysql_refuses_a_postgresql_option():
 def test_sqlite_url_with_options_is_refused_instead_of_ignoring_them():
     with pytest.raises(ConfigError, match=r"a SQLite URL takes no options \(\?mode=ro\)"):
         parse_url("sqlite:./x.db?mode=ro")
+
+
+def test_sqlite_url_in_an_unknown_users_home_is_refused():
+    # Found by tests/test_fuzz_cli.py: Path.expanduser() raised RuntimeError (exit 1).
+    with pytest.raises(ConfigError, match="unknown home folder"):
+        parse_url("sqlite:~no-such-user-here/x.db")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from energy_tui import locations, logs
 from energy_tui.cli import tui_cmd
-from energy_tui.cli.arguments import non_utf8_argument
+from energy_tui.cli.arguments import non_utf8_argument, one_line
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
@@ -60,7 +60,7 @@ def guarded(handler: Callable[[argparse.Namespace], int | None], args: argparse.
         return 130
     except EnergyError as exc:
         log.info("%s: %s", type(exc).__name__, exc)
-        print(f"energy-tui: {exc}", file=sys.stderr)
+        print(f"energy-tui: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         if _database_error(exc):

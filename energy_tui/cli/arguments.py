@@ -49,7 +49,13 @@ class Parser(argparse.ArgumentParser):
                 f" ({dashed[:20]!r} was read as an option: put -- before the first value "
                 "that starts with '-')"
             )
-        self.exit(2, f"energy-tui: {line} (see `{self.prog} --help`)\n")
+        self.exit(2, f"energy-tui: {one_line(line)} (see `{self.prog} --help`)\n")
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped (`\\n`): what the
+    user typed is echoed in messages, which must stay one line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def _read_as_option(arg: str) -> bool:

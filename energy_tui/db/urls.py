@@ -138,7 +138,14 @@ def _parse_sqlite(rest: str, url: str) -> DatabaseURL:
         raise ConfigError(f"database URL {url!r} names no file: use e.g. sqlite:./energy.db")
     if path.startswith("/"):
         path = "/" + path.lstrip("/")
-    return DatabaseURL("sqlite", path=str(Path(unquote(path)).expanduser().absolute()))
+    try:
+        where = Path(unquote(path)).expanduser()
+    except RuntimeError:  # `~name` for a user this system does not know
+        raise ConfigError(
+            f"database URL {url[:60]!r} starts with an unknown home folder: "
+            "give the path without ~name"
+        ) from None
+    return DatabaseURL("sqlite", path=str(where.absolute()))
 
 
 def _parse_server(backend: str, url: str) -> DatabaseURL:
