@@ -3,6 +3,7 @@ only, and every usage mistake in one line with exit status 2 before anything con
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -145,3 +146,12 @@ def test_a_line_break_in_an_argument_stays_escaped_in_the_one_line_message(cli):
     # Found by tests/test_fuzz_cli.py: argparse echoed the argument as it was.
     result = cli("book", "a\nb")
     assert_usage_error(result, "unrecognized arguments: a\\nb")
+
+
+def test_password_on_stdin_that_is_not_utf8_is_refused_with_exit_2(cli, monkeypatch):
+    stdin = io.TextIOWrapper(io.BytesIO(b"Correct-horse-\xff-battery\n"), errors="surrogateescape")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    result = cli(
+        "--db", "sqlite:x.db", "user", "add", "bob", "--email", "b@b.org", "--password-stdin"
+    )
+    assert_usage_error(result, "the password on standard input is not valid UTF-8 text")

@@ -10,7 +10,7 @@ from energy_tui.cli.output import print_json, print_table
 from energy_tui.cli.runtime import connected
 from energy_tui.db.models import ROLES
 from energy_tui.errors import ValidationError
-from energy_tui.services import passwords, users
+from energy_tui.services import passwords, users, validation
 from energy_tui.services.context import Actor
 
 COLUMNS = ["username", "email", "role", "is_active", "prosumer_address", "last_login"]
@@ -60,7 +60,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def read_password(from_stdin: bool) -> str:
     """From stdin's first line, or asked twice on the terminal (never echoed)."""
     if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            password = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            password = "\udcff"  # refused just below, as undecodable bytes are
+        if not validation.is_utf8(password):
+            raise ValidationError("the password on standard input is not valid UTF-8 text")
         passwords.check_rules(password)
         return password
     if not sys.stdin.isatty():
