@@ -9,55 +9,57 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from energy_tui import locations
-from energy_tui.errors import ConfigError
+from energy_tui.errors import ConfigError, ValidationError
+from energy_tui.services import validation
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
+def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
+    """ASCII digits in a range: a sane maximum keeps `now + timedelta(...)` and the
+    driver's arguments in range (ORDER_TTL_HOURS=99999999999 broke every order)."""
+
+    def parse(text: str) -> int:
+        try:
+            return validation.whole_number(text, "", minimum=minimum, maximum=maximum)
+        except ValidationError:
+            raise ValueError from None
+
+    return parse
+
+
+def _plain_decimal(text: str) -> Decimal:
+    """Decimal() also takes '0_05' and non-ASCII digits; a setting takes neither."""
+    if not text.isascii() or "_" in text:
         raise ValueError
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError
-    return value
-
-
-def _bcrypt_rounds(text: str) -> int:
-    value = int(text)
-    if not 4 <= value <= 31:
-        raise ValueError
-    return value
+    return Decimal(text)
 
 
 def _rate(text: str) -> Decimal:
-    value = Decimal(text)
+    value = _plain_decimal(text)
     if not value.is_finite() or not 0 <= value < 1:
         raise ValueError
     return value
 
 
 def _price(text: str) -> Decimal:
-    value = Decimal(text)
+    value = _plain_decimal(text)
     if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.0001")):
         raise ValueError
     return value
 
 
 def _address(text: str) -> str:
-    value = text.strip()
-    if not value or len(value) > 100:
-        raise ValueError
-    return value
+    """Checked as a prosumer's address is: the grid operator becomes one."""
+    try:
+        return validation.address(text)
+    except ValidationError:
+        raise ValueError from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,15 +82,15 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "DB_POOL_SIZE",
         "10",
-        _positive_int,
-        "integer >= 1",
+        _whole(1, 1000),
+        "integer 1-1000",
         "Connections kept per process (PostgreSQL, MySQL)",
     ),
     Option(
         "DB_TIMEOUT_SECONDS",
         "30",
-        _positive_int,
-        "integer >= 1",
+        _whole(1, 3600),
+        "integer 1-3600",
         "Connect timeout, and how long to wait for a lock or a pooled connection",
     ),
     Option(
@@ -101,19 +103,19 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ORDER_TTL_HOURS",
         "24",
-        _non_negative_int,
-        "integer >= 0",
+        _whole(0, 8760),
+        "integer 0-8760 (a year)",
         "Default order lifetime in hours; 0 means orders do not expire",
     ),
     Option(
         "GRID_OPERATOR_ADDRESS",
         "grid-operator",
         _address,
-        "1-100 characters",
+        "1-100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
         "Prosumer address that receives grid fees (created on first use)",
     ),
     Option(
-        "BCRYPT_ROUNDS", "12", _bcrypt_rounds, "integer 4-31", "bcrypt cost for new password hashes"
+        "BCRYPT_ROUNDS", "12", _whole(4, 31), "integer 4-31", "bcrypt cost for new password hashes"
     ),
     Option(
         "GRID_IMPORT_PRICE",
@@ -125,29 +127,29 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "LOGIN_MAX_FAILURES",
         "5",
-        _positive_int,
-        "integer >= 1",
+        _whole(1, 1000),
+        "integer 1-1000",
         "Failed logins in a row before an account is locked",
     ),
     Option(
         "LOGIN_LOCKOUT_MINUTES",
         "15",
-        _positive_int,
-        "integer >= 1",
+        _whole(1, 10080),
+        "integer 1-10080 (a week)",
         "How long a locked account stays locked",
     ),
     Option(
         "SESSION_IDLE_MINUTES",
         "15",
-        _positive_int,
-        "integer >= 1",
+        _whole(1, 1440),
+        "integer 1-1440 (a day)",
         "Idle time after which a session (and the TUI) locks",
     ),
     Option(
         "SESSION_MAX_HOURS",
         "12",
-        _positive_int,
-        "integer >= 1",
+        _whole(1, 720),
+        "integer 1-720 (30 days)",
         "Absolute lifetime of a login session",
     ),
 )
@@ -175,17 +177,31 @@ class Settings:
         return self.database_url or f"sqlite://{locations.default_database_file()}"
 
 
+def read_text(path: Path) -> str:
+    """A settings file as text: UTF-8, with or without a byte-order mark (editors on
+    Windows add one); anything else is refused naming the file and the line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 text: save the file as UTF-8") from None
+
+
 def read_dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; `#` comments, blank lines, `export ` and quotes allowed."""
     values: dict[str, str] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(read_text(path).splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         line = line.removeprefix("export ").strip()
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {raw.strip()!r}")
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {raw.strip()[:40]!r}")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
@@ -196,16 +212,37 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def read_config_file(path: Path) -> dict[str, str]:
+    """The settings of config.toml: top-level keys named as the settings (any case), each
+    with one value. Anything else is refused, naming the keys that are not understood:
+    a misspelt or nested setting would otherwise be ignored without a word."""
     try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
+        data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    return {
-        str(key).upper(): str(value)
-        for key, value in data.items()
-        if not isinstance(value, dict | list)
-    }
+    unknown = [_shown_key(key, value) for key, value in data.items() if not _known(key, value)]
+    if unknown:
+        known = ", ".join(option.name.lower() for option in OPTIONS)
+        raise ConfigError(
+            f"{path}: keys not understood: {', '.join(unknown)}; "
+            f"settings are top-level keys with one value each: {known}"
+        )
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        if key.upper() in values:
+            raise ConfigError(f"{path}: {key.upper()} is set twice (keys ignore case)")
+        values[key.upper()] = str(value)
+    return values
+
+
+def _known(key: str, value: object) -> bool:
+    return key.upper() in _BY_NAME and not isinstance(value, dict | list)
+
+
+def _shown_key(key: str, value: object) -> str:
+    shown = repr(key) if not key.isidentifier() else key
+    if isinstance(value, dict):
+        return f"[{shown[:40]}] (a table)"
+    return f"{shown[:40]} (a list)" if isinstance(value, list) else shown[:40]
 
 
 def _layers(cwd: Path, environ: Mapping[str, str]) -> list[tuple[str, Mapping[str, str]]]:
@@ -236,14 +273,30 @@ def load_settings(
             ((name, layer[option.name]) for name, layer in layers if option.name in layer),
             ("default", option.default),
         )
+        check_text(option.name, raw, source)
         try:
             values[option.name.lower()] = option.parse(raw.strip())
         except (ValueError, InvalidOperation):
             raise ConfigError(
-                f"{option.name}={raw!r} (from {source}) is not valid: expected {option.accepts}"
+                f"{option.name}={raw[:40]!r} (from {source}) is not valid: "
+                f"expected {option.accepts}"
             ) from None
         sources[option.name] = source
     return Settings(**values, sources=sources)
+
+
+def check_text(name: str, raw: str, source: str) -> None:
+    """One line of UTF-8 text: a NUL or other control character (from a .env or TOML
+    file) or undecodable bytes (from the environment) would fail deep in a driver. The
+    value is not shown: it may hold a password."""
+    if not validation.is_utf8(raw):
+        raise ConfigError(f"{name} (from {source}) is not valid UTF-8 text")
+    bad = next((char for char in raw if unicodedata.category(char) == "Cc"), None)
+    if bad is not None:
+        raise ConfigError(
+            f"{name} (from {source}) contains a control character (U+{ord(bad):04X}): "
+            "a setting is one line of text"
+        )
 
 
 def option(name: str) -> Option:

@@ -180,7 +180,7 @@ def test_malformed_config_file_value_names_the_config_file(tmp_path):
         load_settings(cwd=tmp_path, environ={})
     assert "DB_TIMEOUT_SECONDS" in str(caught.value)
     assert str(config) in str(caught.value)
-    assert "integer >= 1" in str(caught.value)
+    assert "integer 1-3600" in str(caught.value)
 
 
 def test_dotenv_line_without_equals_sign_is_refused_with_its_line_number(tmp_path):
@@ -228,7 +228,7 @@ def test_cli_refuses_a_malformed_setting_with_exit_2_and_one_line(cli, monkeypat
     result = cli("--db", "sqlite:x.db", "db", "status")
     assert result.code == 2
     assert result.err.strip() == (
-        "energy-tui: DB_POOL_SIZE='lots' (from environment) is not valid: expected integer >= 1"
+        "energy-tui: DB_POOL_SIZE='lots' (from environment) is not valid: expected integer 1-1000"
     )
     assert result.out == ""
     assert not Path("x.db").exists()
@@ -262,3 +262,143 @@ def test_readme_settings_table_lists_every_setting_as_config_defines_it():
     for opt in OPTIONS:
         default = f"`{opt.default}`" if opt.default else "(empty)"
         assert f"| `{opt.name}` | {default} | {opt.accepts} | {opt.help} |" in readme, opt.name
+
+
+# --- files and values that are not what a setting can be ------------------------------
+
+
+def write_config_bytes(data: bytes) -> Path:
+    path = locations.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def assert_refused_in_one_line(result, *fragments: str) -> None:
+    assert result.code == 2, result
+    assert result.out == ""
+    assert result.err.startswith("energy-tui: ")
+    assert result.err.count("\n") == 1, result.err
+    assert "Traceback" not in result.err
+    for fragment in fragments:
+        assert fragment in result.err
+
+
+def test_dotenv_that_is_not_utf8_is_refused_naming_file_and_line(cli):
+    dotenv = Path.cwd() / ".env"
+    dotenv.write_bytes(b"DB_POOL_SIZE=3\nGRID_OPERATOR_ADDRESS=caf\xe9\n")
+    result = cli("--db", "sqlite:x.db", "db", "status")
+    assert_refused_in_one_line(result, f"{dotenv}:2: not valid UTF-8")
+    assert not Path("x.db").exists()
+
+
+def test_config_file_that_is_not_utf8_is_refused_naming_file_and_line(cli):
+    config = write_config_bytes(b'db_pool_size = 3\ngrid_operator_address = "\xff\xfe"\n')
+    result = cli("--db", "sqlite:x.db", "db", "status")
+    assert_refused_in_one_line(result, f"{config}:2: not valid UTF-8")
+
+
+def test_dotenv_with_a_byte_order_mark_is_read_from_its_first_line(tmp_path):
+    (tmp_path / ".env").write_bytes(b"\xef\xbb\xbfDATABASE_URL=sqlite:./bom.db\nDB_POOL_SIZE=4\n")
+    settings = load_settings(cwd=tmp_path, environ={})
+    assert settings.database_url == "sqlite:./bom.db"
+    assert settings.sources["DATABASE_URL"] == str(tmp_path / ".env")
+    assert settings.db_pool_size == 4
+
+
+def test_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    write_config_bytes(b"\xef\xbb\xbfdb_pool_size = 4\n")
+    assert load_settings(cwd=tmp_path, environ={}).db_pool_size == 4
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GRID_OPERATOR_ADDRESS=grid\x00op\n",
+        "DATABASE_URL=sqlite:./a\x00b.db\n",
+        "DB_POOL_SIZE=\x003\n",
+    ],
+)
+def test_nul_in_a_dotenv_value_is_refused_without_showing_the_value(cli, text):
+    dotenv = Path.cwd() / ".env"
+    dotenv.write_text(text, encoding="utf-8")
+    result = cli("db", "status")
+    name = text.partition("=")[0]
+    assert_refused_in_one_line(result, f"{name} (from {dotenv}) contains a control character")
+    assert "\x00" not in result.err
+
+
+def test_nul_in_a_config_file_value_is_refused(cli):
+    config = write_config('database_url = "sqlite:./a\\u0000b.db"\n')
+    result = cli("db", "status")
+    assert_refused_in_one_line(result, f"DATABASE_URL (from {config}) contains a control character")
+
+
+def test_undecodable_environment_value_is_refused(cli, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", os.fsdecode(b"sqlite:./\xff.db"))
+    result = cli("db", "status")
+    assert_refused_in_one_line(result, "DATABASE_URL (from environment) is not valid UTF-8")
+
+
+def test_config_file_table_is_refused_naming_it(cli):
+    config = write_config('db_pool_size = 3\n[database]\nurl = "sqlite:./x.db"\n')
+    result = cli("--db", "sqlite:x.db", "db", "status")
+    assert_refused_in_one_line(result, f"{config}: keys not understood: [database] (a table)")
+    assert "database_url" in result.err  # says which keys are understood
+
+
+def test_config_file_unknown_or_list_keys_are_refused_naming_each(tmp_path):
+    config = write_config('databse_url = "sqlite:x.db"\ndb_pool_size = [1, 2]\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cwd=tmp_path, environ={})
+    assert f"{config}: keys not understood: databse_url, db_pool_size (a list)" in str(caught.value)
+
+
+def test_config_file_key_given_twice_in_different_case_is_refused(tmp_path):
+    write_config("db_pool_size = 3\nDB_POOL_SIZE = 4\n")
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE is set twice"):
+        load_settings(cwd=tmp_path, environ={})
+
+
+BEYOND_RANGE = [
+    ("ORDER_TTL_HOURS", "99999999999", "integer 0-8760"),
+    ("ORDER_TTL_HOURS", "8761", "integer 0-8760"),
+    ("LOGIN_LOCKOUT_MINUTES", "99999999999999", "integer 1-10080"),
+    ("LOGIN_LOCKOUT_MINUTES", "1e20", "integer 1-10080"),
+    ("LOGIN_MAX_FAILURES", "100000", "integer 1-1000"),
+    ("SESSION_IDLE_MINUTES", "1441", "integer 1-1440"),
+    ("SESSION_MAX_HOURS", "721", "integer 1-720"),
+    ("DB_POOL_SIZE", "1001", "integer 1-1000"),
+    ("DB_TIMEOUT_SECONDS", "3601", "integer 1-3600"),
+    ("DB_POOL_SIZE", "\u0661\u0662", "integer 1-1000"),  # Arabic-Indic 12: int() takes it
+    ("DB_POOL_SIZE", "1_0", "integer 1-1000"),
+    ("DB_POOL_SIZE", "+5", "integer 1-1000"),
+    ("GRID_FEE_RATE", "0.0_5", "decimal in [0, 1)"),
+    ("GRID_OPERATOR_ADDRESS", "bad address!", "letters, digits"),
+    ("GRID_OPERATOR_ADDRESS", "-grid", "starting with a letter or digit"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "accepted"), BEYOND_RANGE)
+def test_setting_beyond_its_range_or_form_is_refused_saying_what_is_accepted(
+    tmp_path, name, raw, accepted
+):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cwd=tmp_path, environ={name: raw})
+    assert f"{name}=" in str(caught.value)
+    assert accepted in str(caught.value)
+
+
+def test_every_integer_setting_has_a_maximum_that_is_accepted(tmp_path):
+    for opt in OPTIONS:
+        if opt.accepts.startswith("integer "):
+            most = opt.accepts.split()[1].split("-")[1]
+            settings = load_settings(cwd=tmp_path, environ={opt.name: most})
+            assert getattr(settings, opt.name.lower()) == int(most)
+
+
+def test_huge_order_ttl_stops_order_place_with_exit_2_before_anything(cli, monkeypatch):
+    monkeypatch.setenv("ORDER_TTL_HOURS", "99999999999")
+    result = cli("--db", "sqlite:x.db", "order", "place", "buy", "1", "0.1", "--api-key", "k")
+    assert_refused_in_one_line(result, "ORDER_TTL_HOURS='99999999999' (from environment)")
+    assert not Path("x.db").exists()

@@ -226,11 +226,11 @@ def test_seed_note_relative_sqlite_url_via_cli_creates_the_file_in_working_direc
 
 
 @pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
-def test_url_option_the_driver_refuses_exits_2_naming_the_option(cli, scheme):
+def test_unknown_url_option_exits_2_naming_the_option(cli, scheme):
     result = cli("--db", f"{scheme}://alice:{SECRET}@127.0.0.1:1/energy?bogus=1", "db", "status")
     assert result.code == 2
     assert_one_clean_line(result.err)
-    assert "does not accept the database URL's options (bogus)" in result.err
+    assert "database URL option 'bogus' is not supported" in result.err
     assert SECRET not in result.err
 
 
@@ -239,3 +239,77 @@ def test_url_option_may_override_the_mysql_charset(cli):
     assert result.code == 1
     assert_one_clean_line(result.err)
     assert "cannot reach MySQL at 127.0.0.1:1" in result.err
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "postgresql://u@127.0.0.1:0/energy",
+        "mysql://u@127.0.0.1:0/energy",
+        "postgresql://u@127.0.0.1:65536/energy",
+    ],
+)
+def test_port_outside_1_to_65535_is_refused(raw):
+    with pytest.raises(ConfigError, match="invalid port: expected a number 1-65535"):
+        parse_url(raw)
+
+
+def test_port_zero_via_cli_exits_2_instead_of_connecting_to_5432(cli):
+    result = cli("--db", f"postgresql://alice:{SECRET}@127.0.0.1:0/energy", "db", "status")
+    assert result.code == 2
+    assert_one_clean_line(result.err)
+    assert "invalid port" in result.err
+    assert SECRET not in result.err
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("max_connections=abc", "max_connections='abc' is not valid: expected a whole number"),
+        ("max_connections=0", "max_connections='0' is not valid"),
+        ("stale_timeout=1e3", "stale_timeout='1e3' is not valid"),
+        ("timeout=", "timeout='' is not valid"),
+        ("sslmode", "sslmode='' is not valid: expected one of disable, allow"),
+        ("sslmode=maybe", "sslmode='maybe' is not valid"),
+        ("sslmode=require&sslmode=disable", "sslmode is given twice"),
+        ("password=x", "option 'password' is not supported for PostgreSQL"),
+        ("field_types=x", "option 'field_types' is not supported"),
+    ],
+)
+def test_malformed_or_unknown_url_option_is_refused_naming_it(cli, query, message):
+    result = cli("--db", f"postgresql://alice:{SECRET}@127.0.0.1:1/energy?{query}", "db", "status")
+    assert result.code == 2
+    assert_one_clean_line(result.err)
+    assert message in result.err
+    assert SECRET not in result.err
+
+
+def test_mysql_url_options_are_typed_for_the_driver():
+    url = parse_url(
+        "mysql://u@h/d?charset=utf8&connect_timeout=5&ssl_verify_cert=false&max_connections=3"
+    )
+    assert dict(url.options) == {
+        "charset": "utf8",
+        "connect_timeout": 5,
+        "ssl_verify_cert": False,
+        "max_connections": 3,
+    }
+    database = open_database(url)
+    assert database._max_connections == 3
+    assert database.connect_params["connect_timeout"] == 5
+
+
+def test_mysql_refuses_a_postgresql_option():
+    with pytest.raises(ConfigError, match="option 'sslmode' is not supported for MySQL"):
+        parse_url("mysql://u@h/d?sslmode=require")
+
+
+def test_sqlite_url_with_options_is_refused_instead_of_ignoring_them():
+    with pytest.raises(ConfigError, match=r"a SQLite URL takes no options \(\?mode=ro\)"):
+        parse_url("sqlite:./x.db?mode=ro")
+
+
+def test_sqlite_url_in_an_unknown_users_home_is_refused():
+    # Found by tests/test_fuzz_cli.py: Path.expanduser() raised RuntimeError (exit 1).
+    with pytest.raises(ConfigError, match="unknown home folder"):
+        parse_url("sqlite:~no-such-user-here/x.db")

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from energy_tui import locations, logs
 from energy_tui.cli import tui_cmd
+from energy_tui.cli.arguments import non_utf8_argument, one_line
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
@@ -22,6 +23,10 @@ log = logging.getLogger("energy_tui.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     logs.setup()
     argv = sys.argv[1:] if argv is None else list(argv)
+    reason = non_utf8_argument(argv)
+    if reason is not None:
+        print(f"energy-tui: {reason}", file=sys.stderr)
+        return 2
     args = tui_arguments(argv)
     if args is not None:
         return guarded(tui_cmd.run, args)
@@ -55,7 +60,7 @@ def guarded(handler: Callable[[argparse.Namespace], int | None], args: argparse.
         return 130
     except EnergyError as exc:
         log.info("%s: %s", type(exc).__name__, exc)
-        print(f"energy-tui: {exc}", file=sys.stderr)
+        print(f"energy-tui: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         if _database_error(exc):

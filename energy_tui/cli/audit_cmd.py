@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 from energy_tui import clock
+from energy_tui.cli.arguments import whole_number
 from energy_tui.cli.output import print_json, print_table
 from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.services import audit
@@ -29,7 +30,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         help="only entries recorded with this user (their logins, key uses, denials)",
     )
     listing.add_argument("--event", metavar="TYPE", help="only this event type, e.g. login_failed")
-    listing.add_argument("--limit", metavar="N", default="100", help="at most N entries (100)")
+    listing.add_argument(
+        "--limit",
+        type=whole_number(1, MAX_LIMIT),
+        metavar="N",
+        default=100,
+        help="at most N entries (100)",
+    )
     listing.add_argument("--json", action="store_true", help="print JSON")
     add_api_key_option(listing)
     listing.set_defaults(handler=run_list)
@@ -39,16 +46,13 @@ def parse_since(raw: str | None, now: dt.datetime) -> dt.datetime | None:
     return audit.parse_since(raw, now, label="--since")
 
 
-def parse_limit(raw: str) -> int:
-    return audit.parse_limit(raw, label="--limit", most=MAX_LIMIT)
-
-
 def run_list(args: argparse.Namespace) -> int:
     since = parse_since(args.since, clock.now())
-    limit = parse_limit(args.limit)
     with connected(args):
         command_actor(args, Action.READ_AUDIT)
-        rows = audit.entries(since=since, username=args.user, event_type=args.event, limit=limit)
+        rows = audit.entries(
+            since=since, username=args.user, event_type=args.event, limit=args.limit
+        )
     if args.json:
         print_json(rows)
     else:

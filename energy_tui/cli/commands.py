@@ -6,6 +6,7 @@ import argparse
 
 from energy_tui import __version__
 from energy_tui.cli import (
+    arguments,
     audit_cmd,
     db_cmd,
     demo_cmd,
@@ -32,7 +33,7 @@ def common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = common_options()
-    parser = argparse.ArgumentParser(
+    parser = arguments.Parser(
         prog="energy-tui",
         parents=[common],
         description="Peer-to-peer energy trading desk. Run without a command for the TUI.",

@@ -8,9 +8,11 @@ import ipaddress
 import os
 import shlex
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from energy_tui import clock, locations
+from energy_tui.cli.arguments import decimal_number, whole_number
 from energy_tui.cli.output import print_table
 from energy_tui.cli.runtime import Runtime, bind
 from energy_tui.config import Settings, load_settings
@@ -27,13 +29,20 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "demo", help="a live simulated market in its own SQLite file (never your database)"
     )
     parser.add_argument("--reset", action="store_true", help="start the demo database afresh")
-    parser.add_argument("--seed", type=int, default=7, help="seed of the community (default 7)")
-    parser.add_argument("--bots", type=int, default=4, help="market bots (0-32, default 4)")
+    parser.add_argument(
+        "--seed",
+        type=whole_number(0, 2**32 - 1),
+        default=7,
+        help="seed of the community (default 7)",
+    )
+    parser.add_argument(
+        "--bots", type=whole_number(0, 32), default=4, help="market bots (0-32, default 4)"
+    )
     parser.add_argument(
         "--speed",
-        type=float,
-        default=1.0,
-        help="bot speed multiplier (default 1: about one action a second each)",
+        type=decimal_number(Decimal("0.01"), Decimal(100)),
+        default=Decimal(1),
+        help="bot speed multiplier, 0.01-100 (default 1: about one action a second each)",
     )
     parser.add_argument(
         "--as", dest="as_user", metavar="USER", help="log in as this demo user at once"
@@ -48,7 +57,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="127.0.0.1",
         help="address to listen on (default 127.0.0.1: this machine only)",
     )
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--port", type=whole_number(1, 65535), default=8000, help="port to listen on (default 8000)"
+    )
     serve.add_argument(
         "--demo", action="store_true", help="serve the demo market (bots run in this process)"
     )
@@ -65,10 +76,6 @@ def demo_settings(settings: Settings) -> Settings:
 
 def prepare(args: argparse.Namespace, *, announce: bool = True) -> tuple[Runtime, list]:
     """Bind the demo database, seeding it when new; return it and the demo users."""
-    if args.bots < 0 or args.bots > 32:
-        raise ValidationError("--bots must be between 0 and 32")
-    if args.speed <= 0 or args.speed > 100:
-        raise ValidationError("--speed must be more than 0 and at most 100")
     locations.private_dir(locations.data_dir())
     if args.reset:
         for suffix in ("", "-wal", "-shm"):
@@ -106,7 +113,9 @@ def run_demo(args: argparse.Namespace) -> int:
             raise ValidationError(f"no demo user {args.as_user!r}: use one of {names}")
         login = (match[0].username, match[0].password)
     _print_users(people)
-    bots = demo.Bots(args.bots, args.speed, MarketRules.from_settings(runtime.settings), args.seed)
+    bots = demo.Bots(
+        args.bots, float(args.speed), MarketRules.from_settings(runtime.settings), args.seed
+    )
     bots.start()
     from energy_tui.tui.app import make_app
 

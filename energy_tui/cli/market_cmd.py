@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from energy_tui import clock
+from energy_tui.cli.arguments import whole_number
 from energy_tui.cli.output import print_fields, print_json, print_table
 from energy_tui.cli.runtime import (
     Runtime,
@@ -26,6 +27,7 @@ from energy_tui.cli.runtime import (
     command_actor,
     connected,
 )
+from energy_tui.config import load_settings
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.errors import ValidationError
 from energy_tui.services.context import Actor
@@ -148,7 +150,13 @@ def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def _register_book(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     book = _command(sub, "book", common, run_book, "the order book by price level")
-    book.add_argument("--depth", default="10", metavar="N", help="price levels per side (10)")
+    book.add_argument(
+        "--depth",
+        type=whole_number(1, 500),
+        default=10,
+        metavar="N",
+        help="price levels per side (10)",
+    )
 
 
 def _trade_filters(parser: argparse.ArgumentParser, default_limit: str | None) -> None:
@@ -161,7 +169,9 @@ def _trade_filters(parser: argparse.ArgumentParser, default_limit: str | None) -
         "--until", metavar="WHEN", help="up to this moment (a date: through its end)"
     )
     limit = f"at most N trades ({default_limit})" if default_limit else "at most N trades (all)"
-    parser.add_argument("--limit", default=default_limit, metavar="N", help=limit)
+    parser.add_argument(
+        "--limit", type=whole_number(1, _EXPORT_ALL), default=default_limit, metavar="N", help=limit
+    )
 
 
 def _register_trades(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -178,7 +188,9 @@ def _register_stats(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser = sub.add_parser("stats", parents=[common], help="daily market statistics")
     commands = parser.add_subparsers(dest="stats_command", metavar="ACTION", required=True)
     show = _command(commands, "show", common, run_stats, "one row per UTC day")
-    show.add_argument("--days", default="7", metavar="N", help="the last N days (7)")
+    show.add_argument(
+        "--days", type=whole_number(1, 3660), default=7, metavar="N", help="the last N days (7)"
+    )
     _command(commands, "rebuild", common, run_rebuild, "recompute the daily rows from the trades")
 
 
@@ -208,6 +220,10 @@ def _rules(runtime: Runtime) -> MarketRules:
     return MarketRules.from_settings(runtime.settings)
 
 
+def _settings_rules(args: argparse.Namespace) -> MarketRules:
+    return MarketRules.from_settings(load_settings(getattr(args, "db", None)))
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -217,17 +233,6 @@ def percent(rate: Decimal) -> str:
 
 
 # --- input -----------------------------------------------------------------------------
-
-
-def count_value(raw: str, label: str, maximum: int) -> int:
-    """A whole number from 1 to `maximum`."""
-    text = (raw or "").strip()
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
-        raise ValidationError(
-            f"{label} {raw[:40]!r} is not valid: expected a whole number from 1 to {maximum}",
-            field=label,
-        )
-    return int(text)
 
 
 def moment(raw: str | None, label: str, now: dt.datetime, *, through: bool = False) -> Any:
@@ -264,7 +269,7 @@ def trade_filter(args: argparse.Namespace, default_limit: int) -> TradeFilter:
             raise ValidationError(
                 f"--side {args.side[:20]!r} is not valid: expected buy or sell", field="side"
             )
-    limit = count_value(args.limit, "--limit", _EXPORT_ALL) if args.limit else default_limit
+    limit = args.limit or default_limit
     return TradeFilter(None, side, since, until, limit)
 
 
@@ -279,13 +284,13 @@ def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -
 
 
 def run_place(args: argparse.Namespace) -> int:
+    rules = _settings_rules(args)  # what was typed is checked before anything connects
+    request = order_request(
+        args.side, args.amount, args.price, rules, ioc=args.ioc, expires=args.expires
+    )
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
-        rules = _rules(runtime)
-        request = order_request(
-            args.side, args.amount, args.price, rules, ioc=args.ioc, expires=args.expires
-        )
-        result = place_order(actor, request, rules)
+        result = place_order(actor, request, _rules(runtime))
     if args.json:
         print_json(
             {"order": order_dict(result.order), "fills": [fill_dict(f) for f in result.fills]}
@@ -312,10 +317,10 @@ def placed_sentence(result: PlaceResult) -> str:
 
 
 def run_preview(args: argparse.Namespace) -> int:
+    request = order_request(args.side, args.amount, args.price, _settings_rules(args))
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "read")
         rules = _rules(runtime)
-        request = order_request(args.side, args.amount, args.price, rules)
         preview = market.preview(
             actor.prosumer_address, request.side, request.amount, request.price, rules
         )
@@ -429,10 +434,9 @@ def fill_dict(f: Fill) -> dict[str, Any]:
 
 
 def run_book(args: argparse.Namespace) -> int:
-    depth = count_value(args.depth, "--depth", 500)
     with connected(args) as runtime:
         _reader(args, runtime, personal=False)
-        current = market.book(depth)
+        current = market.book(args.depth)
     if args.json:
         print_json(book_dict(current))
         return 0
@@ -531,10 +535,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    days = count_value(args.days, "--days", 3660)
     with connected(args) as runtime:
         _reader(args, runtime, personal=False)
-        rows = [stats_dict(row) for row in stats.daily(days)]
+        rows = [stats_dict(row) for row in stats.daily(args.days)]
     if args.json:
         print_json(rows)
     else:

@@ -10,7 +10,7 @@ from energy_tui.cli.output import print_json, print_table
 from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
 from energy_tui.db.models import ROLES
 from energy_tui.errors import ValidationError
-from energy_tui.services import passwords, users
+from energy_tui.services import passwords, users, validation
 from energy_tui.services.permissions import Action
 
 COLUMNS = ["username", "email", "role", "is_active", "prosumer_address", "last_login"]
@@ -65,7 +65,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def read_password(from_stdin: bool) -> str:
     """From stdin's first line, or asked twice on the terminal (never echoed)."""
     if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            password = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            password = "\udcff"  # refused just below, as undecodable bytes are
+        if not validation.is_utf8(password):
+            raise ValidationError("the password on standard input is not valid UTF-8 text")
         passwords.check_rules(password)
         return password
     if not sys.stdin.isatty():
@@ -79,10 +84,18 @@ def read_password(from_stdin: bool) -> str:
     return password
 
 
+def piped_password(args: argparse.Namespace) -> str | None:
+    """A password piped in is read and checked before anything connects (bad input
+    writes nothing, not even a new SQLite file); one typed at the terminal is asked
+    for only after the key check, so nobody types it for a command that is denied."""
+    return read_password(True) if args.password_stdin else None
+
+
 def run_add(args: argparse.Namespace) -> int:
+    piped = piped_password(args)
     with connected(args) as runtime:
         actor = command_actor(args, Action.MANAGE_USERS)  # before asking for a password
-        password = read_password(args.password_stdin)
+        password = piped if piped is not None else read_password(False)
         info = users.add_user(
             actor,
             args.username,
@@ -128,11 +141,12 @@ def run_set_active(args: argparse.Namespace) -> int:
 
 
 def run_passwd(args: argparse.Namespace) -> int:
+    piped = piped_password(args)
     with connected(args) as runtime:
         # a key is not its owner's password: through one, only an admin's manage key
         # sets passwords, its owner's own included (the TUI asks for the current one)
         actor = command_actor(args, Action.MANAGE_USERS)
-        password = read_password(args.password_stdin)
+        password = piped if piped is not None else read_password(False)
         info = users.set_password(
             actor, args.username, password, rounds=runtime.settings.bcrypt_rounds
         )

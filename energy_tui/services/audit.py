@@ -18,6 +18,7 @@ from energy_tui import clock
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import AuditLog, AuditSecret, User, db
 from energy_tui.errors import ValidationError
+from energy_tui.services import validation
 from energy_tui.services.context import Actor
 
 
@@ -175,13 +176,4 @@ def parse_since(raw: str | None, now: dt.datetime, label: str = "since") -> dt.d
 
 
 def parse_limit(raw: str, label: str = "limit", most: int = 10_000) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= most:
-        raise ValidationError(
-            f"{label} {raw[:20]!r} is not valid: give a whole number from 1 to {most}",
-            field="limit",
-        )
-    return value
+    return validation.whole_number(raw, label, minimum=1, maximum=most)

@@ -13,6 +13,8 @@ from energy_tui.errors import ValidationError
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,49}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+# ASCII only: Python's int() also takes Arabic-Indic or fullwidth digits and '1_2'.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,30}", re.ASCII)
 
 
 def decimal_value(
@@ -47,6 +49,28 @@ def decimal_value(
             f"{label} has more than {places} decimals: expected {accepted}", field=label
         )
     return value.quantize(Decimal(1).scaleb(-places))
+
+
+def whole_number(raw: str, label: str, *, minimum: int, maximum: int) -> int:
+    """A whole number in ASCII digits from `minimum` to `maximum` (no sign, no spaces
+    inside, no '_'): what the user typed, or a ValidationError saying what is accepted."""
+    text = (raw or "").strip()
+    if _WHOLE_NUMBER.fullmatch(text) and minimum <= int(text) <= maximum:
+        return int(text)
+    raise ValidationError(
+        f"{label} {raw[:40]!r} is not valid: expected a whole number from {minimum} to {maximum}",
+        field=label,
+    )
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding lone surrogates: bytes that were not UTF-8 (undecodable
+    command-line arguments and environment values arrive that way)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def text_value(raw: str, label: str, *, max_length: int) -> str:

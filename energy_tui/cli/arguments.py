@@ -1,0 +1,110 @@
+"""What every command's arguments go through: one-line usage errors, ASCII whole numbers
+with a range, negative numbers as values, UTF-8 only.
+
+Cheap to import (no Peewee): `cli.main` checks the raw arguments before any command loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import NoReturn
+
+from energy_tui.errors import ValidationError
+from energy_tui.services import validation
+
+# argparse takes '-5' and '-.5' for values but '-1e5' or '-1,5' for an unknown option, and
+# then reports a missing argument. Anything that starts like a negative number is a value
+# here (no option does), so the amount's own check can say why it is refused.
+_NEGATIVE_NUMBER = re.compile(r"-\.?\d\S*")
+# What argparse still reads as an option although a number was meant: put -- before it.
+_NUMBER_LIKE = re.compile(r"-(\.?\d|inf|nan)", re.IGNORECASE)
+_LABELLED = re.compile(r"argument (\S+): (?=')")  # "argument --depth: '0' is ..."
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser (and, through `parser_class`, each of its subparsers) that
+    takes negative numbers for values and reports a mistake on one line."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._negative_number_matcher = _NEGATIVE_NUMBER
+        self._seen: list[str] = []
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._seen = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        line = _LABELLED.sub(r"\1 ", message)
+        options = self._seen[: self._seen.index("--")] if "--" in self._seen else self._seen
+        dashed = next((arg for arg in options if _read_as_option(arg)), None)
+        if dashed is not None:
+            line += (
+                f" ({dashed[:20]!r} was read as an option: put -- before the first value "
+                "that starts with '-')"
+            )
+        self.exit(2, f"energy-tui: {one_line(line)} (see `{self.prog} --help`)\n")
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped (`\\n`): what the
+    user typed is echoed in messages, which must stay one line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def _read_as_option(arg: str) -> bool:
+    return bool(_NUMBER_LIKE.match(arg)) and not _NEGATIVE_NUMBER.fullmatch(arg)
+
+
+def whole_number(minimum: int, maximum: int) -> Callable[[str], int]:
+    """An argparse `type`: ASCII digits only, from `minimum` to `maximum`."""
+
+    def parse(raw: str) -> int:
+        try:
+            return validation.whole_number(raw, "", minimum=minimum, maximum=maximum)
+        except ValidationError as exc:
+            raise argparse.ArgumentTypeError(str(exc).lstrip()) from None
+
+    parse.__name__ = "whole number"  # what argparse calls the type in its messages
+    return parse
+
+
+def decimal_number(minimum: Decimal, maximum: Decimal) -> Callable[[str], Decimal]:
+    """An argparse `type`: a plain ASCII decimal (no NaN, no exponent) in the range."""
+
+    def parse(raw: str) -> Decimal:
+        text = raw.strip()
+        try:
+            value = Decimal(text) if re.fullmatch(r"\d+(\.\d+)?", text, re.ASCII) else None
+        except InvalidOperation:
+            value = None
+        if value is None or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{raw[:40]!r} is not valid: expected a number from {minimum} to {maximum}"
+            )
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def non_utf8_argument(argv: Sequence[str]) -> str | None:
+    """A one-line reason when an argument is not UTF-8 text (its bytes arrive as lone
+    surrogates and would fail deep inside a command), else None. The value itself is not
+    shown: it may be a key or a password."""
+    for position, arg in enumerate(argv, 1):
+        if not validation.is_utf8(arg):
+            after = argv[position - 2] if position > 1 else ""
+            named = after.startswith("--") and validation.is_utf8(after)
+            where = f" (the value after {after[:30]})" if named else ""
+            return (
+                f"argument {position}{where} is not valid UTF-8 text: "
+                "check the terminal's encoding or the script that passes it"
+            )
+    return None
