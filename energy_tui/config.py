@@ -17,6 +17,18 @@ from typing import Any
 from energy_tui import locations
 from energy_tui.errors import ConfigError
 
+MAX_TTL_HOURS = 87600  # ten years
+# The market rules (DESIGN §3): these settings only seed a new database's rules (the
+# first `db migrate`); after that the database's values are the market's.
+RULE_SETTINGS = (
+    "GRID_FEE_RATE",
+    "GRID_OPERATOR_ADDRESS",
+    "ORDER_TTL_HOURS",
+    "MIN_ORDER_VALUE",
+    "PRICE_BAND_PERCENT",
+    "GRID_IMPORT_PRICE",
+)
+
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -39,16 +51,44 @@ def _bcrypt_rounds(text: str) -> int:
     return value
 
 
+def _places(value: Decimal, places: int) -> Decimal:
+    """`value` if finite with at most `places` decimals (stored exactly in the database)."""
+    if not value.is_finite() or value != value.quantize(Decimal(1).scaleb(-places)):
+        raise ValueError
+    return value
+
+
 def _rate(text: str) -> Decimal:
-    value = Decimal(text)
-    if not value.is_finite() or not 0 <= value < 1:
+    value = _places(Decimal(text), 4)
+    if not 0 <= value < 1:
+        raise ValueError
+    return value
+
+
+def _ttl_hours(text: str) -> int:
+    value = _non_negative_int(text)
+    if value > MAX_TTL_HOURS:
+        raise ValueError
+    return value
+
+
+def _percent(text: str) -> Decimal:
+    value = _places(Decimal(text), 2)
+    if not 0 < value <= Decimal("99999.99"):
+        raise ValueError
+    return value
+
+
+def _min_value(text: str) -> Decimal:
+    value = _places(Decimal(text), 2)
+    if not Decimal("0.01") <= value <= Decimal("9999999999999.99"):
         raise ValueError
     return value
 
 
 def _price(text: str) -> Decimal:
-    value = Decimal(text)
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.0001")):
+    value = _places(Decimal(text), 4)
+    if not 0 <= value <= Decimal("999999.9999"):
         raise ValueError
     return value
 
@@ -95,22 +135,40 @@ OPTIONS: tuple[Option, ...] = (
         "GRID_FEE_RATE",
         "0.05",
         _rate,
-        "decimal in [0, 1)",
-        "Grid fee the buyer pays on each trade, credited to the grid operator",
+        "decimal in [0, 1), 4 places",
+        "Market rule (seeds a new database): grid fee rate the buyer pays on each trade,"
+        " rounded up to the cent, credited to the grid operator",
     ),
     Option(
         "ORDER_TTL_HOURS",
         "24",
-        _non_negative_int,
-        "integer >= 0",
-        "Default order lifetime in hours; 0 means orders do not expire",
+        _ttl_hours,
+        f"integer 0-{MAX_TTL_HOURS}",
+        "Market rule (seeds a new database): default order lifetime in hours;"
+        " 0 means orders do not expire",
     ),
     Option(
         "GRID_OPERATOR_ADDRESS",
         "grid-operator",
         _address,
         "1-100 characters",
-        "Prosumer address that receives grid fees (created on first use)",
+        "Market rule (seeds a new database): prosumer address that receives grid fees"
+        " (created on first use)",
+    ),
+    Option(
+        "MIN_ORDER_VALUE",
+        "0.01",
+        _min_value,
+        "decimal >= 0.01, 2 places",
+        "Market rule (seeds a new database): smallest order value in WATT at its limit",
+    ),
+    Option(
+        "PRICE_BAND_PERCENT",
+        "20",
+        _percent,
+        "decimal > 0, 2 places",
+        "Market rule (seeds a new database): fat-finger guard, how far in percent a"
+        " limit price may stray from the market price",
     ),
     Option(
         "BCRYPT_ROUNDS", "12", _bcrypt_rounds, "integer 4-31", "bcrypt cost for new password hashes"
@@ -120,7 +178,8 @@ OPTIONS: tuple[Option, ...] = (
         "0.2500",
         _price,
         "decimal >= 0, 4 places",
-        "Utility tariff in WATT per kWh, for 'savings vs grid' figures",
+        "Market rule (seeds a new database): utility tariff in WATT per kWh,"
+        " for 'savings vs grid' figures",
     ),
     Option(
         "LOGIN_MAX_FAILURES",
@@ -168,6 +227,8 @@ class Settings:
     login_lockout_minutes: int
     session_idle_minutes: int
     session_max_hours: int
+    min_order_value: Decimal = Decimal("0.01")
+    price_band_percent: Decimal = Decimal("20")
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
@@ -248,3 +309,8 @@ def load_settings(
 
 def option(name: str) -> Option:
     return _BY_NAME[name]
+
+
+def default_settings() -> Settings:
+    """Every setting at its default (no environment, .env or config file read)."""
+    return Settings(**{o.name.lower(): o.parse(o.default) for o in OPTIONS})

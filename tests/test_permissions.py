@@ -31,6 +31,7 @@ MATRIX = {
     A.MANAGE_PROSUMERS:      ". . Y Y",
     A.MANAGE_USERS:          ". . . Y",
     A.READ_AUDIT:            ". . Y Y",
+    A.MANAGE_MARKET_RULES:   ". . . Y",
 }  # fmt: skip
 SCOPES = {
     "read": {A.READ_MARKET},
@@ -41,6 +42,7 @@ SCOPES = {
         A.MANAGE_PROSUMERS,
         A.MANAGE_USERS,
         A.READ_AUDIT,
+        A.MANAGE_MARKET_RULES,
     },
 }
 HOLDABLE = {

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run_migrate(args: argparse.Namespace) -> int:
     with connected(args, migrate=False) as runtime:
-        applied = migrations.migrate(runtime.database)
+        applied = migrations.migrate(runtime.database, runtime.settings)
         state = migrations.status(runtime.database)
     if args.json:
         print_json(

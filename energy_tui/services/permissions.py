@@ -18,6 +18,7 @@ class Action(enum.StrEnum):
     MANAGE_PROSUMERS = "manage prosumers"
     MANAGE_USERS = "manage users and roles"
     READ_AUDIT = "read audit log"
+    MANAGE_MARKET_RULES = "change the market rules"
 
 
 _A = Action
@@ -49,6 +50,7 @@ KEY_SCOPES: dict[str, frozenset[Action]] = {
             _A.MANAGE_PROSUMERS,
             _A.MANAGE_USERS,
             _A.READ_AUDIT,
+            _A.MANAGE_MARKET_RULES,
         }
     ),
 }
