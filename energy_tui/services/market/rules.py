@@ -222,6 +222,6 @@ def ignored_notice(settings: Settings) -> str | None:
     where = sorted({settings.sources[name] for name in names})
     return (
         f"note: the database's market rules are used, not {', '.join(names)} "
-        f"(from {', '.join(where)}), which only seeds a new database "
+        f"(from {', '.join(where)}): these settings only seed a new database "
         "(see `energy-tui market rules`)"
     )
