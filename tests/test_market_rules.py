@@ -337,3 +337,17 @@ def close(database: peewee.Database) -> None:
     close_all = getattr(database, "close_all", None)
     if close_all is not None:
         close_all()
+
+
+def test_a_rule_set_in_dotenv_or_the_config_file_gets_the_one_line_notice_too(run, tmp_path):
+    Path(".env").write_text("GRID_FEE_RATE=0\n", encoding="utf-8")  # the test's own cwd
+    config = tmp_path / "home" / "config" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('grid_import_price = "0.3000"\n', encoding="utf-8")
+
+    result = run("market", "rules", "--json")
+
+    assert ok_json(result) == DEFAULTS
+    assert result.err.count("\n") == 1
+    assert "not GRID_FEE_RATE, GRID_IMPORT_PRICE (from " in result.err
+    assert str(Path(".env").absolute()) in result.err and str(config) in result.err
