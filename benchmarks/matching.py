@@ -22,7 +22,8 @@ from energy_tui.db.models import Prosumer, User
 from energy_tui.errors import EnergyError
 from energy_tui.services import prosumers
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, OrderRequest, place_order
+from energy_tui.services.market import OrderRequest, place_order
+from energy_tui.services.market import rules as market_rules
 
 MID = Decimal("0.2000")
 TRADERS = 400
@@ -50,14 +51,14 @@ def random_request(rng: random.Random, spread: int) -> OrderRequest:
     return OrderRequest(side, amount, price)
 
 
-def seed_book(actors: list[Actor], rules: MarketRules, resting: int, rng: random.Random) -> None:
+def seed_book(actors: list[Actor], resting: int, rng: random.Random) -> None:
     """Resting orders on both sides that do not cross: bids below mid, asks above."""
     for i in range(resting):
         side = "buy" if i % 2 else "sell"
         step = Decimal(rng.randint(1, 200)) / 10000
         price = MID - step if side == "buy" else MID + step
         request = OrderRequest(side, Decimal(rng.randint(100, 5000)) / 100, price)
-        place_order(actors[i % len(actors)], request, rules)
+        place_order(actors[i % len(actors)], request)
 
 
 def main() -> None:
@@ -67,16 +68,17 @@ def main() -> None:
     args = p.parse_args()
     url, database = prepare(args.db, args.reset)
     rng = random.Random(args.seed)
-    rules = MarketRules(order_ttl_hours=0)
     actors = setup_traders(database)
-    seed_book(actors, rules, args.resting, rng)
+    # resting orders that never expire mid-run
+    market_rules.set_rule(Actor.local_operator(), "ORDER_TTL_HOURS", "0")
+    seed_book(actors, args.resting, rng)
     requests = [(rng.choice(actors), random_request(rng, 60)) for _ in range(args.orders)]
     latencies, trades, refused = [], 0, 0
     started = time.perf_counter()
     for actor, request in requests:
         t0 = time.perf_counter()
         try:
-            trades += len(place_order(actor, request, rules).fills)
+            trades += len(place_order(actor, request).fills)
         except EnergyError:  # e.g. it would cross the trader's own order: rolled back
             refused += 1
         latencies.append(time.perf_counter() - t0)

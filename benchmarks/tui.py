@@ -48,8 +48,8 @@ from energy_tui.cli.runtime import bind
 from energy_tui.db.models import EnergyOrder, EnergyTrade, db
 from energy_tui.db.urls import parse_url
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, order_request, place_order
 from energy_tui.services.market import book as market_book
+from energy_tui.services.market import order_request, place_order
 from energy_tui.tui import screenshots
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens import order_book
@@ -251,17 +251,16 @@ class Probe:
         OrderBookScreen.show_snapshot = timed_show  # type: ignore[method-assign,assignment]
 
 
-def place(price: Decimal, rules: MarketRules) -> int:
+def place(price: Decimal) -> int:
     """A buy joining the best bid level (it rests: nothing crosses); the new version."""
     with db.connection_context():
-        place_order(OTHER, order_request("buy", "1.00", price, rules), rules)
+        place_order(OTHER, order_request("buy", "1.00", price))
         return market_book.version()
 
 
 async def refreshes(path: Path, count: int, probe: Probe) -> list[tuple[float, float, float]]:
     """(commit to visible, screen refresh, its query) in seconds, for `count` orders."""
     runtime = bind(screenshots.settings_for(path))
-    rules = MarketRules.from_settings(runtime.settings)
     app: EnergyApp = make_app(runtime.settings, runtime.url)
     figures: list[tuple[float, float, float]] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -273,7 +272,7 @@ async def refreshes(path: Path, count: int, probe: Probe) -> list[tuple[float, f
         for _ in range(count):
             await asyncio.sleep(pacing.random())  # anywhere in the app's poll interval
             probe.shown, probe.refreshes = None, []
-            version = await asyncio.to_thread(place, best_bid, rules)
+            version = await asyncio.to_thread(place, best_bid)
             committed = time.perf_counter()
             while probe.shown is None or probe.shown[1] < version:
                 await asyncio.sleep(0.0005)

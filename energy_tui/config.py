@@ -19,6 +19,18 @@ from energy_tui import locations
 from energy_tui.errors import ConfigError, ValidationError
 from energy_tui.services import validation
 
+MAX_TTL_HOURS = 87600  # ten years
+# The market rules (DESIGN §3): these settings only seed a new database's rules (the
+# first `db migrate`); after that the database's values are the market's.
+RULE_SETTINGS = (
+    "GRID_FEE_RATE",
+    "GRID_OPERATOR_ADDRESS",
+    "ORDER_TTL_HOURS",
+    "MIN_ORDER_VALUE",
+    "PRICE_BAND_PERCENT",
+    "GRID_IMPORT_PRICE",
+)
+
 
 def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
     """ASCII digits in a range: a sane maximum keeps `now + timedelta(...)` and the
@@ -40,16 +52,37 @@ def _plain_decimal(text: str) -> Decimal:
     return Decimal(text)
 
 
+def _places(value: Decimal, places: int) -> Decimal:
+    """`value` if finite with at most `places` decimals (stored exactly in the database)."""
+    if not value.is_finite() or value != value.quantize(Decimal(1).scaleb(-places)):
+        raise ValueError
+    return value
+
+
 def _rate(text: str) -> Decimal:
-    value = _plain_decimal(text)
-    if not value.is_finite() or not 0 <= value < 1:
+    value = _places(_plain_decimal(text), 4)
+    if not 0 <= value < 1:
+        raise ValueError
+    return value
+
+
+def _percent(text: str) -> Decimal:
+    value = _places(_plain_decimal(text), 2)
+    if not 0 < value <= Decimal("99999.99"):
+        raise ValueError
+    return value
+
+
+def _min_value(text: str) -> Decimal:
+    value = _places(_plain_decimal(text), 2)
+    if not Decimal("0.01") <= value <= Decimal("9999999999999.99"):
         raise ValueError
     return value
 
 
 def _price(text: str) -> Decimal:
-    value = _plain_decimal(text)
-    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.0001")):
+    value = _places(_plain_decimal(text), 4)
+    if not 0 <= value <= Decimal("999999.9999"):
         raise ValueError
     return value
 
@@ -97,22 +130,40 @@ OPTIONS: tuple[Option, ...] = (
         "GRID_FEE_RATE",
         "0.05",
         _rate,
-        "decimal in [0, 1)",
-        "Grid fee the buyer pays on each trade, credited to the grid operator",
+        "decimal in [0, 1), 4 places",
+        "Market rule (seeds a new database): grid fee rate the buyer pays on each trade,"
+        " rounded up to the cent, credited to the grid operator",
     ),
     Option(
         "ORDER_TTL_HOURS",
         "24",
-        _whole(0, 8760),
-        "integer 0-8760 (a year)",
-        "Default order lifetime in hours; 0 means orders do not expire",
+        _whole(0, MAX_TTL_HOURS),
+        f"integer 0-{MAX_TTL_HOURS} (ten years)",
+        "Market rule (seeds a new database): default order lifetime in hours;"
+        " 0 means orders do not expire",
     ),
     Option(
         "GRID_OPERATOR_ADDRESS",
         "grid-operator",
         _address,
         "1-100 letters, digits, '.', '_', ':' or '-', starting with a letter or digit",
-        "Prosumer address that receives grid fees (created on first use)",
+        "Market rule (seeds a new database): prosumer address that receives grid fees"
+        " (created on first use)",
+    ),
+    Option(
+        "MIN_ORDER_VALUE",
+        "0.01",
+        _min_value,
+        "decimal >= 0.01, 2 places",
+        "Market rule (seeds a new database): smallest order value in WATT at its limit",
+    ),
+    Option(
+        "PRICE_BAND_PERCENT",
+        "20",
+        _percent,
+        "decimal > 0, 2 places",
+        "Market rule (seeds a new database): fat-finger guard, how far in percent a"
+        " limit price may stray from the market price",
     ),
     Option(
         "BCRYPT_ROUNDS", "12", _whole(4, 31), "integer 4-31", "bcrypt cost for new password hashes"
@@ -122,7 +173,8 @@ OPTIONS: tuple[Option, ...] = (
         "0.2500",
         _price,
         "decimal >= 0, 4 places",
-        "Utility tariff in WATT per kWh, for 'savings vs grid' figures",
+        "Market rule (seeds a new database): utility tariff in WATT per kWh,"
+        " for 'savings vs grid' figures",
     ),
     Option(
         "LOGIN_MAX_FAILURES",
@@ -170,6 +222,8 @@ class Settings:
     login_lockout_minutes: int
     session_idle_minutes: int
     session_max_hours: int
+    min_order_value: Decimal = Decimal("0.01")
+    price_band_percent: Decimal = Decimal("20")
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
@@ -301,3 +355,8 @@ def check_text(name: str, raw: str, source: str) -> None:
 
 def option(name: str) -> Option:
     return _BY_NAME[name]
+
+
+def default_settings() -> Settings:
+    """Every setting at its default (no environment, .env or config file read)."""
+    return Settings(**{o.name.lower(): o.parse(o.default) for o in OPTIONS})

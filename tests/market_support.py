@@ -9,9 +9,10 @@ from energy_tui.db.models import AuditLog, EnergyOrder, EnergyTrade, MarketStati
 from energy_tui.services import keys, prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import MarketRules, PlaceResult, order_request, place_order
+from energy_tui.services.market import rules as market_rules
 from energy_tui.services.prosumers import Balances
 
-RULES = MarketRules()
+RULES = MarketRules()  # what a new test database holds (the settings' defaults)
 OPERATOR = Actor(label="os:test-operator", role="admin")
 
 
@@ -33,10 +34,14 @@ def place(
     *,
     ioc: bool = False,
     expires: str | None = None,
-    rules: MarketRules = RULES,
 ) -> PlaceResult:
-    request = order_request(side, amount, price, rules, ioc=ioc, expires=expires)
-    return place_order(actor, request, rules)
+    request = order_request(side, amount, price, ioc=ioc, expires=expires)
+    return place_order(actor, request)
+
+
+def set_rule(name: str, value: str) -> None:
+    """Change one of the database's market rules, as an admin would."""
+    market_rules.set_rule(OPERATOR, name, value)
 
 
 def balances(address: str) -> Balances:

@@ -20,7 +20,6 @@ from energy_tui.db.urls import parse_url
 from energy_tui.errors import InsufficientFunds, ValidationError
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (
-    MarketRules,
     cancel_order,
     order_request,
     place_order,
@@ -81,11 +80,10 @@ def run(url: str, addresses: list[str], seed: int, orders: int, start_at: float)
 
 def _trade(report: Report, rng: random.Random, addresses: list[str], orders: int) -> None:
     actors = [Actor(label=f"worker:{a}", role="trader", prosumer_address=a) for a in addresses]
-    rules = MarketRules()
     resting: list[tuple[Actor, uuid.UUID]] = []
     for _ in range(orders):
         actor = rng.choice(actors)
-        _timed(report, lambda a=actor: _place(report, rng, a, rules, resting))
+        _timed(report, lambda a=actor: _place(report, rng, a, resting))
         if resting and rng.random() < 0.4:
             owner, order_id = resting.pop(rng.randrange(len(resting)))
             _timed(report, lambda a=owner, o=order_id: _cancel(report, a, o))
@@ -102,9 +100,7 @@ def _timed(report: Report, step) -> None:
     report.slowest = max(report.slowest, time.monotonic() - started)
 
 
-def _place(
-    report: Report, rng: random.Random, actor: Actor, rules: MarketRules, resting: list
-) -> None:
+def _place(report: Report, rng: random.Random, actor: Actor, resting: list) -> None:
     side = rng.choice(("buy", "sell"))
     price = MID + TICK * rng.randint(-25, 25)
     amount = Decimal(rng.randint(1, 800)).scaleb(-2)
@@ -112,11 +108,10 @@ def _place(
         side,
         amount,
         price,
-        rules,
         ioc=rng.random() < 0.2,
         expires=rng.choice(EXPIRIES),
     )
-    result = place_order(actor, request, rules)
+    result = place_order(actor, request)
     report.placed += 1
     report.fills += len(result.fills)
     if result.order.is_open:

@@ -40,6 +40,8 @@ def test_defaults_apply_when_nothing_is_configured(tmp_path):
     assert settings.grid_operator_address == "grid-operator"
     assert settings.bcrypt_rounds == 12
     assert settings.grid_import_price == Decimal("0.2500")
+    assert settings.price_band_percent == Decimal("20")
+    assert settings.min_order_value == Decimal("0.01")
 
 
 def test_default_database_is_energy_trading_db_in_the_user_data_dir(tmp_path):
@@ -153,6 +155,14 @@ MALFORMED = [
     ("GRID_IMPORT_PRICE", "0.12345"),
     ("GRID_IMPORT_PRICE", "-1"),
     ("GRID_IMPORT_PRICE", "Infinity"),
+    ("GRID_IMPORT_PRICE", "1000000"),  # beyond DECIMAL(10,4)
+    ("GRID_FEE_RATE", "0.05001"),  # the database keeps 4 decimals
+    ("ORDER_TTL_HOURS", "87601"),
+    ("MIN_ORDER_VALUE", "0"),
+    ("MIN_ORDER_VALUE", "0.005"),
+    ("PRICE_BAND_PERCENT", "0"),
+    ("PRICE_BAND_PERCENT", "-5"),
+    ("PRICE_BAND_PERCENT", "12.345"),
 ]
 
 

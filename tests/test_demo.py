@@ -18,7 +18,7 @@ from energy_tui import clock, locations
 from energy_tui.db import migrations
 from energy_tui.db.models import MODELS, EnergyOrder, Prosumer, User
 from energy_tui.services import demo
-from energy_tui.services.market import MarketRules, invariants
+from energy_tui.services.market import invariants
 from tests import backends
 
 NOW = dt.datetime(2026, 11, 20, 15, 0)
@@ -39,7 +39,7 @@ def _seeded_rows(path: Path) -> dict[str, list[str]]:
     database = backends.bind(f"sqlite://{path}")
     with database.connection_context():
         migrations.migrate(database)
-        demo.seed(seed_value=3, days=2, now=NOW, rounds=4, rules=MarketRules())
+        demo.seed(seed_value=3, days=2, now=NOW, rounds=4)
         rows = {}
         for model in MODELS:
             fields = [f for f in model._meta.sorted_fields if f.column_name not in SKIP]
@@ -61,13 +61,13 @@ def test_seeded_market_and_bot_steps_keep_every_invariant(tmp_path: Path) -> Non
     database = backends.bind(f"sqlite://{tmp_path / 'demo.db'}")
     with database.connection_context():
         migrations.migrate(database)
-        people = demo.seed(seed_value=5, days=2, now=clock.now(), rounds=4, rules=MarketRules())
+        people = demo.seed(seed_value=5, days=2, now=clock.now(), rounds=4)
         assert invariants.check() == []
         assert {u.role for u in people} == {"admin", "operator", "viewer", "trader"}
         kinds = {p.kind for p in Prosumer.select()}
         assert kinds == {"residential", "commercial", "industrial", "grid_operator"}
         assert EnergyOrder.select().where(EnergyOrder.is_active == True).count() > 5  # noqa: E712
-        bots = demo.Bots(1, 1.0, MarketRules(), 5)
+        bots = demo.Bots(1, 1.0, 5)
         rng = random.Random(11)
         for _ in range(300):
             bots.step(rng)

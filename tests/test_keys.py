@@ -172,10 +172,11 @@ def test_operator_creates_keys_for_traders(people):
 
 def test_operator_cannot_mint_a_manage_key_for_an_admin(people):
     before, start = snapshot(), last_audit_id()
-    with pytest.raises(
-        PermissionDenied,
-        match="manage users and roles and migrate the database schema, which otto may not",
-    ):
+    denied = (
+        "manage users and roles and migrate the database schema and change the market"
+        " rules, which otto may not"
+    )
+    with pytest.raises(PermissionDenied, match=denied):
         keys.create_key(session_actor("otto"), "ada", "escalate", "manage")
     assert snapshot() == before
     assert events_since(start) == [("permission_denied", "denied", None)]

@@ -82,7 +82,7 @@ def desk(backend, monkeypatch) -> Desk:
     now.advance(hours=2)
     assert sweep_expired() == 1
     place(bob, "sell", "1", "0.2500")
-    filled = place(alice, "buy", "1", "0.2500").order.id  # pays 0.25 + 0.01 fee
+    filled = place(alice, "buy", "1", "0.2500").order.id  # pays 0.25 + fee 0.0125 -> 0.02
     cancelled = place(alice, "buy", "1", "0.1000").order.id
     cancel_order(alice, cancelled)
     place(alice, "sell", "2", "0.3000")  # rests: alice now has 9.00 kWh available
@@ -173,7 +173,7 @@ CASES = [
         lambda d: ["order", "place", "buy", "100", "0.2000", "--api-key", d.alice_key],
         InsufficientFunds,
         "buying 100.00 kWh at 0.2000 needs 21.00 WATT (grid fee included): "
-        "only 9.74 WATT available",
+        "only 9.73 WATT available",
     ),
     Case(
         "selling_more_energy_than_available",

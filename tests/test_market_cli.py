@@ -67,12 +67,12 @@ def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
     assert (sell["order"]["status"], sell["fills"]) == ("open", [])
     assert buy["order"]["status"] == "filled"
     (fill,) = buy["fills"]
-    # 4 x 0.1200 = 0.48 (the maker's price); fee 0.024 -> 0.02 (half-even); buyer pays 0.50
+    # 4 x 0.1200 = 0.48 (the maker's price); fee 0.024 -> 0.03 (up); buyer pays 0.51
     assert (fill["price"], fill["total"], fill["fee"], fill["buyer_total"]) == (
         "0.1200",
         "0.48",
-        "0.02",
-        "0.50",
+        "0.03",
+        "0.51",
     )
     (trade,) = ok_json(run, "trades", "list", "--mine", "--api-key", alice)
     assert (trade["side"], trade["amount"], trade["buyer"], trade["seller"]) == (
@@ -84,11 +84,11 @@ def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
     assert [t["id"] for t in ok_json(run, "trades", "list")] == [trade["id"]]
 
     a = ok_json(run, "prosumer", "show", "alice-house")
-    assert (a["watt_total"], a["watt_reserved"], a["energy_credits"]) == ("99.50", "0.00", "4.00")
+    assert (a["watt_total"], a["watt_reserved"], a["energy_credits"]) == ("99.49", "0.00", "4.00")
     b = ok_json(run, "prosumer", "show", "bob-solar")
     assert (b["watt_total"], b["energy_sold"], b["energy_credits"]) == ("0.48", "4.00", "46.00")
     assert (b["energy_reserved"], b["energy_available"]) == ("6.00", "40.00")
-    assert ok_json(run, "prosumer", "show", "grid-operator")["watt_total"] == "0.02"
+    assert ok_json(run, "prosumer", "show", "grid-operator")["watt_total"] == "0.03"
 
     (day,) = ok_json(run, "stats", "show", "--api-key", alice)
     assert (day["trades"], day["volume"], day["vwap"]) == (1, "4.00", "0.1200")
@@ -106,7 +106,7 @@ def test_placing_prints_what_happened_in_a_sentence_and_the_fills(run, pair):
     assert out[0].endswith("buy 4.00 kWh at 0.1500 WATT/kWh: filled in 1 trade")
     header = "SEQ AMOUNT PRICE TOTAL FEE BUYER TOTAL BUYER SELLER"
     assert out[1].split() == header.split()
-    assert out[2].split() == ["1", "4.00", "0.1200", "0.48", "0.02", "0.50", "alice", "bob"]
+    assert out[2].split() == ["1", "4.00", "0.1200", "0.48", "0.03", "0.51", "alice", "bob"]
 
 
 def test_ioc_flag_cancels_the_remainder_and_says_so(run, pair):
@@ -138,12 +138,12 @@ def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair
     assert (preview["fill_now"], preview["fill_price"], preview["fill_cost"]) == (
         "4.00",
         "0.1200",
-        "0.50",
+        "0.51",
     )
     assert (preview["available"], preview["enough"]) == ("100.00", True)
     assert EnergyOrder.select().count() == orders
     text = ok(run, "order", "preview", "buy", "10", "0.1500", "--api-key", alice)
-    assert "grid fee          0.08 WATT (5%)" in text
+    assert "grid fee          0.08 WATT (5%, rounded up to the cent)" in text
 
 
 def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
@@ -243,7 +243,7 @@ def test_trades_export_writes_exact_decimals_as_text_with_a_header(run, pair, tm
     ] == [
         ("1", "1.25", "0.1000", "0.12", "0.01"),  # 0.125 -> 0.12, half-even
         ("2", "2.50", "0.1234", "0.31", "0.02"),  # 0.3085 -> 0.31; fee 0.0155 -> 0.02
-        ("3", "0.10", "0.3333", "0.03", "0.00"),  # 0.03333 -> 0.03; fee 0.0015 -> 0.00
+        ("3", "0.10", "0.3333", "0.03", "0.01"),  # 0.03333 -> 0.03; fee 0.0015 -> 0.01 (up)
     ]
     assert {r["buyer_address"] for r in rows} == {"alice"}
 
@@ -329,7 +329,7 @@ def test_market_check_exits_1_and_lists_violations(run, pair):
 
     assert result.code == 1
     assert result.out.splitlines()[0] == "1 violation of the market invariants:"
-    assert "5: alice watt_reserved 5.00 != orders 0.10" in result.out
+    assert "5: alice watt_reserved 5.00 != orders 0.11" in result.out
     assert json.loads(run("market", "check", "--json").out)["ok"] is False
 
 

@@ -9,10 +9,18 @@ import pytest
 
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.errors import ValidationError
-from energy_tui.services.market import MarketRules, cancel_order, invariants, stats, sweep_expired
 from energy_tui.services.market import book as market_book
+from energy_tui.services.market import cancel_order, invariants, stats, sweep_expired
 from tests.clock_support import freeze
-from tests.market_support import RULES, audit_events, balances, place, snapshot, trader
+from tests.market_support import (
+    RULES,
+    audit_events,
+    balances,
+    place,
+    set_rule,
+    snapshot,
+    trader,
+)
 
 D = Decimal
 
@@ -110,30 +118,33 @@ def test_gtc_remainder_rests_on_the_book_after_a_partial_fill():
     assert (result.order.status, result.order.filled) == ("partially_filled", D("3.00"))
     (bid,) = market_book.book().bids
     assert (bid.price, bid.quantity) == (D("0.1000"), D("2.00"))
-    # Held 0.52 (0.50 + fee 0.025 -> 0.02); the fill cost 0.30 + 0.015 -> 0.02. The hold
-    # never grows after placing, so 0.20 stays held although 2 x 0.10 + fee costs 0.21.
-    assert balances("buyer").watt_reserved == D("0.20")
+    # Held 0.53 (0.50 + fee 0.025 rounded up to 0.03); the fill cost 0.30 + 0.015 -> 0.02,
+    # so 0.21 stays held: what the rest costs, 2 x 0.10 + fee 0.01.
+    assert balances("buyer").watt_reserved == D("0.21")
 
 
 def test_rounding_cent_beyond_the_hold_is_paid_from_available_watt():
     place(trader("seller", energy="50"), "sell", "3", "0.1000")
-    buy = place(trader("buyer", watt="10"), "buy", "5", "0.1000").order
-    place(trader("seller2", energy="50"), "sell", "2", "0.1000")
+    buy = place(trader("buyer", watt="10"), "buy", "5", "0.1000").order  # holds 0.53
+    place(trader("seller2", energy="50"), "sell", "1", "0.1000")
+    place(trader("seller3", energy="50"), "sell", "1", "0.1000")
 
     assert order_row(buy.id).status == "filled"
-    assert balances("buyer").watt_total == D("9.47")  # 0.32 + 0.21, one cent over the hold
+    # 0.32 + 0.11 + 0.11 (each fee rounded up to a cent): one cent over the hold
+    assert balances("buyer").watt_total == D("9.46")
 
 
 def test_resting_buy_that_cannot_pay_a_rounding_cent_is_cancelled_not_filled():
     place(trader("seller", energy="50"), "sell", "3", "0.1000")
-    buy = place(trader("buyer", watt="0.52"), "buy", "5", "0.1000").order  # all it has
-    late = place(trader("seller2", energy="50"), "sell", "2", "0.1000")
+    buy = place(trader("buyer", watt="0.53"), "buy", "5", "0.1000").order  # all it has
+    place(trader("seller2", energy="50"), "sell", "1", "0.1000")  # 0.11 of the 0.21 held
+    late = place(trader("seller3", energy="50"), "sell", "1", "0.1000")  # 0.11 > 0.10 left
 
     assert late.fills == []
     assert late.order.status == "open"
     row = order_row(buy.id)
-    assert (row.status, row.filled_amount, row.watt_reserved) == ("cancelled", D("3.00"), 0)
-    assert balances("buyer").watt_total == D("0.20")
+    assert (row.status, row.filled_amount, row.watt_reserved) == ("cancelled", D("4.00"), 0)
+    assert balances("buyer").watt_total == D("0.10")
 
 
 def test_ioc_remainder_is_cancelled_and_its_reservation_released():
@@ -193,15 +204,16 @@ def test_order_below_own_resting_sell_is_accepted():
 @pytest.mark.parametrize(
     ("amount", "price", "total", "fee"),
     [
-        ("1.25", "0.1000", "0.12", "0.01"),  # 0.125 -> 0.12 (half-even), fee 0.006 -> 0.01
+        ("1.25", "0.1000", "0.12", "0.01"),  # 0.125 -> 0.12 (half-even), fee 0.006 -> 0.01 (up)
         ("1.35", "0.1000", "0.14", "0.01"),  # 0.135 -> 0.14 (half-even), fee 0.007 -> 0.01
-        ("5.00", "0.1000", "0.50", "0.02"),  # fee 0.025 -> 0.02 (half-even; half-up: 0.03)
-        ("7.00", "0.1000", "0.70", "0.04"),  # fee 0.035 -> 0.04 (half-even)
-        ("3.33", "0.1234", "0.41", "0.02"),  # 0.410922 -> 0.41, fee 0.0205 -> 0.02
+        ("5.00", "0.1000", "0.50", "0.03"),  # fee 0.025 -> 0.03 (up; half-even: 0.02)
+        ("7.00", "0.1000", "0.70", "0.04"),  # fee 0.035 -> 0.04
+        ("3.33", "0.1234", "0.41", "0.03"),  # 0.410922 -> 0.41, fee 0.0205 -> 0.03 (up)
+        ("0.11", "0.1660", "0.02", "0.01"),  # 0.01826 -> 0.02, fee 0.001 -> 0.01 (half-even: 0)
         ("40.00", "0.2500", "10.00", "0.50"),
     ],
 )
-def test_settlement_moves_total_to_seller_and_half_even_fee_to_grid_operator(
+def test_settlement_moves_total_to_seller_and_fee_rounded_up_to_grid_operator(
     amount, price, total, fee
 ):
     place(trader("seller", energy="50"), "sell", amount, price)
@@ -221,9 +233,9 @@ def test_settlement_moves_total_to_seller_and_half_even_fee_to_grid_operator(
 
 
 def test_zero_fee_rate_charges_no_fee_and_creates_no_grid_operator():
-    free = MarketRules(fee_rate=D(0))
-    place(trader("seller", energy="50"), "sell", "5", "0.1000", rules=free)
-    place(trader("buyer", watt="10"), "buy", "5", "0.1000", rules=free)
+    set_rule("GRID_FEE_RATE", "0")
+    place(trader("seller", energy="50"), "sell", "5", "0.1000")
+    place(trader("buyer", watt="10"), "buy", "5", "0.1000")
 
     assert (EnergyTrade.get().fee, balances("buyer").watt_total) == (0, D("9.50"))
     assert not Prosumer.select().where(Prosumer.kind == "grid_operator").exists()
@@ -339,7 +351,8 @@ def test_orders_expire_after_order_ttl_hours_by_default(monkeypatch):
     now = freeze(monkeypatch)
     buyer = trader("buyer", watt="10")
     default = place(buyer, "buy", "1", "0.1000").order
-    forever = place(buyer, "buy", "1", "0.1000", rules=MarketRules(order_ttl_hours=0)).order
+    set_rule("ORDER_TTL_HOURS", "0")
+    forever = place(buyer, "buy", "1", "0.1000").order
     assert default.expires_at == now.now + dt.timedelta(hours=24)
     assert forever.expires_at is None
 
@@ -474,5 +487,6 @@ def test_a_fill_worth_less_than_a_cent_still_costs_one_cent():
         Decimal("0.1200"),
         Decimal("0.01"),
     )
-    assert balances("slicer").watt_total == Decimal("9.99")
+    assert fill.fee == Decimal("0.01")  # 0.01 x 5% rounded up: no trade escapes the fee
+    assert balances("slicer").watt_total == Decimal("9.98")
     assert balances("big-seller").watt_total == Decimal("0.01")

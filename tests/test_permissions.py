@@ -32,6 +32,7 @@ MATRIX = {
     A.MANAGE_USERS:          ". . . Y",
     A.READ_AUDIT:            ". . Y Y",
     A.MIGRATE_DATABASE:      ". . . Y",
+    A.MANAGE_MARKET_RULES:   ". . . Y",
 }  # fmt: skip
 SCOPES = {
     "read": {A.READ_MARKET},
@@ -43,6 +44,7 @@ SCOPES = {
         A.MANAGE_USERS,
         A.READ_AUDIT,
         A.MIGRATE_DATABASE,
+        A.MANAGE_MARKET_RULES,
     },
 }
 HOLDABLE = {

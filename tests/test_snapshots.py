@@ -115,7 +115,9 @@ def test_keys_screen_lists_my_keys_by_prefix(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "f5"))
 
 
-@pytest.mark.parametrize("tab", ["u", "p", "l"], ids=["users", "prosumers", "audit"])
+@pytest.mark.parametrize(
+    "tab", ["u", "p", "l", "t"], ids=["users", "prosumers", "audit", "market-rules"]
+)
 def test_admin_screen_shows_users_prosumers_and_audit_tabs(
     snap_compare, app_on_copy, tab: str
 ) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from textual.widgets import Input, Static, TabbedContent
 
 from energy_tui.services import audit, prosumers, users
+from energy_tui.services.market import rules as market_rules
 from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
 from energy_tui.tui.widgets.confirm import Confirm
@@ -17,6 +18,7 @@ from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import (
     SIZE,
     app_for,
+    clear_and_type,
     field_error,
     in_db,
     login,
@@ -94,7 +96,7 @@ def test_admin_adds_a_user_audited_as_the_admin(database) -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_admin(pilot, "admin")
-            assert tab_ids(screen) == ["tab-users", "tab-prosumers", "tab-audit"]
+            assert tab_ids(screen) == ["tab-users", "tab-prosumers", "tab-audit", "tab-rules"]
             await pilot.press("a")
             await settle(pilot)
             assert isinstance(app.screen, FormModal)
@@ -322,5 +324,58 @@ def test_audit_event_filter_shows_only_that_event(database) -> None:
             await settle(pilot)
             assert table.row_count == 1
             assert str(table.get_row_at(0)[1]) == "deposit"
+
+    asyncio.run(scenario())
+
+
+def test_admin_edits_a_market_rule_in_the_rules_tab_refused_first_then_audited(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "admin", "t")
+            table = screen.query_one("#rules", Table)
+            assert [str(c) for c in table.get_row("GRID_FEE_RATE")][:2] == [
+                "GRID_FEE_RATE",
+                "0.0500",
+            ]
+            await select_row(pilot, table, "GRID_FEE_RATE")
+            await pilot.press("e")
+            await settle(pilot)
+            form = app.screen
+            assert isinstance(form, FormModal)
+            await clear_and_type(pilot, "1.5")
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert "GRID_FEE_RATE is too large" in field_error(form, "value")
+            assert in_db(market_rules.current).fee_rate == Decimal("0.0500")  # nothing written
+
+            await clear_and_type(pilot, "0.03")
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert not isinstance(app.screen, FormModal)
+            assert in_db(market_rules.current).fee_rate == Decimal("0.0300")
+            assert [str(c) for c in table.get_row("GRID_FEE_RATE")][1] == "0.0300"
+            (entry,) = in_db(audit.entries, event_type="market_rule_changed")
+            assert (entry.username, entry.data["old"], entry.data["new"]) == (
+                "admin",
+                "0.0500",
+                "0.0300",
+            )
+            app.read_market_version()  # the next poll: the rule moved the market's marker
+            await settle(pilot)
+            assert app.rules.fee_rate == Decimal("0.0300")
+
+    asyncio.run(scenario())
+
+
+def test_operator_has_no_market_rules_tab(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_admin(pilot, "operator")
+            assert "tab-rules" not in tab_ids(screen)
+            await pilot.press("t")
+            await settle(pilot)
+            assert screen.query_one(TabbedContent).active != "tab-rules"
 
     asyncio.run(scenario())

@@ -47,7 +47,7 @@ def market(tmp_path: Path):
     with bind(settings).database.connection_context():
         prosumers.add_prosumer(SEEDER, "seller", "Solar barn", "residential")
         prosumers.add_meter_reading(SEEDER, "seller", "100")
-        place_order(SELLER, order_request("sell", "5", "0.2000", RULES), RULES)
+        place_order(SELLER, order_request("sell", "5", "0.2000"))
     return settings, url
 
 
@@ -244,7 +244,7 @@ async def test_another_terminals_order_appears_without_a_key_press(market) -> No
         await login(pilot, "alice")
         ladder = app.screen.query_one(PriceLadder)
         rows_before = ladder.row_count
-        in_db(place_order, SELLER, order_request("sell", "1", "0.2100", RULES), RULES)
+        in_db(place_order, SELLER, order_request("sell", "1", "0.2100"))
         await _wait_for(pilot, lambda: ladder.row_count == rows_before + 1, tries=60)
         assert "0.2100" in screen_text(app)
 

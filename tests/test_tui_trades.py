@@ -78,7 +78,8 @@ def test_market_trades_are_listed_newest_first_with_exact_values(database) -> No
         assert column(screen, "amount") == ["3.00", "0.10", "2.50", "1.25"]
         assert column(screen, "price") == ["0.2000", "0.3333", "0.1234", "0.1000"]
         assert column(screen, "total") == ["0.60", "0.03", "0.31", "0.12"]
-        assert column(screen, "fee") == ["0.03", "0.00", "0.02", "0.01"]
+        # 5% rounded up to the cent: 0.0015 of the 0.03 trade is a fee of 0.01
+        assert column(screen, "fee") == ["0.03", "0.01", "0.02", "0.01"]
         assert column(screen, "buyer") == ["carol-home", "bob-home", "alice-home", "bob-home"]
         assert screen.query_one("#trades-pane").border_title == "Market trades"
 

@@ -48,8 +48,8 @@ def seeded_market(tmp_path: Path, trades: Sequence[Trade] = TRADES) -> tuple[Set
         _users(settings.bcrypt_rounds)
         for when, seller, buyer, amount, price in trades:
             frozen.set(when)
-            place_order(actors[seller], order_request("sell", amount, price, RULES), RULES)
-            place_order(actors[buyer], order_request("buy", amount, price, RULES), RULES)
+            place_order(actors[seller], order_request("sell", amount, price))
+            place_order(actors[buyer], order_request("buy", amount, price))
     return settings, runtime.url
 
 

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run_migrate(args: argparse.Namespace) -> int:
     with connected(args, migrate=False) as runtime:
         command_actor(args, Action.MIGRATE_DATABASE)
-        applied = migrations.migrate(runtime.database)
+        applied = migrations.migrate(runtime.database, runtime.settings)
         state = migrations.status(runtime.database)
     if args.json:
         print_json(

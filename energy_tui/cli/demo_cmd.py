@@ -21,7 +21,6 @@ from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL, parse_url
 from energy_tui.errors import ConfigError, ValidationError
 from energy_tui.services import demo, users
-from energy_tui.services.market import MarketRules
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -83,7 +82,7 @@ def prepare(args: argparse.Namespace, *, announce: bool = True) -> tuple[Runtime
     fresh = not demo_file().exists()
     runtime = bind(demo_settings(load_settings()))
     with db.connection_context():
-        migrations.migrate(runtime.database)
+        migrations.migrate(runtime.database, runtime.settings)
         if fresh or users.count() == 0:
             if announce:
                 print(f"Seeding the demo community (seed {args.seed}) in {demo_file()} ...")
@@ -91,7 +90,6 @@ def prepare(args: argparse.Namespace, *, announce: bool = True) -> tuple[Runtime
                 seed_value=args.seed,
                 now=clock.now(),
                 rounds=runtime.settings.bcrypt_rounds,
-                rules=MarketRules.from_settings(runtime.settings),
             )
     return runtime, list(demo.USERS)
 
@@ -113,9 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
             raise ValidationError(f"no demo user {args.as_user!r}: use one of {names}")
         login = (match[0].username, match[0].password)
     _print_users(people)
-    bots = demo.Bots(
-        args.bots, float(args.speed), MarketRules.from_settings(runtime.settings), args.seed
-    )
+    bots = demo.Bots(args.bots, float(args.speed), args.seed)
     bots.start()
     from energy_tui.tui.app import make_app
 
@@ -137,9 +133,7 @@ def run_serve(args: argparse.Namespace) -> int:
         args.reset, args.seed, args.bots, args.speed = False, 7, 4, 1.0
         runtime, people = prepare(args)
         _print_users(people)
-        bots = demo.Bots(
-            args.bots, args.speed, MarketRules.from_settings(runtime.settings), args.seed
-        )
+        bots = demo.Bots(args.bots, args.speed, args.seed)
         bots.start()
         command += ["demo", "--bots", "0"]
         shown = runtime.url

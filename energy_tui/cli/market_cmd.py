@@ -4,6 +4,7 @@ Trading commands act as the owner of the API key (`--api-key` or ENERGY_TUI_API_
 `trade` to place and cancel, `read` to look. Market-wide reads (book, trades, stats)
 also work without a key, as the local operator; `stats rebuild`, `market sweep` and
 `market check` are operator commands (the local operator, or a key with `manage`).
+`market rules` shows the market's rules to anyone; `market rules set` is for admins.
 """
 
 from __future__ import annotations
@@ -27,12 +28,11 @@ from energy_tui.cli.runtime import (
     command_actor,
     connected,
 )
-from energy_tui.config import load_settings
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.errors import ValidationError
 from energy_tui.services.context import Actor
+from energy_tui.services.market import book as market
 from energy_tui.services.market import (
-    MarketRules,
     cancel_order,
     invariants,
     order_request,
@@ -41,7 +41,7 @@ from energy_tui.services.market import (
     stats,
     sweep_expired,
 )
-from energy_tui.services.market import book as market
+from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
 from energy_tui.services.market.export import write_csv
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
@@ -126,7 +126,8 @@ def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     place.add_argument(
         "--expires",
         metavar="WHEN",
-        help="a duration like 30m, 2h, 7d or a UTC date/time (default: ORDER_TTL_HOURS)",
+        help="a duration like 30m, 2h, 7d or a UTC date/time "
+        "(default: the market rule ORDER_TTL_HOURS)",
     )
 
     preview = _command(
@@ -199,6 +200,16 @@ def _register_market(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     commands = parser.add_subparsers(dest="market_command", metavar="ACTION", required=True)
     _command(commands, "sweep", common, run_sweep, "expire due orders and release their holds")
     _command(commands, "check", common, run_check, "check the six invariants (exit 1 if broken)")
+    rules = _command(
+        commands, "rules", common, run_rules, "the market rules: fee, receiver, lifetime, ..."
+    )
+    actions = rules.add_subparsers(dest="rules_command", metavar="ACTION")
+    setter = _command(
+        actions, "set", common, run_rule_set, "change one market rule (admins; audited)"
+    )
+    names = ", ".join(rule.name for rule in market_rules.RULES)
+    setter.add_argument("name", metavar="NAME", help=f"one of {names}")
+    setter.add_argument("value", metavar="VALUE", help="the new value")
 
 
 # --- who acts --------------------------------------------------------------------------
@@ -214,14 +225,6 @@ def _reader(args: argparse.Namespace, runtime: Runtime, *, personal: bool) -> Ac
 
 def _operator(args: argparse.Namespace, runtime: Runtime) -> Actor:
     return command_actor(args, Action.MANAGE_PROSUMERS)
-
-
-def _rules(runtime: Runtime) -> MarketRules:
-    return MarketRules.from_settings(runtime.settings)
-
-
-def _settings_rules(args: argparse.Namespace) -> MarketRules:
-    return MarketRules.from_settings(load_settings(getattr(args, "db", None)))
 
 
 def plural(count: int, noun: str) -> str:
@@ -284,13 +287,12 @@ def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -
 
 
 def run_place(args: argparse.Namespace) -> int:
-    rules = _settings_rules(args)  # what was typed is checked before anything connects
-    request = order_request(
-        args.side, args.amount, args.price, rules, ioc=args.ioc, expires=args.expires
-    )
+    # what was typed is checked before anything connects (the database's minimum order
+    # value, a market rule, is checked when the order is placed)
+    request = order_request(args.side, args.amount, args.price, ioc=args.ioc, expires=args.expires)
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
-        result = place_order(actor, request, _rules(runtime))
+        result = place_order(actor, request)
     if args.json:
         print_json(
             {"order": order_dict(result.order), "fills": [fill_dict(f) for f in result.fills]}
@@ -317,21 +319,21 @@ def placed_sentence(result: PlaceResult) -> str:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    request = order_request(args.side, args.amount, args.price, _settings_rules(args))
+    typed = order_request(args.side, args.amount, args.price)  # checked before connecting
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "read")
-        rules = _rules(runtime)
+        request = order_request(typed.side, typed.amount, typed.price, market_rules.current())
         preview = market.preview(
-            actor.prosumer_address, request.side, request.amount, request.price, rules
+            actor.prosumer_address, request.side, request.amount, request.price
         )
     if args.json:
         print_json(preview)
     else:
-        print_fields(preview_fields(preview, rules))
+        print_fields(preview_fields(preview))
     return 0
 
 
-def preview_fields(p: Preview, rules: MarketRules) -> list[tuple[str, object]]:
+def preview_fields(p: Preview) -> list[tuple[str, object]]:
     unit = "WATT" if p.side == "buy" else "kWh"
     fields: list[tuple[str, object]] = [
         ("order", f"{p.side} {p.amount} kWh at {p.price} WATT/kWh"),
@@ -339,9 +341,9 @@ def preview_fields(p: Preview, rules: MarketRules) -> list[tuple[str, object]]:
     ]
     if p.side == "buy":
         fields += [
-            ("grid fee", f"{p.fee} WATT ({percent(rules.fee_rate)})"),
+            ("grid fee", f"{p.fee} WATT ({percent(p.fee_rate)}, rounded up to the cent)"),
             ("total (reserved)", f"{p.total} WATT"),
-            ("from the grid", f"{p.grid_cost} WATT at {rules.grid_import_price} WATT/kWh"),
+            ("from the grid", f"{p.grid_cost} WATT at {p.grid_import_price} WATT/kWh"),
             ("savings", f"{p.savings} WATT"),
         ]
     else:
@@ -608,3 +610,33 @@ def run_check(args: argparse.Namespace) -> int:
         counts = ", ".join(plural(n, noun) for n, noun in zip(sizes, SIZES, strict=True))
         print(f"all six invariants hold ({counts})")
     return 1 if problems else 0
+
+
+# --- the market rules --------------------------------------------------------------------
+
+
+def run_rules(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        _reader(args, runtime, personal=False)
+        current = market_rules.current()
+    if args.json:
+        print_json(market_rules.as_dict(current))
+        return 0
+    rows = [
+        {"name": rule.name, "value": market_rules.value_of(current, rule), "meaning": rule.meaning}
+        for rule in market_rules.RULES
+    ]
+    print_table(rows, ["name", "value", "meaning"])
+    return 0
+
+
+def run_rule_set(args: argparse.Namespace) -> int:
+    with connected(args):
+        change = market_rules.set_rule(
+            command_actor(args, Action.MANAGE_MARKET_RULES), args.name, args.value
+        )
+    if args.json:
+        print_json({"name": change.name, "old": change.old, "new": change.new})
+    else:
+        print(f"{change.name}: {change.old} -> {change.new} (from the next order on)")
+    return 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import logging
 import os
+import sys
 from collections.abc import Iterator
 
 import peewee
@@ -19,6 +21,8 @@ from energy_tui.errors import AuthError, ConfigError
 from energy_tui.services import keys
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, require
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +63,11 @@ def connected(args: argparse.Namespace, *, migrate: bool = True) -> Iterator[Run
     runtime = bind(load_settings(getattr(args, "db", None)))
     try:
         with runtime.database.connection_context():
+            notice = rules_notice(runtime)
             if migrate:
                 ensure_schema(runtime)
+            if notice:
+                print(f"energy-tui: {notice}", file=sys.stderr)
             yield runtime
     finally:
         close_all = getattr(runtime.database, "close_all", None)
@@ -68,13 +75,30 @@ def connected(args: argparse.Namespace, *, migrate: bool = True) -> Iterator[Run
             close_all()
 
 
+def rules_notice(runtime: Runtime) -> str | None:
+    """A note for rule settings given (environment, .env, config file) while the
+    database holds the market's rules already, which win; None otherwise. Ask before
+    migrating: the first migration seeds the rules from those very settings."""
+    from energy_tui.services.market.rules import ignored_notice  # the market, when used
+
+    notice = ignored_notice(runtime.settings)
+    if notice is None:
+        return None
+    applied = migrations.status(runtime.database).applied
+    if not any(step.name == "market_rules" for step in applied):
+        return None
+    log.info("%s", notice)
+    return notice
+
+
 def ensure_schema(runtime: Runtime) -> None:
-    """Migrate a SQLite file that is behind; refuse a server schema that is behind."""
+    """Migrate a SQLite file that is behind (seeding what is new from the settings);
+    refuse a server schema that is behind."""
     state = migrations.status(runtime.database)
     if not state.pending:
         return
     if runtime.url.backend == "sqlite":
-        migrations.migrate(runtime.database)
+        migrations.migrate(runtime.database, runtime.settings)
         return
     raise ConfigError(
         f"the database schema is at version {state.current} and "

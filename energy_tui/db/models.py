@@ -6,6 +6,8 @@ Timestamps are naive UTC. Amounts use the exact fields of `db.fields`.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from peewee import (
     SQL,
     AutoField,
@@ -240,6 +242,17 @@ class MarketState(BaseModel):
     open_buy_orders = IntegerField(default=0)
     open_sell_orders = IntegerField(default=0)
     updated_at = DateTimeField(default=_now)
+    # The market rules (DESIGN §3), read with the lock by every placement; changed by an
+    # admin (`market rules set`), which moves `version`. Defaults: the settings'.
+    grid_fee_rate = ExactDecimalField(5, 4, default=Decimal("0.0500"))
+    grid_operator_address = CharField(max_length=100, default="grid-operator")
+    order_ttl_hours = IntegerField(default=24)
+    min_order_value = MoneyField(default=Decimal("0.01"))
+    price_band_percent = ExactDecimalField(7, 2, default=Decimal("20.00"))
+    grid_import_price = PriceField(default=Decimal("0.2500"))
+    # Trades up to this sequence settled before the rules were the database's (each
+    # client used its own settings): `market check` does not hold them to the rules.
+    rules_from_trade_seq = BigIntegerField(default=0)
 
     class Meta:
         table_name = "market_state"

@@ -24,8 +24,9 @@ from energy_tui.db.models import db
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 from energy_tui.services import prosumers, users
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, OrderRequest, cancel_order, place_order
+from energy_tui.services.market import OrderRequest, cancel_order, place_order
 from energy_tui.services.market import book as market_book
+from energy_tui.services.market import rules as market_rules
 
 CENT = Decimal("0.01")
 log = logging.getLogger(__name__)
@@ -122,14 +123,13 @@ def seed(
     days: int = 30,
     now: dt.datetime,
     rounds: int,
-    rules: MarketRules,
 ) -> list[DemoUser]:
     """Fill an empty database with the demo community; return the demo users."""
     rng = random.Random(seed_value)
     operator = Actor(label="demo:seed", role="admin")
     start = (now - dt.timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
     with clock.frozen(start) as frozen:
-        _members(operator, rules)
+        _members(operator)
         for user in USERS:
             users.add_user(
                 operator,
@@ -143,19 +143,19 @@ def seed(
         for moment in _hours(start, now):
             frozen.set(moment)
             _meter_hour(operator, moment, rng)
-            _trade_hour(moment, rng, rules)
+            _trade_hour(moment, rng)
         frozen.set(now - dt.timedelta(minutes=1))
-        live_book(rng, rules, now)
+        live_book(rng, now)
     return list(USERS)
 
 
-def _members(operator: Actor, rules: MarketRules) -> None:
+def _members(operator: Actor) -> None:
     for member in COMMUNITY:
         prosumers.add_prosumer(operator, member.address, member.name, member.kind)
         deposit = 2000 if member.kind == "residential" else 20000
         prosumers.deposit(operator, member.address, Decimal(deposit))
     prosumers.add_prosumer(
-        operator, rules.grid_operator_address, "Harbour Grid Co.", "grid_operator"
+        operator, market_rules.current().grid_operator_address, "Harbour Grid Co.", "grid_operator"
     )
 
 
@@ -172,18 +172,16 @@ def _meter_hour(operator: Actor, moment: dt.datetime, rng: random.Random) -> Non
             prosumers.add_meter_reading(operator, member.address, generated, consumed)
 
 
-def _trade_hour(moment: dt.datetime, rng: random.Random, rules: MarketRules) -> None:
+def _trade_hour(moment: dt.datetime, rng: random.Random) -> None:
     """A few orders around the fair price: sellers have surplus, buyers have load."""
     if not 6 <= moment.hour <= 22:
         return
     fair = fair_price(moment)
     for _ in range(rng.randint(3, 7)):
-        _random_order(rng, rules, fair, spread=10, ioc_share=0.4)
+        _random_order(rng, fair, spread=10, ioc_share=0.4)
 
 
-def _random_order(
-    rng: random.Random, rules: MarketRules, fair: Decimal, spread: int, ioc_share: float
-) -> None:
+def _random_order(rng: random.Random, fair: Decimal, spread: int, ioc_share: float) -> None:
     member = rng.choice(COMMUNITY)
     selling = member.kind == "residential" and rng.random() < 0.8
     side = "sell" if selling else "buy"
@@ -197,10 +195,10 @@ def _random_order(
     expires = clock.now() + dt.timedelta(hours=rng.choice((1, 2, 4)))
     # not enough energy or WATT, or it would self-cross: a real trader moves on
     with contextlib.suppress(EnergyError):
-        place_order(trader(member), OrderRequest(side, amount, price, tif, expires), rules)
+        place_order(trader(member), OrderRequest(side, amount, price, tif, expires))
 
 
-def live_book(rng: random.Random, rules: MarketRules, now: dt.datetime) -> None:
+def live_book(rng: random.Random, now: dt.datetime) -> None:
     """Resting orders on both sides of the current fair price."""
     fair = fair_price(now)
     for i in range(24):
@@ -212,7 +210,7 @@ def live_book(rng: random.Random, rules: MarketRules, now: dt.datetime) -> None:
         amount = Decimal(rng.randint(100, 1500)) / 100
         expires = now + dt.timedelta(hours=24)
         try:
-            place_order(trader(member), OrderRequest(side, amount, price, "gtc", expires), rules)
+            place_order(trader(member), OrderRequest(side, amount, price, "gtc", expires))
         except EnergyError:
             continue
 
@@ -224,8 +222,8 @@ class Bots:
     that follows the daily solar curve, some cross at once, some are cancelled.
     """
 
-    def __init__(self, count: int, speed: float, rules: MarketRules, seed_value: int) -> None:
-        self.count, self.speed, self.rules, self.seed_value = count, speed, rules, seed_value
+    def __init__(self, count: int, speed: float, seed_value: int) -> None:
+        self.count, self.speed, self.seed_value = count, speed, seed_value
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.steps = 0
@@ -275,4 +273,4 @@ class Bots:
                     generated=(member.solar_kw * Decimal(0.25 + rng.random())).quantize(CENT),
                 )
             return
-        _random_order(rng, self.rules, fair_price(clock.now()), spread=12, ioc_share=0.35)
+        _random_order(rng, fair_price(clock.now()), spread=12, ioc_share=0.35)

@@ -19,6 +19,7 @@ class Action(enum.StrEnum):
     MANAGE_USERS = "manage users and roles"
     READ_AUDIT = "read audit log"
     MIGRATE_DATABASE = "migrate the database schema"
+    MANAGE_MARKET_RULES = "change the market rules"
 
 
 _A = Action
@@ -51,6 +52,7 @@ KEY_SCOPES: dict[str, frozenset[Action]] = {
             _A.MANAGE_USERS,
             _A.READ_AUDIT,
             _A.MIGRATE_DATABASE,
+            _A.MANAGE_MARKET_RULES,
         }
     ),
 }

@@ -111,7 +111,7 @@ class EnergyApp(App[None]):
         self.market_changed: Signal[int] = Signal(self, "market-changed")
         self.last_activity = time.monotonic()
         self.available_modes: list[Mode] = []  # known once the start worker has loaded them
-        self.rules: MarketRules  # set with them
+        self.rules: MarketRules  # the market's (the database's): at start, and when it moves
         self._bridge: Bridge | None = None
         self._loaded = threading.Event()  # set when the start worker has opened the database
         self._start_error: ConfigError | None = None
@@ -137,7 +137,7 @@ class EnergyApp(App[None]):
         """Load the database layer and open the database (retrying until it answers),
         then offer the first run, log in automatically or leave the login screen up."""
         from energy_tui.services import auth, users
-        from energy_tui.services.market import MarketRules
+        from energy_tui.services.market import rules as market_rules
         from energy_tui.tui import modes
         from energy_tui.tui.bridge import Bridge
 
@@ -147,6 +147,7 @@ class EnergyApp(App[None]):
             try:
                 bridge.open(self.settings)
                 first_run = bridge.call(users.count) == 0
+                rules = bridge.call(market_rules.current)
                 break
             except DatabaseUnavailable:
                 self.call_from_thread(setattr, self, "db_online", False)
@@ -162,9 +163,7 @@ class EnergyApp(App[None]):
             Mode(name, f"f{i}", title, *modes.SCREENS[name])
             for i, (name, title) in enumerate(SCREENS, 1)
         ]
-        self.call_from_thread(
-            self.loaded, bridge, MarketRules.from_settings(self.settings), available
-        )
+        self.call_from_thread(self.loaded, bridge, rules, available)
         if first_run:
             self.call_from_thread(self.offer_first_run)
         elif self.auto_login is not None:
@@ -311,12 +310,17 @@ class EnergyApp(App[None]):
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def read_market_version(self) -> None:
         from energy_tui.services.market import book as market_book
+        from energy_tui.services.market import rules as market_rules
 
         version = self.bridge.call(market_book.version)
-        self.call_from_thread(self.market_version_read, version)
+        # a rule change moves the marker too: the previews and checks follow it
+        rules = self.bridge.call(market_rules.current) if version != self.market_version else None
+        self.call_from_thread(self.market_version_read, version, rules)
 
-    def market_version_read(self, version: int) -> None:
+    def market_version_read(self, version: int, rules: MarketRules | None = None) -> None:
         self.db_online = True
+        if rules is not None:
+            self.rules = rules
         if version != self.market_version:
             self.market_version = version
             self.market_changed.publish(version)

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import peewee
 
-from energy_tui.cli.runtime import bound, ensure_schema
+from energy_tui.cli.runtime import bound, ensure_schema, rules_notice
 from energy_tui.config import Settings
 from energy_tui.db.connect import unreachable_message
 from energy_tui.db.models import db
@@ -33,6 +33,7 @@ class Bridge:
         """Point the models at the database and bring a SQLite file's schema up to date
         (ConfigError for a server schema that is behind)."""
         runtime = bound(settings)  # DatabaseUnavailable when it does not answer
+        self.call(rules_notice, runtime)  # logged: the database's rules win
         self.call(ensure_schema, runtime)
 
     def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:

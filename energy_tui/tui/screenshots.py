@@ -37,7 +37,7 @@ from energy_tui.config import OPTIONS, Settings, load_settings
 from energy_tui.db import ids, migrations
 from energy_tui.services import demo, keys
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, OrderRequest, place_order
+from energy_tui.services.market import OrderRequest, place_order
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.keys import KeyReveal
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
@@ -105,17 +105,16 @@ def build_dataset(folder: Path, *, seed: int = SEED, now: dt.datetime = NOW) -> 
     three API keys of alice's; returns the file. Same arguments, same rows."""
     path = folder / "demo.db"
     runtime = bind(settings_for(path))
-    rules = MarketRules.from_settings(runtime.settings)
     with deterministic(seed), clock.frozen(now) as frozen, runtime.database.connection_context():
-        migrations.migrate(runtime.database)
-        demo.seed(seed_value=seed, days=30, now=now, rounds=ROUNDS, rules=rules)
+        migrations.migrate(runtime.database, runtime.settings)
+        demo.seed(seed_value=seed, days=30, now=now, rounds=ROUNDS)
         _alices_keys(frozen, now)
-        _alices_orders(frozen, now, rules)
+        _alices_orders(frozen, now)
     runtime.database.close()
     return path
 
 
-def _alices_orders(frozen: clock.frozen, now: dt.datetime, rules: MarketRules) -> None:
+def _alices_orders(frozen: clock.frozen, now: dt.datetime) -> None:
     """Two resting orders away from the spread, so "My open orders" has rows."""
     alice = demo.trader(next(m for m in demo.COMMUNITY if m.address == "home-01"))
     fair = demo.fair_price(now)
@@ -126,7 +125,7 @@ def _alices_orders(frozen: clock.frozen, now: dt.datetime, rules: MarketRules) -
         frozen.set(_after_seed(now, second))
         expires = now + dt.timedelta(hours=20)
         request = OrderRequest(side, Decimal(amount), price, "gtc", expires)
-        place_order(alice, request, rules)
+        place_order(alice, request)
 
 
 def _alices_keys(frozen: clock.frozen, now: dt.datetime) -> None:
@@ -159,7 +158,7 @@ def empty_database(folder: Path) -> Path:
     path = folder / "empty.db"
     runtime = bind(settings_for(path))
     with runtime.database.connection_context():
-        migrations.migrate(runtime.database)
+        migrations.migrate(runtime.database, runtime.settings)
     runtime.database.close()
     return path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from types import ModuleType
@@ -18,6 +19,7 @@ from types import ModuleType
 from peewee import Database
 
 from energy_tui import clock
+from energy_tui.config import Settings
 from energy_tui.db.models import SchemaVersion
 
 
@@ -25,7 +27,13 @@ from energy_tui.db.models import SchemaVersion
 class Step:
     version: int
     name: str
-    up: Callable[[Database], None]
+    up: Callable[..., None]  # up(database), or up(database, settings) to seed from them
+
+    def run(self, database: Database, settings: Settings | None) -> None:
+        if len(inspect.signature(self.up).parameters) > 1:
+            self.up(database, settings)
+        else:
+            self.up(database)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +66,16 @@ def status(database: Database) -> Status:
     return Status(max(done, default=0), applied, pending)
 
 
-def migrate(database: Database) -> list[Step]:
-    """Apply every pending step in order; return what was applied (empty if none)."""
+def migrate(database: Database, settings: Settings | None = None) -> list[Step]:
+    """Apply every pending step in order; return what was applied (empty if none).
+
+    `settings` seed what a step stores once (the market rules); None: the defaults.
+    """
     database.create_tables([SchemaVersion], safe=True)
     applied = []
     for step in status(database).pending:
         with database.atomic():
-            step.up(database)
+            step.run(database, settings)
             SchemaVersion.create(version=step.version, name=step.name, applied_at=clock.now())
         applied.append(step)
     return applied

@@ -27,6 +27,7 @@ from energy_tui.db.models import (
 )
 from energy_tui.errors import NotFound
 from energy_tui.services.market.money import MarketRules, round_price
+from energy_tui.services.market.rules import current as current_rules
 from energy_tui.services.market.views import OrderView, parse_order_id
 from energy_tui.services.prosumers import Balances
 
@@ -255,12 +256,19 @@ class Preview:
     available: Decimal  # WATT (buy) or kWh (sell) available to the prosumer
     enough: bool
     own_cross: Decimal | None  # price of the prosumer's own order it would cross
+    fee_rate: Decimal  # the market's, as the figures above used it
+    grid_import_price: Decimal  # the market's tariff behind grid_cost
 
 
-def preview(
-    address: str | None, side: str, amount: Decimal, price: Decimal, rules: MarketRules
+def preview(address: str | None, side: str, amount: Decimal, price: Decimal) -> Preview:
+    """What an order would cost and fill now under the market's rules (the database's),
+    without writing anything."""
+    return _preview(current_rules(), address, side, amount, price)
+
+
+def _preview(
+    rules: MarketRules, address: str | None, side: str, amount: Decimal, price: Decimal
 ) -> Preview:
-    """What an order would cost and fill now, without writing anything."""
     base = rules.trade_total(amount, price)
     fee = rules.fee(base) if side == "buy" else _ZERO
     total = base + fee
@@ -282,6 +290,8 @@ def preview(
         available,
         (total if side == "buy" else amount) <= available,
         own,
+        rules.fee_rate,
+        rules.grid_import_price,
     )
 
 

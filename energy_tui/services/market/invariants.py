@@ -6,11 +6,21 @@ every row, so it is a maintenance tool, not something a screen calls.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from decimal import Decimal
 
-from energy_tui.db.models import AuditLog, EnergyOrder, EnergyTrade, MeterReading, Prosumer
+from energy_tui.db.models import (
+    AuditLog,
+    EnergyOrder,
+    EnergyTrade,
+    MarketState,
+    MeterReading,
+    Prosumer,
+)
+from energy_tui.services.market.money import MarketRules
+from energy_tui.services.market.rules import CHANGED_EVENT
 from energy_tui.services.prosumers import energy_credits
 
 _ZERO = Decimal(0)
@@ -26,6 +36,7 @@ def check() -> list[str]:
     problems += _no_negative_available(prosumers)
     problems += _orders_agree_with_trades(orders, trades)
     problems += _prices_and_book(orders, trades)
+    problems += _settlement(trades)
     problems += _reservations(prosumers, orders)
     problems += _energy_moves(prosumers, trades)
     return problems
@@ -116,6 +127,64 @@ def _prices_and_book(orders: dict, trades: list[EnergyTrade]) -> list[str]:
     asks = [o.price_per_kwh for o in orders.values() if o.is_active and o.order_type == "sell"]
     if bids and asks and max(bids) >= min(asks):
         problems.append(f"4: book crossed: best bid {max(bids)} >= best ask {min(asks)}")
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class _FeeRates:
+    """The fee rate each trade settled under: the stored rate, and its audited changes
+    (each effective after the trade sequence it was made at)."""
+
+    from_seq: int  # trades up to this one settled before the rules were the database's
+    first: Decimal  # the rate before the first audited change
+    changes: list[tuple[int, Decimal]]  # (after trade seq, new rate), oldest first
+
+    def rate_for(self, seq: int) -> Decimal:
+        rate = self.first
+        for after, new in self.changes:
+            if seq > after:
+                rate = new
+        return rate
+
+
+def _fee_rates() -> _FeeRates:
+    state = MarketState.get_or_none(MarketState.id == 1)
+    current = state.grid_fee_rate if state is not None else MarketRules().fee_rate
+    rows = AuditLog.select(AuditLog.event_data).where(
+        (AuditLog.event_type == CHANGED_EVENT) & (AuditLog.outcome == "success")
+    )
+    changes = []
+    first = None
+    for row in rows.order_by(AuditLog.id):
+        data = json.loads(row.event_data)
+        if data.get("rule") == "GRID_FEE_RATE":
+            first = Decimal(data["old"]) if first is None else first
+            changes.append((int(data["after_trade_seq"]), Decimal(data["new"])))
+    start = state.rules_from_trade_seq if state is not None else 0
+    return _FeeRates(start, current if first is None else first, changes)
+
+
+def _settlement(trades: list[EnergyTrade]) -> list[str]:
+    """Each trade settled by the market's rules: total = amount x price (half-even, at
+    least a cent), fee = total x the rate then in force rounded UP to the cent, and the
+    buyer paid both."""
+    rates = _fee_rates()
+    problems = []
+    for t in trades:
+        if t.seq <= rates.from_seq:
+            continue
+        rules = MarketRules(fee_rate=rates.rate_for(t.seq))
+        total = rules.trade_total(t.energy_amount, t.price_per_kwh)
+        fee = rules.fee(t.total_price)
+        if t.total_price != total:
+            problems.append(f"4: trade {t.id} total {t.total_price} != amount x price {total}")
+        if t.fee != fee:
+            problems.append(
+                f"4: trade {t.id} fee {t.fee} != {fee} ({rules.fee_rate} of {t.total_price}, "
+                "rounded up to the cent)"
+            )
+        if t.buyer_total != t.total_price + t.fee:
+            problems.append(f"4: trade {t.id} buyer total {t.buyer_total} != total + fee")
     return problems
 
 

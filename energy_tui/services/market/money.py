@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from energy_tui.config import Settings
 
 CENT = Decimal("0.01")
 PRICE_STEP = Decimal("0.0001")
 MAX_MONEY = Decimal("9999999999999.99")
+_NO_FEE = Decimal("0.00")
 
 
 def round_money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def round_money_up(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_CEILING)
 
 
 def round_price(value: Decimal) -> Decimal:
@@ -22,20 +27,27 @@ def round_price(value: Decimal) -> Decimal:
 
 @dataclasses.dataclass(frozen=True)
 class MarketRules:
-    """The settings the market runs by."""
+    """The rules the market runs by. The market's own are stored in the database
+    (`market_state`, read by `market.rules.current()` and by every placement under the
+    market lock); the defaults here are the settings' defaults."""
 
     fee_rate: Decimal = Decimal("0.05")
     order_ttl_hours: int = 24
     grid_operator_address: str = "grid-operator"
     grid_import_price: Decimal = Decimal("0.2500")
+    price_band_percent: Decimal = Decimal("20")
+    min_order_value: Decimal = Decimal("0.01")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketRules:
+        """The rules the settings name: what a new database is seeded with."""
         return cls(
             settings.grid_fee_rate,
             settings.order_ttl_hours,
             settings.grid_operator_address,
             settings.grid_import_price,
+            settings.price_band_percent,
+            settings.min_order_value,
         )
 
     def trade_total(self, amount: Decimal, price: Decimal) -> Decimal:
@@ -46,7 +58,12 @@ class MarketRules:
         return max(CENT, round_money(value)) if value > 0 else round_money(value)
 
     def fee(self, total: Decimal) -> Decimal:
-        return round_money(total * self.fee_rate)
+        """total x the fee rate, rounded UP to the cent: a positive fee is at least 0.01,
+        so splitting an order into small trades cannot dodge it (half-even rounding
+        made the fee of a 0.02 WATT trade at 5% zero)."""
+        if total <= 0 or self.fee_rate <= 0:
+            return _NO_FEE
+        return round_money_up(total * self.fee_rate)
 
     def buyer_cost(self, amount: Decimal, price: Decimal) -> Decimal:
         """What a buyer pays for `amount` at `price`, grid fee included."""

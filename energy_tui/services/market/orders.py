@@ -25,6 +25,7 @@ from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules
+from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
     as_uuid,
     batch,
@@ -41,7 +42,6 @@ from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse
 from energy_tui.services.permissions import Action, allows, require
 from energy_tui.services.prosumers import energy_credits
 
-MIN_ORDER_VALUE = Decimal("0.01")  # WATT, at the order's own limit
 MATCH_BATCH = 8  # makers fetched per round; most orders need one or two
 _ZERO = Decimal(0)
 _KWH = Decimal(1).scaleb(-ENERGY_PLACES)
@@ -56,7 +56,7 @@ class OrderRequest:
     amount: Decimal
     price: Decimal
     time_in_force: str = "gtc"
-    expires_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None  # None: the market's ORDER_TTL_HOURS from placing
 
 
 @dataclasses.dataclass
@@ -115,7 +115,7 @@ class _Account:
 
 @dataclasses.dataclass
 class _State:
-    """The `market_state` row, held locked for the transaction."""
+    """The `market_state` row, held locked for the transaction, with the rules."""
 
     order_seq: int
     trade_seq: int
@@ -123,6 +123,7 @@ class _State:
     open_buys: int
     open_sells: int
     next_expiry: dt.datetime | None = None  # of the active orders, when read
+    rules: MarketRules = dataclasses.field(default_factory=MarketRules)
 
     def count_open(self, side: str, delta: int) -> None:
         if side == "buy":
@@ -243,7 +244,13 @@ def _lock() -> _State:
 def _state(row: tuple[Any, ...]) -> _State:
     order_seq, trade_seq, version, open_buys, open_sells = (int(value) for value in row[:5])
     return _State(
-        order_seq, trade_seq, version, open_buys, open_sells, next_expiry=_timestamp(row[5])
+        order_seq,
+        trade_seq,
+        version,
+        open_buys,
+        open_sells,
+        next_expiry=_timestamp(row[5]),
+        rules=rules_of(row[6:12]),
     )
 
 
@@ -266,16 +273,22 @@ def _save_state(state: _State, now: dt.datetime) -> None:
     )
 
 
-def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> PlaceResult:
-    """Reserve, match against the book at the makers' prices, settle, rest or cancel."""
+def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
+    """Reserve, match against the book at the makers' prices, settle, rest or cancel.
+
+    The rules (fee, its receiver, the default lifetime, the minimum value) are the
+    database's, read with the market lock: no caller can settle by other rules.
+    """
     require(actor, Action.TRADE_OWN, side=request.side)
     address = own_address(actor)
-    _check_value(request.amount, request.price)
     with db.atomic(), batch():
         now = clock.now()
         ledger = Ledger()
         opening = _open(address, request, ledger, now)
         state = opening.state
+        rules = state.rules
+        check_value(request.amount, request.price, rules)
+        expires_at = _expiry(request, rules, now)
         _refuse_self_cross(request, opening.own_price)
         hold = _reserve(ledger.get(address), request, rules)
         state.order_seq += 1
@@ -296,7 +309,7 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
             _release(order, ledger)
         else:
             state.count_open(order.side, +1)
-        _insert_order(order, status, request.expires_at, now)
+        _insert_order(order, status, expires_at, now)
         _write_fills(fills, actor, now)
         ledger.save(now)
         stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
@@ -323,19 +336,31 @@ def place_order(actor: Actor, request: OrderRequest, rules: MarketRules) -> Plac
         status,
         order.tif,
         now,
-        request.expires_at,
+        expires_at,
         order.reserved,
     )
     return PlaceResult(view, fills)
 
 
-def _check_value(amount: Decimal, price: Decimal) -> None:
-    if amount * price < MIN_ORDER_VALUE:
+def check_value(amount: Decimal, price: Decimal, rules: MarketRules) -> None:
+    """Refuse an order worth less than the market's minimum at its own limit."""
+    minimum = rules.min_order_value
+    if amount * price < minimum:
         raise ValidationError(
-            f"{amount} kWh at {price} is worth less than {MIN_ORDER_VALUE} WATT, the "
-            "smallest amount that can change hands: raise the amount or the price",
+            f"{amount} kWh at {price} is worth less than {minimum} WATT, the market's "
+            "minimum order value: raise the amount or the price",
             field="amount",
         )
+
+
+def _expiry(request: OrderRequest, rules: MarketRules, now: dt.datetime) -> dt.datetime | None:
+    """The order's expiry: as asked, else the market's default lifetime (an IOC order
+    never rests, so it has none)."""
+    if request.expires_at is not None or request.time_in_force == "ioc":
+        return request.expires_at
+    if not rules.order_ttl_hours:
+        return None
+    return now + dt.timedelta(hours=rules.order_ttl_hours)
 
 
 def own_address(actor: Actor) -> str:
@@ -683,13 +708,18 @@ def order_request(
     side: str,
     amount: str | Decimal,
     price: str | Decimal,
-    rules: MarketRules,
+    rules: MarketRules | None = None,
     *,
     ioc: bool = False,
     expires: str | None = None,
     now: dt.datetime | None = None,
 ) -> OrderRequest:
-    """Validate what a user typed into an OrderRequest (nothing is written)."""
+    """Validate what a user typed into an OrderRequest (nothing is written).
+
+    `rules` (the market's, as a screen loaded them) check the minimum value early;
+    `place_order` checks again with the database's. Without `expires`, the order gets
+    the market's default lifetime when it is placed.
+    """
     now = now or clock.now()
     side = validation.choice(side, "side", ORDER_SIDES)
     quantity = validation.decimal_value(
@@ -698,11 +728,7 @@ def order_request(
     limit = validation.decimal_value(
         price, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
     )
-    _check_value(quantity, limit)
-    if expires:
-        expires_at: dt.datetime | None = validation.expiry(expires, now)
-    elif rules.order_ttl_hours and not ioc:
-        expires_at = now + dt.timedelta(hours=rules.order_ttl_hours)
-    else:
-        expires_at = None
+    if rules is not None:
+        check_value(quantity, limit, rules)
+    expires_at = validation.expiry(expires, now) if expires else None
     return OrderRequest(side, quantity, limit, "ioc" if ioc else "gtc", expires_at)

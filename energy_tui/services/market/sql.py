@@ -25,6 +25,11 @@ _ORDER_COLUMNS = (
     "id, trader_address, order_type, energy_amount, price_per_kwh, filled_amount, "
     "watt_reserved, seq, time_in_force"
 )
+# The market rules in `market_state`, in the order of MarketRules' fields.
+RULE_COLUMNS = (
+    "grid_fee_rate, order_ttl_hours, grid_operator_address, grid_import_price, "
+    "price_band_percent, min_order_value"
+)
 _ACCOUNT_COLUMNS = (
     "address, watt_tokens, watt_reserved, energy_generated, energy_consumed, energy_bought, "
     "energy_sold, energy_reserved"
@@ -59,11 +64,11 @@ def _build(backend: str) -> Statements:
     lock = "" if backend == "sqlite" else " FOR UPDATE"
     crossing = "FROM energy_orders WHERE is_active = {p} AND order_type = {side} AND price_per_kwh"
     return Statements(
-        # The state row, locked, and when the next active order expires.
+        # The state row, locked, when the next active order expires, and the rules.
         lock_state=(
             f"SELECT order_seq, trade_seq, version, open_buy_orders, open_sell_orders, "
-            f"(SELECT MIN(expires_at) FROM energy_orders WHERE is_active = {p}) "
-            f"FROM market_state WHERE id = 1{lock}"
+            f"(SELECT MIN(expires_at) FROM energy_orders WHERE is_active = {p}), "
+            f"{RULE_COLUMNS} FROM market_state WHERE id = 1{lock}"
         ),
         save_state=(
             f"UPDATE market_state SET order_seq = {p}, trade_seq = {p}, version = {p}, "
@@ -194,7 +199,8 @@ def read_together(*queries: tuple[str, tuple[Any, ...]]) -> list[list[tuple[Any,
 
 def lock_market() -> tuple[Any, ...]:
     """Take the market lock for the rest of the transaction; return the state row
-    (order_seq, trade_seq, version, open buys, open sells, next expiry).
+    (order_seq, trade_seq, version, open buys, open sells, next expiry, then the
+    rules' RULE_COLUMNS).
 
     PostgreSQL and MySQL: a row lock on `market_state` (released at commit or
     rollback). SQLite: the transaction is already BEGIN IMMEDIATE.

@@ -28,6 +28,8 @@ from energy_tui import clock
 from energy_tui.errors import ValidationError
 from energy_tui.services import audit, prosumers, users
 from energy_tui.services.audit import AuditEntry
+from energy_tui.services.market import MarketRules
+from energy_tui.services.market import rules as market_rules
 from energy_tui.services.permissions import Action
 from energy_tui.services.prosumers import Balances
 from energy_tui.services.users import UserInfo
@@ -47,6 +49,7 @@ TABS = (
     ("tab-users", "Users [dim](u)[/]", Action.MANAGE_USERS),
     ("tab-prosumers", "Prosumers [dim](p)[/]", Action.MANAGE_PROSUMERS),
     ("tab-audit", "Audit log [dim](l)[/]", Action.READ_AUDIT),
+    ("tab-rules", "Market rules [dim](t)[/]", Action.MANAGE_MARKET_RULES),
 )
 
 
@@ -465,12 +468,75 @@ class AuditPane(AdminPane):
         self.refresh_data()
 
 
+# -- market rules -------------------------------------------------------------------------
+
+
+class RulesPane(AdminPane):
+    """The market's rules (the database's, the same for every client); an edit applies
+    from the next placement on and is audited with the old and the new value."""
+
+    BINDINGS = [Binding("e", "edit_rule", "Edit rule")]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rules: MarketRules | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Table(id="rules")
+
+    def on_mount(self) -> None:
+        self.table.add_columns("Rule", "Value", "Meaning")
+
+    def refresh_data(self) -> None:
+        self.admin.run_db(market_rules.current, then=self.show, group="rules")
+
+    def show(self, rules: MarketRules) -> None:
+        self.rules = rules
+        rows = (
+            (rule.name, (Text(rule.name, style="bold"), str(value), rule.meaning))
+            for rule, value in ((r, market_rules.value_of(rules, r)) for r in market_rules.RULES)
+        )
+        self.table.refill(rows, self.select_next)
+        self.select_next = None
+
+    @on(Table.RowSelected)
+    def row_chosen(self) -> None:
+        self.action_edit_rule()
+
+    def action_edit_rule(self) -> None:
+        name = self.table.selected_key()
+        if self.rules is None or name is None:
+            self.notify("No rule selected.", severity="warning")
+            return
+        rule, actor = market_rules.find(name), self.actor
+
+        def submit(values: Values) -> market_rules.RuleChange:
+            return market_rules.set_rule(actor, rule.name, values["value"])
+
+        field = Field(
+            "value",
+            "Value",
+            value=str(market_rules.value_of(self.rules, rule)),
+            max_length=100,
+            errors_of=(rule.name, "address"),
+        )
+        hint = f"{rule.meaning}. Applies from the next order on, in every client; audited."
+        form = FormModal(f"Market rule {rule.name}", [field], submit, hint=hint)
+        self.ask(form, self.rule_set)
+
+    def rule_set(self, change: market_rules.RuleChange) -> None:
+        self.notify(f"{change.name}: {change.old} -> {change.new}", title="Market rule changed")
+        self.select_next = change.name
+        self.refresh_data()
+
+
 # -- the screen ---------------------------------------------------------------------------
 
 PANES: dict[str, type[AdminPane]] = {
     "tab-users": UsersPane,
     "tab-prosumers": ProsumersPane,
     "tab-audit": AuditPane,
+    "tab-rules": RulesPane,
 }
 
 
@@ -480,6 +546,7 @@ class AdminScreen(DataScreen):
         Binding("u", "tab('tab-users')", "Users tab", show=False),
         Binding("p", "tab('tab-prosumers')", "Prosumers tab", show=False),
         Binding("l", "tab('tab-audit')", "Audit log tab", show=False),
+        Binding("t", "tab('tab-rules')", "Market rules tab", show=False),
         Binding("r", "refresh", "Refresh", show=False),
     ]
 

@@ -130,6 +130,7 @@ class OrderBookScreen(DataScreen):
 
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
+        self.query_one(OrderTicket).rules = self.energy.rules  # reloaded when the market moved
         self.query_one(PriceLadder).show(snap.book, DEPTH)
         self.query_one("#ladder-pane").border_subtitle = summary(snap.book)
         self._show_tape(snap.tape)
@@ -212,7 +213,6 @@ class OrderBookScreen(DataScreen):
             request.side,
             request.amount,
             request.price,
-            self.energy.rules,
             then=ticket.show_preview,
             group="preview",
         )
@@ -220,12 +220,11 @@ class OrderBookScreen(DataScreen):
     @on(OrderTicket.Submitted)
     def place(self, event: OrderTicket.Submitted) -> None:
         request: OrderRequest = event.request
-        actor, rules = self.energy.actor, self.energy.rules
-        bridge = self.energy.bridge
+        actor, bridge = self.energy.actor, self.energy.bridge
 
         def job() -> None:
             try:
-                result = bridge.call(place_order, actor, request, rules)
+                result = bridge.call(place_order, actor, request)
             except DatabaseUnavailable:
                 raise  # the app's banner
             except EnergyError as exc:  # shown where the order was typed
