@@ -371,8 +371,8 @@ def test_config_file_key_given_twice_in_different_case_is_refused(tmp_path):
 
 
 BEYOND_RANGE = [
-    ("ORDER_TTL_HOURS", "99999999999", "integer 0-8760"),
-    ("ORDER_TTL_HOURS", "8761", "integer 0-8760"),
+    ("ORDER_TTL_HOURS", "99999999999", "integer 0-87600"),
+    ("ORDER_TTL_HOURS", "87601", "integer 0-87600"),
     ("LOGIN_LOCKOUT_MINUTES", "99999999999999", "integer 1-10080"),
     ("LOGIN_LOCKOUT_MINUTES", "1e20", "integer 1-10080"),
     ("LOGIN_MAX_FAILURES", "100000", "integer 1-1000"),
