@@ -18,6 +18,7 @@ from textual.widgets import Input
 from energy_tui.cli import tui_arguments, tui_cmd
 from energy_tui.db import migrations
 from energy_tui.db.models import db
+from energy_tui.tui.bridge import Bridge
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from tests.tui_identity_support import SIZE, settle, sync, type_text
 
@@ -94,7 +95,9 @@ async def test_a_new_sqlite_file_is_migrated_and_offers_the_first_run(tmp_path: 
             await pilot.pause(0.02)
         assert isinstance(app.screen, FirstRunScreen)
         assert app.screen.query_one("#username", Input).value == "root"
-        state = await asyncio.to_thread(app.bridge.call, lambda: migrations.status(db.obj))
+        # (a bridge without the app's session guard: nobody is logged in)
+        unguarded = Bridge(app.url)
+        state = await asyncio.to_thread(unguarded.call, lambda: migrations.status(db.obj))
         assert state.applied and not state.pending
 
 

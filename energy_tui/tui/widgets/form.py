@@ -112,6 +112,8 @@ class FormModal(ModalScreen[T | None], Generic[T]):
         first = next(iter(self.query("Input, Select, Checkbox")), None)
         if first is not None:
             first.focus()
+        # who the form was opened as: the submission is refused if they have changed
+        self.opened_as = self.energy.actor
 
     @property
     def energy(self) -> EnergyApp:
@@ -157,7 +159,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
 
     def _run(self, values: Values) -> None:
         try:
-            result = self.energy.bridge.call(self.submit_fn, values)
+            result = self.energy.bridge.call_as(self.opened_as, self.submit_fn, values)
         except ValidationError as exc:
             self.app.call_from_thread(self.show_errors, exc.field, str(exc))
         except DatabaseUnavailable:
