@@ -37,7 +37,7 @@ RULES = MarketRules()
 SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
 ENDED = {
     "logout": "you logged out in another session",
-    "password_changed": "your password was changed in another session",
+    "password_changed": "your password was changed in another session or by an operator",
     "disabled": "your account was disabled",
 }
 

@@ -276,10 +276,18 @@ def check_session(token: str, settings: Settings, *, seen: bool = False) -> Sess
     if reason is not None:
         _end(session, reason)
         raise SessionEnded(ended_message(reason, settings), reason)
-    touched = seen and now - session.last_seen >= SEEN_EVERY
-    if touched:
-        Session.update(last_seen=now).where(Session.id == session.id).execute()
+    touched = seen and now - session.last_seen >= SEEN_EVERY and _seen(session, now)
     return SessionState(actor_for_session(session.user, session), touched)
+
+
+def _seen(session: Session, now: dt.datetime) -> bool:
+    """Move `last_seen` to `now`, unless a call running alongside just did."""
+    moved = (
+        Session.update(last_seen=now)
+        .where((Session.id == session.id) & (Session.last_seen <= now - SEEN_EVERY))
+        .execute()
+    )
+    return moved > 0
 
 
 def _session_and_user(token: str) -> Session | None:
@@ -322,15 +330,19 @@ def ended_message(reason: str | None, settings: Settings) -> str:
     """What a user is told when their session is over, by its `end_reason`."""
     if reason == "idle":
         minutes = settings.session_idle_minutes
-        return f"locked after {minutes} minutes without activity: log in again"
+        unit = "minute" if minutes == 1 else "minutes"
+        return f"locked after {minutes} {unit} without activity: log in again"
     if reason == "expired":
-        return f"sessions last at most {settings.session_max_hours} hours: log in again"
+        hours = settings.session_max_hours
+        return f"sessions last at most {hours} hour{'' if hours == 1 else 's'}: log in again"
     return _ENDED.get(reason or "", "this session has ended: log in again")
 
 
 _ENDED = {
     "disabled": "your account was disabled: ask an operator to enable it",
-    "password_changed": "your password was changed in another session: log in again",
+    "password_changed": (
+        "your password was changed in another session or by an operator: log in again"
+    ),
     "logout": "you logged out in another session: log in again",
     "locked": "this session was locked: log in again",
 }
