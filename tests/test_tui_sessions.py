@@ -16,9 +16,11 @@ from energy_tui.services import auth, prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import MarketRules, order_request, place_order
 from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui.tui.screens.account import AccountScreen
 from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.login import LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.widgets.form import FormModal
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
@@ -226,6 +228,29 @@ async def test_a_viewer_promoted_gains_the_ticket_and_screens_at_the_next_action
         await pilot.press("escape", "f6")
         await settle(pilot)
         assert isinstance(app.screen, AdminScreen)
+
+
+@sync
+async def test_a_form_opened_before_a_role_change_writes_nothing_and_closes(market) -> None:
+    app = quiet_app(market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice", typed=False)
+        await pilot.press("f4", "p")  # the account screen's password form
+        await settle(pilot)
+        assert isinstance(app.screen, FormModal)
+        in_db(users.set_role, SEEDER, "alice", "viewer")
+        app.read_market_version()  # the poll notices first: the app acts as a viewer
+        await settle(pilot)
+        assert app.session is not None and app.session.role == "viewer"
+        assert isinstance(app.screen, FormModal)  # still open, prepared for the trader
+        for text in (PEOPLE["alice"][0], "changed-pass-3", "changed-pass-3"):
+            await type_text(pilot, text)
+            await pilot.press("enter")  # next field; submits on the last
+        await settle(pilot)
+        assert isinstance(app.screen, AccountScreen)  # the form closed
+        assert any("role viewer" in n.message for n in app._notifications)
+        settings = app.settings
+        assert in_db(auth.authenticate, "alice", PEOPLE["alice"][0], None, settings)
 
 
 @sync
