@@ -294,11 +294,25 @@ def _session_and_user(token: str) -> Session | None:
     if not token or len(token) > 256:
         return None
     query = (
-        Session.select(Session, User)
+        Session.select(*_SESSION_COLUMNS, *_USER_COLUMNS)
         .join(User)
         .where(Session.token_hash == sessions.hash_token(token))
     )
     return query.first()
+
+
+# What the check needs and no more: it runs before every TUI call (and the poll's, every
+# second), so fewer columns to build and read, and no password hash fetched for nothing.
+_SESSION_COLUMNS = (
+    Session.id,
+    Session.user,
+    Session.created_at,
+    Session.last_seen,
+    Session.ended_at,
+    Session.end_reason,
+    Session.ip_address,
+)
+_USER_COLUMNS = (User.id, User.username, User.role, User.prosumer_address, User.is_active)
 
 
 def resume(token: str, settings: Settings) -> Actor:
