@@ -296,6 +296,11 @@ async def test_last_seen_moves_on_activity_at_most_once_a_minute(market, now) ->
         now.advance(seconds=30)
         await polls()  # the keys of 30 s ago are reported now, with no new key
         assert last_seen() == now()
+        app.screen.query_one(OrderTicket).focus_amount()
+        now.advance(minutes=2)
+        await pilot.press("5")  # typing in a field is activity too
+        await polls()
+        assert last_seen() == now()
 
 
 @sync

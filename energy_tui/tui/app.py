@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -342,11 +342,12 @@ class EnergyApp(App[None]):
         if self.session is not None and idle >= self.settings.session_idle_minutes * 60:
             self.lock("idle")
 
-    def on_key(self) -> None:
-        self.active()
-
-    def on_click(self) -> None:
-        self.active()
+    async def on_event(self, event: events.Event) -> None:
+        # Every key and click as it arrives, before any widget sees it: keys typed into a
+        # field never bubble back up to the app's on_key.
+        if isinstance(event, events.Key | events.MouseDown) and not event.is_forwarded:
+            self.active()
+        await super().on_event(event)
 
     def active(self) -> None:
         """The user did something: no idle lock yet, and the next service call moves the
