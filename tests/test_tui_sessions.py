@@ -29,6 +29,7 @@ from tests.tui_identity_support import (
     SIZE,
     in_db,
     login,
+    screen_text,
     seeded_database,
     settle,
     sync,
@@ -265,6 +266,7 @@ async def test_the_poll_notices_an_ended_session_without_a_key_press(market) -> 
                 break
         await settle(pilot)
         assert ENDED["disabled"] in login_reason(app)
+        assert "Session ended" in screen_text(app)
 
 
 @sync

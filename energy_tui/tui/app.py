@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.widgets import Input
+from textual.widgets import Input, Label
 from textual.worker import (
     Worker,
     WorkerCancelled,
@@ -87,6 +87,8 @@ class EndedLoginScreen(LoginScreen):
         self.reason = reason
 
     def on_mount(self) -> None:
+        for title in self.query(".form-title").results(Label):
+            title.update("Session ended")
         # after LoginScreen's own on_mount, which hides the message line
         self.call_after_refresh(self.show_error, self.reason)
 
