@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from energy_tui.services.context import Actor
+
 
 class EnergyError(Exception):
     """Base of every error energy-tui raises on purpose."""
@@ -41,6 +46,24 @@ class AuthError(EnergyError):
     """Authentication failed (bad password, key, locked or disabled account)."""
 
     exit_code = 3
+
+
+class SessionEnded(AuthError):
+    """A login session is over; `reason` is its `end_reason` (idle, expired, disabled,
+    password_changed, logout, locked) and the message says which, for the user."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class SessionChanged(AuthError):
+    """The session's user changed behind its back (role, linked prosumer): the call was
+    refused because it was prepared for the user as they were. `actor` is who they are now."""
+
+    def __init__(self, message: str, actor: Actor) -> None:
+        super().__init__(message)
+        self.actor = actor
 
 
 class PermissionDenied(EnergyError):

@@ -12,7 +12,7 @@ import bcrypt
 import pytest
 
 from energy_tui.db.models import AuditSecret, Session, User, db
-from energy_tui.errors import AuthError
+from energy_tui.errors import AuthError, SessionEnded
 from energy_tui.services import audit, auth, passwords, users
 from tests.auth_support import (
     OPERATOR,
@@ -402,7 +402,7 @@ def test_session_locks_after_the_idle_time(bob, now):
     session = Session.get_by_id(result.session_id)
     assert (session.ended_at, session.end_reason) == (now(), "idle")
     assert events_since(start) == [("session_ended", "success", "idle")]
-    with pytest.raises(AuthError, match="has ended"):
+    with pytest.raises(AuthError, match="15 minutes without activity"):
         auth.resume(result.token, settings())
 
 
@@ -465,6 +465,105 @@ def test_changing_the_password_ends_sessions(bob):
     assert Session.get_by_id(result.session_id).end_reason == "password_changed"
     assert refused("bob", PASSWORD) == GENERIC
     assert login(password="a new password").username == "bob"
+
+
+# --- the session check before each TUI call --------------------------------------------
+
+
+def test_check_session_returns_the_user_as_the_database_has_them_now(bob, now):
+    result = login()
+    assert auth.check_session(result.token, settings()).actor == result.actor
+    users.set_role(OPERATOR, "bob", "viewer")
+    fresh = auth.check_session(result.token, settings()).actor
+    assert (fresh.role, fresh.prosumer_address, fresh.user_id) == ("viewer", "bob-home", bob.id)
+    assert Session.get_by_id(result.session_id).ended_at is None  # a new role ends nothing
+
+
+def _ended_elsewhere(how: str, token: str) -> None:
+    if how == "logout":
+        auth.logout(token)
+    elif how == "password_changed":
+        users.set_password(OPERATOR, "bob", "a new password", rounds=4)
+    else:
+        users.set_active(OPERATOR, "bob", False)
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("logout", "you logged out in another session"),
+        ("password_changed", "your password was changed in another session"),
+        ("disabled", "your account was disabled"),
+    ],
+)
+def test_check_session_says_why_a_session_ended_elsewhere(bob, now, how, message):
+    result = login()
+    _ended_elsewhere(how, result.token)
+    start = last_audit_id()
+    with pytest.raises(SessionEnded, match=message) as caught:
+        auth.check_session(result.token, settings(), seen=True)
+    assert caught.value.reason == how
+    assert Session.get_by_id(result.session_id).end_reason == how  # not overwritten
+    assert audit_since(start) == []
+
+
+@pytest.mark.parametrize(
+    ("minutes", "reason", "message"),
+    [
+        (15, "idle", "locked after 15 minutes without activity"),
+        (12 * 60, "expired", "sessions last at most 12 hours"),
+    ],
+)
+def test_check_session_ends_an_idle_or_too_old_session_with_its_reason(
+    bob, now, minutes, reason, message
+):
+    result = login()
+    now.advance(minutes=minutes)
+    if reason == "expired":  # active all along: only its age ends it
+        Session.update(last_seen=now.advance(seconds=-30)).where(
+            Session.id == result.session_id
+        ).execute()
+        now.advance(seconds=30)
+    start = last_audit_id()
+    with pytest.raises(SessionEnded, match=message) as caught:
+        auth.check_session(result.token, settings(), seen=True)
+    assert caught.value.reason == reason
+    session = Session.get_by_id(result.session_id)
+    assert (session.ended_at, session.end_reason) == (now(), reason)
+    assert events_since(start) == [("session_ended", "success", reason)]
+
+
+def test_check_session_moves_last_seen_on_activity_at_most_once_a_minute(bob, now):
+    result = login()
+    started = now()
+
+    def last_seen():
+        return Session.get_by_id(result.session_id).last_seen
+
+    now.advance(minutes=10)
+    assert not auth.check_session(result.token, settings()).touched  # no activity: a poll
+    assert last_seen() == started
+    now.advance(seconds=30)
+    assert auth.check_session(result.token, settings(), seen=True).touched
+    assert last_seen() == now()
+    seen_at = now()
+    now.advance(seconds=59)
+    assert not auth.check_session(result.token, settings(), seen=True).touched
+    assert last_seen() == seen_at
+    now.advance(seconds=1)
+    assert auth.check_session(result.token, settings(), seen=True).touched
+    assert last_seen() == now()
+
+
+def test_ending_a_session_records_the_reason_once(bob, now):
+    result = login()
+    start = last_audit_id()
+    assert auth.end_session(result.token, "idle")
+    assert not auth.end_session(result.token, "locked")  # already ended: its reason stays
+    assert Session.get_by_id(result.session_id).end_reason == "idle"
+    assert events_since(start) == [("session_ended", "success", "idle")]
+    with pytest.raises(SessionEnded, match="15 minutes without activity"):
+        auth.check_session(result.token, settings())
 
 
 def test_list_sessions_newest_first_with_state(bob, now):

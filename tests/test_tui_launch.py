@@ -18,6 +18,7 @@ from textual.widgets import Input
 from energy_tui.cli import tui_arguments, tui_cmd
 from energy_tui.db import migrations
 from energy_tui.db.models import db
+from energy_tui.tui.bridge import Bridge
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from tests.tui_identity_support import SIZE, settle, sync, type_text
 
@@ -94,7 +95,9 @@ async def test_a_new_sqlite_file_is_migrated_and_offers_the_first_run(tmp_path: 
             await pilot.pause(0.02)
         assert isinstance(app.screen, FirstRunScreen)
         assert app.screen.query_one("#username", Input).value == "root"
-        state = await asyncio.to_thread(app.bridge.call, lambda: migrations.status(db.obj))
+        # (a bridge without the app's session guard: nobody is logged in)
+        unguarded = Bridge(app.url)
+        state = await asyncio.to_thread(unguarded.call, lambda: migrations.status(db.obj))
         assert state.applied and not state.pending
 
 
@@ -110,6 +113,23 @@ async def test_a_sqlite_file_in_a_missing_folder_ends_the_app_with_the_reason(
     printed = " ".join(capsys.readouterr().err.split())  # once the terminal is restored
     assert f"folder {path.parent} does not exist" in printed
     assert not path.parent.exists()
+
+
+@sync
+async def test_a_start_that_fails_unexpectedly_ends_the_app_instead_of_a_waiting_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from energy_tui.services import users
+
+    def broken() -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(users, "count", broken)
+    app = tui_cmd.app_for(argparse.Namespace(db=f"sqlite://{tmp_path / 'x.db'}"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+    assert app.return_code == 1
+    assert "could not start" in capsys.readouterr().err
 
 
 # The database never answers (the SQLite "file" is a folder); someone types a login,

@@ -20,7 +20,7 @@ from energy_tui import clock
 from energy_tui.config import Settings
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import Session, User, db
-from energy_tui.errors import AuthError
+from energy_tui.errors import AuthError, SessionEnded
 from energy_tui.services import audit, passwords, sessions
 from energy_tui.services.context import Actor, ssh_client_ip
 from energy_tui.services.permissions import Action, allows
@@ -244,53 +244,151 @@ def _settle_confirmation(attempt: _Attempt, settings: Settings) -> AuthError | N
     return None
 
 
+# A terminal's activity moves its session's `last_seen` at most this often: one UPDATE a
+# minute, not one per keypress. Idle is judged on `last_seen`, so it can only err late.
+SEEN_EVERY = dt.timedelta(minutes=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionState:
+    """An open session as `check_session` found it: who its user is now, and whether
+    this call moved `last_seen`."""
+
+    actor: Actor
+    touched: bool
+
+
+def check_session(token: str, settings: Settings, *, seen: bool = False) -> SessionState:
+    """Whether `token`'s session may still act, in one SELECT of the session joined to
+    its user; with `seen` (the user did something since the last report) `last_seen`
+    moves too, at most once per SEEN_EVERY.
+
+    Returns the user's actor as the database has it now (role and prosumer may have
+    changed since the login). Raises SessionEnded with the reason, for the user: ended
+    elsewhere (logout, password change, disabled, locked), or ended here and now
+    because it was idle too long, is too old or its user was disabled.
+    """
+    session = _session_and_user(token)
+    if session is None:
+        raise SessionEnded(ended_message(None, settings))
+    if session.ended_at is not None:
+        raise SessionEnded(ended_message(session.end_reason, settings), session.end_reason)
+    now = clock.now()
+    reason = _end_reason(session, session.user, now, settings)
+    if reason is not None:
+        _end(session, reason)
+        raise SessionEnded(ended_message(reason, settings), reason)
+    touched = seen and now - session.last_seen >= SEEN_EVERY and _seen(session, now)
+    return SessionState(actor_for_session(session.user, session), touched)
+
+
+def _seen(session: Session, now: dt.datetime) -> bool:
+    """Move `last_seen` to `now`, unless a call running alongside just did."""
+    moved = (
+        Session.update(last_seen=now)
+        .where((Session.id == session.id) & (Session.last_seen <= now - SEEN_EVERY))
+        .execute()
+    )
+    return moved > 0
+
+
+def _session_and_user(token: str) -> Session | None:
+    if not token or len(token) > 256:
+        return None
+    query = (
+        Session.select(*_SESSION_COLUMNS, *_USER_COLUMNS)
+        .join(User)
+        .where(Session.token_hash == sessions.hash_token(token))
+    )
+    return query.first()
+
+
+# What the check needs and no more: it runs before every TUI call (and the poll's, every
+# second), so fewer columns to build and read, and no password hash fetched for nothing.
+_SESSION_COLUMNS = (
+    Session.id,
+    Session.user,
+    Session.created_at,
+    Session.last_seen,
+    Session.ended_at,
+    Session.end_reason,
+    Session.ip_address,
+)
+_USER_COLUMNS = (User.id, User.username, User.role, User.prosumer_address, User.is_active)
+
+
 def resume(token: str, settings: Settings) -> Actor:
     """Check a session token (open, not idle too long, not too old, user still active),
-    mark it seen, and return the actor; otherwise end it and raise AuthError."""
+    mark it seen, and return the actor; otherwise end it and raise SessionEnded."""
+    actor = check_session(token, settings).actor
     session = sessions.find(token)
-    if session is None or session.ended_at is not None:
-        raise AuthError("this session has ended: log in again")
-    now = clock.now()
-    user = User.get_by_id(session.user_id)
-    reason, message = _end_reason(session, user, now, settings)
-    if reason is not None:
-        with db.atomic():
-            sessions.end(session, reason=reason)
-            audit.record("session_ended", actor_for_session(user, session), reason=reason)
-        raise AuthError(message)
-    Session.update(last_seen=now).where(Session.id == session.id).execute()
-    return actor_for_session(user, session)
+    assert session is not None  # just checked
+    Session.update(last_seen=clock.now()).where(Session.id == session.id).execute()
+    return actor
 
 
 def touch(token: str, settings: Settings) -> None:
-    """Keep a session alive (the TUI calls it on activity); raises like `resume`."""
+    """Keep a session alive; raises like `resume`."""
     resume(token, settings)
 
 
-def _end_reason(
-    session: Session, user: User, now: dt.datetime, settings: Settings
-) -> tuple[str | None, str]:
+def _end_reason(session: Session, user: User, now: dt.datetime, settings: Settings) -> str | None:
     if not user.is_active:
-        return "disabled", "this account is disabled: ask an operator to enable it"
+        return "disabled"
     if now - session.created_at >= dt.timedelta(hours=settings.session_max_hours):
-        hours = settings.session_max_hours
-        return "expired", f"sessions last at most {hours} hours: log in again"
+        return "expired"
     if now - session.last_seen >= dt.timedelta(minutes=settings.session_idle_minutes):
+        return "idle"
+    return None
+
+
+def ended_message(reason: str | None, settings: Settings) -> str:
+    """What a user is told when their session is over, by its `end_reason`."""
+    if reason == "idle":
         minutes = settings.session_idle_minutes
-        return "idle", f"locked after {minutes} minutes without activity: log in again"
-    return None, ""
+        unit = "minute" if minutes == 1 else "minutes"
+        return f"locked after {minutes} {unit} without activity: log in again"
+    if reason == "expired":
+        hours = settings.session_max_hours
+        return f"sessions last at most {hours} hour{'' if hours == 1 else 's'}: log in again"
+    return _ENDED.get(reason or "", "this session has ended: log in again")
+
+
+_ENDED = {
+    "disabled": "your account was disabled: ask an operator to enable it",
+    "password_changed": (
+        "your password was changed in another session or by an operator: log in again"
+    ),
+    "logout": "you logged out in another session: log in again",
+    "locked": "this session was locked: log in again",
+}
 
 
 def logout(token: str) -> bool:
     """End the session of `token`; False if it was unknown or had already ended."""
-    session = sessions.find(token)
+    return end_session(token, "logout")
+
+
+def end_session(token: str, reason: str) -> bool:
+    """End the session of `token` for `reason` (the TUI's idle lock: `idle`; its manual
+    lock: `locked`); False if it was unknown or had already ended."""
+    session = _session_and_user(token)
     if session is None or session.ended_at is not None:
         return False
-    user = User.get_by_id(session.user_id)
+    return _end(session, reason)
+
+
+def _end(session: Session, reason: str) -> bool:
+    """End `session` (a joined `_session_and_user` row) and audit it, unless another
+    process ended it first."""
+    actor = actor_for_session(session.user, session)
     with db.atomic():
-        sessions.end(session, reason="logout")
-        audit.record("logout", actor_for_session(user, session), session_id=session.id)
-    return True
+        ended = sessions.end(session, reason=reason)
+        if ended and reason == "logout":
+            audit.record("logout", actor, session_id=session.id)
+        elif ended:
+            audit.record("session_ended", actor, reason=reason, session_id=session.id)
+    return ended
 
 
 def list_sessions(user: User | str, limit: int = 50) -> list[SessionInfo]:

@@ -35,12 +35,17 @@ def find(token: str) -> Session | None:
     return Session.get_or_none(Session.token_hash == hash_token(token))
 
 
-def end(session: Session, *, reason: str) -> None:
+def end(session: Session, *, reason: str) -> bool:
+    """End `session` for `reason`; False if it had already ended (another process
+    ended it first: its reason stays)."""
     session.ended_at = clock.now()
     session.end_reason = reason
-    Session.update(ended_at=session.ended_at, end_reason=reason).where(
-        (Session.id == session.id) & Session.ended_at.is_null()
-    ).execute()
+    ended = (
+        Session.update(ended_at=session.ended_at, end_reason=reason)
+        .where((Session.id == session.id) & Session.ended_at.is_null())
+        .execute()
+    )
+    return ended > 0
 
 
 def end_all(user: User, *, reason: str, keep: Session | None = None) -> int:

@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.widgets import Input
+from textual.widgets import Input, Label
 from textual.worker import (
     Worker,
     WorkerCancelled,
@@ -32,7 +32,14 @@ from textual.worker import (
 
 from energy_tui.config import Settings
 from energy_tui.db.urls import DatabaseURL
-from energy_tui.errors import AuthError, ConfigError, DatabaseUnavailable, EnergyError
+from energy_tui.errors import (
+    AuthError,
+    ConfigError,
+    DatabaseUnavailable,
+    EnergyError,
+    SessionChanged,
+    SessionEnded,
+)
 from energy_tui.services.context import ssh_client_ip
 from energy_tui.tui import settings_store
 from energy_tui.tui.screens.help import HelpScreen
@@ -72,9 +79,23 @@ class Mode:
     needs: tuple[Action, ...]  # any of these
 
 
+class EndedLoginScreen(LoginScreen):
+    """The login screen over the current one when the session ended: it says why."""
+
+    def __init__(self, locked_user: str, reason: str) -> None:
+        super().__init__(locked_user=locked_user)
+        self.reason = reason
+
+    def on_mount(self) -> None:
+        for title in self.query(".form-title").results(Label):
+            title.update("Session ended")
+        # after LoginScreen's own on_mount, which hides the message line
+        self.call_after_refresh(self.show_error, self.reason)
+
+
 class EnergyApp(App[None]):
     """Screens are modes (F1-F6 or 1-6); the login screen comes first and comes back
-    over whatever is open when the session goes idle."""
+    over whatever is open when the session ends (locked, idle, ended elsewhere)."""
 
     TITLE = "energy-tui"
     SUB_TITLE = "peer-to-peer energy market"
@@ -107,6 +128,11 @@ class EnergyApp(App[None]):
         self.settings = settings
         self.url = url
         self.session: LoginResult | None = None
+        # set when this terminal's session ended (lock, idle, ended elsewhere) until the
+        # next login: every service call but a login is refused meanwhile
+        self.session_over: SessionEnded | None = None
+        self.session_changed: Signal[Actor] = Signal(self, "session-changed")
+        self.activity = 0  # keys and clicks so far: the session guard reports them
         self.market_version = -1
         self.market_changed: Signal[int] = Signal(self, "market-changed")
         self.last_activity = time.monotonic()
@@ -114,7 +140,7 @@ class EnergyApp(App[None]):
         self.rules: MarketRules  # the market's (the database's): at start, and when it moves
         self._bridge: Bridge | None = None
         self._loaded = threading.Event()  # set when the start worker has opened the database
-        self._start_error: ConfigError | None = None
+        self._start_error: EnergyError | None = None
         self.add_mode(SIGNED_OUT, Screen)
         theme = settings_store.saved_theme()
         if theme in self.available_themes:
@@ -135,13 +161,29 @@ class EnergyApp(App[None]):
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def start(self) -> None:
         """Load the database layer and open the database (retrying until it answers),
-        then offer the first run, log in automatically or leave the login screen up."""
+        then offer the first run, log in automatically or leave the login screen up.
+
+        If it fails unexpectedly, a login typed meanwhile must not wait for ever on a
+        database that will never open: the app ends with the reason (details logged)."""
+        try:
+            self._start()
+        except Exception as exc:
+            if self._loaded.is_set():
+                raise  # opened already: the app's handler shows it
+            log.error("the app could not start", exc_info=exc)
+            self._start_error = EnergyError(f"could not open the database: {exc}")
+            self._loaded.set()
+            message = "energy-tui: could not start; details are in the log file"
+            self.call_from_thread(self.exit, return_code=1, message=message)
+
+    def _start(self) -> None:
         from energy_tui.services import auth, users
         from energy_tui.services.market import rules as market_rules
         from energy_tui.tui import modes
         from energy_tui.tui.bridge import Bridge
+        from energy_tui.tui.session_guard import SessionGuard
 
-        bridge = Bridge(self.url)
+        bridge = Bridge(self.url, SessionGuard(self))
         closing = get_current_worker().cancelled_event  # set when the app exits
         while True:
             try:
@@ -215,27 +257,78 @@ class EnergyApp(App[None]):
 
     def logged_in(self, result: LoginResult) -> None:
         """Called by the login screens (on the UI thread) after a successful login."""
-        relogin = self.session is not None and self.session.user_id == result.user_id
+        before = self.session
+        relogin = before is not None and before.user_id == result.user_id
         self.session = result
+        self.session_over = None
         self.last_activity = time.monotonic()
         if isinstance(self.screen, LoginScreen | FirstRunScreen) and len(self.screen_stack) > 1:
             self.pop_screen()  # the lock screen, or the login after a logout
         if not relogin:
             self.switch_mode("book")
+        elif before is not None and before.actor != result.actor:
+            self.follow_actor()  # their role or prosumer changed while the screen was locked
         self.notify(f"Logged in as {result.username} ({result.role})", timeout=3)
+
+    # -- the session ending or changing under the app (see session_guard.py) -------------
+
+    def session_lost(self, token: str, error: SessionEnded) -> None:
+        """The session check found this terminal's session over: log in again."""
+        if self.session is None or self.session.token != token or self.session_over:
+            return  # a call that was under way when it ended, or a session already replaced
+        self.session_over = error
+        self.notify(str(error), severity="error", timeout=10)
+        self.show_login(str(error))
+
+    def session_changed_to(self, token: str, actor: Actor) -> None:
+        """The session check found the user changed (role, prosumer): act as they are now."""
+        if self.session is None or self.session.token != token or self.session.actor == actor:
+            return
+        self.session = dataclasses.replace(self.session, actor=actor, role=actor.role)
+        self.notify(f"Your account changed: role {actor.role}", severity="warning", timeout=10)
+        self.follow_actor()
+
+    def follow_actor(self) -> None:
+        """Leave a screen the user may no longer open; let the screens re-evaluate."""
+        allowed = {mode.name for mode in self.modes_for_user()}
+        if self.current_mode not in allowed and not isinstance(self.screen, LoginScreen):
+            self.switch_mode("book")
+        self.refresh_bindings()
+        if self.session is not None:
+            self.session_changed.publish(self.session.actor)
+
+    def show_login(self, reason: str = "") -> None:
+        """The login screen over the current one (unless one is up already)."""
+        if self.session is None or isinstance(self.screen, LoginScreen):
+            return
+        username = self.session.username
+        self.push_screen(EndedLoginScreen(username, reason) if reason else LoginScreen(username))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Lock and screen switching mean nothing before a login."""
         return self.session is not None or action not in ("lock", "switch")
 
     def action_lock(self) -> None:
-        if self.session is not None and not isinstance(self.screen, LoginScreen):
-            self.push_screen(LoginScreen(locked_user=self.session.username))
+        """Ctrl+L: the session ends too (reason `locked`): unlocking is a new login,
+        which starts a new session, so the old one would only linger open."""
+        self.lock("locked")
+
+    def lock(self, reason: str) -> None:
+        """End this terminal's session for `reason` (locked, idle) and ask to log in."""
+        if self.session is None or isinstance(self.screen, LoginScreen):
+            return
+        if self.session_over is None:
+            from energy_tui.services.auth import ended_message
+
+            self.session_over = SessionEnded(ended_message(reason, self.settings), reason)
+            self.end_session(self.session.token, reason)
+        self.show_login("" if reason == "locked" else str(self.session_over))
 
     def action_logout(self) -> None:
-        if self.session is not None:
+        if self.session is not None and self.session_over is None:
             self.end_session(self.session.token)
         self.session = None
+        self.session_over = None
         self.switch_mode(SIGNED_OUT)
         for mode in self.available_modes:
             self.remove_mode(mode.name)
@@ -243,10 +336,10 @@ class EnergyApp(App[None]):
         self.push_screen(LoginScreen())
 
     @work(thread=True, group="session", exit_on_error=False)
-    def end_session(self, token: str) -> None:
+    def end_session(self, token: str, reason: str = "logout") -> None:
         from energy_tui.services import auth
 
-        self.bridge.call(auth.logout, token)
+        self.bridge.call(auth.end_session, token, reason)
 
     async def action_quit(self) -> None:
         """Quitting logs out: the session ends (and is audited) instead of lingering
@@ -263,13 +356,20 @@ class EnergyApp(App[None]):
     def lock_if_idle(self) -> None:
         idle = time.monotonic() - self.last_activity
         if self.session is not None and idle >= self.settings.session_idle_minutes * 60:
-            self.action_lock()
+            self.lock("idle")
 
-    def on_key(self) -> None:
-        self.last_activity = time.monotonic()
+    async def on_event(self, event: events.Event) -> None:
+        # Every key and click as it arrives, before any widget sees it: keys typed into a
+        # field never bubble back up to the app's on_key.
+        if isinstance(event, events.Key | events.MouseDown) and not event.is_forwarded:
+            self.active()
+        await super().on_event(event)
 
-    def on_click(self) -> None:
+    def active(self) -> None:
+        """The user did something: no idle lock yet, and the next service call moves the
+        session's `last_seen` (at most once a minute)."""
         self.last_activity = time.monotonic()
+        self.activity += 1
 
     # -- navigation, help, palette ----------------------------------------------------------
 
@@ -304,7 +404,9 @@ class EnergyApp(App[None]):
     # -- the market change marker and the database banner ---------------------------------
 
     def poll_market(self) -> None:
-        if self.session is not None:
+        """Every second: the market's version, which also checks the session (so one
+        ended elsewhere is noticed at once). The poll itself is not activity."""
+        if self.session is not None and self.session_over is None:
             self.read_market_version()
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
@@ -333,6 +435,8 @@ class EnergyApp(App[None]):
         error = event.worker.error
         if isinstance(error, DatabaseUnavailable):
             self.db_online = False
+        elif isinstance(error, SessionEnded | SessionChanged):
+            pass  # the session guard has told the app already (login screen, new role)
         elif isinstance(error, AuthError) and self.session is not None:
             self.notify(str(error), severity="error")
             self.action_lock()

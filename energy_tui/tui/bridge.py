@@ -2,7 +2,9 @@
 
 `call` opens the thread's connection for the duration of one service call (pooled on
 PostgreSQL/MySQL) and turns a lost server into `DatabaseUnavailable`, so the app can
-show its banner and keep retrying instead of failing.
+show its banner and keep retrying instead of failing. With a gate (the app's session
+guard) each call is first let through by the gate on that same connection: a call
+the gate refuses raises there and never runs.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import peewee
 
@@ -20,14 +22,28 @@ from energy_tui.db.connect import unreachable_message
 from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import DatabaseUnavailable
+from energy_tui.services.context import Actor
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+class Gate(Protocol):
+    def __call__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        actor: Actor | None,
+    ) -> None:
+        """Return to let `fn(*args, **kwargs)` run (prepared for `actor`, when given);
+        raise to refuse it."""
+
+
 class Bridge:
-    def __init__(self, url: DatabaseURL) -> None:
+    def __init__(self, url: DatabaseURL, gate: Gate | None = None) -> None:
         self.url = url
+        self.gate = gate
 
     def open(self, settings: Settings) -> None:
         """Point the models at the database and bring a SQLite file's schema up to date
@@ -37,10 +53,26 @@ class Bridge:
         self.call(ensure_schema, runtime)
 
     def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        return self._run(None, fn, args, kwargs)
+
+    def call_as(self, actor: Actor | None, fn: Callable[..., T], *args: object) -> T:
+        """`call`, for a call prepared earlier for `actor` (a form opened as them, with
+        the actor inside its submit function): refused if they are no longer that."""
+        return self._run(actor, fn, args, {})
+
+    def _run(
+        self,
+        actor: Actor | None,
+        fn: Callable[..., T],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> T:
         if threading.current_thread() is threading.main_thread():
             raise RuntimeError("database calls must run in a worker thread, not the UI thread")
         try:
             with db.connection_context():
+                if self.gate is not None:
+                    self.gate(fn, args, kwargs, actor)
                 return fn(*args, **kwargs)
         except (peewee.OperationalError, peewee.InterfaceError) as exc:
             log.warning("database unavailable: %s", exc)

@@ -37,6 +37,13 @@ class DataScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.energy.market_changed.subscribe(self, lambda _version: self.refresh_data())
+        self.energy.session_changed.subscribe(self, lambda _actor: self.follow_actor())
+        self.refresh_data()
+
+    def follow_actor(self) -> None:
+        """The user's role or prosumer changed: show what they may see now; override to
+        re-evaluate more (the order book's ticket)."""
+        self.refresh_bindings()
         self.refresh_data()
 
     def on_screen_resume(self) -> None:

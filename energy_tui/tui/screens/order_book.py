@@ -71,7 +71,7 @@ class OrderBookScreen(DataScreen):
         self.last_fill_seq: int | None = None
         self.open_orders: dict[str, OrderView] = {}
         self.snapshot: Snapshot | None = None
-        self.trading = False  # a ticket and orders of one's own (set on mount)
+        self.trading = False  # a ticket and orders of one's own (follow_role)
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
@@ -107,11 +107,21 @@ class OrderBookScreen(DataScreen):
         self.query_one("#orders", Table).add_columns(
             "Side", "kWh", "Price", "Filled", "Status", "Expires", "Why not matched"
         )
+        self.follow_role()
+        self.query_one(OrderTicket).show_preview(None)
+        super().on_mount()
+
+    def follow_role(self) -> None:
+        """A ticket and orders only for someone who trades for a prosumer, as they are now."""
         self.trading = self.energy.can(Action.TRADE_OWN) and self.address is not None
         self.query_one("#ticket-pane").display = self.trading
         self.query_one("#orders-pane").display = self.trading
-        self.query_one(OrderTicket).show_preview(None)
-        super().on_mount()
+        if not self.trading and self.focused is not None:
+            self.set_focus(None)  # not left typing into a hidden ticket
+
+    def follow_actor(self) -> None:
+        self.follow_role()
+        super().follow_actor()
 
     @property
     def address(self) -> str | None:

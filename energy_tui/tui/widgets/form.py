@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
-from energy_tui.errors import DatabaseUnavailable, EnergyError, ValidationError
+from energy_tui.errors import DatabaseUnavailable, EnergyError, SessionChanged, ValidationError
 
 if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
@@ -112,6 +112,8 @@ class FormModal(ModalScreen[T | None], Generic[T]):
         first = next(iter(self.query("Input, Select, Checkbox")), None)
         if first is not None:
             first.focus()
+        # who the form was opened as: the submission is refused if they have changed
+        self.opened_as = self.energy.actor
 
     @property
     def energy(self) -> EnergyApp:
@@ -157,9 +159,13 @@ class FormModal(ModalScreen[T | None], Generic[T]):
 
     def _run(self, values: Values) -> None:
         try:
-            result = self.energy.bridge.call(self.submit_fn, values)
+            result = self.energy.bridge.call_as(self.opened_as, self.submit_fn, values)
         except ValidationError as exc:
             self.app.call_from_thread(self.show_errors, exc.field, str(exc))
+        except SessionChanged:
+            # prepared for the user as they were: closed (the app says what changed), to
+            # be opened again as they are now
+            self.app.call_from_thread(self.dismiss, None)
         except DatabaseUnavailable:
             self.app.call_from_thread(
                 self.show_errors, None, "The database is unreachable: try again when it is back."
