@@ -12,6 +12,7 @@ from typing import Any
 from peewee import JOIN
 
 from energy_tui import clock
+from energy_tui.db.identity import same_text
 from energy_tui.db.models import AuditLog, User
 from energy_tui.errors import ValidationError
 from energy_tui.services.context import Actor
@@ -71,7 +72,7 @@ def entries(
     if since is not None:
         query = query.where(AuditLog.created_at >= since)
     if username is not None:
-        query = query.where(User.username == username)
+        query = query.where(same_text(User.username, username))
     if event_type is not None:
         query = query.where(AuditLog.event_type == event_type)
     return [

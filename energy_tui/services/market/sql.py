@@ -58,6 +58,9 @@ def _build(backend: str) -> Statements:
     p = "?" if backend == "sqlite" else "%s"
     lock = "" if backend == "sqlite" else " FOR UPDATE"
     crossing = "FROM energy_orders WHERE is_active = {p} AND order_type = {side} AND price_per_kwh"
+    # An address in any case (the grid operator's comes from the settings as typed);
+    # the row gives it back as stored. MySQL's collation ignores case by itself.
+    any_case = "address = {p}" if backend == "mysql" else "lower(address) = lower({p})"
     return Statements(
         # The state row, locked, and when the next active order expires.
         lock_state=(
@@ -78,7 +81,7 @@ def _build(backend: str) -> Statements:
             f"UPDATE energy_orders SET status = 'expired', is_active = {p}, "
             f"watt_reserved = 0, updated_at = {p} WHERE id = {p}"
         ),
-        account=f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE address = {p}{lock}",
+        account=f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE {any_case.format(p=p)}{lock}",
         save_account=(
             f"UPDATE prosumers SET watt_tokens = {p}, watt_reserved = {p}, "
             f"energy_bought = {p}, energy_sold = {p}, energy_reserved = {p}, "
