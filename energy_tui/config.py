@@ -89,7 +89,8 @@ OPTIONS: tuple[Option, ...] = (
         "30",
         _positive_int,
         "integer >= 1",
-        "Connect timeout, and how long to wait for a lock or a pooled connection",
+        "Connect timeout, how long to wait for a lock (the market's included) or a pooled "
+        "connection, and on MySQL for a silent server",
     ),
     Option(
         "GRID_FEE_RATE",

@@ -42,6 +42,7 @@ from energy_tui.services.market import (
 from energy_tui.services.market import book as market
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
 from energy_tui.services.market.export import write_csv
+from energy_tui.services.market.sql import market_busy
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
 
@@ -280,6 +281,7 @@ def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -
 # --- orders ----------------------------------------------------------------------------
 
 
+@market_busy  # the key check waits for the same lock on SQLite
 def run_place(args: argparse.Namespace) -> int:
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
@@ -361,6 +363,7 @@ def preview_fields(p: Preview, rules: MarketRules) -> list[tuple[str, object]]:
     return fields
 
 
+@market_busy
 def run_cancel(args: argparse.Namespace) -> int:
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
@@ -577,6 +580,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+@market_busy
 def run_sweep(args: argparse.Namespace) -> int:
     with connected(args) as runtime:
         _operator(args, runtime)

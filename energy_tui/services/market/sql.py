@@ -14,12 +14,14 @@ import dataclasses
 import functools
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from energy_tui.db.connect import backend_of
+from energy_tui.db.connect import backend_of, lock_timeout_of
+from energy_tui.db.failures import is_lock_timeout
 from energy_tui.db.models import db
+from energy_tui.errors import DatabaseBusy, MarketBusy
 
 _ORDER_COLUMNS = (
     "id, trader_address, order_type, energy_amount, price_per_kwh, filled_amount, "
@@ -203,6 +205,37 @@ def lock_market() -> tuple[Any, ...]:
     rollback). SQLite: the transaction is already BEGIN IMMEDIATE.
     """
     return run(statements().lock_state, True).fetchone()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def market_busy(action: Callable[P, R]) -> Callable[P, R]:
+    """`action` (which takes the market lock), raising MarketBusy when the lock wait ran
+    out (DB_TIMEOUT_SECONDS): SQLite's write lock, PostgreSQL's lock_timeout, MySQL's
+    innodb_lock_wait_timeout, whether Peewee or a pipeline reported it. Its transaction
+    is rolled back by then, so nothing was written."""
+
+    @functools.wraps(action)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return action(*args, **kwargs)
+        except DatabaseBusy as exc:
+            raise _market_busy(exc.seconds) from exc
+        except Exception as exc:
+            if is_lock_timeout(exc):
+                raise _market_busy(lock_timeout_of(db)) from exc
+            raise
+
+    return guarded
+
+
+def _market_busy(seconds: int) -> MarketBusy:
+    return MarketBusy(
+        f"the market is busy: another order held it for more than {seconds} s, try again",
+        seconds,
+    )
 
 
 def write(sql: str, *params: Any) -> None:
