@@ -6,7 +6,8 @@ full disk, busy (issue 11). Each case is made real, not mocked:
 - read-only filesystem: the folder bind-mounted read-only in a private mount namespace
   (`unshare -m`) of the one command, so nothing outside it sees the mount;
 - full disk: `PRAGMA max_page_count` caps the file at its current size, which SQLite
-  reports exactly as a full disk (SQLITE_FULL).
+  reports exactly as a full disk (SQLITE_FULL); and a real 300 KiB tmpfs, mounted in a
+  private mount namespace, filled up.
 Each is skipped, saying why, where the system does not allow it.
 """
 
@@ -143,3 +144,50 @@ def test_a_locked_file_is_busy_not_gone(tmp_path: Path, cli):
         holder.close()
     assert caught.value.exit_code == 75
     assert str(caught.value).startswith("the database is busy: another change held it")
+
+
+FILL_UNTIL_FULL = """
+import sys
+from energy_tui.cli.runtime import bind
+from energy_tui.config import load_settings
+from energy_tui.db import migrations
+from energy_tui.errors import DatabaseFull
+from energy_tui.services import prosumers
+from energy_tui.services.context import Actor
+
+runtime = bind(load_settings(db="sqlite://" + sys.argv[1]))
+with runtime.database.connection_context():
+    migrations.migrate(runtime.database)
+    try:
+        for n in range(100_000):
+            prosumers.add_prosumer(Actor.local_operator(), f"house-{n}", "x" * 200)
+    except DatabaseFull as exc:
+        print(exc)
+"""
+
+
+def test_a_really_full_filesystem_says_the_disk_is_full(tmp_path: Path):
+    """A tmpfs of 300 KiB, mounted for this one process only, filled with prosumers."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1) to mount a small filesystem for one process")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    script = 'mount -t tmpfs -o size=300k tmpfs "$1" && shift && exec "$@"'
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(folder), "true"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {probe.stderr.decode().strip()}")
+    path = folder / "x.db"
+    command = [sys.executable, "-c", FILL_UNTIL_FULL, str(path)]
+    result = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", str(folder), *command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"cannot write to SQLite database {path}: the disk is full")
