@@ -124,7 +124,8 @@ OPTIONS: tuple[Option, ...] = (
         "30",
         _whole(1, 3600),
         "integer 1-3600",
-        "Connect timeout, and how long to wait for a lock or a pooled connection",
+        "Connect timeout, how long to wait for a lock (the market's included) or a pooled "
+        "connection, and on MySQL for a silent server",
     ),
     Option(
         "GRID_FEE_RATE",

@@ -76,3 +76,27 @@ class DatabaseUnavailable(EnergyError):
     """The database server cannot be reached."""
 
     exit_code = 1
+
+
+class DatabaseBusy(EnergyError):
+    """Another transaction held a lock longer than DB_TIMEOUT_SECONDS; nothing was written.
+
+    Not bad input and not a lost server: the same command may well work a moment later,
+    so the CLI exits with 75 (EX_TEMPFAIL in sysexits.h, "try again later").
+    """
+
+    exit_code = 75
+
+    def __init__(self, message: str, seconds: int) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class MarketBusy(DatabaseBusy):
+    """The market lock was held by another order longer than DB_TIMEOUT_SECONDS."""
+
+
+class DatabaseFull(EnergyError):
+    """The SQLite file cannot grow (full disk or size limit); nothing was written."""
+
+    exit_code = 1

@@ -583,3 +583,15 @@ def test_actor_for_session_uses_the_sessions_address(bob):
     result = login()
     session = Session.get_by_id(result.session_id)
     assert auth.actor_for_session(User.get_by_id(bob.id), session) == result.actor
+
+
+@pytest.mark.parametrize("typed", ["bob", "BOB", "Bob", " bOB "])
+def test_login_by_any_case_of_the_username_finds_the_one_account(bob, typed):
+    result = login(typed)
+    assert (result.user_id, result.username) == (bob.id, "bob")
+
+
+def test_wrong_passwords_typed_in_any_case_count_against_the_one_account(bob):
+    refused("BOB", "wrong password")
+    refused("Bob", "wrong password")
+    assert User.get_by_id(bob.id).failed_logins == 2

@@ -316,3 +316,41 @@ def test_meter_reading_that_would_pass_the_column_maximum_is_refused(run):
     assert result.code == 2
     assert result.err == f"energy-tui: the meter totals would pass {MAX_WATT} kWh\n"
     assert snapshot() == before
+
+
+# --- one prosumer whatever the case of its address (issue 11) ---------------------------
+
+
+@pytest.mark.parametrize("other", ["HOUSE-1", "House-1"])
+def test_address_differing_only_by_case_is_refused_as_taken_on_every_backend(run, other):
+    house(run)
+    before = snapshot()
+    result = run("prosumer", "add", other, "--name", "Another")
+    assert result.code == 2
+    assert result.err == (
+        f"energy-tui: a prosumer with address {other!r} already exists "
+        "(as 'house-1': case does not make an address different)\n"
+    )
+    assert snapshot() == before
+
+
+def test_database_itself_refuses_an_address_differing_only_by_case(backend):
+    import peewee
+
+    Prosumer.create(address="house-1", name="One")
+    with pytest.raises(peewee.IntegrityError), backend.database.atomic():
+        Prosumer.create(address="HOUSE-1", name="Two")
+    assert Prosumer.select().count() == 1
+
+
+def test_an_address_typed_in_any_case_reaches_the_stored_prosumer(run):
+    house(run, deposit=None)
+    assert ok_json(run, "prosumer", "deposit", "HOUSE-1", "5.00")["address"] == "house-1"
+    assert ok_json(run, "prosumer", "withdraw", "House-1", "1.00")["watt_total"] == "4.00"
+    shown = ok_json(run, "prosumer", "meter", "HoUsE-1", "--generated", "2.5")
+    assert shown["energy_generated"] == "2.50"
+    assert ok_json(run, "prosumer", "show", "HOUSE-1")["address"] == "house-1"
+    assert [r.prosumer_address for r in MeterReading.select()] == ["house-1"]
+    for event in ("deposit", "withdrawal", "meter_reading"):
+        assert [json.loads(r.event_data)["address"] for r in audit_rows(event)] == ["house-1"]
+    assert Prosumer.select().count() == 1

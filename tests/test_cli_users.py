@@ -321,3 +321,79 @@ def test_longest_accepted_username_and_email_are_stored(run):
     )  # fmt: skip
     rows = json.loads(ok(run, "user", "list", "--json"))
     assert [(r["username"], r["email"]) for r in rows] == [(username, email)]
+
+
+# --- one account whatever the case (issue 11) -------------------------------------------
+
+
+@pytest.mark.parametrize("other", ["Alice", "ALICE", "aLiCe"])
+def test_username_differing_only_by_case_is_refused_as_taken_on_every_backend(run, other):
+    add_alice(run)
+    before = snapshot()
+    result = run(
+        "user", "add", other, "--email", "other@example.org", "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert result.code == 2
+    assert result.err == (
+        f"energy-tui: username {other!r} is already taken "
+        "(as 'alice': case does not make a name different)\n"
+    )
+    assert snapshot() == before
+
+
+def test_database_itself_refuses_a_username_differing_only_by_case(backend):
+    """The unique index, not only the service's check (a second writer racing it)."""
+    import peewee
+
+    User.create(username="alice", email="alice@example.org", password_hash=HASH)
+    with pytest.raises(peewee.IntegrityError), backend.database.atomic():
+        User.create(username="ALICE", email="other@example.org", password_hash=HASH)
+    with pytest.raises(peewee.IntegrityError), backend.database.atomic():
+        User.create(username="bob", email="Alice@Example.org", password_hash=HASH)
+    assert User.select().count() == 1
+
+
+def test_a_user_is_found_by_any_case_and_shown_as_stored(run):
+    ok(
+        run, "user", "add", "Alice", "--email", "alice@example.org", "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert ok(run, "user", "set-role", "ALICE", "operator") == "Alice is now operator\n"
+    assert ok(run, "user", "disable", "alice") == "Alice is disabled\n"
+    rows = json.loads(ok(run, "user", "list", "--json"))
+    assert [(r["username"], r["role"], r["is_active"]) for r in rows] == [
+        ("Alice", "operator", False)
+    ]
+
+
+def test_prosumer_typed_in_another_case_links_the_user_to_the_stored_address(run):
+    ok(run, "prosumer", "add", "House-1", "--name", "House")
+    ok(
+        run, "user", "add", "alice", "--email", "alice@example.org", "--prosumer", "HOUSE-1",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert User.get(User.username == "alice").prosumer_address == "House-1"
+
+
+def test_lookup_by_any_case_uses_the_name_index(backend):
+    """`same_text` is written so that the unique index serves it: lower(col) = lower(?)
+    matches the expression index of migration 0007; MySQL's plain index ignores case."""
+    from energy_tui.db.identity import same_text
+
+    User.create(username="alice", email="alice@example.org", password_hash=HASH)
+    query = User.select(User.id).where(same_text(User.username, "ALICE"))
+    sql, params = query.sql()
+    if backend.name == "postgres":
+        backend.database.execute_sql("SET enable_seqscan = off")  # an empty table: else a scan
+        plan = backend.database.execute_sql(f"EXPLAIN {sql}", params).fetchall()
+        backend.database.execute_sql("RESET enable_seqscan")
+        assert "users_username_lower" in " ".join(row[0] for row in plan)
+    elif backend.name == "sqlite":
+        plan = backend.database.execute_sql(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+        assert "INDEX users_username_lower" in " ".join(str(row[-1]) for row in plan)
+    else:
+        cursor = backend.database.execute_sql(f"EXPLAIN {sql}", params)
+        columns = [d[0] for d in cursor.description]
+        row = dict(zip(columns, cursor.fetchone(), strict=True))
+        assert row["key"] == "users_username"

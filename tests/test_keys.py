@@ -147,6 +147,13 @@ def test_trader_creates_keys_for_themselves(people):
     assert created.info.owner == "bob"
 
 
+@pytest.mark.parametrize("typed", ["BOB", "Bob"])
+def test_trader_naming_themselves_in_another_case_gets_their_own_key(people, typed):
+    created = keys.create_key(session_actor("bob"), typed, "script", "read,trade")
+    assert created.info.owner == "bob"
+    assert [k.owner for k in keys.list_keys(session_actor("bob"), typed)] == ["bob"]
+
+
 def test_trader_creating_a_key_for_someone_else_is_denied_and_audited(people):
     before, start = snapshot(), last_audit_id()
     with pytest.raises(PermissionDenied, match="bob may not manage API keys of others"):

@@ -235,11 +235,12 @@ def seeded_postgres() -> Iterator[str]:
     """A PostgreSQL database created with the seed note's SQL and holding a few rows."""
     base = backends.server_url_or_skip("postgres")
     name = f"energy_tui_seed_{os.getpid()}"
+    sql = seed_sql()  # skips without the note: before a connection is left open
     url = backends.create_private_database(base, name)
     database = backends.bind(url)
     with database.connection_context(), database.atomic():
         cursor = database.cursor()
-        cursor.execute(seed_sql())  # several statements at once: allowed without parameters
+        cursor.execute(sql)  # several statements at once: allowed without parameters
         cursor.execute(SEED_ROWS)
     database.close_all()
     yield url
@@ -385,3 +386,79 @@ def test_migration_0006_makes_the_empty_audit_secret_table(cli, fresh_url):
         close_all = getattr(database, "close_all", None)
         if close_all:
             close_all()
+
+
+# --- 0007: names unique without regard to case -------------------------------------------
+
+
+def migrated_before_case_step(url: str) -> peewee.Database:
+    """`url` migrated up to the step before 0007, as a database made before it was."""
+    database = backends.bind(url)
+    with database.connection_context():
+        database.create_tables([migrations.SchemaVersion])
+        for step in migrations.steps():
+            if step.version < 7:
+                with database.atomic():
+                    step.up(database)
+                    migrations.SchemaVersion.create(version=step.version, name=step.name)
+    return database
+
+
+def close(database: peewee.Database) -> None:
+    database.close()
+    close_all = getattr(database, "close_all", None)
+    if close_all:
+        close_all()
+
+
+def case_sensitive_mysql_columns(database: peewee.Database) -> None:
+    """Give MySQL's name columns a binary collation, as a database created with one
+    would have (its default collation ignores case and would refuse the duplicates)."""
+    for column, size in (("username", 50), ("email", 100)):
+        database.execute_sql(
+            f"ALTER TABLE users MODIFY {column} VARCHAR({size}) "
+            "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL"
+        )
+
+
+def test_names_differing_only_by_case_stop_migrate_naming_them_and_nothing_changes(cli, fresh_url):
+    database = migrated_before_case_step(fresh_url)
+    mysql = fresh_url.startswith("mysql")
+    with database.connection_context():
+        if mysql:
+            case_sensitive_mysql_columns(database)
+        for name in ("alice", "Alice"):
+            User.create(username=name, email=f"{name}@example.org", password_hash="x")
+        if not mysql:  # the primary key of prosumers keeps MySQL's collation
+            Prosumer.create(address="house-1", name="One")
+            Prosumer.create(address="House-1", name="Two")
+        before = migrations.status(database).current
+    close(database)
+
+    result = cli("db", "migrate", "--db", fresh_url)
+    assert result.code == 2, result.err
+    assert result.err.count("\n") == 1
+    assert "users.username: 'Alice', 'alice'" in result.err
+    assert "users.email: 'Alice@example.org', 'alice@example.org'" in result.err
+    if not mysql:
+        assert "prosumers.address: 'House-1', 'house-1'" in result.err
+    assert "nothing was changed" in result.err
+    assert run_json(cli, "db", "status", "--db", fresh_url)["version"] == before
+
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            assert sorted(u.username for u in User.select()) == ["Alice", "alice"]
+            User.delete().where(User.username == "Alice").execute()
+            Prosumer.delete().where(Prosumer.address == "House-1").execute()
+            if mysql:  # a binary collation is refused next: say so, change nothing
+                refused = cli("db", "migrate", "--db", fresh_url)
+                assert refused.code == 2
+                assert "users.username (utf8mb4_bin)" in refused.err
+                assert "case-insensitive collation" in refused.err
+                database.execute_sql(
+                    "ALTER TABLE users CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci"
+                )
+    finally:
+        close(database)
+    assert run_json(cli, "db", "migrate", "--db", fresh_url)["version"] == LATEST

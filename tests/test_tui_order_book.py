@@ -306,3 +306,34 @@ async def test_log_out_from_the_palette_then_another_user_gets_their_own_screens
         assert isinstance(app.screen, OrderBookScreen)
         assert not app.screen.query_one("#ticket-pane").display
         assert app.session is not None and app.session.username == "viewer"
+
+
+@sync
+async def test_an_order_behind_a_held_market_lock_says_busy_in_the_ticket(
+    market, monkeypatch
+) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("DB_TIMEOUT_SECONDS", "1")
+    settings = load_settings(db=market[0].database_url)
+    bind(settings)  # not the fixture's binding, made with the default 30 s
+    app = make_app(settings, market[1])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = await _fill_ticket(pilot, "buy", "2", "0.15")
+        holder = sqlite3.connect(market[1].path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # SQLite's market lock: its one writer
+        try:
+            await pilot.press("enter")
+            for _ in range(100):  # not `settle`: other workers wait on the same lock
+                if "the market is busy" in screen_text(app):
+                    break
+                await pilot.pause(0.05)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert "the market is busy" in screen_text(app)
+        assert "try again" in screen_text(app)
+        assert ticket.query_one("#amount", Input).value == "2"  # kept, to try again
+    with bind(settings).database.connection_context():
+        assert not EnergyOrder.select().where(EnergyOrder.trader_address == "home-01").exists()

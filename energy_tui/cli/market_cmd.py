@@ -44,6 +44,7 @@ from energy_tui.services.market import (
 from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
 from energy_tui.services.market.export import write_csv
+from energy_tui.services.market.sql import market_busy
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
 
@@ -286,6 +287,7 @@ def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -
 # --- orders ----------------------------------------------------------------------------
 
 
+@market_busy  # the key check waits for the same lock on SQLite
 def run_place(args: argparse.Namespace) -> int:
     # what was typed is checked before anything connects (the database's minimum order
     # value, a market rule, is checked when the order is placed)
@@ -366,6 +368,7 @@ def preview_fields(p: Preview) -> list[tuple[str, object]]:
     return fields
 
 
+@market_busy
 def run_cancel(args: argparse.Namespace) -> int:
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
@@ -580,6 +583,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+@market_busy
 def run_sweep(args: argparse.Namespace) -> int:
     with connected(args) as runtime:
         _operator(args, runtime)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,7 @@ import peewee
 from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase
 
 from energy_tui import locations
+from energy_tui.db.failures import busy, cause, is_lock_timeout, sqlite_failure
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import ConfigError, DatabaseUnavailable
 
@@ -28,15 +32,106 @@ _MYSQL_SESSION = (
 )
 
 
+# A statement may wait up to DB_TIMEOUT_SECONDS for a lock, and InnoDB notices the
+# wait ran out only on its next once-a-second check: a server silent for this much
+# longer than the setting is taken as gone, so that the lock's own error comes first.
+MYSQL_ANSWER_GRACE = 2
+
+
 class _MySQLDatabase(PooledMySQLDatabase):
+    def __init__(self, name: str, lock_timeout: int, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.lock_timeout = lock_timeout
+
     def _initialize_connection(self, conn: Any) -> None:
         with conn.cursor() as cursor:
             for statement in _MYSQL_SESSION:
                 cursor.execute(statement)
+            # Row locks (the market lock) and table locks wait at most the setting.
+            cursor.execute(
+                "SET SESSION innodb_lock_wait_timeout = %s, lock_wait_timeout = %s",
+                (self.lock_timeout, self.lock_timeout),
+            )
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        with _busy_when_locked(self.lock_timeout):
+            return super().execute_sql(sql, params)
+
+
+class _PostgresDatabase(PooledPostgresqlDatabase):
+    def __init__(self, name: str, lock_timeout: int, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.lock_timeout = lock_timeout
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        with _busy_when_locked(self.lock_timeout):
+            return super().execute_sql(sql, params)
+
+
+class _SqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose failures say what they are: busy, read-only, full, cannot open."""
+
+    def __init__(self, path: str, lock_timeout: int, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.lock_timeout = lock_timeout
+
+    def _connect(self) -> Any:
+        with self._plain_failures():
+            return super()._connect()
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        with self._plain_failures():
+            return super().execute_sql(sql, params)
+
+    def begin(self, lock_type: str | None = None) -> None:
+        with self._plain_failures():  # BEGIN IMMEDIATE waits for the write lock
+            super().begin(lock_type)
+
+    def commit(self) -> None:
+        with self._plain_failures():  # a full disk may show only when the WAL grows
+            super().commit()
+
+    def rollback(self) -> None:
+        # SQLite ends the transaction itself on some errors (a full disk, an I/O error);
+        # a ROLLBACK then fails and would hide the error that ended it.
+        if not self.is_closed() and not self.connection().in_transaction:
+            return
+        super().rollback()
+
+    @contextlib.contextmanager
+    def _plain_failures(self) -> Iterator[None]:
+        try:
+            yield
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            failure = sqlite_failure(exc, self.database, self.lock_timeout)
+            if failure is None:
+                raise
+            raise failure from exc
+
+
+@contextlib.contextmanager
+def _busy_when_locked(seconds: int) -> Iterator[None]:
+    try:
+        yield
+    except peewee.OperationalError as exc:
+        if is_lock_timeout(exc):
+            raise busy(seconds) from exc
+        raise
+
+
+def lock_timeout_of(database: peewee.Database) -> int:
+    """How long a statement of `database` waits for a lock (DB_TIMEOUT_SECONDS)."""
+    if isinstance(database, peewee.DatabaseProxy):
+        database = database.obj
+    return int(getattr(database, "lock_timeout", 30))
 
 
 def open_database(url: DatabaseURL, pool_size: int = 10, timeout: int = 30) -> peewee.Database:
-    """Build (but do not connect) the Peewee database for a parsed URL."""
+    """Build (but do not connect) the Peewee database for a parsed URL.
+
+    `timeout` (DB_TIMEOUT_SECONDS) bounds the connect, the wait for a pooled
+    connection, every lock wait, and on MySQL a server that stops answering.
+    """
     if url.backend == "sqlite":
         return _sqlite(url, timeout)
     kwargs: dict[str, Any] = {
@@ -50,20 +145,31 @@ def open_database(url: DatabaseURL, pool_size: int = 10, timeout: int = 30) -> p
         "field_types": _FIELD_TYPES[url.backend],
         **dict(url.options),
     }
-    if url.backend == "postgres":
-        if url.password:
-            kwargs["password"] = url.password
-        return PooledPostgresqlDatabase(url.name, prefer_psycopg3=True, **kwargs)
     if url.password:
         kwargs["password"] = url.password
-    return _MySQLDatabase(url.name, **{"charset": "utf8mb4", **kwargs})
+    if url.backend == "postgres":
+        kwargs["options"] = _postgres_options(kwargs.get("options"), timeout)
+        return _PostgresDatabase(url.name, timeout, prefer_psycopg3=True, **kwargs)
+    silence = timeout + MYSQL_ANSWER_GRACE  # PyMySQL waits forever by default
+    return _MySQLDatabase(
+        url.name,
+        timeout,
+        **{"charset": "utf8mb4", "read_timeout": silence, "write_timeout": silence, **kwargs},
+    )
+
+
+def _postgres_options(given: str | None, timeout: int) -> str:
+    """libpq's `options` with lock_timeout (a URL's own `options` come first)."""
+    own = f"-c lock_timeout={timeout}s"
+    return f"{given} {own}" if given else own
 
 
 def _sqlite(url: DatabaseURL, timeout: int) -> peewee.SqliteDatabase:
     if url.path != ":memory:":
         _prepare_sqlite_file(Path(url.path))
-    return peewee.SqliteDatabase(
+    return _SqliteDatabase(
         url.path,
+        timeout,
         timeout=timeout,
         # Every transaction takes the write lock up front: a deferred one that
         # upgrades later fails at once with SQLITE_BUSY under WAL.
@@ -108,7 +214,7 @@ def check_reachable(database: peewee.Database, url: DatabaseURL) -> None:
         with database.connection_context():
             database.execute_sql("SELECT 1")
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        raise DatabaseUnavailable(unreachable_message(url, exc)) from exc
+        raise DatabaseUnavailable(unreachable_message(url, exc, lock_timeout_of(database))) from exc
     except peewee.ImproperlyConfigured as exc:
         extra = "postgres" if url.backend == "postgres" else "mysql"
         raise ConfigError(
@@ -129,8 +235,18 @@ def _first_line(url: DatabaseURL, exc: BaseException) -> str:
     return reason.replace(url.password, "***") if url.password else reason
 
 
-def unreachable_message(url: DatabaseURL, exc: BaseException) -> str:
+def unreachable_message(url: DatabaseURL, exc: BaseException, seconds: int | None = None) -> str:
     reason = _first_line(url, exc)
+    if seconds is not None and _timed_out(exc):
+        reason = f"the server does not answer (nothing within DB_TIMEOUT_SECONDS={seconds})"
     if url.backend == "sqlite":
         return f"cannot open SQLite database {url.path}: {reason}"
     return f"cannot reach {url.label} at {url.host}:{url.port} ({url}): {reason}"
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A connection that opened (or not) but got no answer in time: PyMySQL says "timed
+    out", libpq "timeout expired"."""
+    error = cause(exc)
+    text = str(error).lower()
+    return isinstance(error, TimeoutError) or "timed out" in text or "timeout expired" in text

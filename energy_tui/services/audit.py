@@ -15,6 +15,7 @@ from typing import Any
 from peewee import JOIN, IntegrityError
 
 from energy_tui import clock
+from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import AuditLog, AuditSecret, User, db
 from energy_tui.errors import ValidationError
@@ -56,7 +57,7 @@ def keyed_hash(text: str) -> str:
 def _about(username: str) -> Any:
     """Rows recorded with this user, and failed logins typed as this name while no such
     user existed (found by the name's keyed hash)."""
-    condition = User.username == username
+    condition = same_text(User.username, username)
     if AuditSecret.select().where(AuditSecret.id == 1).exists():  # else no hash was made
         stored = encode({"username_hmac": keyed_hash(username.strip()[:50])})[1:-1]
         condition |= AuditLog.event_data.contains(stored)

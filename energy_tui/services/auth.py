@@ -18,6 +18,7 @@ import bcrypt
 
 from energy_tui import clock
 from energy_tui.config import Settings
+from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import Session, User, db
 from energy_tui.errors import AuthError, SessionEnded
@@ -110,7 +111,7 @@ def authenticate(username: str, password: str, ip: str | None, settings: Setting
 def _verify(username: str, password: str, ip: str | None, rounds: int) -> _Attempt:
     """Everything slow, outside any transaction: the lookup and the one bcrypt call."""
     name = _lookup_name(username)
-    user = User.get_or_none(User.username == name) if name else None
+    user = User.get_or_none(same_text(User.username, name)) if name else None
     stored = user.password_hash if user is not None else None
     secret = _encodable(password)
     ok = passwords.verify(secret, stored, rounds)
@@ -393,7 +394,7 @@ def _end(session: Session, reason: str) -> bool:
 
 def list_sessions(user: User | str, limit: int = 50) -> list[SessionInfo]:
     """Newest first."""
-    row = User.get_or_none(User.username == user) if isinstance(user, str) else user
+    row = User.get_or_none(same_text(User.username, user)) if isinstance(user, str) else user
     if row is None:
         return []
     query = (

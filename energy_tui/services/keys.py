@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from peewee import JOIN
 
 from energy_tui import clock
+from energy_tui.db.identity import same_name
 from energy_tui.db.models import ApiKey, User, db
 from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
 from energy_tui.services import audit, users, validation
@@ -164,7 +165,7 @@ def create_key(
 
 
 def _require_keys_of(actor: Actor, owner: str | None, **context: object) -> None:
-    own = actor.username is not None and actor.username == owner
+    own = same_name(actor.username, owner)
     require(actor, Action.MANAGE_OWN_KEYS if own else Action.MANAGE_KEYS_OF_OTHERS, **context)
 
 
@@ -225,7 +226,7 @@ def list_keys(actor: Actor, owner: str | None = None) -> list[KeyInfo]:
         .order_by(ApiKey.created_at.desc(), ApiKey.id)
     )
     if owner is not None:
-        if owner != actor.username:
+        if not same_name(owner, actor.username):
             require(actor, Action.MANAGE_KEYS_OF_OTHERS, target=owner[:50])
         query = query.where(ApiKey.user == users.get(owner))
     now = clock.now()

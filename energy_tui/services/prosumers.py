@@ -11,6 +11,7 @@ from peewee import IntegrityError
 
 from energy_tui import clock
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
+from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import PROSUMER_KINDS, MeterReading, Prosumer, db
 from energy_tui.errors import Conflict, InsufficientFunds, NotFound, ValidationError
@@ -85,8 +86,11 @@ def add_prosumer(actor: Actor, address: str, name: str, kind: str = "residential
     kind = validation.choice(kind, "kind", PROSUMER_KINDS)
     require(actor, Action.MANAGE_PROSUMERS, address=address)
     with db.atomic():
-        if Prosumer.select().where(Prosumer.address == address).exists():
-            raise Conflict(f"a prosumer with address {address!r} already exists")
+        taken = Prosumer.select(Prosumer.address).where(same_text(Prosumer.address, address))
+        if (row := taken.first()) is not None:
+            case = f" (as {row.address!r}: case does not make an address different)"
+            shown = case if row.address != address else ""
+            raise Conflict(f"a prosumer with address {address!r} already exists{shown}")
         now = clock.now()
         try:
             row = Prosumer.create(
@@ -100,7 +104,7 @@ def add_prosumer(actor: Actor, address: str, name: str, kind: str = "residential
 
 def ensure_grid_operator(address: str) -> Prosumer:
     """The prosumer that receives grid fees, created on first use."""
-    row = Prosumer.get_or_none(Prosumer.address == address)
+    row = Prosumer.get_or_none(same_text(Prosumer.address, address))
     if row is None:
         now = clock.now()
         row = Prosumer.create(
@@ -118,14 +122,14 @@ def list_prosumers() -> list[Balances]:
 
 
 def balances(address: str) -> Balances:
-    row = Prosumer.get_or_none(Prosumer.address == address)
+    row = Prosumer.get_or_none(same_text(Prosumer.address, address))
     if row is None:
         raise NotFound(f"no prosumer with address {address[:100]!r}")
     return Balances.of(row)
 
 
 def _locked(address: str) -> Prosumer:
-    row = for_update(Prosumer.select().where(Prosumer.address == address)).first()
+    row = for_update(Prosumer.select().where(same_text(Prosumer.address, address))).first()
     if row is None:
         raise NotFound(f"no prosumer with address {address[:100]!r}")
     return row
@@ -143,7 +147,7 @@ def deposit(actor: Actor, address: str, amount: str | Decimal) -> Balances:
         row.watt_tokens += value
         row.updated_at = clock.now()
         row.save()
-        audit.record("deposit", actor, address=address, amount=value, balance=row.watt_tokens)
+        audit.record("deposit", actor, address=row.address, amount=value, balance=row.watt_tokens)
     return Balances.of(row)
 
 
@@ -162,7 +166,9 @@ def withdraw(actor: Actor, address: str, amount: str | Decimal) -> Balances:
         row.watt_tokens -= value
         row.updated_at = clock.now()
         row.save()
-        audit.record("withdrawal", actor, address=address, amount=value, balance=row.watt_tokens)
+        audit.record(
+            "withdrawal", actor, address=row.address, amount=value, balance=row.watt_tokens
+        )
     return Balances.of(row)
 
 
@@ -196,7 +202,7 @@ def add_meter_reading(
             )
         now = clock.now()
         MeterReading.create(
-            prosumer=address,
+            prosumer=row.address,  # as stored: PostgreSQL's foreign key compares with case
             energy_generated=gen,
             energy_consumed=con,
             recorded_at=now,
@@ -206,14 +212,15 @@ def add_meter_reading(
         row.energy_consumed += con
         row.updated_at = now
         row.save()
-        audit.record("meter_reading", actor, address=address, generated=gen, consumed=con)
+        audit.record("meter_reading", actor, address=row.address, generated=gen, consumed=con)
     return Balances.of(row)
 
 
 def readings(address: str, limit: int = 20) -> list[Reading]:
     query = (
         MeterReading.select()
-        .where(MeterReading.prosumer == address)
+        .join(Prosumer)
+        .where(same_text(Prosumer.address, address))
         .order_by(MeterReading.recorded_at.desc())
         .limit(limit)
     )

@@ -9,6 +9,7 @@ import uuid
 from peewee import IntegrityError
 
 from energy_tui import clock
+from energy_tui.db.identity import same_name, same_text
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import ROLES, Prosumer, Session, User, db
 from energy_tui.errors import Conflict, NotFound
@@ -43,7 +44,8 @@ class UserInfo:
 
 
 def get(username: str) -> User:
-    user = User.get_or_none(User.username == username)
+    """The user named `username`, in any case."""
+    user = User.get_or_none(same_text(User.username, username))
     if user is None:
         raise NotFound(f"no user named {username[:50]!r}", field="username")
     return user
@@ -70,13 +72,7 @@ def add_user(
     require(actor, Action.MANAGE_USERS, target=username)
     with db.atomic():
         if prosumer_address is not None:
-            prosumer_address = validation.address(prosumer_address)
-            if Prosumer.get_or_none(Prosumer.address == prosumer_address) is None:
-                raise NotFound(
-                    f"no prosumer with address {prosumer_address!r}: "
-                    "add it first with `energy-tui prosumer add`",
-                    field="prosumer",
-                )
+            prosumer_address = _stored_address(validation.address(prosumer_address))
         _check_unique(username, email)
         try:
             user = User.create(
@@ -93,11 +89,30 @@ def add_user(
     return UserInfo.of(user)
 
 
+def _stored_address(address: str) -> str:
+    """The prosumer's address as stored, for an address typed in any case (the user row
+    must reference it exactly: PostgreSQL's foreign key compares with case)."""
+    row = Prosumer.get_or_none(same_text(Prosumer.address, address))
+    if row is None:
+        raise NotFound(
+            f"no prosumer with address {address!r}: add it first with `energy-tui prosumer add`",
+            field="prosumer",
+        )
+    return str(row.address)
+
+
 def _check_unique(username: str, email: str) -> None:
-    if User.select().where(User.username == username).exists():
-        raise Conflict(f"username {username!r} is already taken")
-    if User.select().where(User.email == email).exists():
-        raise Conflict(f"email {email!r} is already used by another user")
+    """Names differing only by case are one name (DESIGN: one account per person)."""
+    taken = User.select(User.username).where(same_text(User.username, username)).first()
+    if taken is not None:
+        raise Conflict(f"username {username!r} is already taken{_as(taken.username, username)}")
+    used = User.select(User.email).where(same_text(User.email, email)).first()
+    if used is not None:
+        raise Conflict(f"email {email!r} is already used by another user{_as(used.email, email)}")
+
+
+def _as(stored: str, typed: str) -> str:
+    return f" (as {stored!r}: case does not make a name different)" if stored != typed else ""
 
 
 def list_users() -> list[UserInfo]:
@@ -108,7 +123,7 @@ def set_role(actor: Actor, username: str, role: str) -> UserInfo:
     role = validation.choice(role, "role", ROLES)
     require(actor, Action.MANAGE_USERS, target=username)
     with db.atomic():
-        user = for_update(User.select().where(User.username == username)).first()
+        user = for_update(User.select().where(same_text(User.username, username))).first()
         if user is None:
             raise NotFound(f"no user named {username[:50]!r}")
         old = user.role
@@ -144,7 +159,7 @@ def set_password(
     """Set a new password (admin reset, or a user's own change) and end the user's
     sessions but `keep_session` (the one a user changes their own password in)."""
     password_hash = passwords.hash_password(password, rounds)
-    if actor.username != username or actor.api_key_id is not None:
+    if not same_name(actor.username, username) or actor.api_key_id is not None:
         # an API key is not its owner's password: it resets one only as a user manager
         require(actor, Action.MANAGE_USERS, target=username)
     with db.atomic():

@@ -78,6 +78,10 @@ class Bridge:
             log.warning("database unavailable: %s", exc)
             _discard_connection()
             raise DatabaseUnavailable(unreachable_message(self.url, exc)) from exc
+        except DatabaseUnavailable as exc:  # already worded by the database layer
+            log.warning("database unavailable: %s", exc)
+            _discard_connection()
+            raise
 
 
 def _discard_connection() -> None:

@@ -14,12 +14,14 @@ import dataclasses
 import functools
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from energy_tui.db.connect import backend_of
+from energy_tui.db.connect import backend_of, lock_timeout_of
+from energy_tui.db.failures import is_lock_timeout
 from energy_tui.db.models import db
+from energy_tui.errors import DatabaseBusy, MarketBusy
 
 _ORDER_COLUMNS = (
     "id, trader_address, order_type, energy_amount, price_per_kwh, filled_amount, "
@@ -63,6 +65,9 @@ def _build(backend: str) -> Statements:
     p = "?" if backend == "sqlite" else "%s"
     lock = "" if backend == "sqlite" else " FOR UPDATE"
     crossing = "FROM energy_orders WHERE is_active = {p} AND order_type = {side} AND price_per_kwh"
+    # An address in any case (the grid operator's comes from the settings as typed);
+    # the row gives it back as stored. MySQL's collation ignores case by itself.
+    any_case = "address = {p}" if backend == "mysql" else "lower(address) = lower({p})"
     return Statements(
         # The state row, locked, when the next active order expires, and the rules.
         lock_state=(
@@ -83,7 +88,7 @@ def _build(backend: str) -> Statements:
             f"UPDATE energy_orders SET status = 'expired', is_active = {p}, "
             f"watt_reserved = 0, updated_at = {p} WHERE id = {p}"
         ),
-        account=f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE address = {p}{lock}",
+        account=f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE {any_case.format(p=p)}{lock}",
         save_account=(
             f"UPDATE prosumers SET watt_tokens = {p}, watt_reserved = {p}, "
             f"energy_bought = {p}, energy_sold = {p}, energy_reserved = {p}, "
@@ -206,6 +211,37 @@ def lock_market() -> tuple[Any, ...]:
     rollback). SQLite: the transaction is already BEGIN IMMEDIATE.
     """
     return run(statements().lock_state, True).fetchone()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def market_busy(action: Callable[P, R]) -> Callable[P, R]:
+    """`action` (which takes the market lock), raising MarketBusy when the lock wait ran
+    out (DB_TIMEOUT_SECONDS): SQLite's write lock, PostgreSQL's lock_timeout, MySQL's
+    innodb_lock_wait_timeout, whether Peewee or a pipeline reported it. Its transaction
+    is rolled back by then, so nothing was written."""
+
+    @functools.wraps(action)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return action(*args, **kwargs)
+        except DatabaseBusy as exc:
+            raise _market_busy(exc.seconds) from exc
+        except Exception as exc:
+            if is_lock_timeout(exc):
+                raise _market_busy(lock_timeout_of(db)) from exc
+            raise
+
+    return guarded
+
+
+def _market_busy(seconds: int) -> MarketBusy:
+    return MarketBusy(
+        f"the market is busy: another order held it for more than {seconds} s, try again",
+        seconds,
+    )
 
 
 def write(sql: str, *params: Any) -> None:
