@@ -32,6 +32,7 @@ from energy_tui.services.context import Actor
 from energy_tui.services.market import (
     MarketRules,
     cancel_order,
+    guard,
     invariants,
     order_request,
     own_address,
@@ -120,6 +121,12 @@ def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     _order_arguments(place)
     place.add_argument(
         "--ioc", action="store_true", help="immediate or cancel: cancel what does not fill now"
+    )
+    place.add_argument(
+        "--yes",
+        action="store_true",
+        help="place it even if the price is more than the market's band from the last trade "
+        "or it commits more than half of what is available (refused otherwise)",
     )
     place.add_argument(
         "--expires",
@@ -287,6 +294,8 @@ def run_place(args: argparse.Namespace) -> int:
         request = order_request(
             args.side, args.amount, args.price, rules, ioc=args.ioc, expires=args.expires
         )
+        caution = guard.check(own_address(actor), request, rules)
+        guard.require_confirmed(caution, args.yes)
         result = place_order(actor, request, rules)
     if args.json:
         print_json(

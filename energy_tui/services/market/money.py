@@ -28,6 +28,7 @@ class MarketRules:
     order_ttl_hours: int = 24
     grid_operator_address: str = "grid-operator"
     grid_import_price: Decimal = Decimal("0.2500")
+    price_band_percent: Decimal = Decimal("20")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MarketRules:
