@@ -224,7 +224,7 @@ def test_reads_write_no_audit_rows(run):
 
 
 LONG = "x" * 10_000
-NUMBER = "type digits and a point, as in 0.25"
+NUMBER = "is not a number like 0.25"
 
 # (command after "prosumer", what is wrong, what is accepted)
 BAD_INPUTS = [

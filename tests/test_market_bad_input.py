@@ -33,7 +33,7 @@ VALUES = [
     ("amount", "-1", "amount must be more than zero"),
     ("amount", "-5", "amount must be more than zero"),
     ("amount", "-0.00", "amount must be more than zero"),
-    ("amount", "NaN", "amount 'NaN' is not a number: type digits and a point, as in 0.25"),
+    ("amount", "NaN", "amount 'NaN' is not a number like 0.25"),
     ("amount", "Infinity", "amount 'Infinity' is not a number"),
     ("amount", "1e999", "amount '1e999' is not a number"),
     ("amount", "1e3", "amount '1e3' is not a number"),

@@ -24,8 +24,8 @@ def price(raw: str) -> Decimal:
         ("\uff11\uff12", "price '\uff11\uff12': type the digits 0-9"),  # Decimal() says 12
         ("1_0", "price '1_0': no spaces or '_' inside a number"),  # Decimal() says 10
         ("1 0", "price '1 0': no spaces or '_' inside a number"),
-        ("1e2", "price '1e2' is not a number: type digits and a point, as in 0.25"),
-        ("NaN", "price 'NaN' is not a number: type digits and a point, as in 0.25"),
+        ("1e2", "price '1e2' is not a number like 0.25"),
+        ("NaN", "price 'NaN' is not a number like 0.25"),
         ("-5", "price must be more than zero"),
         ("0", "price must be more than zero"),
         ("0.12345", "price has more than 4 decimals"),

@@ -65,7 +65,7 @@ def _why_not_a_number(text: str) -> str:
         return ": type the digits 0-9"
     if "_" in text or any(char.isspace() for char in text):
         return ": no spaces or '_' inside a number"
-    return " is not a number: type digits and a point, as in 0.25"
+    return " is not a number like 0.25"
 
 
 def text_value(raw: str, label: str, *, max_length: int) -> str:

@@ -692,12 +692,7 @@ def order_request(
     """Validate what a user typed into an OrderRequest (nothing is written)."""
     now = now or clock.now()
     side = validation.choice(side, "side", ORDER_SIDES)
-    quantity = validation.decimal_value(
-        amount, "amount", places=ENERGY_PLACES, max_digits=15, unit="kWh"
-    )
-    limit = validation.decimal_value(
-        price, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
-    )
+    quantity, limit = amount_value(amount), price_value(price)
     _check_value(quantity, limit)
     if expires:
         expires_at: dt.datetime | None = validation.expiry(expires, now)
@@ -706,3 +701,15 @@ def order_request(
     else:
         expires_at = None
     return OrderRequest(side, quantity, limit, "ioc" if ioc else "gtc", expires_at)
+
+
+def amount_value(raw: str | Decimal) -> Decimal:
+    """An order's amount as typed (kWh), alone: for a field checked on its own."""
+    return validation.decimal_value(raw, "amount", places=ENERGY_PLACES, max_digits=15, unit="kWh")
+
+
+def price_value(raw: str | Decimal) -> Decimal:
+    """An order's limit price as typed (WATT/kWh), alone."""
+    return validation.decimal_value(
+        raw, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
+    )
