@@ -133,10 +133,15 @@ def test_order_book_asks_before_placing_an_order_far_from_the_market(
 
     async def run_before(pilot: Pilot) -> None:
         await screenshots.log_in(pilot, "alice")
-        await pilot.press("b", *"5", "tab", *"2.5000", "enter")
-        await screenshots.wait_for(
-            pilot, lambda: isinstance(pilot.app.screen, ConfirmOrder), "the guard's question"
-        )
+        await pilot.press("b", *"5", "tab", *"2.5000")
+        await screenshots.still(pilot)  # the preview behind the question, computed
+        await pilot.press("enter")
+
+        def asking() -> bool:
+            screen = pilot.app.screen
+            return isinstance(screen, ConfirmOrder) and screen.focused is not None
+
+        await screenshots.wait_for(pilot, asking, "the guard's question")
         await screenshots.still(pilot)
 
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)

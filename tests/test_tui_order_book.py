@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import peewee
 import pytest
@@ -577,3 +579,27 @@ async def test_an_empty_book_and_no_open_orders_say_what_to_do(tmp_path: Path) -
         await pilot.press("enter")  # the first order: both notes go
         await _wait_for(pilot, lambda: not app.screen.query_one("#ladder-empty").display)
         assert not app.screen.query_one("#orders-empty").display
+
+
+@sync
+async def test_enter_pressed_twice_places_one_order(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "buy", "1", "0.25")
+        real = order_book.place_order
+
+        def slow(*args: Any) -> Any:
+            time.sleep(0.5)  # a busy market: the second Enter comes while this one waits
+            return real(*args)
+
+        order_book.place_order = slow  # type: ignore[assignment]
+        try:
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            await pilot.press("enter")
+            await _wait_for(pilot, lambda: in_db(EnergyOrder.select().count) >= 2)
+            await settle(pilot)
+        finally:
+            order_book.place_order = real
+        assert in_db(EnergyOrder.select().count) == 2  # the seller's and one buy

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -29,7 +28,6 @@ from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEPTH = 10
@@ -88,6 +86,7 @@ class OrderBookScreen(DataScreen):
         self.open_orders: dict[str, OrderView] = {}
         self.snapshot: Snapshot | None = None
         self.trading = False  # a ticket and orders of one's own (set on mount)
+        self.placing = False  # an order between Enter and its outcome
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
@@ -264,6 +263,9 @@ class OrderBookScreen(DataScreen):
     def submit(self, event: OrderTicket.Submitted) -> None:
         """Ask the guard first: an order far from the market or large against the
         balance is placed only once confirmed."""
+        if self.placing:  # a second Enter while the first is on its way: one order
+            return
+        self.placing = True
         request, address, rules = event.request, self.address, self.energy.rules
         self._ticket_job(lambda b: b.call(guard.check, address, request, rules), self._guarded)
 
@@ -274,7 +276,9 @@ class OrderBookScreen(DataScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.place(caution.request)  # otherwise the ticket stays as typed
+                self.place(caution.request)
+            else:
+                self.placing = False  # back to the ticket, as typed
 
         self.app.push_screen(ConfirmOrder(caution), answered)
 
@@ -303,10 +307,12 @@ class OrderBookScreen(DataScreen):
         self.run_worker(job, thread=True, group="place", exclusive=False, exit_on_error=False)
 
     def not_placed(self, why: str) -> None:
+        self.placing = False
         self.query_one(OrderTicket).show_error(f"Not placed: {why}")
 
     def placed(self, result: PlaceResult) -> None:
         """A toast per fill, and one for what became of the rest."""
+        self.placing = False
         o = result.order
         self._toast_fills(result.fills)
         if o.time_in_force == "ioc" and o.remaining:
@@ -329,8 +335,9 @@ class OrderBookScreen(DataScreen):
     # -- actions --------------------------------------------------------------------------
 
     def action_new_order(self, side: str | None = None) -> None:
-        """Into the ticket's amount field (on `side`, if given), from anywhere on the
-        screen, the ticket's own fields included: what is typed there stays."""
+        """Into the ticket's amount field (on `side`, if given), from wherever b, s or n
+        reach the screen (not from inside a field, which takes them): what is typed in
+        the ticket stays."""
         if self.trading:
             ticket = self.query_one(OrderTicket)
             if side is not None:
@@ -402,5 +409,4 @@ def _why_not_placed(exc: BaseException) -> str:
         return BUSY
     if isinstance(exc, EnergyError):
         return str(exc)
-    log.error("placing an order failed", exc_info=exc)
-    return "something went wrong; details are in the log file"
+    return "something went wrong; details are in the log file"  # logged by the app
