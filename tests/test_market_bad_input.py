@@ -27,33 +27,45 @@ from energy_tui.services.market import cancel_order, invariants, sweep_expired
 from tests.clock_support import freeze
 from tests.market_support import Snapshot, key_for, place, snapshot, trader
 
-# (field, typed value, what the message says)
+# (field, typed value, what the message says: short enough for the line under a field)
 VALUES = [
     ("amount", "0", "amount must be more than zero"),
     ("amount", "-1", "amount must be more than zero"),
+    ("amount", "-5", "amount must be more than zero"),
     ("amount", "-0.00", "amount must be more than zero"),
-    ("amount", "NaN", "amount must be a finite number"),
-    ("amount", "Infinity", "amount must be a finite number"),
-    ("amount", "1e999", "amount is too large"),
+    ("amount", "NaN", "amount 'NaN' is not a number like 0.25"),
+    ("amount", "Infinity", "amount 'Infinity' is not a number"),
+    ("amount", "1e999", "amount '1e999' is not a number"),
+    ("amount", "1e3", "amount '1e3' is not a number"),
     ("amount", "abc", "amount 'abc' is not a number"),
     ("amount", "", "amount '' is not a number"),
     ("amount", "1.234", "amount has more than 2 decimals"),
     ("amount", "0.001", "amount has more than 2 decimals"),
-    ("amount", "10000000000000", "amount is too large"),  # DECIMAL(15,2) holds 13 digits
+    ("amount", "10000000000000", "amount is too large: at most 9999999999999.99 kWh"),
+    ("amount", "0,25", "amount '0,25': use a point for decimals: 0.25"),
+    ("amount", "1,000.5", "amount '1,000.5': use a point for decimals: 0.25"),
+    # Decimal() reads these three as 10, 12 and 10: a trader never types them meaning so
+    ("amount", "\u0661\u0660", "amount '\u0661\u0660': type the digits 0-9"),
+    ("amount", "\uff11\uff12", "amount '\uff11\uff12': type the digits 0-9"),
+    ("amount", "1_0", "amount '1_0': no spaces or '_' inside a number"),
+    ("amount", "1 000", "amount '1 000': no spaces or '_' inside a number"),
     ("price", "0", "price must be more than zero"),
     ("price", "-0.1", "price must be more than zero"),
-    ("price", "NaN", "price must be a finite number"),
-    ("price", "sNaN", "price must be a finite number"),
-    ("price", "Infinity", "price must be a finite number"),
-    ("price", "1e999", "price is too large"),
-    ("price", "0,15", "price '0,15' is not a number"),
+    ("price", "-5", "price must be more than zero"),
+    ("price", "NaN", "price 'NaN' is not a number"),
+    ("price", "sNaN", "price 'sNaN' is not a number"),
+    ("price", "Infinity", "price 'Infinity' is not a number"),
+    ("price", "1e999", "price '1e999' is not a number"),
+    ("price", "0,15", "price '0,15': use a point for decimals: 0.25"),
+    ("price", "0,25", "price '0,25': use a point for decimals: 0.25"),
     ("price", "0.12345", "price has more than 4 decimals"),
-    ("price", "1000000", "price is too large"),  # DECIMAL(10,4) holds 6 digits
+    ("price", "1000000", "price is too large: at most 999999.9999 WATT/kWh"),
+    ("price", "\u0661\u0660", "price '\u0661\u0660': type the digits 0-9"),
+    ("price", "\uff11\uff12", "price '\uff11\uff12': type the digits 0-9"),
+    ("price", "1_0", "price '1_0': no spaces or '_' inside a number"),
+    ("price", "0.2\u00a05", ": no spaces or '_' inside a number"),
 ]
-ACCEPTED = {
-    "amount": "expected a number from 0.01 to 9999999999999.99 kWh with at most 2 decimals",
-    "price": "expected a number from 0.0001 to 999999.9999 WATT/kWh with at most 4 decimals",
-}
+SHORT = 80  # characters: one line under a field, or after `energy-tui: `
 
 
 @dataclasses.dataclass
@@ -125,7 +137,7 @@ def test_service_rejects_out_of_range_value_naming_what_is_accepted(desk, field,
     with pytest.raises(ValidationError) as error:
         place(desk.alice, "buy", amount, price)
     assert message in str(error.value)
-    assert ACCEPTED[field] in str(error.value)
+    assert len(str(error.value)) <= SHORT
     assert error.value.field == field
     unchanged_but_denials(before)
 

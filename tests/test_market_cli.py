@@ -14,6 +14,9 @@ from tests.clock_support import freeze
 from tests.market_support import key_for, place, trader
 
 D = Decimal
+# These tests trade far from the grid tariff (the reference of an empty market) on
+# purpose: they confirm the fat-finger guard, which tests/test_order_guard.py covers.
+PLACE = ("order", "place", "--yes")
 
 
 @pytest.fixture
@@ -61,8 +64,8 @@ def set_up_two_traders_from_the_cli(run) -> tuple[str, str]:
 def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
     alice, bob = set_up_two_traders_from_the_cli(run)
 
-    sell = ok_json(run, "order", "place", "sell", "10", "0.1200", "--api-key", bob)
-    buy = ok_json(run, "order", "place", "buy", "4", "0.1500", "--api-key", alice)
+    sell = ok_json(run, *PLACE, "sell", "10", "0.1200", "--api-key", bob)
+    buy = ok_json(run, *PLACE, "buy", "4", "0.1500", "--api-key", alice)
 
     assert (sell["order"]["status"], sell["fills"]) == ("open", [])
     assert buy["order"]["status"] == "filled"
@@ -98,10 +101,10 @@ def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
 
 def test_placing_prints_what_happened_in_a_sentence_and_the_fills(run, pair):
     alice, bob = pair
-    rest = ok(run, "order", "place", "sell", "10", "0.1200", "--api-key", bob)
+    rest = ok(run, *PLACE, "sell", "10", "0.1200", "--api-key", bob)
     assert "sell 10.00 kWh at 0.1200 WATT/kWh: 10.00 kWh resting on the book until" in rest
 
-    out = ok(run, "order", "place", "buy", "4", "0.1500", "--api-key", alice).splitlines()
+    out = ok(run, *PLACE, "buy", "4", "0.1500", "--api-key", alice).splitlines()
 
     assert out[0].endswith("buy 4.00 kWh at 0.1500 WATT/kWh: filled in 1 trade")
     header = "SEQ AMOUNT PRICE TOTAL FEE BUYER TOTAL BUYER SELLER"
@@ -111,8 +114,8 @@ def test_placing_prints_what_happened_in_a_sentence_and_the_fills(run, pair):
 
 def test_ioc_flag_cancels_the_remainder_and_says_so(run, pair):
     alice, bob = pair
-    ok(run, "order", "place", "sell", "3", "0.1000", "--api-key", bob)
-    out = ok(run, "order", "place", "buy", "5", "0.1000", "--ioc", "--api-key", alice)
+    ok(run, *PLACE, "sell", "3", "0.1000", "--api-key", bob)
+    out = ok(run, *PLACE, "buy", "5", "0.1000", "--ioc", "--api-key", alice)
     assert "(IOC): 3.00 kWh filled in 1 trade, 2.00 kWh cancelled" in out
     assert Prosumer.get_by_id("alice").watt_reserved == 0
 
@@ -120,15 +123,13 @@ def test_ioc_flag_cancels_the_remainder_and_says_so(run, pair):
 def test_expires_flag_sets_the_order_expiry(run, pair, monkeypatch):
     now = freeze(monkeypatch)
     alice, _ = pair
-    placed = ok_json(
-        run, "order", "place", "buy", "1", "0.1", "--expires", "2h", "--api-key", alice
-    )
+    placed = ok_json(run, *PLACE, "buy", "1", "0.1", "--expires", "2h", "--api-key", alice)
     assert placed["order"]["expires_at"] == f"{now.now.date()} 14:00:00"
 
 
 def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair):
     alice, bob = pair
-    ok(run, "order", "place", "sell", "4", "0.1200", "--api-key", bob)
+    ok(run, *PLACE, "sell", "4", "0.1200", "--api-key", bob)
     orders = EnergyOrder.select().count()
 
     preview = ok_json(run, "order", "preview", "buy", "10", "0.1500", "--api-key", alice)
@@ -148,8 +149,8 @@ def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair
 
 def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
     alice, _ = pair
-    first = ok_json(run, "order", "place", "buy", "1", "0.1000", "--api-key", alice)["order"]
-    second = ok_json(run, "order", "place", "buy", "2", "0.0900", "--api-key", alice)["order"]
+    first = ok_json(run, *PLACE, "buy", "1", "0.1000", "--api-key", alice)["order"]
+    second = ok_json(run, *PLACE, "buy", "2", "0.0900", "--api-key", alice)["order"]
     ok(run, "order", "cancel", first["id"], "--api-key", alice)
 
     open_now = ok_json(run, "order", "list", "--api-key", alice)
@@ -168,7 +169,7 @@ def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
 
 def test_cancel_releases_the_reservation_and_reports_it(run, pair):
     alice, _ = pair
-    order = ok_json(run, "order", "place", "buy", "10", "0.1000", "--api-key", alice)["order"]
+    order = ok_json(run, *PLACE, "buy", "10", "0.1000", "--api-key", alice)["order"]
     assert Prosumer.get_by_id("alice").watt_reserved == D("1.05")
 
     out = ok(run, "order", "cancel", order["id"], "--api-key", alice)
@@ -180,8 +181,8 @@ def test_cancel_releases_the_reservation_and_reports_it(run, pair):
 def test_book_shows_levels_with_cumulative_quantity_and_best_prices(run, pair):
     alice, bob = pair
     for amount, price in (("1", "0.1300"), ("2", "0.1300"), ("3", "0.1400")):
-        ok(run, "order", "place", "sell", amount, price, "--api-key", bob)
-    ok(run, "order", "place", "buy", "5", "0.1100", "--api-key", alice)
+        ok(run, *PLACE, "sell", amount, price, "--api-key", bob)
+    ok(run, *PLACE, "buy", "5", "0.1100", "--api-key", alice)
 
     current = ok_json(run, "book", "--depth", "5")
     lines = ok(run, "book").splitlines()
@@ -209,8 +210,8 @@ def test_book_shows_levels_with_cumulative_quantity_and_best_prices(run, pair):
 
 def make_trades(alice: str, bob: str, run) -> None:
     for amount, price in (("1.25", "0.1000"), ("2.50", "0.1234"), ("0.10", "0.3333")):
-        ok(run, "order", "place", "sell", amount, price, "--api-key", bob)
-        ok(run, "order", "place", "buy", amount, price, "--api-key", alice)
+        ok(run, *PLACE, "sell", amount, price, "--api-key", bob)
+        ok(run, *PLACE, "buy", amount, price, "--api-key", alice)
 
 
 def test_trades_export_writes_exact_decimals_as_text_with_a_header(run, pair, tmp_path):
@@ -313,7 +314,7 @@ def test_stats_rebuild_prints_the_disagreements_it_fixed(run, pair):
 def test_market_sweep_expires_due_orders(run, pair, monkeypatch):
     now = freeze(monkeypatch)
     alice, _ = pair
-    ok(run, "order", "place", "buy", "1", "0.1", "--expires", "10m", "--api-key", alice)
+    ok(run, *PLACE, "buy", "1", "0.1", "--expires", "10m", "--api-key", alice)
     assert ok(run, "market", "sweep") == "expired 0 orders\n"
     now.advance(minutes=11)
     assert ok_json(run, "market", "sweep") == {"expired": 1}
@@ -322,7 +323,7 @@ def test_market_sweep_expires_due_orders(run, pair, monkeypatch):
 
 def test_market_check_exits_1_and_lists_violations(run, pair):
     alice, _ = pair
-    ok(run, "order", "place", "buy", "1", "0.1", "--api-key", alice)
+    ok(run, *PLACE, "buy", "1", "0.1", "--api-key", alice)
     Prosumer.update(watt_reserved=D("5.00")).where(Prosumer.address == "alice").execute()
 
     result = run("market", "check")

@@ -17,8 +17,11 @@ import pytest
 from textual.pilot import Pilot
 
 from energy_tui import clock
+from energy_tui.db.models import db
 from energy_tui.tui import screenshots
-from energy_tui.tui.app import EnergyApp
+from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui.tui.widgets.order_confirm import ConfirmOrder
+from tests.tui_identity_support import login, seeded_database
 
 SIZE = screenshots.SIZE
 Visit = Callable[[Pilot], Awaitable[None]]
@@ -123,3 +126,40 @@ def test_admin_screen_shows_users_prosumers_and_audit_tabs(
 ) -> None:
     run_before = visit("admin", "f6", tab)
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_order_book_asks_before_placing_an_order_far_from_the_market(
+    snap_compare, app_on_copy
+) -> None:
+    """The fat-finger guard: the order, its full cost and why it asks; Go back focused."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("b", *"5", "tab", *"2.5000")
+        await screenshots.still(pilot)  # the preview behind the question, computed
+        await pilot.press("enter")
+
+        def asking() -> bool:
+            screen = pilot.app.screen
+            return isinstance(screen, ConfirmOrder) and screen.focused is not None
+
+        await screenshots.wait_for(pilot, asking, "the guard's question")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_an_empty_order_book_says_what_to_do_first(
+    snap_compare, tmp_path: Path, frozen: None
+) -> None:
+    settings, url = seeded_database(tmp_path)  # users and prosumers, no orders yet
+    app = make_app(settings, url)
+
+    async def run_before(pilot: Pilot) -> None:
+        await login(pilot, "alice", typed=False)
+        await screenshots.still(pilot)
+
+    try:
+        assert snap_compare(app, terminal_size=screenshots.SMALL, run_before=run_before)
+    finally:
+        db.close()

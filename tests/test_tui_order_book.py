@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import peewee
 import pytest
-from textual.widgets import Button, Input
+from textual.widgets import Button, Checkbox, Input, Static
 
 from energy_tui.cli.runtime import bind
 from energy_tui.config import load_settings
@@ -15,11 +18,13 @@ from energy_tui.db import migrations
 from energy_tui.db.models import EnergyOrder
 from energy_tui.services import auth, prosumers
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, order_request, place_order
+from energy_tui.services.market import order_request, place_order
 from energy_tui.tui.app import make_app
+from energy_tui.tui.screens import order_book
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
 from energy_tui.tui.widgets.ladder import PriceLadder
+from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
@@ -33,8 +38,6 @@ from tests.tui_identity_support import (
     sync,
     type_text,
 )
-
-RULES = MarketRules()
 
 
 SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
@@ -58,6 +61,13 @@ async def _wait_for(pilot, condition, tries: int = 100) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not reached")
+
+
+async def _confirm_guard(pilot) -> None:
+    """Say yes to the fat-finger guard (these prices are far from the grid tariff, the
+    reference of a market without trades)."""
+    await _wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmOrder))
+    await pilot.press("y")
 
 
 async def _fill_ticket(pilot, side: str, amount: str, price: str) -> OrderTicket:
@@ -124,6 +134,7 @@ async def test_buy_below_the_best_ask_rests_in_my_open_orders(market) -> None:
         await login(pilot, "alice")
         await _fill_ticket(pilot, "buy", "2", "0.15")
         await pilot.press("enter")
+        await _confirm_guard(pilot)
         orders = app.screen.query_one("#orders", Table)
         await _wait_for(pilot, lambda: orders.row_count == 1)
         # the table's cells, not the screen: a toast may cover the row's right end
@@ -141,7 +152,8 @@ async def test_crossing_buy_fills_with_a_toast_the_tape_and_balances(market) -> 
         await pilot.press("enter")
         await _wait_for(pilot, lambda: app.screen.query_one("#tape", Table).row_count == 1)
         toasts = [n.message for n in app._notifications]
-        assert any("filled" in message for message in toasts), toasts
+        assert toasts.count("Bought 2.00 kWh @ 0.2000 (0.42 WATT with fee)") == 1, toasts
+        assert not any("resting" in message for message in toasts), toasts
         text = screen_text(app)
         # 2 kWh at the maker's 0.2000 = 0.40 + 5% fee 0.02: 500.00 - 0.42
         assert "499.58" in text
@@ -158,6 +170,7 @@ async def test_cancel_asks_for_confirmation_and_releases_the_hold(market) -> Non
         await login(pilot, "alice")
         await _fill_ticket(pilot, "buy", "2", "0.15")
         await pilot.press("enter")
+        await _confirm_guard(pilot)
         await _wait_for(pilot, lambda: app.screen.query_one("#orders", Table).row_count == 1)
         assert in_db(prosumers.balances, "home-01").watt_reserved == Decimal("0.32")
         await pilot.press("escape", "c")
@@ -166,6 +179,8 @@ async def test_cancel_asks_for_confirmation_and_releases_the_hold(market) -> Non
         await pilot.press("y")
         await _wait_for(pilot, lambda: app.screen.query_one("#orders", Table).row_count == 0)
         assert in_db(prosumers.balances, "home-01").watt_reserved == Decimal("0.00")
+        toasts = [n.message for n in app._notifications]
+        assert "Cancelled buy 2.00 kWh @ 0.1500: 0.32 WATT released" in toasts
 
 
 @sync
@@ -184,34 +199,118 @@ async def test_preview_follows_what_is_typed(market) -> None:
 
 
 @sync
-async def test_b_and_s_choose_the_side_from_the_book_and_inside_the_ticket(market) -> None:
+async def test_b_and_s_from_the_book_f7_and_f8_inside_the_ticket_choose_the_side(market) -> None:
     app = make_app(*market)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot, "alice")
         ticket = app.screen.query_one(OrderTicket)
+        amount, price = ticket.query_one("#amount", Input), ticket.query_one("#price", Input)
         app.screen.query_one("#orders", Table).focus()
         await pilot.press("s")  # from outside the ticket: into its amount, on Sell
-        assert ticket.side == "sell" and app.focused is ticket.query_one("#amount")
+        assert ticket.side == "sell" and app.focused is amount
         await type_text(pilot, "2")
-        await pilot.press("b")  # in the amount field: the side changes, not what is typed
+        await pilot.press("f7")  # in the amount field: the side changes, not what is typed
         await pilot.press("tab")
         await type_text(pilot, "0.25")
-        await pilot.press("s", "b")  # in the price field: the side, and back to the amount
+        await pilot.press("f8", "f7")  # in the price field: the side, focus stays
         await settle(pilot)
-        assert ticket.side == "buy" and app.focused is ticket.query_one("#amount")
-        assert ticket.query_one("#amount", Input).value == "2"
-        assert ticket.query_one("#price", Input).value == "0.25"
+        assert ticket.side == "buy" and app.focused is price
+        assert (amount.value, price.value) == ("2", "0.25")
         assert "Fills now 2.00 kWh @ avg 0.2000" in screen_text(app)
-        await pilot.press("s")
+        await pilot.press("f8")
         await settle(pilot)
         assert "Proceeds at limit 0.50 WATT" in screen_text(app)
-        await pilot.press("o")  # other letters reach the screen: to my orders
+        await pilot.press("escape", "b")  # Esc leaves the ticket; b is the book's again
+        assert ticket.side == "buy" and app.focused is amount
+        await pilot.press("escape", "o")
         assert app.focused is app.screen.query_one("#orders", Table)
-        assert ticket.query_one("#price", Input).value == "0.25"
+        assert price.value == "0.25"
         await pilot.click("#side", offset=(2, 0))  # the mouse: on " ● Buy "
         assert ticket.side == "buy"
         await pilot.click("#side", offset=(12, 0))  # on " ○ Sell "
         assert ticket.side == "sell"
+
+
+@sync
+async def test_letters_typed_in_the_ticket_go_into_the_field_and_never_reach_the_screen(
+    market,
+) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "buy", "2", "0.15")
+        await pilot.press("enter")
+        await _confirm_guard(pilot)  # an open order: `c` on the book would cancel it
+        await _wait_for(pilot, lambda: app.screen.query_one("#orders", Table).row_count == 1)
+        ticket = app.screen.query_one(OrderTicket)
+        amount = ticket.query_one("#amount", Input)
+        assert app.focused is amount
+        await type_text(pilot, "abcsob?1")
+        await settle(pilot)
+        assert app.screen is not None and isinstance(app.screen, OrderBookScreen)  # no dialog
+        assert ticket.side == "buy" and app.focused is amount
+        assert amount.value == "abcsob?1"
+        assert amount.has_class("-invalid")
+        assert "amount 'abcsob?1' is not a number like 0.25" in screen_text(app)
+        # the footer says what works while typing, and only that
+        keys = app.screen.active_bindings
+        assert {"f7", "f8", "escape"} <= keys.keys()
+        assert not {"b", "s", "c", "o", "question_mark"} & keys.keys()
+        await pilot.press("escape")
+        keys = app.screen.active_bindings
+        assert {"b", "s", "c", "o"} <= keys.keys() and "f7" not in keys
+        await pilot.press("enter")  # on my orders: nothing is placed from the bad amount
+        await settle(pilot)
+        assert in_db(EnergyOrder.select().count) == 2  # the seller's and the one above
+
+
+BAD_NUMBERS = ("0,25", "\u0661\u0660", "\uff11\uff12", "1_0", "-5")
+REASONS = {
+    "0,25": "'0,25': use a point for decimals: 0.25",
+    "\u0661\u0660": "'\u0661\u0660': type the digits 0-9",
+    "\uff11\uff12": "'\uff11\uff12': type the digits 0-9",
+    "1_0": "'1_0': no spaces or '_' inside a number",
+    "-5": "must be more than zero",
+}
+
+
+@sync
+async def test_numbers_the_parser_refuses_are_kept_as_typed_marked_and_never_placed(
+    market,
+) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = await _fill_ticket(pilot, "buy", "2", "0.25")
+        fields = {name: ticket.query_one(f"#{name}", Input) for name in ("amount", "price")}
+        for name, field in fields.items():
+            other = fields["price" if name == "amount" else "amount"]
+            for raw in BAD_NUMBERS:
+                field.focus()
+                await pilot.press("ctrl+a", "ctrl+k", *raw)  # typed key by key
+                await settle(pilot)
+                assert field.value == raw  # not one character dropped (0,25 was 025)
+                assert field.has_class("-invalid") and not other.has_class("-invalid")
+                error = ticket.query_one(f"#{name}-error")
+                assert error.display
+                assert f"{name} {REASONS[raw]}" in screen_text(app)
+                assert app.screen.query_one("#place", Button).disabled
+                await pilot.press("enter")
+                await settle(pilot)
+            await pilot.press("ctrl+a", "ctrl+k", *("2" if name == "amount" else "0.25"))
+        assert in_db(EnergyOrder.select().count) == 1  # only the seller's
+        assert not isinstance(app.screen, ConfirmOrder)
+
+
+@sync
+async def test_a_long_number_is_kept_whole_and_refused_not_cut_to_fit(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = await _fill_ticket(pilot, "buy", "2", "0.25000000001")
+        assert ticket.query_one("#price", Input).value == "0.25000000001"
+        assert "price has more than 4 decimals" in screen_text(app)
+        assert app.screen.query_one("#place", Button).disabled
 
 
 @sync
@@ -337,3 +436,199 @@ async def test_an_order_behind_a_held_market_lock_says_busy_in_the_ticket(
         assert ticket.query_one("#amount", Input).value == "2"  # kept, to try again
     with bind(settings).database.connection_context():
         assert not EnergyOrder.select().where(EnergyOrder.trader_address == "home-01").exists()
+
+
+# --- the fat-finger guard -------------------------------------------------------------
+
+
+@sync
+async def test_a_far_price_asks_first_and_enter_there_goes_back_with_the_fields_kept(
+    market,
+) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = await _fill_ticket(pilot, "buy", "1", "2.5")  # 10 x the grid tariff
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder))
+        text = screen_text(app)
+        assert "Buy 1.00 kWh @ 2.5000 WATT/kWh" in text
+        assert "Cost 2.50 + grid fee 0.12 = 2.62 WATT of 500.00 available" in text
+        assert "the price 2.5000 is 900% above the grid tariff 0.2500 (more than 20%" in text
+        assert app.focused is app.screen.query_one("#back", Button)  # the safe choice
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, OrderBookScreen)
+        assert in_db(EnergyOrder.select().count) == 1  # only the seller's
+        assert ticket.query_one("#amount", Input).value == "1"
+        assert ticket.query_one("#price", Input).value == "2.5"
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder))
+        await pilot.press("n")
+        await settle(pilot)
+        assert in_db(EnergyOrder.select().count) == 1
+        await pilot.press("enter")
+        await _confirm_guard(pilot)  # y: placed (and filled at the seller's 0.2000)
+        await _wait_for(pilot, lambda: in_db(EnergyOrder.select().count) == 2)
+
+
+@sync
+async def test_an_order_taking_more_than_half_the_balance_asks_first(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "sell", "6", "0.25")  # 6 of 10.50 kWh
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder))
+        text = screen_text(app)
+        assert "Proceeds at the limit 1.50 WATT; it holds 6.00 of 10.50 kWh" in text
+        assert "it commits 6.00 of your 10.50 kWh available (more than half)" in text
+        await pilot.press("escape")
+        await settle(pilot)
+        assert in_db(EnergyOrder.select().count) == 1
+
+
+@sync
+async def test_an_order_inside_the_band_and_the_balance_is_placed_without_asking(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "sell", "2", "0.30")  # 20% above the tariff: inside
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: in_db(EnergyOrder.select().count) == 2)
+        assert not any(isinstance(screen, ConfirmOrder) for screen in app.screen_stack)
+        toasts = [n.message for n in app._notifications]
+        assert "Selling 2.00 kWh @ 0.3000: resting on the book" in toasts
+
+
+# --- the preview ---------------------------------------------------------------------
+
+
+@sync
+async def test_the_preview_follows_the_book_when_another_trader_changes_it(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "buy", "5", "0.25")
+        assert "Fills now 5.00 kWh @ avg 0.2000 (1.05 WATT)" in screen_text(app)
+        buyer = Actor(label="t:b", role="trader", username="buyer", prosumer_address="home-02")
+        in_db(prosumers.deposit, SEEDER, "home-02", "10")
+        in_db(place_order, buyer, order_request("buy", "4", "0.2000"))
+        await _wait_for(pilot, lambda: "Fills now 1.00 kWh @ avg 0.2000" in screen_text(app))
+        in_db(place_order, SELLER, order_request("sell", "2", "0.2200"))
+        await _wait_for(pilot, lambda: "Fills now 3.00 kWh @ avg 0.2133" in screen_text(app))
+
+
+@sync
+async def test_the_preview_leaves_my_own_orders_out_and_says_it_would_cross_them(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        alice = Actor(label="t:a", role="trader", username="alice", prosumer_address="home-01")
+        in_db(place_order, alice, order_request("sell", "3", "0.2100"))
+        await _fill_ticket(pilot, "buy", "8", "0.25")
+        text = screen_text(app)
+        assert "Fills now 5.00 kWh @ avg 0.2000" in text  # the seller's 5, not my 3
+        assert "Would cross your own sell at 0.2100: cancel it first" in text
+
+
+# --- what the screen says --------------------------------------------------------------
+
+
+@sync
+async def test_an_ioc_that_fills_part_says_what_filled_and_what_was_cancelled(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = await _fill_ticket(pilot, "buy", "8", "0.25")
+        ticket.query_one("#ioc", Checkbox).value = True
+        await settle(pilot)
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: any("IOC" in n.message for n in app._notifications))
+        toasts = [n.message for n in app._notifications]
+        assert toasts.count("Bought 5.00 kWh @ 0.2000 (1.05 WATT with fee)") == 1
+        assert "IOC: 5.00 of 8.00 kWh filled, 3.00 cancelled" in toasts
+
+
+@sync
+async def test_my_resting_sell_filled_by_another_terminal_says_sold(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "sell", "2", "0.2500")
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: in_db(EnergyOrder.select().count) == 2)
+        buyer = Actor(label="t:b", role="trader", username="buyer", prosumer_address="home-02")
+        in_db(prosumers.deposit, SEEDER, "home-02", "10")
+        # 5 kWh from the seller's 0.2000 first, then my 2 at 0.2500
+        in_db(place_order, buyer, order_request("buy", "7", "0.2500"))
+        sold = "Sold 2.00 kWh @ 0.2500 (0.50 WATT)"
+        await _wait_for(pilot, lambda: sold in [n.message for n in app._notifications])
+
+
+@sync
+async def test_a_busy_market_is_said_in_the_ticket_and_the_fields_are_kept(market) -> None:
+    settings, url = market
+    app = make_app(settings, url)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        ticket = await _fill_ticket(pilot, "buy", "2", "0.25")
+        real = order_book.place_order
+
+        def locked(*args: object) -> object:
+            raise peewee.OperationalError("database is locked")
+
+        order_book.place_order = locked  # type: ignore[assignment]
+        try:
+            await pilot.press("enter")
+            await _wait_for(pilot, lambda: bool(ticket.error))
+        finally:
+            order_book.place_order = real
+        assert ticket.error == "Not placed: the market is busy, try again"
+        assert "Not placed: the market is busy, try again" in screen_text(app)
+        assert ticket.query_one("#amount", Input).value == "2"
+        assert app.db_online  # busy is not down: no banner
+        await type_text(pilot, "0")  # the next change of the ticket clears it
+        assert ticket.error == ""
+
+
+@sync
+async def test_an_empty_book_and_no_open_orders_say_what_to_do(tmp_path: Path) -> None:
+    app = make_app(*seeded_database(tmp_path))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await settle(pilot)
+        # the notes may wrap in a narrow pane, beside the next pane's lines: read them
+        book, orders = (app.screen.query_one(f"#{n}-empty", Static) for n in ("ladder", "orders"))
+        assert book.display and orders.display
+        assert str(book.render()) == "No orders yet: be the first — type an amount and a price"
+        assert str(orders.render()) == "No open orders: place one with the ticket (b / s)"
+        assert "No orders yet: be the first" in screen_text(app)
+        await _fill_ticket(pilot, "buy", "1", "0.25")
+        await pilot.press("enter")  # the first order: both notes go
+        await _wait_for(pilot, lambda: not app.screen.query_one("#ladder-empty").display)
+        assert not app.screen.query_one("#orders-empty").display
+
+
+@sync
+async def test_enter_pressed_twice_places_one_order(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await _fill_ticket(pilot, "buy", "1", "0.25")
+        real = order_book.place_order
+
+        def slow(*args: Any) -> Any:
+            time.sleep(0.5)  # a busy market: the second Enter comes while this one waits
+            return real(*args)
+
+        order_book.place_order = slow  # type: ignore[assignment]
+        try:
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            await pilot.press("enter")
+            await _wait_for(pilot, lambda: in_db(EnergyOrder.select().count) >= 2)
+            await settle(pilot)
+        finally:
+            order_book.place_order = real
+        assert in_db(EnergyOrder.select().count) == 2  # the seller's and one buy

@@ -34,6 +34,7 @@ from energy_tui.services.context import Actor
 from energy_tui.services.market import book as market
 from energy_tui.services.market import (
     cancel_order,
+    guard,
     invariants,
     order_request,
     own_address,
@@ -123,6 +124,12 @@ def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     _order_arguments(place)
     place.add_argument(
         "--ioc", action="store_true", help="immediate or cancel: cancel what does not fill now"
+    )
+    place.add_argument(
+        "--yes",
+        action="store_true",
+        help="place it even if the price is more than the market's band from the last trade "
+        "or it commits more than half of what is available (refused otherwise)",
     )
     place.add_argument(
         "--expires",
@@ -294,6 +301,8 @@ def run_place(args: argparse.Namespace) -> int:
     request = order_request(args.side, args.amount, args.price, ioc=args.ioc, expires=args.expires)
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
+        caution = guard.check(own_address(actor), request, market_rules.current())
+        guard.require_confirmed(caution, args.yes)
         result = place_order(actor, request)
     if args.json:
         print_json(

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from energy_tui.errors import ValidationError
 
@@ -15,6 +15,12 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 # ASCII only: Python's int() also takes Arabic-Indic or fullwidth digits and '1_2'.
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,30}", re.ASCII)
+
+
+# What a number may look like: ASCII digits with at most one point, an optional sign.
+# Decimal() also takes `1_000`, fullwidth and Arabic-Indic digits, `1e3`, `NaN` and
+# `Infinity`: a trader who types these did not mean a number, so none is read as one.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def decimal_value(
@@ -26,29 +32,42 @@ def decimal_value(
     allow_zero: bool = False,
     unit: str = "",
 ) -> Decimal:
-    """Parse a positive decimal (or >= 0 with allow_zero) that fits DECIMAL(max_digits, places)."""
-    limit = Decimal(10) ** (max_digits - places) - Decimal(1).scaleb(-places)
-    lower = "0" if allow_zero else f"{Decimal(1).scaleb(-places)}"
-    unit = f" {unit}" if unit else ""
-    accepted = f"a number from {lower} to {limit}{unit} with at most {places} decimals"
-    try:
-        value = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise ValidationError(
-            f"{label} {str(raw)[:40]!r} is not a number: expected {accepted}", field=label
-        ) from None
+    """Parse a positive decimal (or >= 0 with allow_zero) that fits DECIMAL(max_digits, places).
+
+    Text is taken exactly as typed (outer spaces aside): plain ASCII digits and a point,
+    or refused with a reason short enough to show under the field it was typed in.
+    """
+    step = Decimal(1).scaleb(-places)
+    limit = Decimal(10) ** (max_digits - places) - step
+    value = raw if isinstance(raw, Decimal) else _plain_number(str(raw), label)
     if not value.is_finite():
-        raise ValidationError(f"{label} must be a finite number: expected {accepted}", field=label)
+        raise ValidationError(f"{label} must be a finite number", field=label)
     if value < 0 or (value == 0 and not allow_zero):
         least = "zero or more" if allow_zero else "more than zero"
-        raise ValidationError(f"{label} must be {least}: expected {accepted}", field=label)
+        raise ValidationError(f"{label} must be {least}", field=label)
     if value > limit:
-        raise ValidationError(f"{label} is too large: expected {accepted}", field=label)
-    if value != value.quantize(Decimal(1).scaleb(-places)):
-        raise ValidationError(
-            f"{label} has more than {places} decimals: expected {accepted}", field=label
-        )
-    return value.quantize(Decimal(1).scaleb(-places))
+        unit = f" {unit}" if unit else ""
+        raise ValidationError(f"{label} is too large: at most {limit}{unit}", field=label)
+    if value != value.quantize(step):
+        raise ValidationError(f"{label} has more than {places} decimals", field=label)
+    return value.quantize(step)
+
+
+def _plain_number(raw: str, label: str) -> Decimal:
+    text = raw.strip()
+    if _PLAIN_NUMBER.fullmatch(text):
+        return Decimal(text)
+    raise ValidationError(f"{label} {text[:40]!r}{_why_not_a_number(text)}", field=label)
+
+
+def _why_not_a_number(text: str) -> str:
+    if "," in text:
+        return ": use a point for decimals: 0.25"
+    if any(char.isdigit() and not char.isascii() for char in text):
+        return ": type the digits 0-9"
+    if "_" in text or any(char.isspace() for char in text):
+        return ": no spaces or '_' inside a number"
+    return " is not a number like 0.25"
 
 
 def whole_number(raw: str, label: str, *, minimum: int, maximum: int) -> int:

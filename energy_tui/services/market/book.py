@@ -86,14 +86,20 @@ def _remaining() -> object:
     return exact_sum(db, EnergyOrder.energy_amount - EnergyOrder.filled_amount, ENERGY_PLACES)
 
 
-def levels(side: str, depth: int, now: dt.datetime | None = None) -> list[Level]:
-    """Top `depth` price levels of one side, best first, with cumulative quantity."""
+def levels(
+    side: str, depth: int, now: dt.datetime | None = None, *, excluding: str | None = None
+) -> list[Level]:
+    """Top `depth` price levels of one side, best first, with cumulative quantity
+    (without the orders of the prosumer `excluding`, if given)."""
     now = now or clock.now()
     price = EnergyOrder.price_per_kwh
     live = EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
+    wanted = ORDER_IS_ACTIVE & (EnergyOrder.order_type == side) & live
+    if excluding is not None:
+        wanted &= EnergyOrder.trader_address != excluding
     rows = (
         EnergyOrder.select(price, _remaining(), fn.COUNT(EnergyOrder.id))
-        .where(ORDER_IS_ACTIVE & (EnergyOrder.order_type == side) & live)
+        .where(wanted)
         .group_by(price)
         .order_by(price.desc() if side == "buy" else price.asc())
         .limit(depth)
@@ -250,7 +256,7 @@ class Preview:
     total: Decimal  # what a buy reserves / what a sell would receive at the limit
     grid_cost: Decimal  # the same energy at the utility's tariff
     savings: Decimal  # buy: grid_cost - total; sell: total - grid_cost is not a saving
-    fill_now: Decimal  # kWh that would trade at once
+    fill_now: Decimal  # kWh that would trade at once, against other prosumers' orders
     fill_price: Decimal | None  # average price of that part
     fill_cost: Decimal  # WATT that part would cost (buy, fee included) or earn (sell)
     available: Decimal  # WATT (buy) or kWh (sell) available to the prosumer
@@ -273,7 +279,7 @@ def _preview(
     fee = rules.fee(base) if side == "buy" else _ZERO
     total = base + fee
     grid_cost = rules.trade_total(amount, rules.grid_import_price)
-    fill_now, fill_cost, notional = _walk(side, amount, price, rules)
+    fill_now, fill_cost, notional = _walk(side, amount, price, rules, address)
     available, own = _own_state(address, side, price)
     return Preview(
         side,
@@ -296,12 +302,13 @@ def _preview(
 
 
 def _walk(
-    side: str, amount: Decimal, price: Decimal, rules: MarketRules
+    side: str, amount: Decimal, price: Decimal, rules: MarketRules, address: str | None
 ) -> tuple[Decimal, Decimal, Decimal]:
-    """Walk the opposite side's levels while they cross: (kWh, WATT, notional)."""
+    """Walk the opposite side's levels while they cross: (kWh, WATT, notional). The
+    prosumer's own orders are left out: the market never fills against them."""
     other = "sell" if side == "buy" else "buy"
     filled = cost = notional = _ZERO
-    for level in levels(other, depth=500):
+    for level in levels(other, depth=500, excluding=address):
         crosses = level.price <= price if side == "buy" else level.price >= price
         if not crosses or filled == amount:
             break

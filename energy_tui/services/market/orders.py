@@ -722,13 +722,20 @@ def order_request(
     """
     now = now or clock.now()
     side = validation.choice(side, "side", ORDER_SIDES)
-    quantity = validation.decimal_value(
-        amount, "amount", places=ENERGY_PLACES, max_digits=15, unit="kWh"
-    )
-    limit = validation.decimal_value(
-        price, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
-    )
+    quantity, limit = amount_value(amount), price_value(price)
     if rules is not None:
         check_value(quantity, limit, rules)
     expires_at = validation.expiry(expires, now) if expires else None
     return OrderRequest(side, quantity, limit, "ioc" if ioc else "gtc", expires_at)
+
+
+def amount_value(raw: str | Decimal) -> Decimal:
+    """An order's amount as typed (kWh), alone: for a field checked on its own."""
+    return validation.decimal_value(raw, "amount", places=ENERGY_PLACES, max_digits=15, unit="kWh")
+
+
+def price_value(raw: str | Decimal) -> Decimal:
+    """An order's limit price as typed (WATT/kWh), alone."""
+    return validation.decimal_value(
+        raw, "price", places=PRICE_PLACES, max_digits=10, unit="WATT/kWh"
+    )

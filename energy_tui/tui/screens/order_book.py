@@ -3,31 +3,41 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Header, Input, Static
 
-from energy_tui.errors import DatabaseUnavailable, EnergyError
+from energy_tui.errors import DatabaseBusy, DatabaseUnavailable, EnergyError
 from energy_tui.services import prosumers
-from energy_tui.services.market import OrderRequest, cancel_order, place_order
+from energy_tui.services.market import OrderRequest, cancel_order, guard, place_order
 from energy_tui.services.market import book as market
-from energy_tui.services.market.book import Book, TradeView
-from energy_tui.services.market.views import OrderView, PlaceResult
+from energy_tui.services.market.book import Book, Preview, TradeView
+from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
 from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.ladder import PriceLadder, summary
+from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
+
+T = TypeVar("T")
 
 DEPTH = 10
 TAPE = 30
 SHORT, NARROW = 34, 100  # terminal rows and columns below which the screen compacts
+EMPTY_BOOK = "No orders yet: be the first — type an amount and a price"
+NO_OPEN_ORDERS = "No open orders: place one with the ticket (b / s)"
+BUSY = "the market is busy, try again"
+# What a lock wait that ran out says, per backend (SQLite, MySQL/MariaDB, PostgreSQL).
+_BUSY_TEXTS = ("database is locked", "lock wait timeout", "lock timeout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +73,11 @@ class OrderBookScreen(DataScreen):
         Binding("c", "cancel_order", "Cancel order"),
         Binding("o", "focus_orders", "My orders"),
         Binding("r", "refresh", "Refresh", show=False),
-        Binding("escape", "focus_orders", "Leave the ticket", show=False),
+        # A field of the ticket takes every printable key (b and s type into it): there
+        # these choose the side, and Esc leaves the ticket for b, s, c and o.
+        Binding("f7", "choose_side('buy')", "Buy"),
+        Binding("f8", "choose_side('sell')", "Sell"),
+        Binding("escape", "leave_ticket", "Leave ticket"),
     ]
 
     def __init__(self) -> None:
@@ -72,6 +86,7 @@ class OrderBookScreen(DataScreen):
         self.open_orders: dict[str, OrderView] = {}
         self.snapshot: Snapshot | None = None
         self.trading = False  # a ticket and orders of one's own (follow_role)
+        self.placing = False  # an order between Enter and its outcome
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
@@ -87,6 +102,7 @@ class OrderBookScreen(DataScreen):
         yield ConnectionBanner()
         with Horizontal(id="book-top"):
             with Vertical(id="ladder-pane", classes="pane"):
+                yield Static(EMPTY_BOOK, id="ladder-empty", classes="empty-note")
                 yield PriceLadder(id="ladder")
             with Vertical(id="side-pane"):
                 with Vertical(id="ticket-pane", classes="pane"):
@@ -95,6 +111,7 @@ class OrderBookScreen(DataScreen):
                 with Vertical(id="tape-pane", classes="pane"):
                     yield Table(id="tape", cursor_type="none")
         with Vertical(id="orders-pane", classes="pane"):
+            yield Static(NO_OPEN_ORDERS, id="orders-empty", classes="empty-note")
             yield Table(id="orders")
         yield Footer()
 
@@ -109,6 +126,8 @@ class OrderBookScreen(DataScreen):
         )
         self.follow_role()
         self.query_one(OrderTicket).show_preview(None)
+        for note in self.query(".empty-note"):
+            note.display = False  # until the first snapshot says the table is empty
         super().on_mount()
 
     def follow_role(self) -> None:
@@ -132,7 +151,15 @@ class OrderBookScreen(DataScreen):
         """No ticket and no orders of one's own (a viewer): no keys for them either."""
         if action in ("new_order", "cancel_order", "focus_orders"):
             return self.trading
+        if action == "choose_side":
+            return self.trading and isinstance(self.focused, Input) and self._in_ticket()
+        if action == "leave_ticket":
+            return self.trading and self._in_ticket()
         return True
+
+    def _in_ticket(self) -> bool:
+        focused = self.focused
+        return focused is not None and any(isinstance(n, OrderTicket) for n in focused.ancestors)
 
     def refresh_data(self) -> None:
         if self.energy.session is not None:
@@ -142,11 +169,14 @@ class OrderBookScreen(DataScreen):
         self.snapshot = snap
         self.query_one(OrderTicket).rules = self.energy.rules  # reloaded when the market moved
         self.query_one(PriceLadder).show(snap.book, DEPTH)
+        self.query_one("#ladder-empty").display = not (snap.book.bids or snap.book.asks)
         self.query_one("#ladder-pane").border_subtitle = summary(snap.book)
         self._show_tape(snap.tape)
         self._show_orders(snap.orders, snap.book)
         self._show_balances(snap.balances)
-        self._toast_fills(snap.mine)
+        self._toast_fills(snap.mine, quiet_first=True)
+        if self.trading:  # the book moved: what the typed order would do moved with it
+            self._preview(self.query_one(OrderTicket).current())
 
     def _show_tape(self, trades: list[TradeView]) -> None:
         table = self.query_one("#tape", Table)
@@ -162,6 +192,7 @@ class OrderBookScreen(DataScreen):
 
     def _show_orders(self, orders: list[OrderView], book: Book) -> None:
         self.open_orders = {str(o.id): o for o in orders}
+        self.query_one("#orders-empty").display = not orders
         self.query_one("#orders", Table).refill(
             (str(o.id), self._order_cells(o, book)) for o in orders
         )
@@ -196,26 +227,32 @@ class OrderBookScreen(DataScreen):
             )
         self.query_one("#balances", Static).update(text)
 
-    def _toast_fills(self, mine: list[TradeView]) -> None:
-        newest = max((t.seq for t in mine), default=0)
-        if self.last_fill_seq is not None and self.address:
-            for t in reversed(mine):
-                if t.seq > self.last_fill_seq:
-                    side = t.side_for(self.address)
-                    self.notify(
-                        f"Your {side} filled {t.amount:,.2f} kWh @ {t.price:.4f}",
-                        title="Order filled",
-                    )
+    def _toast_fills(self, fills: Iterable[TradeView | Fill], *, quiet_first: bool = False) -> None:
+        """One toast per fill not shown yet. The first snapshot's trades (`quiet_first`)
+        are history: they only set where the toasts start."""
+        fills = sorted(fills, key=lambda f: f.seq)
+        newest = fills[-1].seq if fills else 0
+        if not (quiet_first and self.last_fill_seq is None):
+            for fill in fills:
+                if fill.seq > (self.last_fill_seq or 0):
+                    self.notify(self._fill_text(fill), title="Filled")
         self.last_fill_seq = max(newest, self.last_fill_seq or 0)
+
+    def _fill_text(self, fill: TradeView | Fill) -> str:
+        what = f"{fill.amount:,.2f} kWh @ {fill.price:.4f}"
+        if fill.buyer_address == self.address:
+            return f"Bought {what} ({fill.buyer_total:,.2f} WATT with fee)"
+        return f"Sold {what} ({fill.total:,.2f} WATT)"
 
     # -- ticket ---------------------------------------------------------------------------
 
     @on(OrderTicket.Changed)
-    def preview(self, event: OrderTicket.Changed) -> None:
-        ticket = self.query_one(OrderTicket)
-        request = event.request
+    def ticket_changed(self, event: OrderTicket.Changed) -> None:
+        self._preview(event.request)
+
+    def _preview(self, request: OrderRequest | None) -> None:
         if request is None:
-            ticket.show_preview(None)
+            self.query_one(OrderTicket).show_preview(None)
             return
         self.run_db(
             market.preview,
@@ -223,37 +260,82 @@ class OrderBookScreen(DataScreen):
             request.side,
             request.amount,
             request.price,
-            then=ticket.show_preview,
+            then=self._show_preview,
             group="preview",
         )
 
+    def _show_preview(self, preview: Preview) -> None:
+        ticket = self.query_one(OrderTicket)
+        if ticket.matches(preview):  # not an answer about what was typed before
+            ticket.show_preview(preview)
+
     @on(OrderTicket.Submitted)
-    def place(self, event: OrderTicket.Submitted) -> None:
-        request: OrderRequest = event.request
-        actor, bridge = self.energy.actor, self.energy.bridge
+    def submit(self, event: OrderTicket.Submitted) -> None:
+        """Ask the guard first: an order far from the market or large against the
+        balance is placed only once confirmed."""
+        if self.placing:  # a second Enter while the first is on its way: one order
+            return
+        self.placing = True
+        request, address, rules = event.request, self.address, self.energy.rules
+        self._ticket_job(lambda b: b.call(guard.check, address, request, rules), self._guarded)
+
+    def _guarded(self, caution: guard.Caution) -> None:
+        if not caution.needs_confirmation:
+            self.place(caution.request)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.place(caution.request)
+            else:
+                self.placing = False  # back to the ticket, as typed
+
+        self.app.push_screen(ConfirmOrder(caution), answered)
+
+    def place(self, request: OrderRequest) -> None:
+        actor = self.energy.actor
+        self._ticket_job(lambda b: b.call(place_order, actor, request), self.placed)
+
+    def _ticket_job(self, work: Callable[[Any], T], then: Callable[[T], None]) -> None:
+        """Run `work(bridge)` in a thread worker; whatever stops it is said in the ticket,
+        with the fields kept. A server that does not answer also raises the app's banner,
+        and an unexpected error is logged by the app's handler."""
+        bridge = self.energy.bridge
 
         def job() -> None:
             try:
-                result = bridge.call(place_order, actor, request)
-            except DatabaseUnavailable:
-                raise  # the app's banner
-            except EnergyError as exc:  # shown where the order was typed
-                self.app.call_from_thread(
-                    self.query_one(OrderTicket).show_preview, None, f"[red]{exc}[/red]"
-                )
+                result = work(bridge)
+            except Exception as exc:
+                self.app.call_from_thread(self.not_placed, _why_not_placed(exc))
+                if isinstance(exc, DatabaseUnavailable) and not _busy(exc):
+                    raise
+                if not isinstance(exc, EnergyError):
+                    raise
                 return
-            self.app.call_from_thread(self.placed, result)
+            self.app.call_from_thread(then, result)
 
         self.run_worker(job, thread=True, group="place", exclusive=False, exit_on_error=False)
 
+    def not_placed(self, why: str) -> None:
+        self.placing = False
+        self.query_one(OrderTicket).show_error(f"Not placed: {why}")
+
     def placed(self, result: PlaceResult) -> None:
+        """A toast per fill, and one for what became of the rest."""
+        self.placing = False
         o = result.order
-        filled = f", filled {o.filled:,.2f} kWh" if o.filled else ""
-        self.notify(
-            f"{o.side.title()} {o.amount:,.2f} kWh @ {o.price:.4f}: "
-            f"{o.status.replace('_', ' ')}{filled}",
-            title="Order placed",
-        )
+        self._toast_fills(result.fills)
+        if o.time_in_force == "ioc" and o.remaining:
+            self.notify(
+                f"IOC: {o.filled:,.2f} of {o.amount:,.2f} kWh filled, {o.remaining:,.2f} cancelled",
+                title="Order placed",
+            )
+        elif o.remaining:
+            verb = "Buying" if o.side == "buy" else "Selling"
+            self.notify(
+                f"{verb} {o.remaining:,.2f} kWh @ {o.price:.4f}: resting on the book",
+                title="Order placed",
+            )
         ticket = self.query_one(OrderTicket)
         ticket.clear_amount()
         ticket.show_preview(None)
@@ -263,16 +345,24 @@ class OrderBookScreen(DataScreen):
     # -- actions --------------------------------------------------------------------------
 
     def action_new_order(self, side: str | None = None) -> None:
-        """Into the ticket's amount field (on `side`, if given), from anywhere on the
-        screen, the ticket's own fields included: what is typed there stays."""
+        """Into the ticket's amount field (on `side`, if given), from wherever b, s or n
+        reach the screen (not from inside a field, which takes them): what is typed in
+        the ticket stays."""
         if self.trading:
             ticket = self.query_one(OrderTicket)
             if side is not None:
                 ticket.set_side(side)
             ticket.focus_amount()
 
+    def action_choose_side(self, side: str) -> None:
+        """The side, from inside the ticket, without leaving the field being typed in."""
+        self.query_one(OrderTicket).set_side(side)
+
     def action_focus_orders(self) -> None:
         self.query_one("#orders", Table).focus()
+
+    def action_leave_ticket(self) -> None:
+        self.action_focus_orders()
 
     def action_refresh(self) -> None:
         self.refresh_data()
@@ -294,16 +384,41 @@ class OrderBookScreen(DataScreen):
                     cancel_order,
                     self.energy.actor,
                     order.id,
-                    then=self.cancelled,
+                    then=lambda done: self.cancelled(done, order),
                     group="cancel",
                     exclusive=False,
                 )
 
         self.app.push_screen(Confirm("Cancel this order?", detail, yes="Cancel order"), answered)
 
-    def cancelled(self, order: OrderView) -> None:
-        self.notify(
-            f"Cancelled {order.side} @ {order.price:.4f}; {order.remaining:,.2f} kWh released",
-            title="Order cancelled",
-        )
+    def cancelled(self, order: OrderView, before: OrderView) -> None:
+        """Say what the cancel gave back: a buy's WATT hold, a sell's kWh."""
+        what = f"{order.side} {order.remaining:,.2f} kWh @ {order.price:.4f}"
+        if order.side == "sell":
+            released = f"{order.remaining:,.2f} kWh"
+        elif order.filled == before.filled:  # the hold as last read is the one released
+            released = f"{before.watt_reserved:,.2f} WATT"
+        else:
+            released = "the rest of its WATT"
+        self.notify(f"Cancelled {what}: {released} released", title="Order cancelled")
         self.refresh_data()
+
+
+def _busy(exc: BaseException) -> bool:
+    """A lock wait that ran out (another terminal holding the market), not a server down."""
+    if isinstance(exc, DatabaseBusy):
+        return True
+    cause: BaseException | None = exc
+    while cause is not None:
+        if any(text in str(cause).lower() for text in _BUSY_TEXTS):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _why_not_placed(exc: BaseException) -> str:
+    if _busy(exc):
+        return BUSY
+    if isinstance(exc, EnergyError):
+        return str(exc)
+    return "something went wrong; details are in the log file"  # logged by the app
