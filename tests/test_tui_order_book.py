@@ -39,7 +39,6 @@ from tests.tui_identity_support import (
     type_text,
 )
 
-
 SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
 
 
