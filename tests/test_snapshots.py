@@ -121,3 +121,8 @@ def test_admin_screen_shows_users_prosumers_and_audit_tabs(
 ) -> None:
     run_before = visit("admin", "f6", tab)
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_deposit_asks_with_amount_and_prosumer_and_no_focused(snap_compare, app_on_copy) -> None:
+    run_before = visit("admin", "f6", "p", "d", "5", "enter")
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)

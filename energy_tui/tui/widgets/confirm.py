@@ -1,4 +1,8 @@
-"""A yes/no question, answered with y/n, Enter/Esc or the mouse."""
+"""A yes/no question that opens on the safe answer.
+
+"No" has the focus, so Enter (often pressed by habit, or once too often) answers no.
+Yes takes `y`, or a deliberate move to its button (Tab or an arrow, then Enter) or a
+click; `n` and Esc answer no from anywhere."""
 
 from __future__ import annotations
 
@@ -11,9 +15,12 @@ from textual.widgets import Button, Label, Static
 
 
 class Confirm(ModalScreen[bool]):
+    AUTO_FOCUS = "#no"
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
+        Binding("left,up", "app.focus_previous", "Previous button", show=False),
+        Binding("right,down", "app.focus_next", "Next button", show=False),
     ]
 
     def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
@@ -27,7 +34,7 @@ class Confirm(ModalScreen[bool]):
                 yield Static(self.detail)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no")
+                yield Button("No (n)", id="no", variant="primary")
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
