@@ -16,12 +16,15 @@ from energy_tui.services import audit, keys, prosumers, users
 from energy_tui.services.auth import actor_for_user
 from energy_tui.services.context import Actor
 from energy_tui.services.market import MarketRules, order_request, place_order
+from energy_tui.tui.screens.account import AccountScreen
 from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.keys import KeysScreen
+from energy_tui.tui.screens.login import LoginScreen
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.form import FormModal
 from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import (
+    PEOPLE,
     SIZE,
     app_for,
     clear_and_type,
@@ -271,5 +274,56 @@ def test_enter_does_not_cancel_an_order_but_y_does(database) -> None:
             await pilot.press("y")
             await settle(pilot)
             assert not open_orders()
+
+    asyncio.run(scenario())
+
+
+# -- login, password, logout --------------------------------------------------------------
+
+
+def test_a_failed_login_clears_the_password_so_the_retry_is_not_appended(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, LoginScreen)
+            await type_text(pilot, "alice")
+            await pilot.press("enter")
+            await type_text(pilot, "wrong-pw")
+            await pilot.press("enter")
+            await settle(pilot)
+            password = screen.query_one("#password", Input)
+            assert "invalid username or password" in screen_text(app)
+            assert password.value == ""
+            assert screen.focused is password
+            assert in_db(users.get, "alice").failed_logins == 1
+
+            await type_text(pilot, PEOPLE["alice"][0])  # the retry, typed straight away
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.session is not None and app.session.username == "alice"
+
+    asyncio.run(scenario())
+
+
+def test_wrong_current_password_says_how_many_tries_are_left(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_screen(pilot, "alice", "f4", AccountScreen)
+            await pilot.press("p")
+            await settle(pilot)
+            form = app.screen
+            assert isinstance(form, FormModal)
+            for text in ("not-my-pw", "new-pass-2", "new-pass-2"):
+                await type_text(pilot, text)
+                await pilot.press("enter")
+            await settle(pilot)
+            assert field_error(form, "current") == (
+                "the current password is not right: 4 tries left before the account "
+                "locks for 15 minutes"
+            )
+            assert in_db(users.get, "alice").failed_logins == 1
 
     asyncio.run(scenario())
