@@ -11,13 +11,14 @@ from decimal import Decimal
 import pytest
 from textual.widgets import Button, Input
 
-from energy_tui.errors import ValidationError
-from energy_tui.services import audit, keys, prosumers, users
+from energy_tui.errors import AuthError, ValidationError
+from energy_tui.services import audit, auth, keys, prosumers, users
 from energy_tui.services.auth import actor_for_user
 from energy_tui.services.context import Actor
 from energy_tui.services.market import MarketRules, order_request, place_order
 from energy_tui.tui.screens.account import AccountScreen
 from energy_tui.tui.screens.admin import AdminScreen
+from energy_tui.tui.screens.help import HelpScreen
 from energy_tui.tui.screens.keys import KeysScreen
 from energy_tui.tui.screens.login import LoginScreen
 from energy_tui.tui.widgets.confirm import Confirm
@@ -325,5 +326,28 @@ def test_wrong_current_password_says_how_many_tries_are_left(database) -> None:
                 "locks for 15 minutes"
             )
             assert in_db(users.get, "alice").failed_logins == 1
+
+    asyncio.run(scenario())
+
+
+def test_log_out_is_a_key_in_the_footer_and_in_help(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            await login(pilot, "alice")
+            assert "^o Log out" in screen_text(app)
+            await pilot.press("question_mark")
+            await settle(pilot)
+            assert isinstance(app.screen, HelpScreen)
+            assert "Ctrl+O  log out" in screen_text(app)
+            await pilot.press("escape")
+            token = app.session.token if app.session else ""
+
+            await pilot.press("ctrl+o")
+            await settle(pilot)
+            assert isinstance(app.screen, LoginScreen)
+            assert app.session is None
+            with pytest.raises(AuthError):
+                in_db(auth.resume, token, database[0])
 
     asyncio.run(scenario())
