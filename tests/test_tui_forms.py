@@ -326,6 +326,8 @@ def test_wrong_current_password_says_how_many_tries_are_left(database) -> None:
                 "locks for 15 minutes"
             )
             assert in_db(users.get, "alice").failed_logins == 1
+            current = form.query_one("#current", Input)
+            assert current.value == "" and form.focused is current  # the retry starts afresh
 
     asyncio.run(scenario())
 

@@ -289,13 +289,17 @@ class FormModal(ModalScreen[T | None], Generic[T]):
         return next((f for f in self.fields if name == f.name or name in f.errors_of), None)
 
     def _mark(self, field: Field, message: str, *, focus: bool = True) -> None:
+        widgets = self._widgets_of(field)
+        if message and focus and field.kind == "password":
+            # a retry is typed afresh, not after the refused password
+            self.query_one(f"#{field.name}", Input).value = ""
         error = self.query_one(f"#{field.name}-error", Static)
         error.update(message)
         error.display = bool(message)
-        for widget in self._widgets_of(field):
+        for widget in widgets:
             widget.set_class(bool(message), "-invalid")
         if message and focus:
-            self._widgets_of(field)[0].focus()
+            widgets[0].focus()
 
     def _widgets_of(self, field: Field) -> list[Widget]:
         if field.kind == "checks":
