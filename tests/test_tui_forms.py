@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Static
 
 from energy_tui.errors import AuthError, ValidationError
 from energy_tui.services import audit, auth, keys, prosumers, users
@@ -132,6 +132,26 @@ def test_fixing_the_amount_clears_the_reason_and_enables_submit(database) -> Non
             assert field_error(form, "amount") == ""
             assert not form.query_one("#amount", Input).has_class("-invalid")
             assert not form.query_one("#submit", Button).disabled
+
+    asyncio.run(scenario())
+
+
+def test_a_wrong_audit_count_is_kept_as_typed_and_refused(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_screen(pilot, "admin", "f6", AdminScreen)
+            await pilot.press("l")
+            await settle(pilot)
+            rows = screen.query_one("#audit", Table).row_count
+            await pilot.click("#audit-limit")
+            await clear_and_type(pilot, "-5")
+            await pilot.press("enter")
+            await settle(pilot)
+            limit = screen.query_one("#audit-limit", Input)
+            assert limit.value == "-5" and limit.has_class("-invalid")
+            assert screen.query_one("#audit-error", Static).display  # the reason, shown
+            assert screen.query_one("#audit", Table).row_count == rows
 
     asyncio.run(scenario())
 

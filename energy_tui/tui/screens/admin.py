@@ -431,9 +431,8 @@ class AuditPane(AdminPane):
             yield Label("Since", classes="filter-label")
             yield Input(placeholder="2026-01-31 or 7d", id="audit-since", compact=True)
             yield Label("Limit", classes="filter-label")
-            yield Input(
-                AUDIT_LIMIT, id="audit-limit", restrict=r"[0-9]*", max_length=5, compact=True
-            )
+            # every character typed is kept: a wrong count is refused with the reason
+            yield Input(AUDIT_LIMIT, id="audit-limit", compact=True)
         yield Static("", id="audit-error", classes="field-error")
         yield Table(id="audit")
 
