@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from textual.app import App
 from textual.widgets import Button, Input, Static
 
 from energy_tui.errors import AuthError, ValidationError
@@ -216,6 +217,26 @@ def test_the_confirm_button_is_reached_by_a_deliberate_move(database) -> None:
             assert in_db(prosumers.balances, "home-01").watt_total == Decimal("505.00")
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("safe", "enter_answers"), [(True, False), (False, True)])
+def test_enter_gives_the_focused_answer_no_unless_the_question_is_harmless(
+    safe: bool, enter_answers: bool
+) -> None:
+    answers: list[bool | None] = []
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(Confirm("Replace it?", safe=safe), answers.append)
+
+    async def scenario() -> None:
+        async with Host().run_test() as pilot:
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+
+    asyncio.run(scenario())
+    assert answers == [enter_answers]
 
 
 def test_enter_does_not_disable_a_user_but_y_does(database) -> None:
