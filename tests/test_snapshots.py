@@ -163,3 +163,8 @@ def test_an_empty_order_book_says_what_to_do_first(
         assert snap_compare(app, terminal_size=screenshots.SMALL, run_before=run_before)
     finally:
         db.close()
+
+
+def test_deposit_asks_with_amount_and_prosumer_and_no_focused(snap_compare, app_on_copy) -> None:
+    run_before = visit("admin", "f6", "p", "d", "5", "enter")
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)

@@ -211,6 +211,9 @@ def test_deposit_shows_the_new_balance(database) -> None:
             await type_text(pilot, "250.50")
             await pilot.press("enter")
             await settle(pilot)
+            assert isinstance(app.screen, Confirm)
+            await pilot.press("y")
+            await settle(pilot)
             assert app.screen is screen
             assert "750.50" in [str(c) for c in table.get_row("home-01")]
             assert in_db(prosumers.balances, "home-01").watt_total == Decimal("750.50")
@@ -252,8 +255,9 @@ def test_withdrawing_more_than_available_is_refused_inline(database) -> None:
             await settle(pilot)
             form = app.screen
             await type_text(pilot, "600")
-            await pilot.press("enter")
+            await pilot.press("enter", "y")
             await settle(pilot)
+            assert app.screen is form
             assert "only 500.00 WATT available" in field_error(form, "amount")
             assert in_db(prosumers.balances, "home-01").watt_total == Decimal("500.00")
 

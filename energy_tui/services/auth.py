@@ -239,7 +239,7 @@ def _settle_confirmation(attempt: _Attempt, settings: Settings) -> AuthError | N
         return AuthError(_locked_message(user.locked_until, now))
     if not (attempt.password_ok and user.password_hash == attempt.verified_hash):
         _count_failure(user, actor, now, settings)
-        return AuthError(WRONG_CURRENT)
+        return AuthError(_wrong_current(user.id, now, settings))
     if user.failed_logins:
         User.update(failed_logins=0).where(User.id == user.id).execute()
     return None
@@ -316,6 +316,18 @@ _SESSION_COLUMNS = (
     Session.ip_address,
 )
 _USER_COLUMNS = (User.id, User.username, User.role, User.prosumer_address, User.is_active)
+
+
+def _wrong_current(user_id: int, now: dt.datetime, settings: Settings) -> str:
+    """Say how many tries are left: a wrong current password counts like a failed login,
+    and the user is logged in, so this tells them nothing they do not own."""
+    counted = User.get_by_id(user_id)  # as _count_failure left it
+    minutes = settings.login_lockout_minutes
+    if counted.locked_until is not None and counted.locked_until > now:
+        return f"{WRONG_CURRENT}: the account is now locked for {minutes} minutes"
+    left = max(settings.login_max_failures - (counted.failed_logins or 0), 1)
+    tries = "1 try" if left == 1 else f"{left} tries"
+    return f"{WRONG_CURRENT}: {tries} left before the account locks for {minutes} minutes"
 
 
 def resume(token: str, settings: Settings) -> Actor:

@@ -70,13 +70,23 @@ class Balances:
         )
 
 
+AMOUNT_DIGITS = 15  # WATT and kWh amounts are DECIMAL(15, 2), as the columns
+
+
 def money(raw: str | Decimal, label: str = "amount") -> Decimal:
-    return validation.decimal_value(raw, label, places=MONEY_PLACES, max_digits=15, unit="WATT")
+    return validation.decimal_value(
+        raw, label, places=MONEY_PLACES, max_digits=AMOUNT_DIGITS, unit="WATT"
+    )
 
 
 def energy(raw: str | Decimal, label: str = "energy", *, allow_zero: bool = False) -> Decimal:
     return validation.decimal_value(
-        raw, label, places=ENERGY_PLACES, max_digits=15, allow_zero=allow_zero, unit="kWh"
+        raw,
+        label,
+        places=ENERGY_PLACES,
+        max_digits=AMOUNT_DIGITS,
+        allow_zero=allow_zero,
+        unit="kWh",
     )
 
 

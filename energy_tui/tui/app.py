@@ -111,6 +111,7 @@ class EnergyApp(App[None]):
         ),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+l", "lock", "Lock"),
+        Binding("ctrl+o", "logout", "Log out"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -306,7 +307,7 @@ class EnergyApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Lock and screen switching mean nothing before a login."""
-        return self.session is not None or action not in ("lock", "switch")
+        return self.session is not None or action not in ("lock", "switch", "logout")
 
     def action_lock(self) -> None:
         """Ctrl+L: the session ends too (reason `locked`): unlocking is a new login,
@@ -393,7 +394,7 @@ class EnergyApp(App[None]):
                 lambda n=mode.name: self.action_switch(n),
             )
         yield SystemCommand("Lock", "Lock the screen (Ctrl+L)", self.action_lock)
-        yield SystemCommand("Log out", "End this session", self.action_logout)
+        yield SystemCommand("Log out", "End this session (Ctrl+O)", self.action_logout)
 
     def remember_theme(self, name: str) -> None:
         try:

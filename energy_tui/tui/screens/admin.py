@@ -25,6 +25,7 @@ from textual.widgets import (
 )
 
 from energy_tui import clock
+from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.errors import ValidationError
 from energy_tui.services import audit, prosumers, users
 from energy_tui.services.audit import AuditEntry
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from energy_tui.services.context import Actor
     from energy_tui.tui.app import EnergyApp
 
-NUMBER = r"[0-9.]*"
 AUDIT_LIMIT = "100"
 TABS = (
     ("tab-users", "Users [dim](u)[/]", Action.MANAGE_USERS),
@@ -59,6 +59,30 @@ def when(moment: Any, empty: str = "") -> str:
 
 def money(value: Decimal) -> Text:
     return Text(f"{value:,.2f}", justify="right")
+
+
+def amount_field(
+    name: str,
+    label: str,
+    places: int,
+    unit: str,
+    *,
+    value: str = "",
+    placeholder: str = "",
+    zero: bool = False,
+) -> Field:
+    """A WATT or kWh amount, checked as typed by the parser the service uses."""
+    return Field(
+        name,
+        label,
+        "decimal",
+        value=value,
+        placeholder=placeholder,
+        places=places,
+        max_digits=prosumers.AMOUNT_DIGITS,
+        unit=unit,
+        allow_zero=zero,
+    )
 
 
 class AdminPane(Vertical):
@@ -312,12 +336,15 @@ class ProsumersPane(AdminPane):
         self.ask(form, lambda b: self.changed(b, f"Added {b.address} ({b.kind})."))
 
     def action_deposit(self) -> None:
-        self._money_form("deposit", prosumers.deposit, "Deposit", "Deposited")
+        self._money_form(prosumers.deposit, 1, "Deposit", "to", "Deposited")
 
     def action_withdraw(self) -> None:
-        self._money_form("withdraw", prosumers.withdraw, "Withdraw", "Withdrew")
+        self._money_form(prosumers.withdraw, -1, "Withdraw", "from", "Withdrew")
 
-    def _money_form(self, what: str, call: Callable[..., Balances], title: str, done: str) -> None:
+    def _money_form(
+        self, call: Callable[..., Balances], sign: int, title: str, to: str, done: str
+    ) -> None:
+        """The amount form, then the question that names amount and prosumer, then `call`."""
         row = self.selected()
         if row is None:
             return
@@ -326,13 +353,23 @@ class ProsumersPane(AdminPane):
         def submit(values: Values) -> Balances:
             return call(actor, row.address, values["amount"])
 
-        field = Field("amount", "WATT", placeholder="e.g. 250.00", restrict=NUMBER, max_length=20)
+        def confirm(values: Values) -> Confirm:
+            amount: Decimal = values["amount"]
+            after = row.watt_total + sign * amount
+            detail = f"{row.name}: {row.watt_total:,.2f} WATT now, {after:,.2f} after."
+            return Confirm(f"{title} {amount:,.2f} WATT {to} {row.address}?", detail, yes=title)
+
         hint = (
             f"{row.address}: {row.watt_total:,.2f} WATT, "
             f"{row.watt_available:,.2f} available ({row.watt_reserved:,.2f} held by orders)."
         )
         form = FormModal(
-            f"{title} WATT: {row.address}", [field], submit, hint=hint, submit_label=title
+            f"{title} WATT: {row.address}",
+            [amount_field("amount", "WATT", MONEY_PLACES, "WATT", placeholder="e.g. 250.00")],
+            submit,
+            hint=hint,
+            submit_label=title,
+            confirm=confirm,
         )
         self.ask(
             form,
@@ -347,12 +384,12 @@ class ProsumersPane(AdminPane):
 
         def submit(values: Values) -> Balances:
             return prosumers.add_meter_reading(
-                actor, row.address, values["generated"] or "0", values["consumed"] or "0"
+                actor, row.address, values["generated"], values["consumed"]
             )
 
         fields = [
-            Field("generated", "Generated", value="0", restrict=NUMBER, max_length=20),
-            Field("consumed", "Consumed", value="0", restrict=NUMBER, max_length=20),
+            amount_field("generated", "Generated", ENERGY_PLACES, "kWh", value="0", zero=True),
+            amount_field("consumed", "Consumed", ENERGY_PLACES, "kWh", value="0", zero=True),
         ]
         form = FormModal(
             f"Meter reading: {row.address}",
@@ -397,9 +434,8 @@ class AuditPane(AdminPane):
             yield Label("Since", classes="filter-label")
             yield Input(placeholder="2026-01-31 or 7d", id="audit-since", compact=True)
             yield Label("Limit", classes="filter-label")
-            yield Input(
-                AUDIT_LIMIT, id="audit-limit", restrict=r"[0-9]*", max_length=5, compact=True
-            )
+            # every character typed is kept: a wrong count is refused with the reason
+            yield Input(AUDIT_LIMIT, id="audit-limit", compact=True)
         yield Static("", id="audit-error", classes="field-error")
         yield Table(id="audit")
 

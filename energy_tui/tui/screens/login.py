@@ -34,6 +34,10 @@ class _Form(Screen[None]):
         self.query_one("#form-error").display = bool(message)
         self.set_busy(False)
 
+    def failed(self, message: str) -> None:
+        """The submission was refused with `message`."""
+        self.show_error(message)
+
     def set_busy(self, busy: bool) -> None:
         self.query_one("#submit", Button).disabled = busy
 
@@ -42,7 +46,7 @@ class _Form(Screen[None]):
             try:
                 job()
             except EnergyError as exc:
-                self.app.call_from_thread(self.show_error, str(exc))
+                self.app.call_from_thread(self.failed, str(exc))
 
         self.set_busy(True)
         self.show_error("")
@@ -107,6 +111,14 @@ class LoginScreen(_Form):
             self.app.call_from_thread(self.succeeded, result)
 
         self.run_submit(job)
+
+    def failed(self, message: str) -> None:
+        """Start the password afresh: a retry typed after the refused one must not be
+        appended to it (and counted as one more failed login)."""
+        password = self.query_one("#password", Input)
+        password.value = ""
+        password.focus()
+        self.show_error(message)
 
     def succeeded(self, result: LoginResult) -> None:
         self.query_one("#password", Input).value = ""

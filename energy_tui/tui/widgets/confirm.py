@@ -1,4 +1,9 @@
-"""A yes/no question, answered with y/n, Enter/Esc or the mouse."""
+"""A yes/no question that opens on the safe answer.
+
+"No" has the focus, so Enter (often pressed by habit, or once too often) answers no.
+Yes takes `y`, or a deliberate move to its button (Tab or an arrow, then Enter) or a
+click; `n` and Esc answer no from anywhere. Only a harmless question may open on yes
+(`safe=False`)."""
 
 from __future__ import annotations
 
@@ -11,14 +16,19 @@ from textual.widgets import Button, Label, Static
 
 
 class Confirm(ModalScreen[bool]):
+    AUTO_FOCUS = ""  # on_mount focuses the answer Enter gives
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
+        Binding("left,up", "app.focus_previous", "Previous button", show=False),
+        Binding("right,down", "app.focus_next", "Next button", show=False),
     ]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
+    def __init__(
+        self, question: str, detail: str = "", yes: str = "Yes", *, safe: bool = True
+    ) -> None:
         super().__init__()
-        self.question, self.detail, self.yes = question, detail, yes
+        self.question, self.detail, self.yes, self.safe = question, detail, yes, safe
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -27,7 +37,10 @@ class Confirm(ModalScreen[bool]):
                 yield Static(self.detail)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
-                yield Button("No (n)", id="no")
+                yield Button("No (n)", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no" if self.safe else "#yes", Button).focus()
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

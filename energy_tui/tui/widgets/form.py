@@ -1,10 +1,15 @@
 """A modal form whose submission runs a service call in a worker and shows the service's
-ValidationError under the field it names (or above the buttons when it names none)."""
+ValidationError under the field it names (or above the buttons when it names none).
+
+Decimal fields are checked as the user types, by the parser the services use, so a
+wrong amount is refused where it was typed, with the reason, before anything is asked
+of the database."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from textual import on
@@ -12,10 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from energy_tui.errors import DatabaseUnavailable, EnergyError, SessionChanged, ValidationError
+from energy_tui.services import validation
 
 if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
@@ -27,11 +34,16 @@ Values = dict[str, Any]
 @dataclasses.dataclass(frozen=True)
 class Field:
     """One input of a form. `errors_of` names the service's fields reported here
-    (`password` errors under a field called `new`, say)."""
+    (`password` errors under a field called `new`, say).
+
+    A `decimal` field takes every character typed (no `restrict`, no `max_length`: a
+    dropped character would change the amount) and parses it as the service will, with
+    `places`, `max_digits`, `unit` and `allow_zero`; its `name` is the service's label.
+    """
 
     name: str
     label: str
-    kind: Literal["text", "password", "select", "checks"] = "text"
+    kind: Literal["text", "password", "select", "checks", "decimal"] = "text"
     placeholder: str = ""
     value: str = ""
     choices: tuple[str, ...] = ()
@@ -39,6 +51,36 @@ class Field:
     restrict: str | None = None
     max_length: int = 0
     errors_of: tuple[str, ...] = ()
+    places: int = 2
+    max_digits: int = 15
+    unit: str = ""
+    allow_zero: bool = False
+
+    def parse(self, raw: str) -> Decimal:
+        """A decimal field's value, or the services' ValidationError naming this field."""
+        return validation.decimal_value(
+            raw,
+            self.name,
+            places=self.places,
+            max_digits=self.max_digits,
+            allow_zero=self.allow_zero,
+            unit=self.unit,
+        )
+
+
+class DecimalCheck(Validator):
+    """Runs a decimal field's parser on every change of its input."""
+
+    def __init__(self, field: Field) -> None:
+        super().__init__()
+        self.field = field
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.field.parse(value)
+        except ValidationError as exc:
+            return self.failure(str(exc), value)
+        return self.success()
 
 
 class FormModal(ModalScreen[T | None], Generic[T]):
@@ -61,10 +103,15 @@ class FormModal(ModalScreen[T | None], Generic[T]):
         *,
         hint: str = "",
         submit_label: str = "Save",
+        confirm: Callable[[Values], ModalScreen[bool]] | None = None,
     ) -> None:
+        """`confirm`, given the values with decimal fields parsed, returns the question
+        (a `Confirm`) asked after the form is valid and before `submit` runs."""
         super().__init__()
         self.title_text, self.fields, self.submit_fn = title, fields, submit
-        self.hint, self.submit_label = hint, submit_label
+        self.hint, self.submit_label, self.confirm_fn = hint, submit_label, confirm
+        self.invalid: set[str] = set()  # the decimal fields wrong as typed
+        self.busy = False  # submitted, waiting for the service: Ctrl+S again does nothing
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog form-dialog"):
@@ -95,6 +142,16 @@ class FormModal(ModalScreen[T | None], Generic[T]):
                     classes=f"checks-{field.name}",
                     compact=True,
                 )
+        elif field.kind == "decimal":
+            yield Input(
+                value=field.value,
+                placeholder=field.placeholder,
+                validators=[DecimalCheck(field)],
+                validate_on=["changed"],
+                valid_empty=True,  # an empty field is unfinished, not wrong: refused at submit
+                id=field.name,
+                compact=True,
+            )
         else:
             yield Input(
                 value=field.value,
@@ -144,10 +201,52 @@ class FormModal(ModalScreen[T | None], Generic[T]):
         else:
             self.action_submit()
 
+    @on(Input.Changed)
+    def check_as_typed(self, event: Input.Changed) -> None:
+        """A decimal field shows why it is wrong while it is, and the submit button is
+        off meanwhile."""
+        field = self._field_for(event.input.id)
+        if field is None or field.kind != "decimal" or event.validation_result is None:
+            return
+        failures = event.validation_result.failure_descriptions
+        self._mark(field, failures[0] if failures else "", focus=False)
+        self.invalid.discard(field.name)
+        if failures:
+            self.invalid.add(field.name)
+        self.query_one("#submit", Button).disabled = bool(self.invalid)
+
+    def _parsed(self, values: Values) -> Values | None:
+        """The values with decimal fields parsed; None (the first error shown) if one
+        does not parse."""
+        parsed = dict(values)
+        for field in self.fields:
+            if field.kind != "decimal":
+                continue
+            try:
+                parsed[field.name] = field.parse(values[field.name])
+            except ValidationError as exc:
+                self.show_errors(field.name, str(exc))
+                return None
+        return parsed
+
     @on(Button.Pressed, "#submit")
     def action_submit(self) -> None:
+        if self.busy:
+            return
         values = self.values()
+        parsed = self._parsed(values)
+        if parsed is None:
+            return
         self.show_errors(None, "")
+        if self.confirm_fn is None:
+            self._start(values)
+            return
+        self.app.push_screen(
+            self.confirm_fn(parsed), lambda yes: self._start(values) if yes else None
+        )
+
+    def _start(self, values: Values) -> None:
+        self.busy = True
         self.query_one("#submit", Button).disabled = True
         self.run_worker(
             lambda: self._run(values),
@@ -187,21 +286,26 @@ class FormModal(ModalScreen[T | None], Generic[T]):
         general = self.query_one("#form-error", Static)
         general.update(message if target is None else "")
         general.display = bool(message) and target is None
-        self.query_one("#submit", Button).disabled = False
+        self.busy = False
+        self.query_one("#submit", Button).disabled = bool(self.invalid)
 
     def _field_for(self, name: str | None) -> Field | None:
         if name is None:
             return None
         return next((f for f in self.fields if name == f.name or name in f.errors_of), None)
 
-    def _mark(self, field: Field, message: str) -> None:
+    def _mark(self, field: Field, message: str, *, focus: bool = True) -> None:
+        widgets = self._widgets_of(field)
+        if message and focus and field.kind == "password":
+            # a retry is typed afresh, not after the refused password
+            self.query_one(f"#{field.name}", Input).value = ""
         error = self.query_one(f"#{field.name}-error", Static)
         error.update(message)
         error.display = bool(message)
-        for widget in self._widgets_of(field):
+        for widget in widgets:
             widget.set_class(bool(message), "-invalid")
-        if message:
-            self._widgets_of(field)[0].focus()
+        if message and focus:
+            widgets[0].focus()
 
     def _widgets_of(self, field: Field) -> list[Widget]:
         if field.kind == "checks":
