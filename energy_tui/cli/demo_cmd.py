@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def demo_file() -> Path:
-    return locations.data_dir() / "demo.db"
+    return locations.demo_database_file()
 
 
 def demo_settings(settings: Settings) -> Settings:

@@ -1,4 +1,7 @@
-"""A yes/no question, answered with y/n, Enter/Esc or the mouse."""
+"""A yes/no question, answered with y/n, Enter/Esc or the mouse.
+
+A `safe` question (replace a file, say) opens on No: Enter then answers No, and only
+y (or a click on the yes button) says yes."""
 
 from __future__ import annotations
 
@@ -12,13 +15,16 @@ from textual.widgets import Button, Label, Static
 
 class Confirm(ModalScreen[bool]):
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
+        Binding("enter", "answer_default", "Default", show=False),
     ]
 
-    def __init__(self, question: str, detail: str = "", yes: str = "Yes") -> None:
+    def __init__(
+        self, question: str, detail: str = "", yes: str = "Yes", *, safe: bool = False
+    ) -> None:
         super().__init__()
-        self.question, self.detail, self.yes = question, detail, yes
+        self.question, self.detail, self.yes, self.safe = question, detail, yes, safe
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -28,6 +34,12 @@ class Confirm(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no" if self.safe else "#yes", Button).focus()
+
+    def action_answer_default(self) -> None:
+        self.dismiss(not self.safe)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
