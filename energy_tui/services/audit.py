@@ -54,6 +54,25 @@ class AuditEntry:
     data: dict[str, Any]
 
 
+# event_data keys naming the user an action was done to (user_created, user_disabled,
+# password_changed, permission_denied: target; api_key_generated/revoked: owner)
+AFFECTED_KEYS = ("target", "owner")
+
+
+def _by_or_about(username: str) -> Any:
+    """Entries the user acted in, or that name them as the one acted upon."""
+    condition = User.username == username
+    for key in AFFECTED_KEYS:
+        # the exact `"key": "value"` text that `encode` writes (sorted keys, ", ", ": ")
+        condition |= AuditLog.event_data.contains(encode({key: username})[1:-1])
+    return condition
+
+
+def _names(entry: AuditEntry, username: str) -> bool:
+    """The exact check behind the LIKE above (which ignores case on some backends)."""
+    return entry.username == username or any(entry.data.get(k) == username for k in AFFECTED_KEYS)
+
+
 def entries(
     *,
     since: dt.datetime | None = None,
@@ -61,7 +80,7 @@ def entries(
     event_type: str | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Newest first."""
+    """Newest first. `username` keeps the entries by that user and those about them."""
     query = (
         AuditLog.select(AuditLog, User.username)
         .join(User, join_type=JOIN.LEFT_OUTER)
@@ -71,10 +90,10 @@ def entries(
     if since is not None:
         query = query.where(AuditLog.created_at >= since)
     if username is not None:
-        query = query.where(User.username == username)
+        query = query.where(_by_or_about(username))
     if event_type is not None:
         query = query.where(AuditLog.event_type == event_type)
-    return [
+    found = [
         AuditEntry(
             row.id,
             row.created_at,
@@ -87,6 +106,7 @@ def entries(
         )
         for row in query
     ]
+    return found if username is None else [e for e in found if _names(e, username)]
 
 
 # The event types the services record, for filters (the log itself accepts any).
