@@ -43,14 +43,14 @@ class Table(DataTable):
 
 class EmptyNote(Static):
     """Beside a Table in the same container: when the table has no rows, says what is
-    empty and what to do next (the table shrinks to its header); hidden otherwise."""
+    empty and what to do next; hidden otherwise. The container gets the class `-empty`
+    (the screens' CSS then shrinks the table to its header)."""
 
     DEFAULT_CSS = """
     EmptyNote {
         height: 1fr; content-align: center middle; text-align: center;
         color: $text-muted; padding: 0 2; display: none;
     }
-    .-empty > Table { height: auto; }
     """
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
