@@ -43,6 +43,25 @@ def default_database_file() -> Path:
     return data_dir() / "energy_trading.db"
 
 
+def demo_database_file() -> Path:
+    """The demo's own SQLite file (`energy-tui demo`), never the configured database."""
+    return data_dir() / "demo.db"
+
+
+SQLITE_SIDECARS = ("", "-wal", "-shm", "-journal")
+
+
+def own_files(database: Path | None = None) -> list[Path]:
+    """The files energy-tui lives on, which nothing it writes for a user may replace:
+    the database in use (`database`), the default and demo databases with their SQLite
+    sidecars, the config file and the log file."""
+    bases = [default_database_file(), demo_database_file()]
+    if database is not None:
+        bases.append(database)
+    sqlite = [Path(f"{base}{suffix}") for base in bases for suffix in SQLITE_SIDECARS]
+    return [*sqlite, config_file(), log_file()]
+
+
 def private_dir(path: Path) -> Path:
     """Create one of *our own* folders (and parents) if needed, owner-only (0700)."""
     path.mkdir(parents=True, exist_ok=True)

@@ -250,8 +250,13 @@ def test_audit_list_filters_by_event_user_and_time(run, keyring, now):
         ("api_key_denied", "wrong_secret")
     ]
     assert rows[0]["username"] == "bob"
-    by_bob = json.loads(ok(run, "audit", "list", "--user", "bob", "--json"))
-    assert {r["event_type"] for r in by_bob} == {"api_key_denied"}
+    bobs = json.loads(ok(run, "audit", "list", "--user", "bob", "--json"))
+    by_bob = {r["event_type"] for r in bobs if r["username"] == "bob"}
+    about_bob = {r["event_type"] for r in bobs if r["username"] != "bob"}
+    assert by_bob == {"api_key_denied"}
+    assert about_bob == {"user_created", "api_key_generated", "api_key_revoked"}
+    others = [r for r in bobs if r["username"] != "bob"]
+    assert all("bob" in (r["data"].get("target"), r["data"].get("owner")) for r in others)
     assert json.loads(ok(run, "audit", "list", "--since", "1m", "--json")) == rows
     assert len(json.loads(ok(run, "audit", "list", "--since", "2026-03-02", "--json"))) > 5
     assert len(json.loads(ok(run, "audit", "list", "--limit", "3", "--json"))) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import random
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from energy_tui import clock, locations
+from energy_tui.config import load_settings
 from energy_tui.db import migrations
 from energy_tui.db.models import MODELS, EnergyOrder, Prosumer, User
-from energy_tui.services import demo
+from energy_tui.services import auth, demo
 from energy_tui.services.market import invariants
 from tests import backends
 
@@ -135,3 +137,83 @@ def test_serve_answers_on_loopback_with_the_app_page_and_stops(tmp_path: Path) -
     finally:
         server.terminate()
         assert server.wait(timeout=10) is not None
+
+
+def _orders_of(address: str) -> list[EnergyOrder]:
+    return list(EnergyOrder.select().where(EnergyOrder.trader_address == address))
+
+
+def test_bots_leave_the_prosumer_of_a_logged_in_user_alone(tmp_path: Path) -> None:
+    database = backends.bind(f"sqlite://{tmp_path / 'demo.db'}")
+    with database.connection_context():
+        migrations.migrate(database)
+        demo.seed(seed_value=5, days=1, now=clock.now(), rounds=4)
+        settings = load_settings(db=f"sqlite://{tmp_path / 'demo.db'}")
+        login = auth.authenticate("alice", "demo-alice-pass", None, settings)
+        bots = demo.Bots(2, 1.0, 5, spare=["home-07"])  # carol's, say
+        before = {home: _orders_of(home) for home in ("home-01", "home-07")}
+        rng = random.Random(3)
+
+        for _ in range(400):
+            bots.step(rng)
+
+        for home, orders in before.items():  # none placed, none cancelled, none changed
+            assert [(o.id, o.status) for o in _orders_of(home)] == [
+                (o.id, o.status) for o in orders
+            ], home
+        assert EnergyOrder.select().count() > sum(map(len, before.values())) + 50
+
+        auth.logout(login.token)  # alice leaves: the bots may trade for home-01 again
+        for _ in range(400):
+            bots.step(rng)
+        assert len(_orders_of("home-01")) > len(before["home-01"])
+        assert len(_orders_of("home-07")) == len(before["home-07"])
+
+
+def test_the_demo_login_screen_lists_the_demo_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    from energy_tui.cli import demo_cmd
+    from energy_tui.tui import app as app_module
+
+    made: dict[str, object] = {}
+
+    class Runs:
+        def run(self) -> None:
+            made["ran"] = True
+
+    def fake_make_app(settings, url, auto_login=None, login_hint=""):
+        made["hint"] = login_hint
+        return Runs()
+
+    monkeypatch.setattr(app_module, "make_app", fake_make_app)
+    args = type("Args", (), {"reset": True, "seed": 2, "bots": 0, "speed": 1.0, "as_user": None})()
+    assert demo_cmd.run_demo(args) == 0
+    hint = str(made["hint"]).splitlines()
+    assert made["ran"] and hint[0] == "Demo users (user, password, role):"
+    assert "admin     demo-admin-pass     admin" in hint
+    assert "alice     demo-alice-pass     trader of home-01" in hint
+
+
+def test_the_login_hint_is_shown_under_the_form_but_not_on_the_lock_screen(
+    tmp_path: Path,
+) -> None:
+    from energy_tui.cli.demo_cmd import hint
+    from energy_tui.tui.app import make_app
+    from energy_tui.tui.screens.login import LoginScreen
+    from tests.tui_identity_support import login, screen_text, seeded_database
+
+    settings, url = seeded_database(tmp_path)
+
+    async def scenario() -> None:
+        app = make_app(settings, url, login_hint=hint(list(demo.USERS)))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause(0.2)
+            assert isinstance(app.screen, LoginScreen)
+            text = screen_text(app)
+            assert "Demo users (user, password, role):" in text
+            assert "carol     demo-carol-pass     trader of home-07" in text
+            await login(pilot, "alice", typed=False)
+            app.action_lock()
+            await pilot.pause()
+            assert "Demo users" not in screen_text(app)
+
+    asyncio.run(scenario())

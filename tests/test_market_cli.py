@@ -263,6 +263,36 @@ def test_trades_export_of_own_trades_adds_the_side_and_honours_filters(run, pair
     assert [(r["seq"], r["side"]) for r in rows] == [("2", "sell"), ("3", "sell")]
 
 
+def test_trades_export_keeps_an_existing_file_unless_told_to_overwrite(run, pair, tmp_path):
+    alice, bob = pair
+    make_trades(alice, bob, run)
+    target = tmp_path / "kept.csv"
+    target.write_text("precious\n", encoding="utf-8")
+
+    refused = run("trades", "export", "--csv", str(target))
+
+    assert refused.code == 2
+    assert f"{target} already exists: pass --overwrite to replace it" in refused.err
+    assert target.read_text(encoding="utf-8") == "precious\n"
+    ok(run, "trades", "export", "--csv", str(target), "--overwrite")
+    rows = list(csv.DictReader(target.open(newline="", encoding="utf-8")))
+    assert len(rows) == 3
+    assert rows[0]["executed_at"].endswith("Z")
+
+
+def test_trades_export_never_writes_through_a_link(run, pair, tmp_path):
+    alice, bob = pair
+    make_trades(alice, bob, run)
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "elsewhere")
+
+    refused = run("trades", "export", "--csv", str(link), "--overwrite")
+
+    assert refused.code == 2
+    assert "symbolic link" in refused.err
+    assert not (tmp_path / "elsewhere").exists()
+
+
 def test_trades_list_filters_by_date_range_and_side(run, pair, monkeypatch):
     now = freeze(monkeypatch)
     alice, bob = pair

@@ -17,7 +17,10 @@ import pytest
 from textual.pilot import Pilot
 
 from energy_tui import clock
+from energy_tui.cli import demo_cmd
+from energy_tui.cli.runtime import bind
 from energy_tui.db.models import db
+from energy_tui.services import demo, users
 from energy_tui.tui import screenshots
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
@@ -76,6 +79,19 @@ def test_first_run_offers_to_create_the_first_admin(
 
 def test_login_screen_asks_for_username_and_password(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit(None))
+
+
+def test_demo_login_screen_lists_the_demo_users(
+    snap_compare, dataset: Path, tmp_path: Path, frozen: None
+) -> None:
+    copy = tmp_path / dataset.name
+    shutil.copyfile(dataset, copy)
+    runtime = bind(screenshots.settings_for(copy))
+    app = make_app(runtime.settings, runtime.url, login_hint=demo_cmd.hint(list(demo.USERS)))
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=visit(None))
+    finally:
+        runtime.database.close()
 
 
 def test_order_book_shows_ladder_ticket_tape_and_my_orders(snap_compare, app_on_copy) -> None:
@@ -149,6 +165,23 @@ def test_order_book_asks_before_placing_an_order_far_from_the_market(
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
 
 
+# --- empty states: what is empty and what to do next ----------------------------------
+
+
+def test_keys_screen_without_keys_says_to_create_one_with_n(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("carol", "f5"))
+
+
+def test_audit_filter_matching_nothing_says_how_to_clear_it(snap_compare, app_on_copy) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await visit("admin", "f6", "l")(pilot)
+        await pilot.click("#audit-user")
+        await pilot.press(*"nobody", "enter", "escape")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
 def test_an_empty_order_book_says_what_to_do_first(
     snap_compare, tmp_path: Path, frozen: None
 ) -> None:
@@ -168,3 +201,18 @@ def test_an_empty_order_book_says_what_to_do_first(
 def test_deposit_asks_with_amount_and_prosumer_and_no_focused(snap_compare, app_on_copy) -> None:
     run_before = visit("admin", "f6", "p", "d", "5", "enter")
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_prosumers_tab_without_prosumers_says_to_add_the_first(
+    snap_compare, tmp_path: Path, frozen: None
+) -> None:
+    path = screenshots.empty_database(tmp_path)
+    app, runtime = screenshots.app_on(path)
+    with runtime.database.connection_context():
+        users.create_first_admin(
+            "admin", "admin@demo.energy", screenshots.PASSWORDS["admin"], rounds=4
+        )
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=visit("admin", "f6", "p"))
+    finally:
+        runtime.database.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from energy_tui.config import Settings
 from energy_tui.errors import AuthError
@@ -151,5 +151,18 @@ def test_new_passwords_that_differ_or_are_short_are_refused_inline(database) -> 
             assert "at least 8 characters" in field_error(form, "new")
             assert field_error(form, "again") == ""
             assert in_db(users.get, "alice").failed_logins == 0
+
+    asyncio.run(scenario())
+
+
+def test_no_meter_readings_yet_says_where_they_come_from(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_account(pilot, "bob")  # home-02: never read
+            note = screen.query_one("#readings-empty", Static)
+            assert note.display
+            assert str(note.content).startswith("No meter readings yet:")
+            assert "Admin, Prosumers tab, m" in str(note.content)
 
     asyncio.run(scenario())

@@ -200,3 +200,36 @@ def test_operator_creating_for_an_unknown_user_sees_it_under_owner(database) -> 
             assert "no user named 'nobody'" in error
 
     asyncio.run(scenario())
+
+
+def empty_note(screen, selector: str) -> str:
+    note = screen.query_one(selector, Static)
+    return str(note.content) if note.display else ""
+
+
+def test_no_keys_yet_says_to_create_one_with_n_and_goes_once_there_is_one(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_keys(pilot, "alice")
+            assert empty_note(screen, "#keys-empty") == "No API keys yet: create one with n."
+            assert "No API keys yet: create one with n." in screen_text(app)
+
+            await create_key(pilot, "laptop")
+            await pilot.press("enter")  # close the reveal
+            await settle(pilot)
+            assert empty_note(screen, "#keys-empty") == ""
+
+    asyncio.run(scenario())
+
+
+def test_a_viewer_without_keys_is_told_who_can_make_one(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_keys(pilot, "viewer")
+            assert empty_note(screen, "#keys-empty") == (
+                "No API keys yet: an operator or administrator can create one for you."
+            )
+
+    asyncio.run(scenario())

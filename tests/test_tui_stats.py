@@ -131,3 +131,21 @@ def test_a_narrow_terminal_shows_one_chart_and_c_shows_the_next(database) -> Non
         assert shown(screen) == ["price-pane"]
 
     run(database, scenario, size=(80, 24))
+
+
+def test_a_range_without_trades_says_so_and_offers_the_longer_ones(tmp_path: Path) -> None:
+    quiet = seeded_market(tmp_path, TRADES[:1])  # March 1st only
+
+    async def scenario(pilot: Pilot, screen: StatsScreen) -> None:
+        await pilot.press("w")
+        await settle(pilot)
+        note = screen.query_one("#daily-empty", Static)
+        assert rows(screen) == [] and note.display
+        assert str(note.content) == (
+            "No trades in the last 7 days: try a longer range, m (30 days) or q (90 days)."
+        )
+        await pilot.press("m")
+        await settle(pilot)
+        assert len(rows(screen)) == 1 and not note.display
+
+    run(quiet, scenario)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import io
+import stat
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Static
 from textual.widgets.data_table import ColumnKey
 
 from energy_tui import locations
+from energy_tui.tui.app import EnergyApp
 from energy_tui.tui.screens.trades import DateField, TradesScreen
+from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.export_dialog import ExportDialog
 from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import settle, type_text
@@ -294,8 +298,8 @@ def test_export_writes_exactly_the_filtered_rows_as_exact_text(database, tmp_pat
         )
         for r in rows
     ] == [  # oldest first
-        ("2026-03-03 10:00:00", "2.50", "0.1234", "0.31", "0.02", "0.33", "buy"),
-        ("2026-03-07 12:00:00", "3.00", "0.2000", "0.60", "0.03", "0.63", "sell"),
+        ("2026-03-03T10:00:00Z", "2.50", "0.1234", "0.31", "0.02", "0.33", "buy"),
+        ("2026-03-07T12:00:00Z", "3.00", "0.2000", "0.60", "", "0.63", "sell"),  # no fee
     ]
 
 
@@ -336,6 +340,93 @@ def test_export_to_a_missing_folder_says_why_in_the_dialog(database, tmp_path) -
 
     run(database, scenario)
     assert not target.parent.exists()
+
+
+def test_export_to_an_existing_file_asks_on_no_and_replaces_only_on_yes(database, tmp_path) -> None:
+    target = tmp_path / "kept.csv"
+    target.write_text("precious\n", encoding="utf-8")
+
+    async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
+        dialog = await export_to(pilot, target)
+        question = pilot.app.screen
+        assert isinstance(question, Confirm)
+        assert pilot.app.focused is question.query_one("#no", Button)
+        await press(pilot, "enter")  # the safe choice
+        assert pilot.app.screen is dialog
+        assert target.read_text(encoding="utf-8") == "precious\n"
+        assert result_text(dialog) == f"{target} already exists: type another name."
+
+        await press(pilot, "enter")  # export again, and this time say yes
+        assert isinstance(pilot.app.screen, Confirm)
+        await press(pilot, "y")
+        assert result_text(dialog) == f"Wrote 4 trades to\n{target}"
+
+    run(database, scenario)
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 5
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_export_refuses_the_database_file_and_a_link_in_the_dialog(database, tmp_path) -> None:
+    live = Path(database[1].path)
+    link = tmp_path / "link.csv"
+    link.symlink_to(tmp_path / "elsewhere.csv")
+    original = live.read_bytes()
+
+    async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
+        dialog = await export_to(pilot, live)
+        assert "energy-tui's own files" in result_text(dialog)
+        assert dialog.query_one("#export-result").has_class("-error")
+        await fill(pilot, f"{live}-wal")
+        await press(pilot, "enter")
+        assert "energy-tui's own files" in result_text(dialog)
+        await fill(pilot, str(link))
+        await press(pilot, "enter")
+        assert "symbolic link" in result_text(dialog)
+        assert pilot.app.screen is dialog  # no question: nothing to confirm
+
+    run(database, scenario)
+    assert live.read_bytes()[:16] == original[:16]  # still an SQLite file
+    assert not (tmp_path / "elsewhere.csv").exists()
+
+
+def test_in_a_browser_export_delivers_the_csv_as_a_download(
+    database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delivered: list[tuple[str, Path, str | None]] = []
+
+    def deliver_binary(binary, *, delivery_key, save_path, mime_type=None, **_) -> None:
+        delivered.append((binary.read(), save_path, mime_type))
+
+    monkeypatch.setattr(EnergyApp, "is_web", property(lambda app: True))
+
+    async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
+        monkeypatch.setattr(pilot.app._driver, "deliver_binary", deliver_binary)
+        await press(pilot, "e")
+        assert isinstance(pilot.app.screen, TradesScreen)  # no path to type on a server
+
+    run(database, scenario)
+    [(text, save_path, mime)] = delivered
+    assert (save_path.name, mime) == ("energy-trades-20260310-1200.csv", "text/csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["executed_at"] for r in rows] == [
+        "2026-03-01T09:00:00Z",
+        "2026-03-03T10:00:00Z",
+        "2026-03-05T11:00:00Z",
+        "2026-03-07T12:00:00Z",
+    ]
+    assert not list(Path.cwd().iterdir())  # nothing written on the server
+
+
+def test_my_trades_show_the_fee_only_on_my_buys(database) -> None:
+    async def scenario(pilot: Pilot, screen: TradesScreen) -> None:
+        await press(pilot, "m")
+        assert list(zip(column(screen, "side"), column(screen, "fee"), strict=True)) == [
+            ("sell", ""),
+            ("buy", "0.02"),
+            ("sell", ""),
+        ]
+
+    run(database, scenario)
 
 
 def test_dates_typed_key_by_key_apply_on_enter_and_letters_stay_out(database) -> None:

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     listing.add_argument(
         "--user",
         metavar="NAME",
-        help="only entries recorded with this user (their logins, key uses, denials)",
+        help="only entries by or about this user (their logins, key uses, denials, and "
+        "changes made to their account or keys)",
     )
     listing.add_argument("--event", metavar="TYPE", help="only this event type, e.g. login_failed")
     listing.add_argument(

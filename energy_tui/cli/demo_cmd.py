@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import ipaddress
 import os
 import shlex
 import sys
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -66,7 +68,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def demo_file() -> Path:
-    return locations.data_dir() / "demo.db"
+    return locations.demo_database_file()
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -101,6 +103,29 @@ def _print_users(people: list[demo.DemoUser]) -> None:
     )
 
 
+def hint(people: list[demo.DemoUser]) -> str:
+    """The login screen's reminder of the demo's accounts (demo passwords, not secrets)."""
+    name = max(len(u.username) for u in people)
+    word = max(len(u.password) for u in people)
+    lines = [
+        f"{u.username:<{name}}  {u.password:<{word}}  {u.role}"
+        + (f" of {u.prosumer}" if u.prosumer else "")
+        for u in people
+    ]
+    return "Demo users (user, password, role):\n" + "\n".join(lines)
+
+
+def _bots(args: argparse.Namespace, runtime: Runtime, spare: Iterable[str]) -> demo.Bots:
+    """The bots, sparing `spare` and whoever is logged in."""
+    return demo.Bots(
+        args.bots,
+        args.speed,
+        args.seed,
+        spare=spare,
+        session_lifetime=dt.timedelta(hours=runtime.settings.session_max_hours),
+    )
+
+
 def run_demo(args: argparse.Namespace) -> int:
     runtime, people = prepare(args)
     login = None
@@ -111,12 +136,14 @@ def run_demo(args: argparse.Namespace) -> int:
             raise ValidationError(f"no demo user {args.as_user!r}: use one of {names}")
         login = (match[0].username, match[0].password)
     _print_users(people)
-    bots = demo.Bots(args.bots, float(args.speed), args.seed)
+    spare = [u.prosumer for u in people if u.username == args.as_user and u.prosumer]
+    bots = _bots(args, runtime, spare)
     bots.start()
     from energy_tui.tui.app import make_app
 
     try:
-        make_app(runtime.settings, runtime.url, auto_login=login).run()
+        app = make_app(runtime.settings, runtime.url, auto_login=login, login_hint=hint(people))
+        app.run()
     finally:
         bots.stop()
     return 0
@@ -133,7 +160,7 @@ def run_serve(args: argparse.Namespace) -> int:
         args.reset, args.seed, args.bots, args.speed = False, 7, 4, 1.0
         runtime, people = prepare(args)
         _print_users(people)
-        bots = demo.Bots(args.bots, args.speed, args.seed)
+        bots = _bots(args, runtime, ())
         bots.start()
         command += ["demo", "--bots", "0"]
         shown = runtime.url

@@ -44,7 +44,7 @@ from energy_tui.services.market import (
 )
 from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
-from energy_tui.services.market.export import write_csv
+from energy_tui.services.market.export import TargetExists, check_target, write_csv
 from energy_tui.services.market.sql import market_busy
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
@@ -189,7 +189,12 @@ def _register_trades(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     listing = _command(commands, "list", common, run_trades, "recent trades, newest first")
     _trade_filters(listing, "50")
     export = _command(commands, "export", common, run_export, "write trades to a CSV file")
-    export.add_argument("--csv", required=True, metavar="FILE", help="the file to write")
+    export.add_argument(
+        "--csv", required=True, metavar="FILE", help="the file to write (a new one)"
+    )
+    export.add_argument(
+        "--overwrite", action="store_true", help="replace FILE if it exists (never a link)"
+    )
     _trade_filters(export, None)
 
 
@@ -534,10 +539,14 @@ def trade_dict(t: TradeView, address: str | None) -> dict[str, Any]:
 def run_export(args: argparse.Namespace) -> int:
     path = Path(args.csv).expanduser()
     spec = trade_filter(args, _EXPORT_ALL)
-    with connected(args) as runtime:
-        spec = _trades_for(args, runtime, spec)
-        rows = list(reversed(market.trades(spec)))  # oldest first
-    write_csv(path, rows, spec.address)
+    try:
+        with connected(args) as runtime:
+            check_target(path, args.overwrite)  # before the query (knows the database)
+            spec = _trades_for(args, runtime, spec)
+            rows = list(reversed(market.trades(spec)))  # oldest first
+        write_csv(path, rows, spec.address, overwrite=args.overwrite)
+    except TargetExists as exc:
+        raise ValidationError(f"{exc}: pass --overwrite to replace it", exc.field) from None
     if args.json:
         print_json({"path": str(path.absolute()), "rows": len(rows)})
     else:

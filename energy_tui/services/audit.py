@@ -54,14 +54,12 @@ def keyed_hash(text: str) -> str:
     return digest.hexdigest()[:KEYED_HASH_LENGTH]
 
 
-def _about(username: str) -> Any:
-    """Rows recorded with this user, and failed logins typed as this name while no such
-    user existed (found by the name's keyed hash)."""
-    condition = same_text(User.username, username)
-    if AuditSecret.select().where(AuditSecret.id == 1).exists():  # else no hash was made
-        stored = encode({"username_hmac": keyed_hash(username.strip()[:50])})[1:-1]
-        condition |= AuditLog.event_data.contains(stored)
-    return condition
+def _typed_name_hash(username: str) -> str | None:
+    """The keyed hash failed logins for a non-existent `username` were recorded with;
+    None while no hash was ever made (no audit secret yet)."""
+    if not AuditSecret.select().where(AuditSecret.id == 1).exists():
+        return None
+    return keyed_hash(username.strip()[:50])
 
 
 def _secret() -> bytes:
@@ -94,6 +92,34 @@ class AuditEntry:
     data: dict[str, Any]
 
 
+# event_data keys naming the user an action was done to (user_created, user_disabled,
+# password_changed, permission_denied: target; api_key_generated/revoked: owner)
+AFFECTED_KEYS = ("target", "owner")
+
+
+def _by_or_about(username: str, hashed: str | None) -> Any:
+    """Entries the user acted in, that name them as the one acted upon, or failed logins
+    typed as this name while no such user existed (found by the name's keyed hash)."""
+    condition = same_text(User.username, username)
+    for key in AFFECTED_KEYS:
+        # the exact `"key": "value"` text that `encode` writes (sorted keys, ", ", ": ")
+        condition |= AuditLog.event_data.contains(encode({key: username})[1:-1])
+    if hashed is not None:
+        condition |= AuditLog.event_data.contains(encode({"username_hmac": hashed})[1:-1])
+    return condition
+
+
+def _names(entry: AuditEntry, username: str, hashed: str | None) -> bool:
+    """The exact check behind the LIKE above (names without regard to case, as accounts
+    are; LIKE's own case rules differ between backends)."""
+    name = username.strip().lower()
+    return (
+        (entry.username or "").lower() == name
+        or any(str(entry.data.get(k, "")).lower() == name for k in AFFECTED_KEYS)
+        or (hashed is not None and entry.data.get("username_hmac") == hashed)
+    )
+
+
 def entries(
     *,
     since: dt.datetime | None = None,
@@ -101,7 +127,7 @@ def entries(
     event_type: str | None = None,
     limit: int = 100,
 ) -> list[AuditEntry]:
-    """Newest first."""
+    """Newest first. `username` keeps the entries by that user and those about them."""
     query = (
         AuditLog.select(AuditLog, User.username)
         .join(User, join_type=JOIN.LEFT_OUTER)
@@ -110,11 +136,12 @@ def entries(
     )
     if since is not None:
         query = query.where(AuditLog.created_at >= since)
+    hashed = _typed_name_hash(username) if username is not None else None
     if username is not None:
-        query = query.where(_about(username))
+        query = query.where(_by_or_about(username, hashed))
     if event_type is not None:
         query = query.where(AuditLog.event_type == event_type)
-    return [
+    found = [
         AuditEntry(
             row.id,
             row.created_at,
@@ -127,6 +154,7 @@ def entries(
         )
         for row in query
     ]
+    return found if username is None else [e for e in found if _names(e, username, hashed)]
 
 
 # The event types the services record, for filters (the log itself accepts any).

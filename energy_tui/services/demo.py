@@ -14,13 +14,13 @@ import logging
 import math
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
 import peewee
 
 from energy_tui import clock
-from energy_tui.db.models import db
+from energy_tui.db.models import Session, User, db
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 from energy_tui.services import prosumers, users
 from energy_tui.services.context import Actor
@@ -181,8 +181,14 @@ def _trade_hour(moment: dt.datetime, rng: random.Random) -> None:
         _random_order(rng, fair, spread=10, ioc_share=0.4)
 
 
-def _random_order(rng: random.Random, fair: Decimal, spread: int, ioc_share: float) -> None:
-    member = rng.choice(COMMUNITY)
+def _random_order(
+    rng: random.Random,
+    fair: Decimal,
+    spread: int,
+    ioc_share: float,
+    members: Sequence[Member] = COMMUNITY,
+) -> None:
+    member = rng.choice(members)
     selling = member.kind == "residential" and rng.random() < 0.8
     side = "sell" if selling else "buy"
     tif_is_ioc = rng.random() < ioc_share
@@ -215,15 +221,42 @@ def live_book(rng: random.Random, now: dt.datetime) -> None:
             continue
 
 
+def logged_in_prosumers(now: dt.datetime, lifetime: dt.timedelta) -> set[str]:
+    """The prosumers whose users are logged in: an open session younger than `lifetime`
+    (one left open by a crash stops counting when it would have expired)."""
+    query = (
+        User.select(User.prosumer)
+        .join(Session)
+        .where(
+            Session.ended_at.is_null()
+            & (Session.created_at > now - lifetime)
+            & User.prosumer.is_null(False)
+        )
+    )
+    return {address for (address,) in query.tuples()}
+
+
 class Bots:
     """Market makers and takers that keep the demo market moving, one thread each.
 
     They trade through the market service like any user: orders rest near a price
-    that follows the daily solar curve, some cross at once, some are cancelled.
+    that follows the daily solar curve, some cross at once, some are cancelled. They
+    leave alone the prosumers of `spare` and of every logged-in user (found through
+    the sessions table, so the browser tabs of `energy-tui serve --demo`, each its own
+    process, count too): what a person sees in "My orders" and "My trades" is theirs.
     """
 
-    def __init__(self, count: int, speed: float, seed_value: int) -> None:
+    def __init__(
+        self,
+        count: int,
+        speed: float,
+        seed_value: int,
+        *,
+        spare: Iterable[str] = (),
+        session_lifetime: dt.timedelta = dt.timedelta(hours=12),
+    ) -> None:
         self.count, self.speed, self.seed_value = count, speed, seed_value
+        self.spare, self.session_lifetime = frozenset(spare), session_lifetime
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.steps = 0
@@ -257,7 +290,10 @@ class Bots:
     def step(self, rng: random.Random) -> None:
         """One bot action: cancel a stale order, top up a meter, or place an order."""
         self.steps += 1
-        member = rng.choice(COMMUNITY)
+        members = self.free_members()
+        if not members:
+            return
+        member = rng.choice(members)
         roll = rng.random()
         if roll < 0.15:
             mine = market_book.open_orders(member.address)
@@ -273,4 +309,10 @@ class Bots:
                     generated=(member.solar_kw * Decimal(0.25 + rng.random())).quantize(CENT),
                 )
             return
-        _random_order(rng, fair_price(clock.now()), spread=12, ioc_share=0.35)
+        fair = fair_price(clock.now())
+        _random_order(rng, fair, spread=12, ioc_share=0.35, members=members)
+
+    def free_members(self) -> list[Member]:
+        """The members the bots may act for now."""
+        busy = self.spare | logged_in_prosumers(clock.now(), self.session_lifetime)
+        return [m for m in COMMUNITY if m.address not in busy]

@@ -122,10 +122,12 @@ class EnergyApp(App[None]):
         settings: Settings,
         url: DatabaseURL,
         auto_login: tuple[str, str] | None = None,
+        login_hint: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.auto_login = auto_login
+        self.login_hint = login_hint  # under the login form (the demo's users)
         self.settings = settings
         self.url = url
         self.session: LoginResult | None = None
@@ -157,7 +159,7 @@ class EnergyApp(App[None]):
 
     def get_default_screen(self) -> Screen:
         """The login form is the first thing on screen."""
-        return LoginScreen()
+        return LoginScreen(hint=self.login_hint)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def start(self) -> None:
@@ -334,7 +336,7 @@ class EnergyApp(App[None]):
         for mode in self.available_modes:
             self.remove_mode(mode.name)
             self.add_mode(mode.name, mode.factory)
-        self.push_screen(LoginScreen())
+        self.push_screen(LoginScreen(hint=self.login_hint))
 
     @work(thread=True, group="session", exit_on_error=False)
     def end_session(self, token: str, reason: str = "logout") -> None:
@@ -449,7 +451,10 @@ class EnergyApp(App[None]):
 
 
 def make_app(
-    settings: Settings, url: DatabaseURL, auto_login: tuple[str, str] | None = None
+    settings: Settings,
+    url: DatabaseURL,
+    auto_login: tuple[str, str] | None = None,
+    login_hint: str = "",
 ) -> EnergyApp:
     """The app as `energy-tui`, `energy-tui demo` and the tests build it."""
-    return EnergyApp(settings, url, auto_login)
+    return EnergyApp(settings, url, auto_login, login_hint)

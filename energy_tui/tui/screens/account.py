@@ -24,7 +24,7 @@ from energy_tui.services.context import Actor
 from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.form import Field, FormModal, Values
-from energy_tui.tui.widgets.tables import Table
+from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 READINGS = 12
 SESSIONS = 20
@@ -126,6 +126,7 @@ class AccountScreen(DataScreen):
                 yield Static("", id="account-balances")
             with Vertical(id="readings-pane", classes="pane"):
                 yield Table(id="readings", cursor_type="none")
+                yield EmptyNote(id="readings-empty")
         with Vertical(id="sessions-pane", classes="pane"):
             yield Table(id="sessions")
         yield Footer()
@@ -181,6 +182,10 @@ class AccountScreen(DataScreen):
                 ),
             )
             for i, r in enumerate(readings)
+        )
+        self.query_one("#readings-empty", EmptyNote).show(
+            "No meter readings yet: they appear here as your meter reports "
+            "(an operator can record one: Admin, Prosumers tab, m)."
         )
 
     def _show_sessions(self, sessions: list[auth.SessionInfo]) -> None:

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
+    DataTable,
     Footer,
     Header,
     Input,
@@ -35,15 +36,17 @@ from energy_tui.services.permissions import Action
 from energy_tui.services.prosumers import Balances
 from energy_tui.services.users import UserInfo
 from energy_tui.tui.screens.base import DataScreen
+from energy_tui.tui.widgets.audit_entry import AuditEntryScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.form import Field, FormModal, Values
-from energy_tui.tui.widgets.tables import Table
+from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 if TYPE_CHECKING:
     from energy_tui.services.context import Actor
     from energy_tui.tui.app import EnergyApp
 
+NO_PROSUMER = "(none)"  # never an address: those start with a letter or digit
 AUDIT_LIMIT = "100"
 TABS = (
     ("tab-users", "Users [dim](u)[/]", Action.MANAGE_USERS),
@@ -171,6 +174,10 @@ class UsersPane(AdminPane):
         return user
 
     def action_add_user(self) -> None:
+        """Load the prosumers' addresses (the form offers them), then open the form."""
+        self.admin.run_db(prosumers.list_prosumers, then=self.add_user_form, group="users")
+
+    def add_user_form(self, listed: list[Balances]) -> None:
         actor, rounds = self.actor, self.energy.settings.bcrypt_rounds
 
         def submit(values: Values) -> UserInfo:
@@ -183,7 +190,7 @@ class UsersPane(AdminPane):
                 values["password"],
                 rounds=rounds,
                 role=values["role"],
-                prosumer_address=values["prosumer"].strip() or None,
+                prosumer_address=None if values["prosumer"] == NO_PROSUMER else values["prosumer"],
             )
 
         fields = [
@@ -193,14 +200,20 @@ class UsersPane(AdminPane):
             Field(
                 "prosumer",
                 "Prosumer",
-                placeholder="address it trades for (optional)",
-                max_length=100,
+                "select",
+                value=NO_PROSUMER,
+                choices=(NO_PROSUMER, *(b.address for b in listed)),
                 errors_of=("address",),
             ),
             Field("password", "Password", "password", placeholder="8+ characters"),
             Field("again", "Again", "password", placeholder="the password again"),
         ]
-        self.ask(FormModal("Add a user", fields, submit, submit_label="Add"), self.added)
+        hint = (
+            "Prosumer: the one the user trades for, if any. Not in the list? "
+            "Add the prosumer first: p (Prosumers tab), then a."
+        )
+        form = FormModal("Add a user", fields, submit, hint=hint, submit_label="Add")
+        self.ask(form, self.added)
 
     def added(self, user: UserInfo) -> None:
         self.notify(f"Added {user.username} ({user.role}).", title="User added")
@@ -283,6 +296,7 @@ class ProsumersPane(AdminPane):
 
     def compose(self) -> ComposeResult:
         yield Table(id="prosumers")
+        yield EmptyNote(id="prosumers-empty")
 
     def on_mount(self) -> None:
         table = self.table
@@ -299,6 +313,9 @@ class ProsumersPane(AdminPane):
         self.listed = {b.address: b for b in listed}
         self.table.refill(((b.address, self._row(b)) for b in listed), self.select_next)
         self.select_next = None
+        self.query_one("#prosumers-empty", EmptyNote).show(
+            "No prosumers yet: add the first with a."
+        )
 
     @staticmethod
     def _row(b: Balances) -> tuple[object, ...]:
@@ -418,7 +435,12 @@ class AuditPane(AdminPane):
     BINDINGS = [
         Binding("f", "filters", "Filters"),
         Binding("c", "clear_filters", "Clear filters"),
+        Binding("escape", "focus_table", "Table", show=False),
     ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.listed: dict[str, AuditEntry] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="audit-filters"):
@@ -438,6 +460,7 @@ class AuditPane(AdminPane):
             yield Input(AUDIT_LIMIT, id="audit-limit", compact=True)
         yield Static("", id="audit-error", classes="field-error")
         yield Table(id="audit")
+        yield EmptyNote(id="audit-empty")
 
     def on_mount(self) -> None:
         self.query_one("#audit-error").display = False
@@ -450,7 +473,12 @@ class AuditPane(AdminPane):
             self.show_error(exc)
             return
         self.show_error(None)
-        self.admin.run_db(lambda: audit.entries(**query), then=self.show, group="audit")
+        filtered = any(query[name] is not None for name in ("event_type", "username", "since"))
+        self.admin.run_db(
+            lambda: audit.entries(**query),
+            then=lambda found: self.show(found, filtered),
+            group="audit",
+        )
 
     def filters(self) -> dict[str, Any]:
         event = self.query_one("#audit-event", Select)
@@ -472,8 +500,14 @@ class AuditPane(AdminPane):
             bad = exc is not None and exc.field == name
             self.query_one(f"#audit-{name}", Input).set_class(bad, "-invalid")
 
-    def show(self, entries: list[AuditEntry]) -> None:
+    def show(self, entries: list[AuditEntry], filtered: bool = False) -> None:
+        self.listed = {str(e.id): e for e in entries}
         self.table.refill((str(e.id), self._row(e)) for e in entries)
+        self.query_one("#audit-empty", EmptyNote).show(
+            "No audit entries match these filters: clear them with c (or change them with f)."
+            if filtered
+            else "No audit entries yet."
+        )
 
     @staticmethod
     def _row(e: AuditEntry) -> tuple[object, ...]:
@@ -496,6 +530,16 @@ class AuditPane(AdminPane):
 
     def action_filters(self) -> None:
         self.query_one("#audit-event", Select).focus()
+
+    def action_focus_table(self) -> None:
+        self.table.focus()
+
+    @on(DataTable.RowSelected, "#audit")
+    def show_entry(self) -> None:
+        """The whole entry: the table cuts the details to its column."""
+        entry = self.listed.get(self.table.selected_key() or "")
+        if entry is not None:
+            self.app.push_screen(AuditEntryScreen(entry))
 
     def action_clear_filters(self) -> None:
         self.query_one("#audit-event", Select).clear()

@@ -21,7 +21,7 @@ from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.form import Field, FormModal, Values
-from energy_tui.tui.widgets.tables import Table
+from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 STATUS_STYLES = {"active": "green", "revoked": "red", "expired": "yellow"}
 HINT = (
@@ -143,6 +143,7 @@ class KeysScreen(DataScreen):
         with Vertical(id="keys-pane", classes="pane"):
             yield Static(HINT, classes="form-hint", id="keys-hint")
             yield Table(id="keys")
+            yield EmptyNote(id="keys-empty")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,6 +168,12 @@ class KeysScreen(DataScreen):
     def show_keys(self, listed: list[KeyInfo]) -> None:
         self.listed = {str(k.id): k for k in listed}
         self.query_one("#keys", Table).refill((str(k.id), self._row(k)) for k in listed)
+        self.query_one("#keys-empty", EmptyNote).show(self.empty_message())
+
+    def empty_message(self) -> str:
+        if self.energy.can(Action.MANAGE_OWN_KEYS):
+            return "No API keys yet: create one with n."
+        return "No API keys yet: an operator or administrator can create one for you."
 
     def _row(self, k: KeyInfo) -> tuple[object, ...]:
         owner = (k.owner or "(none)",) if self.for_others else ()

@@ -59,9 +59,10 @@ class LoginScreen(_Form):
 
     BINDINGS = [("ctrl+q", "app.quit", "Quit")]
 
-    def __init__(self, locked_user: str | None = None) -> None:
+    def __init__(self, locked_user: str | None = None, hint: str = "") -> None:
+        """`hint`: a note under the form (the demo's users and passwords)."""
         super().__init__()
-        self.locked_user = locked_user
+        self.locked_user, self.hint = locked_user, hint
 
     def compose(self) -> ComposeResult:
         yield ConnectionBanner()
@@ -82,6 +83,8 @@ class LoginScreen(_Form):
             yield Input(placeholder="password", password=True, id="password")
             yield Static("", id="form-error", classes="form-error")
             yield Button("Log in", id="submit", variant="primary")
+            if self.hint and not self.locked_user:
+                yield Static(self.hint, id="login-hint", classes="form-hint", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

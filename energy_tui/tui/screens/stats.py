@@ -21,7 +21,7 @@ from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.cells import Cell, number
 from energy_tui.tui.widgets.charts import Chart, Draw, Palette, sparse_ticks
-from energy_tui.tui.widgets.tables import Table
+from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 RANGES = {"w": 7, "m": 30, "q": 90}
 CANDLE_SECONDS = 3600
@@ -176,6 +176,7 @@ class StatsScreen(DataScreen):
         with Grid(id="stats-grid"):
             with Vertical(id="daily-pane", classes="pane stats-pane"):
                 yield Table(id="daily")
+                yield EmptyNote(id="daily-empty")
             for name in ("candles", "price", "volume"):
                 current = " -current" if name == self.chart else ""
                 with Vertical(id=f"{name}-pane", classes=f"pane stats-pane chart-pane{current}"):
@@ -222,6 +223,7 @@ class StatsScreen(DataScreen):
         table.clear()
         for d in reversed(view.rows):  # newest first
             table.add_row(*_day_cells(d), key=d.date.isoformat())
+        self.query_one("#daily-empty", EmptyNote).show(_no_days(view.days))
 
     def _charts(self, view: StatsView) -> None:
         range_words = f"in the last {view.days} days"
@@ -242,6 +244,12 @@ class StatsScreen(DataScreen):
 
     def action_focus_table(self) -> None:
         self.query_one("#daily", Table).focus()
+
+
+def _no_days(days: int) -> str:
+    longer = " or ".join(f"{key} ({n} days)" for key, n in RANGES.items() if n > days)
+    more = f": try a longer range, {longer}" if longer else ""
+    return f"No trades in the last {days} days{more}."
 
 
 def _show(chart: Chart, data: Sequence[object], draw: Draw, when: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -49,6 +50,13 @@ def _side_style(side: str | None) -> str:
     return {"buy": "green", "sell": "red"}.get(side or "", "")
 
 
+def _my_fee(t: TradeView, me: str) -> Cell:
+    """The buyer pays the fee: on my sells there is none to show (it sorts as 0)."""
+    if t.side_for(me) == "buy":
+        return number(t.fee, f"{t.fee:,.2f}")
+    return number(Decimal(0), "")
+
+
 def _net(t: TradeView, me: str) -> Decimal:
     """What the trade did to my WATT: a buy cost the total plus the fee."""
     return -t.buyer_total if t.side_for(me) == "buy" else t.total
@@ -91,7 +99,7 @@ MINE_COLUMNS = (
     AMOUNT,
     Column("price", "Price", True, lambda t, _: number(t.price, f"{t.price:.4f}")),
     TOTAL,
-    FEE,
+    Column("fee", "Fee", True, _my_fee),
     Column("net", "Net WATT", True, lambda t, me: number(_net(t, me), f"{_net(t, me):+,.2f}")),
     Column(
         "with",
@@ -418,6 +426,9 @@ class TradesScreen(DataScreen):
 
     def action_export(self) -> None:
         spec = self.spec(limit=EXPORT_ALL)
+        if self.app.is_web:  # in a browser: a download, never a file on the server
+            self.run_db(export.trades_csv, spec, then=self.deliver, group="export")
+            return
         bridge = self.energy.bridge
         scope = f"My trades ({self.address})" if spec.address else "Market trades"
         detail = (
@@ -428,9 +439,21 @@ class TradesScreen(DataScreen):
             "Export trades to CSV",
             detail,
             default_export_path(clock.now()),
-            lambda path: bridge.call(export.export_trades, path, spec),
+            lambda path, overwrite: bridge.call(
+                export.export_trades, path, spec, overwrite=overwrite
+            ),
         )
         self.app.push_screen(dialog, self.exported)
+
+    def deliver(self, result: tuple[str, int]) -> None:
+        """Hand the CSV to the browser as a download (Textual's web file delivery)."""
+        text, count = result
+        name = export.default_name(clock.now())
+        self.app.deliver_text(
+            io.StringIO(text), save_filename=name, mime_type="text/csv", encoding="utf-8"
+        )
+        noun = "trade" if count == 1 else "trades"
+        self.notify(f"{count:,} {noun} in {name}", title="Trades download")
 
     def exported(self, path: Path | None) -> None:
         if path is not None:

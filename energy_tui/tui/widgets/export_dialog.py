@@ -1,7 +1,9 @@
 """Ask where to write an export, write it in a worker, say where it went (or why not).
 
 The dialog stays open after writing so the path can be read (and corrected and
-retried after an error); it is dismissed with the written path, or None.
+retried after an error); it is dismissed with the written path, or None. What may be
+written is the service's decision (export.check_target); a file that is already there
+is replaced only after a confirmation that opens on No.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -18,6 +21,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from energy_tui.errors import DatabaseUnavailable, EnergyError
+from energy_tui.services.market.export import TargetExists
+from energy_tui.tui.widgets.confirm import Confirm
 
 
 def target_path(typed: str, default_name: str) -> Path:
@@ -38,9 +43,11 @@ class ExportDialog(ModalScreen[Path | None]):
     BINDINGS = [Binding("escape", "close", "Close")]
 
     def __init__(
-        self, title: str, detail: str, default: Path, write: Callable[[Path], int]
+        self, title: str, detail: str, default: Path, write: Callable[[Path, bool], int]
     ) -> None:
-        """`write(path)` runs in a thread worker and returns the number of rows written."""
+        """`write(path, overwrite)` runs in a thread worker and returns the number of
+        rows written; it raises TargetExists for a file that is there unless told to
+        overwrite it."""
         super().__init__()
         self.title_text, self.detail, self.default, self.write = title, detail, default, write
         self.written: Path | None = None
@@ -68,24 +75,47 @@ class ExportDialog(ModalScreen[Path | None]):
         if not typed.strip():
             self.show_result("Type the path of the file to write.", error=True)
             return
+        self.start_writing(typed)
+
+    def start_writing(self, typed: str, overwrite: bool = False) -> None:
         self.written = None
         self.query_one("#export", Button).disabled = True
         self.show_result("Writing...")
         self.run_worker(
-            lambda: self._write(typed), thread=True, exclusive=True, exit_on_error=False
+            lambda: self._write(typed, overwrite), thread=True, exclusive=True, exit_on_error=False
         )
 
-    def _write(self, typed: str) -> None:
+    def _write(self, typed: str, overwrite: bool) -> None:
         """In the worker: resolve the path (file system), query and write."""
         try:
             path = target_path(typed, self.default.name)
-            count = self.write(path)
+            count = self.write(path, overwrite)
+        except TargetExists:
+            self.app.call_from_thread(self.ask_overwrite, path)
+            return
         except EnergyError as exc:
             self.app.call_from_thread(self.show_result, str(exc), True)
             if isinstance(exc, DatabaseUnavailable):
                 raise  # the app's banner too
             return
         self.app.call_from_thread(self.done, path, count)
+
+    def ask_overwrite(self, path: Path) -> None:
+        self.show_result(f"{path} already exists.", error=True)
+        question = Confirm(
+            f"Replace {path.name}?",
+            f"{escape(str(path))}\nalready exists. Replacing it loses what it holds.",
+            yes="Replace",
+            safe=True,
+        )
+        self.app.push_screen(question, lambda yes: self.overwrite_answered(path, yes))
+
+    def overwrite_answered(self, path: Path, yes: bool | None) -> None:
+        if yes:
+            self.start_writing(str(path), overwrite=True)
+        else:
+            self.show_result(f"{path} already exists: type another name.", error=True)
+            self.query_one("#export-path", Input).focus()
 
     def done(self, path: Path, count: int) -> None:
         self.written = path

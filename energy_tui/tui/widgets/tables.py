@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from textual.binding import Binding
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 
 class Table(DataTable):
@@ -39,3 +39,29 @@ class Table(DataTable):
             row = self.get_row_index(selected)
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
+
+
+class EmptyNote(Static):
+    """Beside a Table in the same container: when the table has no rows, says what is
+    empty and what to do next; hidden otherwise. The container gets the class `-empty`
+    (the screens' CSS then shrinks the table to its header)."""
+
+    DEFAULT_CSS = """
+    EmptyNote {
+        height: 1fr; content-align: center middle; text-align: center;
+        color: $text-muted; padding: 0 2; display: none;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("classes", "empty-note")
+        super().__init__("", markup=False, **kwargs)
+
+    def show(self, message: str) -> None:
+        """Call after (re)filling the table: `message` is shown only if it is empty."""
+        container = self.parent
+        assert container is not None
+        empty = container.query_children(Table).first().row_count == 0
+        self.update(message if empty else "")
+        self.display = empty
+        container.set_class(empty, "-empty")
