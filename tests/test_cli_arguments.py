@@ -127,7 +127,7 @@ def test_value_argparse_takes_for_an_option_gets_a_hint_about_dashes(cli):
         "(see `energy-tui order place --help`)",
     )
     after = cli("--db", "sqlite:x.db", "order", "place", "buy", "--", "-inf", "0.2")
-    assert_usage_error(after, "amount must be a finite number")
+    assert_usage_error(after, "amount must be more than zero")
 
 
 @pytest.mark.parametrize(

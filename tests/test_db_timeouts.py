@@ -103,7 +103,9 @@ def test_cli_order_place_behind_a_held_market_lock_exits_75_with_one_line(
     monkeypatch.setenv("DB_TIMEOUT_SECONDS", str(SECONDS))
     before = snapshot()
     with market_held(backend):
-        result = cli("order", "place", "buy", "1", "1", "--db", backend.url, "--api-key", key)
+        result = cli(
+            "order", "place", "buy", "1", "1", "--db", backend.url, "--api-key", key, "--yes"
+        )
     assert result.code == 75, result.err
     assert result.err == (
         "energy-tui: the market is busy: another order held it for more than 1 s, try again\n"

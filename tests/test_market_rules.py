@@ -107,8 +107,8 @@ def test_first_migrate_seeds_the_rules_and_a_clients_environment_no_longer_chang
     monkeypatch.setenv("GRID_FEE_RATE", "0")
     monkeypatch.setenv("GRID_OPERATOR_ADDRESS", "alice-house")
     monkeypatch.setenv("ORDER_TTL_HOURS", "0")
-    sell = run("order", "place", "sell", "10", "0.1200", "--api-key", bob, "--json")
-    buy = run("order", "place", "buy", "4", "0.1500", "--api-key", alice, "--json")
+    sell = run("order", "place", "sell", "10", "0.1200", "--api-key", bob, "--json", "--yes")
+    buy = run("order", "place", "buy", "4", "0.1500", "--api-key", alice, "--json", "--yes")
 
     assert ok_json(sell)["order"]["expires_at"] == "2026-03-02 14:00:00"  # the database's 2h
     (fill,) = ok_json(buy)["fills"]
@@ -228,7 +228,7 @@ def test_rules_set_refuses_who_is_not_an_admin_with_exit_3_and_writes_nothing(ru
         ("GRID_FEE_RATE", "1", "GRID_FEE_RATE is too large"),
         ("GRID_FEE_RATE", "-0.01", "GRID_FEE_RATE must be zero or more"),
         ("GRID_FEE_RATE", "0.00001", "GRID_FEE_RATE has more than 4 decimals"),
-        ("GRID_FEE_RATE", "NaN", "GRID_FEE_RATE must be a finite number"),
+        ("GRID_FEE_RATE", "NaN", "GRID_FEE_RATE 'NaN' is not a number like 0.25"),
         ("ORDER_TTL_HOURS", "1.5", "expected a whole number from 0 to 87600"),
         ("ORDER_TTL_HOURS", "87601", "expected a whole number from 0 to 87600"),
         ("ORDER_TTL_HOURS", "²", "expected a whole number from 0 to 87600"),

@@ -62,10 +62,11 @@ def test_without_trades_the_mid_then_the_grid_tariff_is_the_reference(backend):
 
 
 def test_a_buy_committing_more_than_half_the_watt_asks_with_the_fee_counted(market):
-    alice = caution("buy", "189", "0.2500")  # 47.25 + fee 2.36 = 49.61 of 99.74
-    assert (alice.commit, alice.available, alice.reasons) == (D("49.61"), D("99.74"), ())
+    # (the fee rounds up to the cent: 2.3625 -> 2.37; 99.73 left after the fixture's trade)
+    alice = caution("buy", "189", "0.2500")  # 47.25 + fee 2.37 = 49.62 of 99.73
+    assert (alice.commit, alice.available, alice.reasons) == (D("49.62"), D("99.73"), ())
     large = caution("buy", "190", "0.2500")  # 47.50 + 2.38 = 49.88: more than half
-    assert large.reasons == ("it commits 49.88 of your 99.74 WATT available (more than half)",)
+    assert large.reasons == ("it commits 49.88 of your 99.73 WATT available (more than half)",)
 
 
 def test_a_sell_committing_more_than_half_the_energy_asks(market):

@@ -16,7 +16,7 @@ from energy_tui.errors import AuthError, ValidationError
 from energy_tui.services import audit, auth, keys, prosumers, users
 from energy_tui.services.auth import actor_for_user
 from energy_tui.services.context import Actor
-from energy_tui.services.market import MarketRules, order_request, place_order
+from energy_tui.services.market import order_request, place_order
 from energy_tui.tui.screens.account import AccountScreen
 from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.help import HelpScreen
@@ -291,9 +291,8 @@ def test_enter_does_not_revoke_a_key_but_y_does(database) -> None:
 
 
 def test_enter_does_not_cancel_an_order_but_y_does(database) -> None:
-    rules = MarketRules()
     alice = Actor(label="alice", role="trader", username="alice", prosumer_address="home-01")
-    in_db(place_order, alice, order_request("buy", "2", "0.1500", rules), rules)
+    in_db(place_order, alice, order_request("buy", "2", "0.1500"))
 
     def open_orders() -> int:
         return in_db(prosumers.balances, "home-01").watt_reserved > 0

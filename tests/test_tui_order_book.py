@@ -418,7 +418,7 @@ async def test_an_order_behind_a_held_market_lock_says_busy_in_the_ticket(
     app = make_app(settings, market[1])
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot, "alice")
-        ticket = await _fill_ticket(pilot, "buy", "2", "0.15")
+        ticket = await _fill_ticket(pilot, "buy", "2", "0.22")
         holder = sqlite3.connect(market[1].path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # SQLite's market lock: its one writer
         try:
@@ -452,7 +452,7 @@ async def test_a_far_price_asks_first_and_enter_there_goes_back_with_the_fields_
         await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder))
         text = screen_text(app)
         assert "Buy 1.00 kWh @ 2.5000 WATT/kWh" in text
-        assert "Cost 2.50 + grid fee 0.12 = 2.62 WATT of 500.00 available" in text
+        assert "Cost 2.50 + grid fee 0.13 = 2.63 WATT of 500.00 available" in text  # fee rounds up
         assert "the price 2.5000 is 900% above the grid tariff 0.2500 (more than 20%" in text
         assert app.focused is app.screen.query_one("#back", Button)  # the safe choice
         await pilot.press("enter")

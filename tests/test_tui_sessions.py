@@ -46,12 +46,12 @@ ENDED = {
 
 @pytest.fixture
 def market(tmp_path: Path, now):
-    """The seeded users plus a seller's ask at 0.2000, with the clock frozen (`now`)."""
+    """The seeded users plus a seller's ask at 0.2600, with the clock frozen (`now`)."""
     settings, url = seeded_database(tmp_path)
     with bind(settings).database.connection_context():
         prosumers.add_prosumer(SEEDER, "seller", "Solar barn", "residential")
         prosumers.add_meter_reading(SEEDER, "seller", "100")
-        place_order(SELLER, order_request("sell", "5", "0.2000"))
+        place_order(SELLER, order_request("sell", "5", "0.2600"))
     return settings, url
 
 
@@ -78,7 +78,7 @@ def end_elsewhere(how: str, app: EnergyApp) -> None:
         in_db(users.set_active, SEEDER, "alice", False)
 
 
-async def fill_ticket(pilot, amount: str = "2", price: str = "0.15") -> None:
+async def fill_ticket(pilot, amount: str = "2", price: str = "0.22") -> None:
     await pilot.press("b")
     await type_text(pilot, amount)
     await pilot.press("tab")
@@ -178,7 +178,8 @@ async def test_logging_in_again_after_an_ended_session_opens_a_new_one(market) -
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, OrderBookScreen)
-        await pilot.press("b", "enter")  # what was typed in the ticket is still there
+        # back in the ticket (Esc, then b from the book), what was typed is still there
+        await pilot.press("escape", "b", "enter")
         await settle(pilot)
         assert ("home-01", "open") in orders()
         assert app.session is not None

@@ -68,6 +68,7 @@ _OPTIONS: dict[str, dict[str, Callable[[str], OptionValue | None]]] = {
         "sslcert": _text,
         "sslkey": _text,
         "application_name": _text,
+        "options": _text,  # libpq's `-c name=value`; DB_TIMEOUT_SECONDS adds a lock_timeout
         "target_session_attrs": _one_of(
             "any", "read-write", "read-only", "primary", "standby", "prefer-standby"
         ),

@@ -39,11 +39,14 @@ def decimal_value(
     """
     step = Decimal(1).scaleb(-places)
     limit = Decimal(10) ** (max_digits - places) - step
+    least = "zero or more" if allow_zero else "more than zero"
+    if isinstance(raw, str) and raw.strip().startswith("-") and raw.strip() != "-":
+        # the sign says enough, whatever follows (-5, -1e5, -inf): the reason is the sign
+        raise ValidationError(f"{label} must be {least}", field=label)
     value = raw if isinstance(raw, Decimal) else _plain_number(str(raw), label)
     if not value.is_finite():
         raise ValidationError(f"{label} must be a finite number", field=label)
     if value < 0 or (value == 0 and not allow_zero):
-        least = "zero or more" if allow_zero else "more than zero"
         raise ValidationError(f"{label} must be {least}", field=label)
     if value > limit:
         unit = f" {unit}" if unit else ""
