@@ -42,6 +42,7 @@ from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.keys import KeyReveal
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 
 NOW = dt.datetime(2026, 11, 25, 14, 0)  # UTC, a sunny early afternoon
 SEED = 7
@@ -285,6 +286,9 @@ async def trader_tour(pilot: Pilot, shoot: Shoot) -> None:
     await pilot.press("escape", "o", "c")  # my orders, cancel the selected one
     await shoot("cancel_order")
     await pilot.press("n")  # no, keep it
+    await fat_finger(pilot)
+    await shoot("order_guard")
+    await pilot.press("n", "escape")  # go back, then leave the ticket
     await pilot.press("question_mark")
     await shoot("help")
     await pilot.press("escape")
@@ -312,11 +316,29 @@ async def book_with_ticket(pilot: Pilot) -> None:
     await pilot.press(*f"{best_ask:.4f}")
 
 
+async def fat_finger(pilot: Pilot) -> None:
+    """The ticket's price typed ten times the market: the guard asks before placing."""
+    price = pilot.app.screen.query_one("#price", Input)
+    price.value = "2.5000"
+    price.focus()
+    await settle(pilot)
+    await pilot.press("enter")
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder), "the guard's question")
+    await wait_for(pilot, lambda: app.screen.focused is not None, "the question's focus")
+
+
 async def admin_tour(pilot: Pilot, shoot: Shoot) -> None:
     await log_out(pilot)
     await log_in(pilot, "admin")
     await pilot.press("f6")
-    for key, name in (("u", "admin_users"), ("p", "admin_prosumers"), ("l", "admin_audit")):
+    tabs = (
+        ("u", "admin_users"),
+        ("p", "admin_prosumers"),
+        ("l", "admin_audit"),
+        ("t", "admin_rules"),
+    )
+    for key, name in tabs:
         await pilot.press(key)
         await shoot(name)
 
