@@ -23,6 +23,7 @@ from energy_tui.db.models import db
 from energy_tui.services import demo, users
 from energy_tui.tui import screenshots
 from energy_tui.tui.app import EnergyApp, make_app
+from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from tests.tui_identity_support import login, seeded_database
 
@@ -199,7 +200,17 @@ def test_an_empty_order_book_says_what_to_do_first(
 
 
 def test_deposit_asks_with_amount_and_prosumer_and_no_focused(snap_compare, app_on_copy) -> None:
-    run_before = visit("admin", "f6", "p", "d", "5", "enter")
+    async def run_before(pilot: Pilot) -> None:
+        await visit("admin", "f6", "p")(pilot)  # the login's toast cleared here, first
+        await pilot.press("d", "5", "enter")
+
+        def asking() -> bool:  # the question comes after a worker reads the balance
+            screen = pilot.app.screen
+            return isinstance(screen, Confirm) and screen.focused is not None
+
+        await screenshots.wait_for(pilot, asking, "the deposit's question")
+        await screenshots.still(pilot)
+
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
 
 

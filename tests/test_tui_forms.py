@@ -372,6 +372,19 @@ def test_wrong_current_password_says_how_many_tries_are_left(database) -> None:
     asyncio.run(scenario())
 
 
+def test_log_out_stays_in_the_footer_of_an_80_column_terminal(database) -> None:
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await login(pilot, "alice")
+            await pilot.press("escape")  # out of the ticket: the book's own keys first
+            await settle(pilot)
+            footer = screen_text(app).splitlines()[-4:]
+            assert any("Log out" in line and "c Cancel" in line for line in footer)
+
+    asyncio.run(scenario())
+
+
 def test_log_out_is_a_key_in_the_footer_and_in_help(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)

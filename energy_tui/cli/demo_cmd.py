@@ -9,6 +9,7 @@ import ipaddress
 import os
 import shlex
 import sys
+import textwrap
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -103,15 +104,25 @@ def _print_users(people: list[demo.DemoUser]) -> None:
     )
 
 
+HINT_WIDTH = 50  # the login form's inner width at 80 columns
+
+
 def hint(people: list[demo.DemoUser]) -> str:
-    """The login screen's reminder of the demo's accounts (demo passwords, not secrets)."""
+    """The login screen's reminder of the demo's accounts (demo passwords, not secrets),
+    in two lines, so that it fits under the form in an 80x24 terminal, an error line
+    included: the passwords follow one pattern. (A table, should they ever not.)"""
+    if all(u.password == f"demo-{u.username}-pass" for u in people):
+        roles: dict[str, list[str]] = {}
+        for u in sorted(people, key=lambda u: u.role != "trader"):  # traders first
+            roles.setdefault(u.role, []).append(u.username)
+        names = [
+            ", ".join(users) + (f" ({role}s)" if len(users) > 1 else "")
+            for role, users in roles.items()
+        ]
+        text = f"Demo users: {', '.join(names)}; password demo-<name>-pass"
+        return textwrap.fill(text, HINT_WIDTH)
     name = max(len(u.username) for u in people)
-    word = max(len(u.password) for u in people)
-    lines = [
-        f"{u.username:<{name}}  {u.password:<{word}}  {u.role}"
-        + (f" of {u.prosumer}" if u.prosumer else "")
-        for u in people
-    ]
+    lines = [f"{u.username:<{name}}  {u.password}  {u.role}" for u in people]
     return "Demo users (user, password, role):\n" + "\n".join(lines)
 
 

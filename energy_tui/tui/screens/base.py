@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from textual import on
+from textual.events import Resize
 from textual.screen import Screen
+from textual.widgets import Footer
 from textual.worker import Worker
 
 if TYPE_CHECKING:
@@ -13,6 +16,7 @@ if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
 
 T = TypeVar("T")
+COMPACT_FOOTER_BELOW = 100  # columns
 
 
 class DataScreen(Screen[None]):
@@ -34,6 +38,13 @@ class DataScreen(Screen[None]):
         if actor is None:
             raise RuntimeError(f"{type(self).__name__} without a login")
         return actor
+
+    @on(Resize)
+    def compact_footer(self, event: Resize) -> None:
+        """Below 100 columns the footer drops its spacing, so that the app's keys (log
+        out among them) still fit after the screen's own."""
+        for footer in self.query(Footer):
+            footer.compact = event.size.width < COMPACT_FOOTER_BELOW
 
     def on_mount(self) -> None:
         self.energy.market_changed.subscribe(self, lambda _version: self.refresh_data())

@@ -70,8 +70,8 @@ class OrderBookScreen(DataScreen):
         Binding("b", "new_order('buy')", "Buy"),
         Binding("s", "new_order('sell')", "Sell"),
         Binding("n", "new_order", "New order", show=False),
-        Binding("c", "cancel_order", "Cancel order"),
-        Binding("o", "focus_orders", "My orders"),
+        Binding("c", "cancel_order", "Cancel"),
+        Binding("o", "focus_orders", "Orders"),
         Binding("r", "refresh", "Refresh", show=False),
         # A field of the ticket takes every printable key (b and s type into it): there
         # these choose the side, and Esc leaves the ticket for b, s, c and o.
