@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -410,8 +411,6 @@ async def test_log_out_from_the_palette_then_another_user_gets_their_own_screens
 async def test_an_order_behind_a_held_market_lock_says_busy_in_the_ticket(
     market, monkeypatch
 ) -> None:
-    import sqlite3
-
     monkeypatch.setenv("DB_TIMEOUT_SECONDS", "1")
     settings = load_settings(db=market[0].database_url)
     bind(settings)  # not the fixture's binding, made with the default 30 s
@@ -575,7 +574,10 @@ async def test_a_busy_market_is_said_in_the_ticket_and_the_fields_are_kept(marke
         real = order_book.place_order
 
         def locked(*args: object) -> object:
-            raise peewee.OperationalError("database is locked")
+            try:  # as Peewee raises it: the driver's error in its context
+                raise sqlite3.OperationalError("database is locked")
+            except sqlite3.OperationalError:
+                raise peewee.OperationalError("database is locked")  # noqa: B904
 
         order_book.place_order = locked  # type: ignore[assignment]
         try:

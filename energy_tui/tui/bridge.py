@@ -18,6 +18,7 @@ import peewee
 
 from energy_tui.cli.runtime import bound, ensure_schema, rules_notice
 from energy_tui.config import Settings
+from energy_tui.db import failures
 from energy_tui.db.connect import unreachable_message
 from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL
@@ -43,11 +44,13 @@ class Gate(Protocol):
 class Bridge:
     def __init__(self, url: DatabaseURL, gate: Gate | None = None) -> None:
         self.url = url
+        self.timeout = 0  # DB_TIMEOUT_SECONDS, for the busy message; set by `open`
         self.gate = gate
 
     def open(self, settings: Settings) -> None:
         """Point the models at the database and bring a SQLite file's schema up to date
         (ConfigError for a server schema that is behind)."""
+        self.timeout = settings.db_timeout_seconds
         runtime = bound(settings)  # DatabaseUnavailable when it does not answer
         self.call(rules_notice, runtime)  # logged: the database's rules win
         self.call(ensure_schema, runtime)
@@ -75,6 +78,8 @@ class Bridge:
                     self.gate(fn, args, kwargs, actor)
                 return fn(*args, **kwargs)
         except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            if failures.is_lock_timeout(exc):  # another writer held a lock: not a lost server
+                raise failures.busy(self.timeout) from exc
             log.warning("database unavailable: %s", exc)
             _discard_connection()
             raise DatabaseUnavailable(unreachable_message(self.url, exc)) from exc

@@ -37,7 +37,6 @@ EMPTY_BOOK = "No orders yet: be the first — type an amount and a price"
 NO_OPEN_ORDERS = "No open orders: place one with the ticket (b / s)"
 BUSY = "the market is busy, try again"
 # What a lock wait that ran out says, per backend (SQLite, MySQL/MariaDB, PostgreSQL).
-_BUSY_TEXTS = ("database is locked", "lock wait timeout", "lock timeout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,7 +306,7 @@ class OrderBookScreen(DataScreen):
                 result = work(bridge)
             except Exception as exc:
                 self.app.call_from_thread(self.not_placed, _why_not_placed(exc))
-                if isinstance(exc, DatabaseUnavailable) and not _busy(exc):
+                if isinstance(exc, DatabaseUnavailable):
                     raise
                 if not isinstance(exc, EnergyError):
                     raise
@@ -404,20 +403,8 @@ class OrderBookScreen(DataScreen):
         self.refresh_data()
 
 
-def _busy(exc: BaseException) -> bool:
-    """A lock wait that ran out (another terminal holding the market), not a server down."""
-    if isinstance(exc, DatabaseBusy):
-        return True
-    cause: BaseException | None = exc
-    while cause is not None:
-        if any(text in str(cause).lower() for text in _BUSY_TEXTS):
-            return True
-        cause = cause.__cause__
-    return False
-
-
 def _why_not_placed(exc: BaseException) -> str:
-    if _busy(exc):
+    if isinstance(exc, DatabaseBusy):  # the bridge's word for a lock wait that ran out
         return BUSY
     if isinstance(exc, EnergyError):
         return str(exc)
