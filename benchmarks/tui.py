@@ -44,9 +44,9 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from energy_tui.cli.runtime import bind
 from energy_tui.db.models import EnergyOrder, EnergyTrade, db
 from energy_tui.db.urls import parse_url
+from energy_tui.runtime import bind
 from energy_tui.services.context import Actor
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market import order_request, place_order

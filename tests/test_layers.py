@@ -75,3 +75,25 @@ def test_settings_and_errors_import_without_textual():
         """
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_front_ends_do_not_import_each_other():
+    """The app (and the HTTP API) bind the database through `energy_tui.runtime`, the
+    module below all front ends, never through the CLI's modules (DESIGN §1)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "energy_tui"
+    offenders = []
+    for front_end, others in (("tui", ("cli", "api")), ("api", ("cli", "tui"))):
+        for path in sorted((package / front_end).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                elif isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                for name in names:
+                    if any(name.startswith(f"energy_tui.{other}") for other in others):
+                        offenders.append(f"{path.relative_to(package)}: {name}")
+    assert offenders == []

@@ -18,8 +18,8 @@ from textual.pilot import Pilot
 
 from energy_tui import clock
 from energy_tui.cli import demo_cmd
-from energy_tui.cli.runtime import bind
 from energy_tui.db.models import db
+from energy_tui.runtime import bind
 from energy_tui.services import demo, users
 from energy_tui.tui import screenshots
 from energy_tui.tui.app import EnergyApp, make_app

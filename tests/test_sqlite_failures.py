@@ -148,7 +148,7 @@ def test_a_locked_file_is_busy_not_gone(tmp_path: Path, cli):
 
 FILL_UNTIL_FULL = """
 import sys
-from energy_tui.cli.runtime import bind
+from energy_tui.runtime import bind
 from energy_tui.config import load_settings
 from energy_tui.db import migrations
 from energy_tui.errors import DatabaseFull

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from textual.widgets import Input, Select, Static, TabbedContent
 
-from energy_tui.cli.runtime import bind
 from energy_tui.config import load_settings
 from energy_tui.db import migrations
+from energy_tui.runtime import bind
 from energy_tui.services import audit, prosumers, users
 from energy_tui.services.market import rules as market_rules
 from energy_tui.tui.screens.admin import AdminScreen, AuditPane

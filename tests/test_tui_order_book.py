@@ -13,10 +13,10 @@ import peewee
 import pytest
 from textual.widgets import Button, Checkbox, Input, Static
 
-from energy_tui.cli.runtime import bind
 from energy_tui.config import load_settings
 from energy_tui.db import migrations
 from energy_tui.db.models import EnergyOrder
+from energy_tui.runtime import bind
 from energy_tui.services import auth, prosumers
 from energy_tui.services.context import Actor
 from energy_tui.services.market import order_request, place_order

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from energy_tui.cli.runtime import bind
 from energy_tui.db.models import EnergyOrder, Session
+from energy_tui.runtime import bind
 from energy_tui.services import auth, prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import order_request, place_order

@@ -16,11 +16,11 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 from textual.worker import WorkerCancelled, WorkerFailed
 
-from energy_tui.cli.runtime import bind
 from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
 from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL
+from energy_tui.runtime import bind
 from energy_tui.services import prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.tui.app import EnergyApp, make_app

@@ -12,10 +12,10 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from energy_tui import clock
-from energy_tui.cli.runtime import bind
 from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
 from energy_tui.db.urls import DatabaseURL
+from energy_tui.runtime import bind
 from energy_tui.services import users
 from energy_tui.services.market import MarketRules, order_request, place_order
 from energy_tui.tui.app import make_app

@@ -17,12 +17,12 @@ from pathlib import Path
 from energy_tui import clock, locations
 from energy_tui.cli.arguments import decimal_number, whole_number
 from energy_tui.cli.output import print_table
-from energy_tui.cli.runtime import Runtime, bind
 from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
 from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL, parse_url
 from energy_tui.errors import ConfigError, ValidationError
+from energy_tui.runtime import Runtime, bind
 from energy_tui.services import demo, users
 
 

@@ -16,13 +16,13 @@ from typing import Any, Protocol, TypeVar
 
 import peewee
 
-from energy_tui.cli.runtime import bound, ensure_schema, rules_notice
 from energy_tui.config import Settings
 from energy_tui.db import failures
 from energy_tui.db.connect import unreachable_message
 from energy_tui.db.models import db
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import DatabaseUnavailable
+from energy_tui.runtime import bound, ensure_schema, rules_notice
 from energy_tui.services.context import Actor
 
 T = TypeVar("T")

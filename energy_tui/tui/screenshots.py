@@ -32,9 +32,9 @@ from textual.widgets import Input
 from textual.worker import WorkerCancelled
 
 from energy_tui import clock, locations
-from energy_tui.cli.runtime import Runtime, bind
 from energy_tui.config import OPTIONS, Settings, load_settings
 from energy_tui.db import ids, migrations
+from energy_tui.runtime import Runtime, bind
 from energy_tui.services import demo, keys
 from energy_tui.services.context import Actor
 from energy_tui.services.market import OrderRequest, place_order

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from energy_tui.cli.runtime import ensure_schema, rules_notice
 from energy_tui.errors import SessionChanged, SessionEnded
+from energy_tui.runtime import ensure_schema, rules_notice
 from energy_tui.services import auth, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import rules as market_rules
