@@ -110,6 +110,20 @@ def test_order_book_fits_an_80x24_terminal(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=screenshots.SMALL, run_before=run_before)
 
 
+def test_order_book_at_200x50_gives_the_room_to_depth_and_a_chart_of_today(
+    snap_compare, app_on_copy
+) -> None:
+    """The ladder deeper with wider bars, today's chart beside the tape, the ticket
+    holding a buy taken from the ladder."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await screenshots.book_with_ticket(pilot)
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=screenshots.WIDE, run_before=run_before)
+
+
 def test_order_book_of_a_viewer_has_no_ticket_and_no_orders(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("viewer"))
 

@@ -342,9 +342,9 @@ async def test_another_terminals_order_appears_without_a_key_press(market) -> No
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot, "alice")
         ladder = app.screen.query_one(PriceLadder)
-        rows_before = ladder.row_count
+        levels_before = len(ladder.levels)
         in_db(place_order, SELLER, order_request("sell", "1", "0.2100"))
-        await _wait_for(pilot, lambda: ladder.row_count == rows_before + 1, tries=60)
+        await _wait_for(pilot, lambda: len(ladder.levels) == levels_before + 1, tries=60)
         assert "0.2100" in screen_text(app)
 
 

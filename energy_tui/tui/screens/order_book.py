@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -13,11 +14,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, Static
 
+from energy_tui import clock
 from energy_tui.errors import DatabaseBusy, DatabaseUnavailable, EnergyError
 from energy_tui.services import prosumers
-from energy_tui.services.market import OrderRequest, cancel_order, guard, place_order
+from energy_tui.services.market import OrderRequest, cancel_order, guard, place_order, stats
 from energy_tui.services.market import book as market
 from energy_tui.services.market.book import Book, Preview, TradeView
+from energy_tui.services.market.stats import Candle
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
 from energy_tui.tui.screens.base import DataScreen
@@ -27,12 +30,15 @@ from energy_tui.tui.widgets.ladder import PriceLadder, summary
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
+from energy_tui.tui.widgets.today_chart import BUCKET_SECONDS, TodayChart
 
 T = TypeVar("T")
 
-DEPTH = 10
+DEPTH = 30  # levels a side read; the ladder shows as many as its height holds
 TAPE = 30
 SHORT, NARROW = 34, 100  # terminal rows and columns below which the screen compacts
+WIDE = 160  # columns from which today's price chart sits beside the tape
+TALL = 44  # rows from which the book gets three quarters of the height
 EMPTY_BOOK = "No orders yet: be the first — type an amount and a price"
 NO_OPEN_ORDERS = "No open orders: place one with the ticket (b / s)"
 BUSY = "the market is busy, try again"
@@ -48,20 +54,30 @@ class Snapshot:
     orders: list[OrderView]
     mine: list[TradeView]
     balances: prosumers.Balances | None
+    candles: list[Candle] | None  # today's quarter hours, read only for the wide chart
 
 
-def load_snapshot(address: str | None) -> Snapshot:
-    book = market.book(DEPTH)
+def load_snapshot(address: str | None, chart: bool = False) -> Snapshot:
+    """The book (with my size on its levels), the tape, my orders, fills and balances;
+    today's candles too when the chart is shown."""
+    book = market.book(DEPTH, address)
     tape = market.trades(market.TradeFilter(limit=TAPE))
+    candles = _today(BUCKET_SECONDS) if chart else None
     if address is None:
-        return Snapshot(book, tape, [], [], None)
+        return Snapshot(book, tape, [], [], None, candles)
     return Snapshot(
         book,
         tape,
         market.open_orders(address),
         market.trades(market.TradeFilter(address=address, limit=20)),
         prosumers.balances(address),
+        candles,
     )
+
+
+def _today(seconds: int) -> list[Candle]:
+    midnight = dt.datetime.combine(clock.now().date(), dt.time())
+    return stats.candles(seconds, midnight)
 
 
 class OrderBookScreen(DataScreen):
@@ -71,6 +87,7 @@ class OrderBookScreen(DataScreen):
         Binding("n", "new_order", "New order", show=False),
         Binding("c", "cancel_order", "Cancel"),
         Binding("o", "focus_orders", "Orders"),
+        Binding("l", "focus_ladder", "Ladder"),
         Binding("r", "refresh", "Refresh", show=False),
         # A field of the ticket takes every printable key (b and s type into it): there
         # these choose the side, and Esc leaves the ticket for b, s, c and o.
@@ -90,11 +107,16 @@ class OrderBookScreen(DataScreen):
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
         # orders keep a few rows and the tape gives way, so the ticket and its preview fit.
+        # From 160 columns the room goes to a chart of today beside the tape (and to
+        # the ladder's bars, which take whatever width their pane has).
         self.set_class(self.size.height < SHORT, "-short")
         self.set_class(self.size.width < NARROW, "-narrow")
-        if self.snapshot is not None:
-            self.query_one(PriceLadder).show(self.snapshot.book, DEPTH)
+        self.set_class(self.size.width >= WIDE, "-wide")
+        self.set_class(self.size.height >= TALL, "-tall")
+        if self.snapshot is not None:  # the ladder redraws itself to its own new size
             self._show_balances(self.snapshot.balances)
+            if self.has_class("-wide") and self.snapshot.candles is None:
+                self.refresh_data()  # widened: the chart's data was not read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,8 +129,11 @@ class OrderBookScreen(DataScreen):
                 with Vertical(id="ticket-pane", classes="pane"):
                     yield Static("", id="balances", classes="balances")
                     yield OrderTicket(self.energy.rules, id="ticket")
-                with Vertical(id="tape-pane", classes="pane"):
-                    yield Table(id="tape", cursor_type="none")
+                with Horizontal(id="market-row"):
+                    with Vertical(id="chart-pane", classes="pane"):
+                        yield TodayChart(id="today")
+                    with Vertical(id="tape-pane", classes="pane"):
+                        yield Table(id="tape", cursor_type="none")
         with Vertical(id="orders-pane", classes="pane"):
             yield Static(NO_OPEN_ORDERS, id="orders-empty", classes="empty-note")
             yield Table(id="orders")
@@ -118,6 +143,7 @@ class OrderBookScreen(DataScreen):
         self.query_one("#ladder-pane").border_title = "Order book"
         self.query_one("#ticket-pane").border_title = "Order ticket"
         self.query_one("#tape-pane").border_title = "Trades"
+        self.query_one("#chart-pane").border_title = "Today"
         self.query_one("#orders-pane").border_title = "My open orders"
         self.query_one("#tape", Table).add_columns("Time", "Price", "kWh", "Taker")
         self.query_one("#orders", Table).add_columns(
@@ -134,6 +160,7 @@ class OrderBookScreen(DataScreen):
         self.trading = self.energy.can(Action.TRADE_OWN) and self.address is not None
         self.query_one("#ticket-pane").display = self.trading
         self.query_one("#orders-pane").display = self.trading
+        self.query_one(PriceLadder).trading = self.trading
         if not self.trading and self.focused is not None:
             self.set_focus(None)  # not left typing into a hidden ticket
 
@@ -152,6 +179,8 @@ class OrderBookScreen(DataScreen):
             return self.trading
         if action == "choose_side":
             return self.trading and isinstance(self.focused, Input) and self._in_ticket()
+        if action == "focus_ladder":  # not shown while there: the footer is short at 80
+            return not isinstance(self.focused, PriceLadder)
         if action == "leave_ticket":
             return self.trading and self._in_ticket()
         return True
@@ -162,12 +191,17 @@ class OrderBookScreen(DataScreen):
 
     def refresh_data(self) -> None:
         if self.energy.session is not None:
-            self.run_db(load_snapshot, self.address, then=self.show_snapshot, group="snapshot")
+            chart = self.has_class("-wide")
+            self.run_db(
+                load_snapshot, self.address, chart, then=self.show_snapshot, group="snapshot"
+            )
 
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.query_one(OrderTicket).rules = self.energy.rules  # reloaded when the market moved
-        self.query_one(PriceLadder).show(snap.book, DEPTH)
+        self.query_one(PriceLadder).show(snap.book)
+        if snap.candles is not None:
+            self.query_one(TodayChart).show_today(snap.candles)
         self.query_one("#ladder-empty").display = not (snap.book.bids or snap.book.asks)
         self.query_one("#ladder-pane").border_subtitle = summary(snap.book)
         self._show_tape(snap.tape)
@@ -244,6 +278,13 @@ class OrderBookScreen(DataScreen):
         return f"Sold {what} ({fill.total:,.2f} WATT)"
 
     # -- ticket ---------------------------------------------------------------------------
+
+    @on(PriceLadder.Picked)
+    def take_level(self, event: PriceLadder.Picked) -> None:
+        """A level picked on the ladder: its price into the ticket, on the side that
+        takes it (an ask is bought), the amount typed so far kept."""
+        if self.trading:
+            self.query_one(OrderTicket).take(event.side, event.price)
 
     @on(OrderTicket.Changed)
     def ticket_changed(self, event: OrderTicket.Changed) -> None:
@@ -356,6 +397,9 @@ class OrderBookScreen(DataScreen):
     def action_choose_side(self, side: str) -> None:
         """The side, from inside the ticket, without leaving the field being typed in."""
         self.query_one(OrderTicket).set_side(side)
+
+    def action_focus_ladder(self) -> None:
+        self.query_one(PriceLadder).focus()
 
     def action_focus_orders(self) -> None:
         self.query_one("#orders", Table).focus()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from decimal import Decimal
 
 from rich.text import Text
 from textual import on
@@ -76,6 +77,13 @@ class OrderTicket(Vertical):
 
     def set_side(self, side: str) -> None:
         self.query_one(SideToggle).side = side
+
+    def take(self, side: str, price: Decimal) -> None:
+        """An order on `side` at `price` (a level picked on the ladder), the amount
+        typed so far kept: into the amount field, ready for Enter."""
+        self.set_side(side)
+        self.query_one("#price", Input).value = f"{price:.4f}"
+        self.focus_amount()
 
     def focus_amount(self) -> None:
         amount = self.query_one("#amount", Input)
