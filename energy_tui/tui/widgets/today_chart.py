@@ -17,15 +17,17 @@ STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
 
 
 def round_ticks(low: float, high: float, most: int) -> list[float]:
-    """At most `most` (and at least two) evenly spaced round numbers (1, 2, 2.5 or 5
-    times a power of ten) from at or below `low` to at or above `high`."""
+    """Evenly spaced round numbers (1, 2, 2.5 or 5 times a power of ten), at most about
+    `most`, inside [low, high]; the two round numbers around them when none or one is."""
     span = high - low or abs(high) / 10 or 1.0
     raw = span / max(1, most - 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(s * power for s in STEPS if s * power >= raw * (1 - 1e-9))
-    first = math.floor(low / step + 1e-9) * step
-    count = max(2, math.ceil((high - first) / step - 1e-9) + 1)
-    return [round(first + i * step, 10) for i in range(count)]
+    first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+    if last - first < 1:
+        first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+        last = max(last, first + 1)
+    return [round(k * step, 10) for k in range(first, last + 1)]
 
 
 def decimals_of(ticks: Sequence[float]) -> int:
@@ -47,12 +49,14 @@ def draw_today(candles: Sequence[Candle], height: int) -> Draw:
         x = [hour_of(c) + BUCKET_SECONDS / 7200 for c in candles]  # at the middle of each
         y = [float(c.close) for c in candles]
         low, high = min(float(c.low) for c in candles), max(float(c.high) for c in candles)
-        ticks = round_ticks(low, high, max(2, (height - 4) // 3))
+        ticks = round_ticks(low, high, max(3, (height - 4) // 3))
         places = decimals_of(ticks)
+        bottom, top = min(low, ticks[0]), max(high, ticks[-1])
+        margin = (top - bottom) / 50  # the line never sits on the frame
         first, last = math.floor(x[0]), math.ceil(x[-1])
         plt.plot(x, y, color=colour("primary"), marker="braille")
         plt.yticks(ticks, [f"{t:.{places}f}" for t in ticks])
-        plt.ylim(ticks[0], ticks[-1])
+        plt.ylim(bottom - margin, top + margin)
         hours = _hour_ticks(first, last, width)
         plt.xticks([float(h) for h in hours], [f"{h:02d}h" for h in hours])
         plt.xlim(first, max(last, first + 1))
