@@ -17,7 +17,16 @@ from energy_tui.tui.app import make_app
 from energy_tui.tui.screens.order_book import OrderBookScreen
 from energy_tui.tui.widgets.ladder import SPREAD, PriceLadder
 from energy_tui.tui.widgets.ticket import OrderTicket
-from tests.tui_identity_support import SEEDER, SIZE, in_db, login, seeded_database, settle, sync
+from tests.tui_identity_support import (
+    SEEDER,
+    SIZE,
+    in_db,
+    login,
+    screen_text,
+    seeded_database,
+    settle,
+    sync,
+)
 
 SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
 ALICE = Actor(label="test:alice", role="trader", username="alice", prosumer_address="home-01")
@@ -187,3 +196,18 @@ async def test_at_200x50_the_ladder_shows_more_levels_and_a_chart_of_today(marke
         depth = ladder.columns["Depth"].width  # type: ignore[index]
         assert depth >= 40
     assert Decimal(asks[0].split(":")[1]) == Decimal("0.2000")
+
+
+@sync
+async def test_at_80x24_enter_takes_unlisted_and_the_help_lists_it(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "alice")
+        await _on_ladder(pilot)
+        footer = [line for line in screen_text(app).splitlines() if "Quit" in line][-1]
+        assert "Log out" in footer and "Take" not in footer  # the footer keeps its room
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert "Take" in screen_text(app)
+        await pilot.press("escape", "enter")  # the best ask, bought
+        assert _ticket(app) == ("buy", "", "0.2000")

@@ -9,11 +9,11 @@ from decimal import Decimal
 from rich.style import Style
 from rich.text import Text
 from textual import events, on
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
 from energy_tui.services.market.book import Book, Level
+from energy_tui.tui.bindings import crowded, roomy
 from energy_tui.tui.widgets.tables import Table
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -29,7 +29,6 @@ PRICE, MINE, KWH, COUNT, CUMULATIVE = (
 )
 MIN_BAR = 8  # below this the narrow columns are used, and the bar takes what is left
 TAKER = {"ask": "buy", "bid": "sell"}  # the side of an order that would take a level
-FOOTER_ROOM = 100  # terminal columns from which the footer lists Enter
 
 
 def depth_bar(value: Decimal, largest: Decimal, width: int) -> str:
@@ -66,12 +65,7 @@ class PriceLadder(Table):
     PriceLadder > .ladder--mine { color: $accent; text-style: bold; }
     """
     COMPONENT_CLASSES = {"ladder--mine"}
-    # Enter takes the level; the footer says so where it has room (below 100 columns it
-    # keeps that room for the app's keys, and Enter works unlisted).
-    BINDINGS = [
-        Binding("enter", "take", "Take"),
-        Binding("enter", "select_cursor", "Take", show=False),
-    ]
+    BINDINGS = [*roomy("enter", "take", "Take")]  # in the footer where it has room
 
     @dataclasses.dataclass
     class Picked(Message):
@@ -190,9 +184,7 @@ class PriceLadder(Table):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "take":
-            return self.trading and self.app.size.width >= FOOTER_ROOM
-        if action == "select_cursor":
-            return self.trading
+            return self.trading and not crowded(self, parameters)
         return super().check_action(action, parameters)
 
     def on_resize(self) -> None:
@@ -201,7 +193,7 @@ class PriceLadder(Table):
             self.show(self.book)
         self.refresh_bindings()
 
-    def action_take(self) -> None:
+    def action_take(self, _unlisted: str = "") -> None:
         self._pick()
 
     def selected(self) -> Row | None:
