@@ -267,7 +267,7 @@ def two_sells_at_one_price():
 
 
 def test_amend_down_keeps_time_priority():
-    sellers, first, second = two_sells_at_one_price()
+    sellers, first, _second = two_sells_at_one_price()
 
     result = amend_order(sellers["s1"], first.id, amount="1")
 
@@ -297,7 +297,7 @@ def test_amend_up_loses_time_priority():
 
 
 def test_amend_to_a_new_price_goes_to_the_back_of_the_new_level():
-    sellers, (a, b, c) = asks(("s1", "1", "0.1100"), ("s2", "1", "0.1000"), ("s3", "1", "0.1000"))
+    sellers, (a, _b, _c) = asks(("s1", "1", "0.1100"), ("s2", "1", "0.1000"), ("s3", "1", "0.1000"))
 
     amend_order(sellers["s1"], a.id, price="0.1000")
 
@@ -338,7 +338,7 @@ def test_amend_that_fills_completely_closes_the_order():
 
 
 def test_amend_moves_the_buy_hold_exactly_and_keeps_fills():
-    sellers, _ = asks(("s1", "1", "0.1000"))
+    _sellers, _ = asks(("s1", "1", "0.1000"))
     buyer = trader("buyer", watt="50")
     bid = place(buyer, "buy", "4", "0.1000").order  # fills 1, rests 3
 

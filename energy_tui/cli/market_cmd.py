@@ -439,9 +439,10 @@ def placed_sentence(result: PlaceResult) -> str:
     if o.status == "filled":
         return f"{head}: filled in {traded}"
     if o.status == "cancelled":
-        tag = "market" if o.kind == "market" else o.time_in_force.upper()
+        tif = o.time_in_force.upper()
+        tag = f"market, {tif}" if o.kind == "market" else tif
         if o.time_in_force == "fok" and not result.fills:
-            return f"{head} ({tag}, FOK): nothing done, {o.reason}"
+            return f"{head} ({tag}): nothing done: {o.reason}"
         reason = f" ({o.reason})" if o.reason else ""
         return f"{head} ({tag}): {filled}, {o.remaining.quantize(KWH)} kWh cancelled{reason}"
     until = f" until {o.expires_at:%Y-%m-%d %H:%M} UTC" if o.expires_at else ""

@@ -352,7 +352,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             if status == "cancelled":
                 reason = _cancel_reason(order, request, cap_note)
         else:  # killed: nothing traded, nothing held
-            status, order.reserved = "cancelled", _ZERO
+            status, order.reserved = "cancelled", _ZERO.quantize(_WATT)
         _insert_order(order, status, expires_at, now, request.kind, reason)
         _write_fills(fills, actor, now)
         if not killed:  # a killed order changed no balance and no count
@@ -1089,7 +1089,7 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
             wanted &= EnergyOrder.order_type == side
         rows = list(EnergyOrder.select().where(wanted).order_by(EnergyOrder.seq))
         ledger = Ledger()
-        watt = energy = _ZERO
+        watt, energy = _ZERO.quantize(_WATT), _ZERO.quantize(_KWH)
         for row in rows:
             order = _Order(
                 row.id,
