@@ -152,7 +152,11 @@ def test_amend_down_keeps_its_place_and_amend_up_does_not(run, book):
     assert EnergyOrder.get_by_id(first["id"]).seq == seq[first["id"].replace("-", "")]
 
     text = ok(run, "order", "amend", second["id"], "--amount", "3", "--yes", "--api-key", seller)
-    assert text.startswith(f"amended order {second['id']}: sell 3.00 kWh at 0.1400")
+    assert text.startswith(
+        f"amended (back of the queue at its price): order {second['id']}: sell 3.00 kWh at 0.1400"
+    )
+    text = ok(run, "order", "amend", second["id"], "--amount", "2.5", "--api-key", seller)
+    assert text.startswith("amended (kept its place in the queue): order")
     assert EnergyOrder.get_by_id(second["id"]).seq > EnergyOrder.get_by_id(first["id"]).seq
 
 

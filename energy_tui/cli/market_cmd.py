@@ -579,10 +579,17 @@ def run_amend(args: argparse.Namespace) -> int:
         raise ValidationError("give --price, --amount or both: what should change")
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
+        before = market.get_order(args.id)
         result = amend_order(
             actor, args.id, price=args.price, amount=args.amount, confirmed=args.yes
         )
-    return print_result(args, result, "amended ")
+    # the rule of DESIGN §3: only a smaller amount at the same price keeps the place
+    after = result.order
+    kept = after.price == before.price and after.amount < before.amount
+    if args.json:
+        return print_result(args, result)
+    place = "kept its place in the queue" if kept else "back of the queue at its price"
+    return print_result(args, result, f"amended ({place}): ")
 
 
 LIST_STATUSES = ("open", "filled", "cancelled", "expired", "all")
