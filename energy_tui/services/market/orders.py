@@ -365,13 +365,13 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             "order_created",
             order_id=str(order.id),
             side=order.side,
-            kind=request.kind,
             amount=str(order.amount),
             price=str(order.price),
             time_in_force=order.tif,
             status=status,
             fills=len(fills),
-            **({"reason": reason} if reason else {}),
+            **({"kind": request.kind} if request.kind != "limit" else {}),
+            **({"reason": reason} if killed else {}),  # else on the order row only
         )
     view = OrderView(
         order.id,
