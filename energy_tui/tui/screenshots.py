@@ -43,6 +43,7 @@ from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.keys import KeyReveal
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 
 NOW = dt.datetime(2026, 11, 25, 14, 0)  # UTC, a sunny early afternoon
@@ -291,6 +292,14 @@ async def trader_tour(pilot: Pilot, shoot: Shoot) -> None:
     await fat_finger(pilot)
     await shoot("order_guard")
     await pilot.press("n", "escape")  # go back, then leave the ticket
+    await market_order(pilot)
+    await shoot("order_market")
+    await pilot.press("escape", "h")  # my orders: the history
+    await shoot("order_history")
+    await pilot.press("h", "x")  # back to the open ones; cancel them all?
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
+    await shoot("cancel_all")
+    await pilot.press("n")
     await pilot.press("question_mark")
     await shoot("help")
     await pilot.press("escape")
@@ -326,6 +335,17 @@ async def fat_finger(pilot: Pilot) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder), "the guard's question")
     await wait_for(pilot, lambda: app.screen.focused is not None, "the question's focus")
+
+
+async def market_order(pilot: Pilot) -> None:
+    """A market buy of 20 kWh (F9 three times: IOC, FOK, market) capped just above the
+    best ask, below alice's own sell: the walk stops at the cap."""
+    screen = pilot.app.screen
+    assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
+    best_ask = screen.snapshot.book.best_ask or Decimal("0.2000")
+    screen.query_one("#price", Input).value = f"{best_ask + Decimal('0.0010'):.4f}"
+    screen.query_one("#amount", Input).value = "20"
+    await pilot.press("b", "f9", "f9", "f9")
 
 
 async def admin_tour(pilot: Pilot, shoot: Shoot) -> None:
