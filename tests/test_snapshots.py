@@ -180,6 +180,44 @@ def test_order_book_asks_before_placing_an_order_far_from_the_market(
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
 
 
+def test_order_book_ticket_previews_a_market_buy_walk_and_worst_price(
+    snap_compare, app_on_copy
+) -> None:
+    """F9 steps to a market order: the price is an optional cap, the preview walks."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("b", *"30", "f9", "f9", "f9")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_order_book_amends_an_open_order_in_the_ticket_at_80x24(snap_compare, app_on_copy) -> None:
+    """`a` on an open order: the ticket holds it, says whether it keeps its place."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("o", "a", "shift+tab", "ctrl+a", "ctrl+k", *"3")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=screenshots.SMALL, run_before=run_before)
+
+
+def test_cancel_all_asks_with_the_count_and_what_it_releases(snap_compare, app_on_copy) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("x")
+        await screenshots.wait_for(pilot, lambda: isinstance(pilot.app.screen, Confirm), "it")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_my_order_history_lists_status_average_price_and_why(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "h"))
+
+
 # --- empty states: what is empty and what to do next ----------------------------------
 
 

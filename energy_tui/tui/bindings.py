@@ -22,9 +22,9 @@ def roomy(key: str, action: str, description: str) -> list[Binding]:
     ]
 
 
-def crowded(node: DOMNode, parameters: tuple[object, ...]) -> bool:
-    """For `check_action`: the listed twin, on a terminal too narrow to list it."""
-    return parameters != (UNLISTED,) and node.app.size.width < FOOTER_ROOM
+def crowded(node: DOMNode, parameters: tuple[object, ...], room: int = FOOTER_ROOM) -> bool:
+    """For `check_action`: the listed twin, on a terminal narrower than `room`."""
+    return parameters != (UNLISTED,) and node.app.size.width < room
 
 
 def in_help(binding: Binding) -> bool:
