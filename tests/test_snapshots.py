@@ -183,11 +183,11 @@ def test_order_book_asks_before_placing_an_order_far_from_the_market(
 def test_order_book_ticket_previews_a_market_buy_walk_and_worst_price(
     snap_compare, app_on_copy
 ) -> None:
-    """F9 steps to a market order: the price is an optional cap, the preview walks."""
+    """F10 steps to a market order: the price is an optional cap, the preview walks."""
 
     async def run_before(pilot: Pilot) -> None:
         await screenshots.log_in(pilot, "alice")
-        await pilot.press("b", *"30", "f9", "f9", "f9")
+        await pilot.press("b", *"30", "f10", "f10", "f10")
         await screenshots.still(pilot)
 
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)

@@ -81,12 +81,12 @@ def _alices() -> list[EnergyOrder]:
 
 
 @sync
-async def test_f9_makes_a_market_buy_whose_preview_walks_to_the_worst_price(market) -> None:
+async def test_f10_makes_a_market_buy_whose_preview_walks_to_the_worst_price(market) -> None:
     app = make_app(*market)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await login(pilot, "alice")
         await pilot.press("b", "6")
-        await pilot.press("f9", "f9", "f9")  # IOC, FOK, then market
+        await pilot.press("f10", "f10", "f10")  # IOC, FOK, then market
         ticket = _ticket(app)
         assert (ticket.kind, ticket.time_in_force) == ("market", "ioc")
         assert str(ticket.query_one("#price-label", Label).content) == "Cap"  # optional
@@ -107,7 +107,7 @@ async def test_a_fok_that_cannot_fill_leaves_the_book_and_balances_as_they_were(
         await login(pilot, "alice")
         before = in_db(prosumers.balances, "home-01")
         await pilot.press("b", "1", "0")  # 10 kWh: 8 on offer at 0.2100 or less
-        await pilot.press("tab", *"0.2100", "f9", "f9")
+        await pilot.press("tab", *"0.2100", "f10", "f10")
         assert _ticket(app).time_in_force == "fok"
         await pilot.press("enter")
         await _wait_for(pilot, lambda: any("FOK" in n.message for n in app._notifications))
@@ -243,6 +243,6 @@ async def test_the_order_keys_are_listed_at_120_and_unlisted_but_working_at_80(m
         await pilot.press("o")
         footer = [line for line in screen_text(app).splitlines() if "Quit" in line][-1]
         assert all(key in footer for key in ("Amend", "Cancel all", "History", "Log out"))
-        await type_text(pilot, "b")  # into the ticket: F9 steps the order type
+        await type_text(pilot, "b")  # into the ticket: F10 steps the order type
         footer = [line for line in screen_text(app).splitlines() if "Quit" in line][-1]
         assert "Order type" in footer

@@ -338,14 +338,14 @@ async def fat_finger(pilot: Pilot) -> None:
 
 
 async def market_order(pilot: Pilot) -> None:
-    """A market buy of 20 kWh (F9 three times: IOC, FOK, market) capped just above the
+    """A market buy of 20 kWh (F10 three times: IOC, FOK, market) capped just above the
     best ask, below alice's own sell: the walk stops at the cap."""
     screen = pilot.app.screen
     assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
     best_ask = screen.snapshot.book.best_ask or Decimal("0.2000")
     screen.query_one("#price", Input).value = f"{best_ask + Decimal('0.0010'):.4f}"
     screen.query_one("#amount", Input).value = "20"
-    await pilot.press("b", "f9", "f9", "f9")
+    await pilot.press("b", "f10", "f10", "f10")
 
 
 async def admin_tour(pilot: Pilot, shoot: Shoot) -> None:

@@ -96,7 +96,7 @@ class OrderBookScreen(TradingScreen):
         # amendment) for b, s, c and o.
         Binding("f7", "choose_side('buy')", "Buy"),
         Binding("f8", "choose_side('sell')", "Sell"),
-        *roomy("f9", "order_type", "Order type"),
+        *roomy("f10", "order_type", "Order type"),  # F9 is the app's (price alerts)
         Binding("escape", "leave_ticket", "Leave ticket"),
     ]
 
@@ -410,7 +410,7 @@ class OrderBookScreen(TradingScreen):
         self.query_one(OrderTicket).set_side(side)
 
     def action_order_type(self, _unlisted: str = "") -> None:
-        """The ticket's next order type, from inside a field (F9)."""
+        """The ticket's next order type, from inside a field (F10)."""
         self.query_one(OrderTicket).next_order_type()
 
     def action_focus_ladder(self) -> None:

@@ -16,7 +16,7 @@ LABELS = {"limit": " Limit ", "market": " Market "}
 
 class KindToggle(Widget, can_focus=True):
     """The chosen kind lit; Left/Right or Space switch, a click picks the one under the
-    pointer (F9 from anywhere in the ticket, a binding of the screen)."""
+    pointer (F10 from anywhere in the ticket, a binding of the screen)."""
 
     DEFAULT_CSS = """
     KindToggle { height: 1; width: auto; }

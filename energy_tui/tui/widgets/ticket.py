@@ -24,7 +24,7 @@ from energy_tui.tui.widgets.side_toggle import SideToggle
 from energy_tui.tui.widgets.ticket_text import describe, describe_amend
 
 FIELDS = {"amount": amount_value, "price": price_value}
-# (kind, time in force) in the order F9 steps through them; a market order is immediate
+# (kind, time in force) in the order F10 steps through them; a market order is immediate
 ORDER_TYPES = [
     ("limit", "gtc"),
     ("limit", "ioc"),
