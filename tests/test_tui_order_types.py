@@ -157,8 +157,9 @@ async def test_an_amended_price_far_from_the_market_asks_first(market) -> None:
         await _wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder))
         await pilot.press("y")
         await _wait_for(pilot, lambda: in_db(_alices)[0].price_per_kwh == D("0.0500"))
-        await pilot.press("escape")  # nothing left to amend: out of the ticket
-        assert _ticket(app).amending is None
+        await _wait_for(pilot, lambda: _ticket(app).amending is None)
+        toasts = [n.message for n in app._notifications]
+        assert "Amended to buy 2.50 kWh @ 0.0500: back of the queue at its price" in toasts
 
 
 @sync
