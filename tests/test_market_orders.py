@@ -490,3 +490,18 @@ def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(
         market_book.order_history("buyer", status="bogus")
     seller_view = market_book.order_history("s2")[0]
     assert seller_view.average_price == D("0.1001")
+
+
+def test_order_history_stays_newest_placed_first_after_an_amendment(monkeypatch):
+    clock = freeze(monkeypatch)
+    buyer = trader("buyer", watt="50")
+    first = place(buyer, "buy", "1", "0.0900").order
+    clock.advance(minutes=1)
+    second = place(buyer, "buy", "1", "0.0800").order
+    third = place(buyer, "buy", "1", "0.0700").order  # placed in the same second
+    clock.advance(minutes=1)
+    amend_order(buyer, first.id, price="0.0850")  # a new seq: the back of its new level
+    amend_order(buyer, second.id, amount="2")
+
+    assert [o.id for o in market_book.order_history("buyer")] == [third.id, second.id, first.id]
+    assert [o.id for o in market_book.order_history("buyer", limit=1)] == [third.id]

@@ -236,7 +236,9 @@ def order_history(
         query = query.where(EnergyOrder.status.in_(statuses))
     if since is not None:
         query = query.where(EnergyOrder.created_at >= since)
-    rows = list(query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit))
+    # newest placed first: not by seq, which an amendment renews (the back of its level)
+    newest = (EnergyOrder.created_at.desc(), EnergyOrder.id.desc())  # ids are time-ordered
+    rows = list(query.order_by(*newest).limit(limit))
     averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
     return [
         dataclasses.replace(OrderView.of(row), average_price=averages.get(row.id)) for row in rows
