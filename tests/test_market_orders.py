@@ -221,6 +221,35 @@ def test_market_buy_reserves_amount_times_cap_and_is_refused_beyond_the_balance(
     )
 
 
+def test_market_buy_never_spends_more_than_amount_times_cap_plus_fee():
+    # three 1 kWh asks at the cap: each trade pays its own fee, rounded up to 0.01, so
+    # taking all three costs 0.03 + 3 x 0.01 = 0.06 against a hold of 0.03 + 0.01
+    asks(("s1", "1", "0.0105"), ("s2", "1", "0.0105"), ("s3", "1", "0.0105"))
+    buyer = trader("buyer", watt="5")
+    start = balances("buyer")
+    hold = RULES.buyer_cost(D("3"), D("0.0105"))
+
+    result = place(buyer, "buy", "3", "0.0105", market=True)
+
+    spent = start.watt_total - balances("buyer").watt_total
+    assert spent == sum((f.buyer_total for f in result.fills), D(0))
+    assert spent <= hold == D("0.04")
+    assert (result.order.filled, result.order.status) == (D("2.00"), "cancelled")
+    assert "0.04 WATT" in (result.order.reason or "")
+    assert balances("buyer").watt_reserved == D("0.00")
+
+
+def test_market_fok_buy_that_its_hold_cannot_pay_in_full_does_nothing():
+    asks(("s1", "1", "0.0105"), ("s2", "1", "0.0105"))  # 2 x (0.01 + 0.01) > 0.02 + 0.01
+    buyer = trader("buyer", watt="5")
+
+    refused(
+        ValidationError,
+        lambda: place(buyer, "buy", "2", "0.0105", market=True, fok=True),
+        "fill or kill",
+    )
+
+
 def test_market_fok_is_all_or_nothing():
     asks(("s1", "1", "0.1000"), ("s2", "1", "0.1500"))
     buyer = trader("buyer", watt="50")

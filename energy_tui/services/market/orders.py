@@ -86,6 +86,8 @@ class _Order:
     reserved: Decimal  # WATT still held (buy orders)
     seq: int
     tif: str = "gtc"
+    capped: bool = False  # a market buy: spends at most what it holds (amount x cap + fee)
+    held_out: bool = False  # a capped buy stopped: the next fill would cost more than that
 
     @property
     def remaining(self) -> Decimal:
@@ -323,6 +325,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             hold,
             state.order_seq,
             request.time_in_force,
+            capped=request.kind == "market" and request.side == "buy",
         )
         fills: list[Fill] = []
         reason = None
@@ -337,6 +340,12 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
                 killed = True
         if not killed:
             fills = _match(order, ledger, state, rules, now, opening.makers)
+            if order.tif == "fok" and order.remaining and order.held_out:
+                raise ValidationError(
+                    f"fill or kill: {order.remaining} of {order.amount} kWh could not fill "
+                    f"within the {hold} WATT it holds (amount x cap + fee): each trade pays "
+                    "its own fee, rounded up to the cent: nothing was done"
+                )
             if order.tif == "fok" and order.remaining:
                 # a maker dropped out on a rounding cent after the count: all or nothing
                 raise ValidationError(
@@ -350,7 +359,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             else:
                 state.count_open(order.side, +1)
             if status == "cancelled":
-                reason = _cancel_reason(order, request, cap_note)
+                reason = _cancel_reason(order, request, cap_note, hold)
         else:  # killed: nothing traded, nothing held
             status, order.reserved = "cancelled", _ZERO.quantize(_WATT)
         _insert_order(order, status, expires_at, now, request.kind, reason)
@@ -401,10 +410,16 @@ def _or_better(order: _Order) -> str:
     return f"{order.price} or {'less' if order.side == 'buy' else 'more'}"
 
 
-def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str) -> str:
+def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str, hold: Decimal) -> str:
     """Why the unfilled part of an immediate order was cancelled."""
     other = "sell" if order.side == "buy" else "buy"
     left = f"{order.remaining} of {order.amount} kWh"
+    if order.held_out:
+        return (
+            f"market order: {left} not bought: the next trade would have spent more than "
+            f"the {hold} WATT it held (amount x cap + fee; each trade pays its own fee, "
+            "rounded up to the cent)"
+        )
     if request.kind == "market":
         where = "at or below" if order.side == "buy" else "at or above"
         note = f" ({cap_note})" if cap_note else ""
@@ -570,6 +585,9 @@ def _match(
         if not makers:
             break
         for maker in makers:
+            if order.capped and _beyond_hold(order, maker, rules):
+                order.held_out = True
+                return fills
             try:
                 fills.append(_fill(order, maker, ledger, state, rules, now))
             except _Unpayable as short:
@@ -585,6 +603,12 @@ def _match(
             if order.remaining == 0:
                 return fills
     return fills
+
+
+def _beyond_hold(buy: _Order, maker: _Order, rules: MarketRules) -> bool:
+    """Whether filling `buy` against `maker` would cost more than the buy still holds."""
+    total = rules.trade_total(min(buy.remaining, maker.remaining), maker.price)
+    return total + rules.fee(total) > buy.reserved
 
 
 class _Unpayable(Exception):
