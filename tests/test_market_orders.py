@@ -534,3 +534,25 @@ def test_order_history_stays_newest_placed_first_after_an_amendment(monkeypatch)
 
     assert [o.id for o in market_book.order_history("buyer")] == [third.id, second.id, first.id]
     assert [o.id for o in market_book.order_history("buyer", limit=1)] == [third.id]
+
+
+def test_a_resting_buy_that_cannot_pay_its_rounding_cent_is_cancelled_with_the_reason():
+    # 1 kWh at 0.0200 holds 0.02 + 0.01; the first half-kWh trade costs 0.01 + 0.01,
+    # leaving 0.01 held for a second one that costs 0.02, with nothing else available
+    bidder = trader("bidder", watt="0.03")
+    bid = place(bidder, "buy", "1", "0.0200").order
+    seller = trader("seller", energy="5")
+    place(seller, "sell", "0.5", "0.0200")
+
+    result = place(seller, "sell", "0.5", "0.0200", ioc=True)
+
+    assert result.fills == []
+    closed = row(bid.id)
+    assert (closed.status, closed.is_active, closed.watt_reserved) == (
+        "cancelled",
+        False,
+        D("0.00"),
+    )
+    assert closed.status_reason is not None
+    assert "rounding" in closed.status_reason
+    assert balances("bidder").watt_reserved == D("0.00")

@@ -56,6 +56,10 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
 _EXPIRED = "its lifetime ran out (expires_at)"
 _CANCELLED_ALL = "cancelled with all open orders of its owner"
+_UNPAYABLE = (
+    "its owner could not pay the rounding cent of its next trade (each trade's price and "
+    "fee are rounded to the cent): cancelled by the market"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -687,6 +691,7 @@ def _save_maker(maker: _Order, ledger: Ledger, state: _State, now: dt.datetime) 
             now,
             "partially_filled",
             True,
+            None,
             maker.id.hex,
         )
 
@@ -697,7 +702,8 @@ def _close_maker(
     """A resting order leaves the book: filled, or unable to pay a rounding cent."""
     _release(maker, ledger)
     state.count_open(maker.side, -1)
-    write(statements().save_maker, maker.filled, _ZERO, now, status, False, maker.id.hex)
+    reason = _UNPAYABLE if status == "cancelled" else None
+    write(statements().save_maker, maker.filled, _ZERO, now, status, False, reason, maker.id.hex)
 
 
 def _final_status(order: _Order) -> str:
