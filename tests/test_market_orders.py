@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from energy_tui.db.models import EnergyOrder, EnergyTrade
+from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketState, MarketStatistics
 from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
 from energy_tui.services.market import (
     amend_order,
@@ -556,3 +556,19 @@ def test_a_resting_buy_that_cannot_pay_its_rounding_cent_is_cancelled_with_the_r
     assert closed.status_reason is not None
     assert "rounding" in closed.status_reason
     assert balances("bidder").watt_reserved == D("0.00")
+
+
+def test_a_killed_fok_that_expired_orders_on_the_way_records_the_open_counts(monkeypatch):
+    clock = freeze(monkeypatch)
+    bidder = trader("bidder", watt="10")
+    place(bidder, "buy", "1", "0.0900", expires="1h")
+    place(bidder, "buy", "1", "0.0800")
+    clock.advance(hours=2)  # the first bid is due: the next placement expires it
+    seller = trader("seller", energy="5")
+
+    killed = place(seller, "sell", "3", "0.0800", fok=True)
+
+    assert killed.order.status == "cancelled"
+    state = MarketState.get_by_id(1)
+    day = MarketStatistics.get(MarketStatistics.date == clock.now.date())
+    assert (state.open_buy_orders, day.active_buy_orders) == (1, 1)

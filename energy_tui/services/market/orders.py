@@ -368,9 +368,10 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             status, order.reserved = "cancelled", _ZERO.quantize(_WATT)
         _insert_order(order, status, expires_at, now, request.kind, reason)
         _write_fills(fills, actor, now)
-        if not killed:  # a killed order changed no balance and no count
+        if not killed:  # a killed order changed no balance
             ledger.save(now)
-            stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        # the open counts: an expiry on the way may have changed them even when killed
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
         _save_state(state, now)
         _audit(
             actor,
