@@ -573,3 +573,19 @@ def test_a_killed_fok_that_expired_orders_on_the_way_records_the_open_counts(mon
     state = MarketState.get_by_id(1)
     day = MarketStatistics.get(MarketStatistics.date == clock.now.date())
     assert (state.open_buy_orders, day.active_buy_orders) == (1, 1)
+
+
+def test_amending_a_buy_down_never_asks_for_more_money():
+    # 2 kWh at 0.0150 hold 0.03 + 0.01; a 1 kWh trade costs 0.02 + 0.01 (per-trade
+    # rounding), leaving 0.01 held for a remainder a new order would hold 0.03 for.
+    # Making it smaller (0.9 kWh left, 0.02 for a new order) must not ask for a cent
+    bidder = trader("bidder", watt="0.04")
+    bid = place(bidder, "buy", "2", "0.0150").order
+    place(trader("seller", energy="5"), "sell", "1", "0.0150")
+    assert row(bid.id).watt_reserved == D("0.01")
+
+    result = amend_order(bidder, bid.id, amount="1.9")
+
+    assert (result.order.amount, result.order.status) == (D("1.90"), "partially_filled")
+    assert row(bid.id).watt_reserved == D("0.01")
+    assert balances("bidder").watt_reserved == D("0.01")

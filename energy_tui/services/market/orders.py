@@ -1087,6 +1087,10 @@ def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules
         account.energy_reserved += more
     else:
         hold = rules.buyer_cost(remaining, change.price)
+        if not change.loses_priority:
+            # a smaller amount at the same price never asks for more than it holds now
+            # (per-trade rounding may have left less than a new order would hold)
+            hold = min(hold, order.reserved)
         if hold > MAX_MONEY:
             raise ValidationError(
                 f"order value {hold} WATT is beyond {MAX_MONEY} WATT", field="amount"
