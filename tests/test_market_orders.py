@@ -4,6 +4,8 @@ leaves the database as it was."""
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -589,3 +591,58 @@ def test_amending_a_buy_down_never_asks_for_more_money():
     assert (result.order.amount, result.order.status) == (D("1.90"), "partially_filled")
     assert row(bid.id).watt_reserved == D("0.01")
     assert balances("bidder").watt_reserved == D("0.01")
+
+
+def _resting_buys(address: str, count: int) -> None:
+    """`count` open 1 kWh buys at 0.0500 of `address`, written in bulk (as `count`
+    placements would leave them, holding 0.05 + 0.01 each)."""
+    from energy_tui.db.ids import new_id
+    from energy_tui.db.models import Prosumer
+    from energy_tui.services.market.money import CENT
+
+    now = MarketState.get_by_id(1).updated_at
+    state = MarketState.get_by_id(1)
+    hold = D("0.05") + CENT
+    rows = [
+        {
+            "id": new_id(),
+            "trader_address": address,
+            "order_type": "buy",
+            "energy_amount": D("1.00"),
+            "price_per_kwh": D("0.0500"),
+            "is_active": True,
+            "created_at": now,
+            "filled_amount": D("0.00"),
+            "status": "open",
+            "time_in_force": "gtc",
+            "updated_at": now,
+            "watt_reserved": hold,
+            "seq": state.order_seq + 1 + i,
+        }
+        for i in range(count)
+    ]
+    for start in range(0, count, 200):
+        EnergyOrder.insert_many(rows[start : start + 200]).execute()
+    Prosumer.update(watt_reserved=Prosumer.watt_reserved + hold * count).where(
+        Prosumer.address == address
+    ).execute()
+    MarketState.update(
+        order_seq=state.order_seq + count, open_buy_orders=state.open_buy_orders + count
+    ).where(MarketState.id == 1).execute()
+
+
+def test_cancel_all_of_very_many_orders_is_audited_in_full_on_every_backend():
+    # one event listing 1,700 ids is about 68 KB: more than a MySQL/MariaDB TEXT holds
+    bot = trader("bot", watt="200")
+    _resting_buys("bot", 1700)
+
+    done = cancel_all(bot)
+
+    assert done.count == 1700
+    assert (done.released_watt, balances("bot").watt_reserved) == (D("102.00"), D("0.00"))
+    listed = []
+    for event in audit_events("order_cancelled"):
+        data = json.loads(event.event_data)
+        assert data["scope"] == "all"
+        listed += re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", str(data["order_ids"]))
+    assert sorted(listed) == sorted(str(o.id) for o in done.orders)

@@ -56,6 +56,7 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
 _EXPIRED = "its lifetime ran out (expires_at)"
 _CANCELLED_ALL = "cancelled with all open orders of its owner"
+_IDS_PER_EVENT = 1000  # order ids listed in one audit event of a cancel-all
 _UNPAYABLE = (
     "its owner could not pay the rounding cent of its next trade (each trade's price and "
     "fee are rounded to the cent): cancelled by the market"
@@ -1151,16 +1152,22 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                 updated_at=now,
                 status_reason=_CANCELLED_ALL,
             ).where(EnergyOrder.id.in_([row.id for row in rows])).execute()
-            audit.record(
-                "order_cancelled",
-                actor,
-                scope="all",
-                side=side or "both",
-                orders=len(rows),
-                order_ids=[str(row.id) for row in rows],
-                released_watt=str(watt),
-                released_energy=str(energy),
-            )
+            ids = [str(row.id) for row in rows]
+            # a MySQL/MariaDB TEXT holds 64 KB (about 1,600 ids): very many orders are
+            # listed over several events, each saying which part of how many it is
+            parts = [ids[i : i + _IDS_PER_EVENT] for i in range(0, len(ids), _IDS_PER_EVENT)]
+            for number, part in enumerate(parts, 1):
+                audit.record(
+                    "order_cancelled",
+                    actor,
+                    scope="all",
+                    side=side or "both",
+                    orders=len(rows),
+                    order_ids=part,
+                    released_watt=str(watt),
+                    released_energy=str(energy),
+                    **({"part": f"{number} of {len(parts)}"} if len(parts) > 1 else {}),
+                )
         if rows or expired:
             stats.record(now.date(), (), state.open_buys, state.open_sells, now)
             _save_state(state, now)
