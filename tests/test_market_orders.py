@@ -646,3 +646,21 @@ def test_cancel_all_of_very_many_orders_is_audited_in_full_on_every_backend():
         assert data["scope"] == "all"
         listed += re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", str(data["order_ids"]))
     assert sorted(listed) == sorted(str(o.id) for o in done.orders)
+
+
+def test_cancel_all_question_does_not_count_orders_that_have_expired(monkeypatch):
+    clock = freeze(monkeypatch)
+    both = trader("both", watt="50", energy="10")
+    place(both, "buy", "2", "0.0900", expires="1h")
+    place(both, "sell", "3", "0.2000")
+    clock.advance(hours=2)  # the buy is due; nothing has swept it yet
+
+    summary = market_book.open_summary("both")
+    done = cancel_all(both)
+
+    assert summary == market_book.OpenSummary(1, D("0.00"), D("3.00"))
+    assert (done.count, done.released_watt, done.released_energy) == (
+        summary.count,
+        summary.watt_reserved,
+        summary.energy_reserved,
+    )
