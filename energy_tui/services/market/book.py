@@ -143,10 +143,23 @@ def open_orders(address: str) -> list[OrderView]:
     return [OrderView.of(row) for row in query]
 
 
-def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> list[OrderView]:
+def orders(
+    address: str,
+    *,
+    include_closed: bool = False,
+    limit: int = 100,
+    status: str | None = None,
+    before_seq: int | None = None,
+) -> list[OrderView]:
+    """Newest first; `status`: only orders in it; `before_seq`: only older than that
+    arrival sequence (a page after the last one seen)."""
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
-    if not include_closed:
+    if status is not None:
+        query = query.where(EnergyOrder.status == status)
+    elif not include_closed:
         query = query.where(ORDER_IS_ACTIVE)
+    if before_seq is not None:
+        query = query.where(EnergyOrder.seq < before_seq)
     query = query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit)
     return [OrderView.of(row) for row in query]
 
@@ -206,6 +219,7 @@ class TradeFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = 100
+    before_seq: int | None = None  # only trades older than this (a page after the last)
 
 
 def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
@@ -219,6 +233,8 @@ def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
         query = query.where(t.executed_at >= spec.since)
     if spec.until is not None:
         query = query.where(t.executed_at < spec.until)
+    if spec.before_seq is not None:
+        query = query.where(t.seq < spec.before_seq)
     return [TradeView.of(row) for row in query.order_by(t.seq.desc()).limit(spec.limit)]
 
 
