@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ensure_schema(runtime)
     api = Api(runtime)
     metrics = api.metrics
-    hub = Hub(runtime.database, metrics)
+    hub = Hub(api.database, metrics)
 
     app = FastAPI(
         title="energy-tui API",
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     async def ready() -> JSONResponse:
         def check() -> tuple[int, int]:
-            state = migrations.status(runtime.database)
+            state = migrations.status(api.database.obj)
             return state.current, len(state.pending)
 
         current, pending = await api.public(check)

@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from energy_tui import clock
 from energy_tui.api.metrics import Metrics
+from energy_tui.db.models import db
 from energy_tui.errors import AuthError
 from energy_tui.runtime import Runtime
 from energy_tui.services import auth, keys
@@ -77,9 +78,11 @@ class Api:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.database = runtime.database
+        # the models' proxy, bound to runtime.database: each request's connection comes
+        # from whatever the proxy is bound to (tests rebind it per backend)
+        self.database = db
         self.login_enabled = jwt_enabled(self.settings.jwt_secret)
-        self.metrics = Metrics(runtime.database)
+        self.metrics = Metrics(db)
 
     async def call(
         self,

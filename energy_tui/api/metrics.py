@@ -65,6 +65,7 @@ class Metrics:
             self.trades.inc(len(result.fills))
 
     def render(self) -> bytes:
-        in_use = getattr(self.database, "_in_use", None)  # Peewee's pooled databases
+        database = getattr(self.database, "obj", self.database)  # through the proxy
+        in_use = getattr(database, "_in_use", None)  # Peewee's pooled databases
         self.pool_in_use.set(len(in_use) if in_use is not None else 0)
         return generate_latest(self.registry)
