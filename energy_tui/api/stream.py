@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -67,6 +67,8 @@ class Hub:
             return version, events
 
     async def _run(self) -> None:
+        # a new start reads a new baseline (the market may have moved while nobody listened)
+        self.version = self.trade_seq = None
         try:
             while self.clients:
                 self.polls += 1
@@ -102,7 +104,7 @@ class Hub:
         with self.database.connection_context():
             return BookOut.of(market_book.book(DEPTH)).model_dump()
 
-    async def events(self, max_events: int | None = None) -> AsyncIterator[str]:
+    async def events(self, max_events: int | None = None) -> AsyncGenerator[str, None]:
         client = Client(asyncio.Queue(QUEUE_SIZE))
         self.clients.add(client)
         if self.metrics is not None:
@@ -142,5 +144,6 @@ class Hub:
 
 
 def _frame(seq: int, kind: str, data: dict[str, Any]) -> str:
-    payload = json.dumps({"seq": seq, "type": kind, **data}, separators=(",", ":"))
+    body = "trade" if kind == "trade" else "book"  # snapshot, book and resync carry a book
+    payload = json.dumps({"seq": seq, "type": kind, body: data}, separators=(",", ":"))
     return f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n"
