@@ -9,6 +9,7 @@ services. A revoked key, a disabled user or an ended session stops at the next c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from energy_tui import clock
 from energy_tui.api.metrics import Metrics
+from energy_tui.db.connect import backend_of
 from energy_tui.db.models import db
 from energy_tui.errors import AuthError
 from energy_tui.runtime import Runtime
@@ -96,7 +98,7 @@ class Api:
         ip = client_ip(request)
 
         def job() -> T:
-            with self.database.connection_context():
+            with self.connection():
                 actor = self.authenticate(given, ip)
                 request.state.who = _who(actor)
                 for need in needs:
@@ -109,10 +111,19 @@ class Api:
         """`work()` in a worker thread with its own connection, for anyone."""
 
         def job() -> T:
-            with self.database.connection_context():
+            with self.connection():
                 return work()
 
         return await run_in_threadpool(job)
+
+    def connection(self) -> contextlib.AbstractContextManager[object]:
+        """The request's connection: from the pool, given back at the end (PostgreSQL,
+        MySQL); on SQLite the worker thread's own, kept open for its next request (a
+        new SQLite connection costs about a millisecond; there is no pool to exhaust)."""
+        if backend_of(self.database) == "sqlite":
+            self.database.connect(reuse_if_open=True)
+            return contextlib.nullcontext()
+        return self.database.connection_context()
 
     def authenticate(self, given: Credential | None, ip: str | None) -> Actor:
         if given is None:
