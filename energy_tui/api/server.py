@@ -4,11 +4,15 @@ builds its app with `app_factory` from the same settings (the environment carrie
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import sys
+from typing import Any
 
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from energy_tui import logs
 from energy_tui.api.app import create_app
@@ -17,6 +21,19 @@ from energy_tui.config import Settings, load_settings
 from energy_tui.runtime import bind, ensure_schema
 
 log = logging.getLogger("energy_tui.api")
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, setting TCP_NODELAY on each connection: with --workers
+    the accepted sockets came without it, so a response's body (a second small write
+    after its headers) waited for the client's delayed ACK, 40 ms a request."""
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 def app_factory() -> FastAPI:
@@ -66,6 +83,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, db: str | None
         access_log=False,  # the API writes its own, as JSON (api-access.log)
         log_level="warning",
         server_header=False,
+        http=NoDelayH11Protocol,
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )
