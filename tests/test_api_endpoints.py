@@ -11,7 +11,9 @@ import uuid
 import pytest
 
 from energy_tui.db.models import ApiClientOrder, AuditLog, EnergyOrder, MeterReading
+from energy_tui.errors import PermissionDenied
 from energy_tui.services import keys, users
+from energy_tui.services.context import Actor
 from energy_tui.services.market import invariants
 from tests.api_support import PASSWORD, bearer, client_for, key, make_app, problem, user
 from tests.market_support import OPERATOR, balances
@@ -357,3 +359,51 @@ def test_login_is_off_without_a_long_enough_secret(backend):
     user("alice", watt="1")
     problem(off.post(f"{V1}/auth/login", json={"username": "alice", "password": PASSWORD}),
             403, "JWT_SECRET")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "fragment", "field"),
+    [
+        ("/users", {"username": "x", "email": "x@example.org", "password": PASSWORD}, 422,
+         "username must be", "username"),
+        ("/users", {"username": "carol", "email": "not-an-email", "password": PASSWORD}, 422,
+         "email", "email"),
+        ("/users", {"username": "carol", "email": "c@example.org", "password": "short"}, 422,
+         "password", "password"),
+        ("/users", {"username": "carol", "email": "c@example.org", "password": PASSWORD,
+                    "role": "king"}, 422, "role", "role"),
+        ("/users", {"username": "carol", "email": "c@example.org", "password": PASSWORD,
+                    "prosumer": "nowhere"}, 404, "no prosumer", "prosumer"),
+        ("/keys", {"user": "alice", "name": "k", "permissions": ["root"]}, 422,
+         "unknown key permission", "permissions"),
+        ("/keys", {"user": "alice", "name": "k", "expires": "last week"}, 422, "", "expires"),
+        ("/keys", {"user": "nobody", "name": "k"}, 404, "no user", "username"),
+        ("/prosumers", {"address": "bad address!", "name": "x"}, 422, "address", "address"),
+        ("/prosumers/alice/deposit", {"amount": "1.234"}, 422, "amount", "amount"),
+        ("/prosumers/nowhere/deposit", {"amount": "1"}, 404, "no prosumer", None),
+    ],
+)  # fmt: skip
+def test_bad_identity_and_prosumer_input_is_a_problem_naming_the_field(
+    client, backend, path, body, status, fragment, field
+):
+    user("alice", watt="1")
+    user("adam", role="admin")
+    adam = key("adam", "read,trade,manage")
+    audit_rows = AuditLog.select().count()
+    found = problem(client.post(V1 + path, json=body, headers=adam), status, fragment)
+    if field is not None:
+        assert found.get("field") == field, found
+    assert AuditLog.select().count() == audit_rows
+
+
+def test_the_cli_creates_meter_keys(cli, backend):
+    user("alice", watt="1")
+    created = cli("--db", backend.url, "key", "create", "--user", "alice", "--name", "meter",
+                  "--permissions", "meter", "--json")  # fmt: skip
+    assert created.code == 0, created
+    assert '"meter"' in created.out
+    # a trader (here in a login session, with every right of the role) may not
+    alice = Actor("user:alice", "trader", user_id=users.get("alice").id, username="alice",
+                  prosumer_address="alice")  # fmt: skip
+    with pytest.raises(PermissionDenied, match="manage prosumers"):
+        keys.create_key(alice, "alice", "m", "meter")

@@ -26,6 +26,7 @@ from energy_tui.api.schemas import (
     decode_cursor,
     encode_cursor,
 )
+from energy_tui.errors import ValidationError
 from energy_tui.services import audit, keys, prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action
@@ -162,7 +163,11 @@ async def enable(request: Request, username: Username) -> UserOut:
 )
 async def create_key(request: Request, body: KeyIn) -> CreatedKeyOut:
     def work(actor: Actor) -> CreatedKeyOut:
-        expires = keys.parse_expiry(body.expires, clock.now())
+        try:
+            expires = keys.parse_expiry(body.expires, clock.now())
+        except ValidationError as exc:
+            exc.field = "expires"  # the body's name for it
+            raise
         created = keys.create_key(actor, body.user, body.name, body.permissions, expires)
         return CreatedKeyOut(key=created.key, info=KeyOut.of(created.info))
 
