@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
 
 import pytest
@@ -407,3 +408,22 @@ def test_the_cli_creates_meter_keys(cli, backend):
                   prosumer_address="alice")  # fmt: skip
     with pytest.raises(PermissionDenied, match="manage prosumers"):
         keys.create_key(alice, "alice", "m", "meter")
+
+
+def test_concurrent_retries_of_one_client_order_id_place_one_order(client, pair):
+    alice, bob = pair
+    order(client, bob, "sell", "10", "0.2400")
+    answers: list = []
+
+    def send() -> None:
+        answers.append(order(client, alice, "buy", "1", "0.2500", client_order_id="race-1"))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201], [a.text for a in answers]
+    assert len({a.json()["order"]["id"] for a in answers}) == 1
+    assert EnergyOrder.select().where(EnergyOrder.trader_address == "alice").count() == 1
+    assert balances("alice").energy_bought == 1

@@ -8,13 +8,15 @@ import json
 import threading
 import time
 
+import peewee
 import pytest
 from openapi_spec_validator import validate
 
 from energy_tui import locations
-from energy_tui.api import stream
+from energy_tui.api import routes_orders, stream
 from energy_tui.api.middleware import RateLimiter
 from energy_tui.db.models import db
+from energy_tui.errors import DatabaseUnavailable, MarketBusy
 from tests.api_support import PASSWORD, client_for, key, make_app, problem, user
 from tests.market_support import place
 
@@ -182,3 +184,27 @@ def test_one_poll_per_process_and_a_resync_for_a_client_that_fell_behind(backend
         assert hub.clients == set()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("error", "fragment", "retry"),
+    [
+        (MarketBusy("the market is busy: another order held it for more than 30 s", 30),
+         "market is busy", "1"),
+        (DatabaseUnavailable("cannot reach the database server"), "cannot reach", None),
+        (peewee.OperationalError("server closed the connection"), "stopped answering", None),
+    ],
+)  # fmt: skip
+def test_a_busy_market_or_a_lost_database_is_503(client, backend, monkeypatch, error, fragment,
+                                                   retry):  # fmt: skip
+    user("alice", watt="10")
+    alice = key("alice")
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(routes_orders, "place_order", fail)
+    body = {"side": "buy", "amount": "1", "price": "0.25", "confirm": True}
+    response = client.post(f"{V1}/orders", json=body, headers=alice)
+    problem(response, 503, fragment)
+    assert response.headers.get("Retry-After") == retry
