@@ -427,3 +427,56 @@ def test_concurrent_retries_of_one_client_order_id_place_one_order(client, pair)
     assert len({a.json()["order"]["id"] for a in answers}) == 1
     assert EnergyOrder.select().where(EnergyOrder.trader_address == "alice").count() == 1
     assert balances("alice").energy_bought == 1
+
+
+# --- order kinds of the orders issue: market, FOK, amend, cancel all ---------------------
+
+
+def test_market_and_fok_orders(client, pair):
+    alice, bob = pair
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1", "type": "market"},
+            headers=alice), 422, 'needs a price cap ("price"', field="price")  # fmt: skip
+    order(client, bob, "sell", "3", "0.2400")
+    order(client, bob, "sell", "3", "0.2500")
+    killed = order(client, alice, "buy", "10", "0.2500", time_in_force="fok")
+    assert killed.status_code == 201, killed.text
+    assert (killed.json()["order"]["status"], killed.json()["fills"]) == ("cancelled", [])
+    assert killed.json()["order"]["reason"]
+    market = client.post(f"{V1}/orders", json={"side": "buy", "amount": "4", "type": "market",
+                         "price": "0.2500", "confirm": True}, headers=alice)  # fmt: skip
+    assert market.status_code == 201, market.text
+    placed = market.json()
+    assert (placed["order"]["type"], placed["order"]["status"]) == ("market", "filled")
+    assert [f["price"] for f in placed["fills"]] == ["0.2400", "0.2500"]
+    detail = client.get(f"{V1}/orders/{placed['order']['id']}", headers=alice).json()
+    assert detail["order"]["average_price"] == "0.2425"  # (3 x 0.24 + 1 x 0.25) / 4
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1", "type": "market",
+            "time_in_force": "gtc"}, headers=alice), 422, "never rests",
+            field="time_in_force")  # fmt: skip
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1"}, headers=alice),
+            422)  # fmt: skip
+
+
+def test_amend_keeps_or_loses_the_place_and_cancel_all_releases_everything(client, pair):
+    alice, bob = pair
+    first = order(client, bob, "sell", "10", "0.2500").json()["order"]["id"]
+    order(client, bob, "sell", "5", "0.2600")
+    smaller = client.patch(f"{V1}/orders/{first}", json={"amount": "8"}, headers=bob)
+    assert smaller.status_code == 200, smaller.text
+    assert (smaller.json()["kept_place"], smaller.json()["order"]["amount"]) == (True, "8.00")
+    repriced = client.patch(f"{V1}/orders/{first}", json={"price": "0.2450"}, headers=bob)
+    assert (repriced.json()["kept_place"], repriced.json()["order"]["price"]) == (
+        False,
+        "0.2450",
+    )
+    problem(client.patch(f"{V1}/orders/{first}", json={}, headers=bob), 422, "give a new price")
+    problem(client.patch(f"{V1}/orders/{first}", json={"price": "0.30"}, headers=alice), 403)
+    assert balances("bob").energy_reserved == 13
+    done = client.delete(f"{V1}/orders", headers=bob)
+    assert done.status_code == 200, done.text
+    assert (done.json()["cancelled"], done.json()["released_energy"]) == (2, "13.00")
+    assert balances("bob").energy_reserved == 0
+    assert client.get(f"{V1}/orders", headers=bob).json()["items"] == []
+    every = client.get(f"{V1}/orders", params={"status": "all"}, headers=bob).json()["items"]
+    assert {o["status"] for o in every} == {"cancelled"}
+    assert invariants.check() == []

@@ -24,6 +24,8 @@ ENDPOINTS = [
     ("GET", "/orders", None, A.READ_MARKET),
     ("POST", "/orders", {"side": "buy", "amount": "99999", "price": "0.25"}, A.TRADE_OWN),
     ("DELETE", f"/orders/{uuid.UUID(int=7)}", None, A.CANCEL_OWN),
+    ("PATCH", f"/orders/{uuid.UUID(int=7)}", {"price": "0.25"}, A.TRADE_OWN),
+    ("DELETE", "/orders?side=buy", None, A.CANCEL_OWN),
     ("GET", "/prosumers", None, A.MANAGE_PROSUMERS),
     ("POST", "/prosumers/nowhere/deposit", {"amount": "1"}, A.MANAGE_PROSUMERS),
     ("POST", "/prosumers/nowhere/meter-readings", {"generated": "1"}, A.MANAGE_PROSUMERS),

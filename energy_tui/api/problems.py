@@ -30,6 +30,7 @@ from energy_tui.errors import (
     PermissionDenied,
     ValidationError,
 )
+from energy_tui.services.market import guard
 
 log = logging.getLogger("energy_tui.api")
 PROBLEM = "application/problem+json"
@@ -73,6 +74,9 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+_CLI_FLAGS = ("--max-price", "--min-price")
+
+
 def status_of(exc: EnergyError) -> int:
     if isinstance(exc, AuthError):
         return 401
@@ -92,7 +96,15 @@ def status_of(exc: EnergyError) -> int:
 
 
 def from_error(exc: EnergyError) -> JSONResponse:
+    if isinstance(exc, guard.Unconfirmed):  # its words are the CLI's (--yes)
+        detail = str(exc).replace(
+            "Add --yes to place it anyway", 'Send "confirm": true to go ahead anyway'
+        )
+        return problem(422, detail, field="confirm")
     status = status_of(exc)
+    detail = str(exc)
+    for flag in _CLI_FLAGS:  # the services' hints name the CLI's flags for the price
+        detail = detail.replace(f"({flag}, ", '("price", ')
     headers: dict[str, str] = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -101,7 +113,7 @@ def from_error(exc: EnergyError) -> JSONResponse:
     field = getattr(exc, "field", None)
     if status >= 500:
         log.warning("%s: %s", type(exc).__name__, exc)
-    return problem(status, str(exc), field=field, headers=headers or None)
+    return problem(status, detail, field=field, headers=headers or None)
 
 
 async def energy_error(request: Request, exc: Exception) -> JSONResponse:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from energy_tui import clock
 from energy_tui.api.context import Api
 from energy_tui.api.problems import StateConflict
 from energy_tui.api.routes_market import api_of
 from energy_tui.api.schemas import (
+    AmendedOut,
+    AmendIn,
+    CancelAllOut,
     OrderDetailOut,
     OrderIn,
     OrderOut,
@@ -22,13 +26,15 @@ from energy_tui.api.schemas import (
     decode_cursor,
     encode_cursor,
 )
-from energy_tui.db.models import ORDER_STATUSES
 from energy_tui.errors import PermissionDenied, ValidationError
-from energy_tui.services import audit, client_orders, validation
+from energy_tui.services import audit, client_orders
+from energy_tui.services.audit import parse_since
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (
     OrderRequest,
     PlaceResult,
+    amend_order,
+    cancel_all,
     guard,
     order_request,
     own_address,
@@ -49,18 +55,29 @@ OrderId = Annotated[str, Path(max_length=64, description="the order's id (a UUID
     "",
     response_model=PlacedOut,
     status_code=201,
-    summary="Place a limit order (GTC or IOC)",
+    summary="Place an order: limit or market; GTC, IOC or FOK",
     responses={200: {"model": PlacedOut, "description": "a retry: the first result"}},
 )
 async def place(request: Request, body: OrderIn, response: Response) -> PlacedOut:
     api = api_of(request)
 
     def work(actor: Actor) -> PlacedOut:
+        if (
+            body.type == "market"
+            and body.time_in_force == "gtc"
+            and "time_in_force" in (body.model_fields_set)
+        ):
+            raise ValidationError(
+                "a market order never rests: its time_in_force is ioc (the default) or fok",
+                field="time_in_force",
+            )
         wanted = order_request(
             body.side,
             body.amount,
             body.price,
             ioc=body.time_in_force == "ioc",
+            fok=body.time_in_force == "fok",
+            market=body.type == "market",
             expires=body.expires,
         )
         if body.client_order_id is None:
@@ -94,13 +111,7 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
 def _guarded_place(api: Api, actor: Actor, wanted: OrderRequest, confirmed: bool) -> PlaceResult:
     """The fat-finger guard as the CLI has it (`confirm` for --yes), then the market."""
     caution = guard.check(own_address(actor), wanted, market_rules.current())
-    if caution.needs_confirmation and not confirmed:
-        raise ValidationError(
-            "order not placed: "
-            + "; ".join(caution.reasons)
-            + '. Send "confirm": true to place it anyway',
-            field="price",
-        )
+    guard.require_confirmed(caution, confirmed)
     started = time.perf_counter()
     result = place_order(actor, wanted)
     api.metrics.placement_seconds.observe(time.perf_counter() - started)
@@ -108,7 +119,8 @@ def _guarded_place(api: Api, actor: Actor, wanted: OrderRequest, confirmed: bool
 
 
 def _same_order(order: OrderView, wanted: OrderRequest, client_id: str) -> None:
-    if (order.side, order.amount, order.price) != (wanted.side, wanted.amount, wanted.price):
+    same = (order.side, order.amount, order.kind) == (wanted.side, wanted.amount, wanted.kind)
+    if not same or (wanted.price is not None and order.price != wanted.price):
         raise StateConflict(
             f"client_order_id {client_id!r} already placed another order ({order.side} "
             f"{order.amount} kWh at {order.price}, id {order.id}): use a new id for a new order",
@@ -125,25 +137,26 @@ async def preview(request: Request, body: PreviewIn) -> PreviewOut:
     return await api_of(request).call(request, work, Action.READ_MARKET)
 
 
-@router.get("", response_model=Page[OrderOut], summary="My orders, newest first")
+@router.get(
+    "", response_model=Page[OrderOut], summary="My orders, newest first, with average prices"
+)
 async def list_orders(
     request: Request,
     status: Annotated[
-        str | None, Query(max_length=20, description="open, partially_filled, filled, ...")
-    ] = None,
-    include_closed: bool = False,
+        Literal["open", "filled", "cancelled", "expired", "all"],
+        Query(description="open includes partially filled orders"),
+    ] = "open",
+    since: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> Page[OrderOut]:
     def work(actor: Actor) -> Page[OrderOut]:
-        wanted = validation.choice(status, "status", ORDER_STATUSES) if status else None
-        before = decode_cursor(cursor, "order")
-        found = market_book.orders(
+        found = market_book.order_history(
             own_address(actor),
-            include_closed=include_closed,
+            status=status,
+            since=parse_since(since, clock.now()),
             limit=limit + 1,
-            status=wanted,
-            before_seq=before,
+            before_seq=decode_cursor(cursor, "order"),
         )
         more = len(found) > limit
         last = _seq_of(found[limit - 1]) if more else None
@@ -165,7 +178,7 @@ def _seq_of(order: OrderView) -> int:
 @router.get("/{order_id}", response_model=OrderDetailOut, summary="One of my orders, with fills")
 async def get_order(request: Request, order_id: OrderId) -> OrderDetailOut:
     def work(actor: Actor) -> OrderDetailOut:
-        order = _mine(actor, order_id)
+        order = market_book.order_with_average(_mine(actor, order_id).id)
         fills = market_book.order_fills(order.id)
         return OrderDetailOut(order=OrderOut.of(order), fills=[TradeOut.of(t) for t in fills])
 
@@ -194,5 +207,45 @@ async def cancel_one(request: Request, order_id: OrderId) -> OrderOut:
                 "only open orders can be cancelled"
             )
         return OrderOut.of(cancel(actor, order.id))
+
+    return await api_of(request).call(request, work, Action.CANCEL_OWN)
+
+
+@router.patch(
+    "/{order_id}",
+    response_model=AmendedOut,
+    summary="Amend one of my resting orders (price and/or amount)",
+    description="A smaller amount keeps the order's place in the queue; a new price or a "
+    "larger amount puts it at the back of its level. A new price that crosses the book "
+    "trades at once.",
+)
+async def amend(request: Request, order_id: OrderId, body: AmendIn) -> AmendedOut:
+    def work(actor: Actor) -> AmendedOut:
+        before = _mine(actor, order_id)
+        result = amend_order(
+            actor, before.id, price=body.price, amount=body.amount, confirmed=body.confirm
+        )
+        after = result.order
+        return AmendedOut(
+            order=OrderOut.of(after),
+            fills=[TradeOut.of(f) for f in result.fills],
+            kept_place=after.price == before.price and after.amount < before.amount,
+        )
+
+    return await api_of(request).call(request, work, Action.TRADE_OWN)
+
+
+@router.delete("", response_model=CancelAllOut, summary="Cancel all my open orders")
+async def cancel_every(
+    request: Request, side: Literal["buy", "sell"] | None = None
+) -> CancelAllOut:
+    def work(actor: Actor) -> CancelAllOut:
+        done = cancel_all(actor, side)
+        return CancelAllOut(
+            cancelled=done.count,
+            orders=[OrderOut.of(o) for o in done.orders],
+            released_watt=str(done.released_watt),
+            released_energy=str(done.released_energy),
+        )
 
     return await api_of(request).call(request, work, Action.CANCEL_OWN)

@@ -221,9 +221,22 @@ class OrderIn(BaseModel):
         },
     )
     side: Literal["buy", "sell"]
-    amount: str = Field(description="kWh, a decimal string (up to 3 places)", max_length=40)
-    price: str = Field(description="limit price in WATT per kWh (up to 4 places)", max_length=40)
-    time_in_force: Literal["gtc", "ioc"] = "gtc"
+    amount: str = Field(description="kWh, a decimal string", max_length=40)
+    price: str | None = Field(
+        None,
+        description="limit price in WATT per kWh; for a market order its cap (optional: "
+        "the market's default cap)",
+        max_length=40,
+    )
+    type: Literal["limit", "market"] = Field(
+        "limit", description="market: trade now at the book's prices up to the cap, never rest"
+    )
+    time_in_force: Literal["gtc", "ioc", "fok"] = Field(
+        "gtc",
+        description="gtc: rest until filled, cancelled or expired; ioc: fill what it can at "
+        "once, cancel the rest; fok: fill all at once or nothing. A market order is ioc "
+        "unless fok.",
+    )
     expires: str | None = Field(
         None,
         max_length=40,
@@ -262,6 +275,11 @@ class OrderOut(BaseModel):
     remaining: DecimalText
     status: str = Field(examples=["open", "partially_filled", "filled", "cancelled", "expired"])
     time_in_force: str
+    type: str = Field(description="limit or market (a market order's price is its cap)")
+    reason: str | None = Field(description="why it was cancelled, killed or expired")
+    average_price: DecimalText | None = Field(
+        None, description="average price of its fills (in order reads and lists)"
+    )
     created_at: str
     expires_at: str | None
     watt_reserved: DecimalText
@@ -278,6 +296,9 @@ class OrderOut(BaseModel):
             remaining=str(o.remaining),
             status=o.status,
             time_in_force=o.time_in_force,
+            type=o.kind,
+            reason=o.reason,
+            average_price=text(o.average_price),
             created_at=iso(o.created_at) or "",
             expires_at=iso(o.expires_at),
             watt_reserved=str(o.watt_reserved),
@@ -291,6 +312,33 @@ class PlacedOut(BaseModel):
     replayed: bool = Field(
         False, description="true when this is the first result of an earlier request"
     )
+
+
+class AmendIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"price": "0.2300"}, {"amount": "5"}]}
+    )
+    price: str | None = Field(None, max_length=40, description="the new limit price")
+    amount: str | None = Field(
+        None,
+        max_length=40,
+        description="the new total amount (kWh); smaller keeps the order's place in the "
+        "queue, a new price or a larger amount goes to the back",
+    )
+    confirm: bool = Field(False, description="amend even if the fat-finger guard asks")
+
+
+class AmendedOut(BaseModel):
+    order: OrderOut
+    fills: list[TradeOut]
+    kept_place: bool = Field(description="whether the order kept its time priority")
+
+
+class CancelAllOut(BaseModel):
+    cancelled: int
+    orders: list[OrderOut]
+    released_watt: DecimalText
+    released_energy: DecimalText
 
 
 class OrderDetailOut(BaseModel):

@@ -144,23 +144,10 @@ def open_orders(address: str) -> list[OrderView]:
     return [OrderView.of(row) for row in query]
 
 
-def orders(
-    address: str,
-    *,
-    include_closed: bool = False,
-    limit: int = 100,
-    status: str | None = None,
-    before_seq: int | None = None,
-) -> list[OrderView]:
-    """Newest first; `status`: only orders in it; `before_seq`: only older than that
-    arrival sequence (a page after the last one seen)."""
+def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> list[OrderView]:
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
-    if status is not None:
-        query = query.where(EnergyOrder.status == status)
-    elif not include_closed:
+    if not include_closed:
         query = query.where(ORDER_IS_ACTIVE)
-    if before_seq is not None:
-        query = query.where(EnergyOrder.seq < before_seq)
     query = query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit)
     return [OrderView.of(row) for row in query]
 
@@ -208,12 +195,18 @@ HISTORY_STATUSES = {
 
 
 def order_history(
-    address: str, *, status: str = "all", since: dt.datetime | None = None, limit: int = 100
+    address: str,
+    *,
+    status: str = "all",
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
 ) -> list[OrderView]:
     """The prosumer's orders, newest first, each with the average price of its fills:
     sum(amount x price) / sum(amount) over its trades, exact, then rounded half-even
     to 4 places (None when nothing filled). `status`: open (partially filled included),
-    filled, cancelled, expired or all; `since`: placed at or after."""
+    filled, cancelled, expired or all; `since`: placed at or after; `before_seq`: only
+    orders older than that arrival sequence (the HTTP API's next page)."""
     if status not in HISTORY_STATUSES:
         raise ValidationError(
             f"status {status[:20]!r} is not one of {', '.join(HISTORY_STATUSES)}", field="status"
@@ -224,6 +217,8 @@ def order_history(
         query = query.where(EnergyOrder.status.in_(statuses))
     if since is not None:
         query = query.where(EnergyOrder.created_at >= since)
+    if before_seq is not None:
+        query = query.where(EnergyOrder.seq < before_seq)
     rows = list(query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit))
     averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
     return [
