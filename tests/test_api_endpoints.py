@@ -45,6 +45,10 @@ def test_two_keys_cross_and_every_read_shows_it_exactly(client, pair):
     sell = order(client, bob, "sell", "10", "0.2400")
     assert sell.status_code == 201, sell.text
     assert (sell.json()["order"]["status"], sell.json()["fills"]) == ("open", [])
+    assert (sell.json()["order"]["filled"], sell.json()["order"]["watt_reserved"]) == (
+        "0.00",
+        "0.00",
+    )
     buy = order(client, alice, "buy", "4", "0.2500")
     assert buy.status_code == 201, buy.text
     placed = buy.json()

@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.errors import ValidationError
 from energy_tui.services.audit import AuditEntry
 from energy_tui.services.keys import KeyInfo
@@ -37,6 +38,11 @@ def iso(moment: dt.datetime | None) -> str | None:
 
 def text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _fixed(value: Decimal, places: int) -> str:
+    """With the column's places ("0.00", not "0", for a value made in memory)."""
+    return str(value.quantize(Decimal(1).scaleb(-places)))
 
 
 # --- cursors ---------------------------------------------------------------------------
@@ -292,8 +298,8 @@ class OrderOut(BaseModel):
             side=o.side,
             amount=str(o.amount),
             price=str(o.price),
-            filled=str(o.filled),
-            remaining=str(o.remaining),
+            filled=_fixed(o.filled, ENERGY_PLACES),
+            remaining=_fixed(o.remaining, ENERGY_PLACES),
             status=o.status,
             time_in_force=o.time_in_force,
             type=o.kind,
@@ -301,7 +307,7 @@ class OrderOut(BaseModel):
             average_price=text(o.average_price),
             created_at=iso(o.created_at) or "",
             expires_at=iso(o.expires_at),
-            watt_reserved=str(o.watt_reserved),
+            watt_reserved=_fixed(o.watt_reserved, MONEY_PLACES),
         )
 
 
