@@ -16,7 +16,7 @@ from energy_tui import locations
 from energy_tui.api import routes_orders, stream
 from energy_tui.api.middleware import RateLimiter
 from energy_tui.db.models import db
-from energy_tui.errors import DatabaseUnavailable, MarketBusy
+from energy_tui.errors import AuthError, DatabaseUnavailable, MarketBusy
 from tests.api_support import PASSWORD, client_for, key, make_app, problem, user
 from tests.market_support import place
 
@@ -208,3 +208,39 @@ def test_a_busy_market_or_a_lost_database_is_503(client, backend, monkeypatch, e
     response = client.post(f"{V1}/orders", json=body, headers=alice)
     problem(response, 503, fragment)
     assert response.headers.get("Retry-After") == retry
+
+
+def test_a_stream_ends_when_its_key_stops_being_valid(backend, monkeypatch):
+    monkeypatch.setattr(stream, "KEEPALIVE_SECONDS", 0.05)
+    checks = []
+
+    async def recheck() -> None:
+        checks.append(1)
+        if len(checks) > 1:
+            raise AuthError("API key etk_00000000 was revoked")
+
+    async def scenario() -> list[str]:
+        hub = stream.Hub(db)
+        return [frame async for frame in hub.events(None, recheck)]
+
+    frames = asyncio.run(scenario())
+    assert "event: snapshot" in frames[0]
+    assert frames[-1].startswith("id: ") and "event: end" in frames[-1]
+    assert "was revoked" in frames[-1]
+
+
+def test_the_cli_help_does_not_import_the_web_framework():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from energy_tui.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('fastapi', 'starlette', 'uvicorn', 'pydantic', 'jwt', 'prometheus_client')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -141,9 +141,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         request: Request,
         max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> StreamingResponse:
-        await api.call(request, lambda actor: None, Action.READ_MARKET)
+        async def recheck() -> None:
+            await api.call(request, lambda actor: None, Action.READ_MARKET)
+
+        await recheck()
         return StreamingResponse(
-            hub.events(max_events),
+            hub.events(max_events, recheck),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

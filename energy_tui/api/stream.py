@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from energy_tui.api.schemas import BookOut, TradeOut
+from energy_tui.errors import EnergyError
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market.book import TradeFilter
 
@@ -104,7 +105,14 @@ class Hub:
         with self.database.connection_context():
             return BookOut.of(market_book.book(DEPTH)).model_dump()
 
-    async def events(self, max_events: int | None = None) -> AsyncGenerator[str, None]:
+    async def events(
+        self,
+        max_events: int | None = None,
+        recheck: Callable[[], Awaitable[object]] | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """The client's frames. `recheck` (the caller's credentials, checked again) runs
+        at every keep-alive: a key revoked or a session ended closes the stream with an
+        `end` event saying why."""
         client = Client(asyncio.Queue(QUEUE_SIZE))
         self.clients.add(client)
         if self.metrics is not None:
@@ -129,6 +137,12 @@ class Hub:
                         client.queue.get(), timeout=KEEPALIVE_SECONDS
                     )
                 except TimeoutError:
+                    if recheck is not None:
+                        try:
+                            await recheck()
+                        except EnergyError as exc:
+                            yield _frame(self.seq, "end", {"detail": str(exc)})
+                            return
                     yield ": keep-alive\n\n"
                     continue
                 yield _frame(seq, kind, data)
@@ -144,6 +158,6 @@ class Hub:
 
 
 def _frame(seq: int, kind: str, data: dict[str, Any]) -> str:
-    body = "trade" if kind == "trade" else "book"  # snapshot, book and resync carry a book
+    body = {"trade": "trade", "end": "end"}.get(kind, "book")  # snapshot, book, resync: a book
     payload = json.dumps({"seq": seq, "type": kind, body: data}, separators=(",", ":"))
     return f"id: {seq}\nevent: {kind}\ndata: {payload}\n\n"
