@@ -94,6 +94,7 @@ def test_the_access_log_has_one_json_line_per_request_and_no_secret(backend):
     ]
     assert lines[0]["who"].startswith("user:alice key:etk_")
     assert lines[1]["who"] == "user:alice"
+    assert lines[2]["who"] == "key:etk_00000000"  # refused: the prefix, never the rest
     assert {"time", "duration_ms", "client"} <= set(lines[0])
     assert alice["X-API-Key"] not in text
     assert alice["X-API-Key"].split("_")[2] not in text

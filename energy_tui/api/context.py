@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
@@ -36,12 +37,19 @@ JWT_ALGORITHM = "HS256"
 JWT_MIN_BYTES = 32
 JWT_ISSUER = "energy-tui"
 KEY_HEADER = "x-api-key"
+_PREFIX = re.compile(r"etk_[0-9a-f]{8}(?=_)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Credential:
     kind: str  # "key" | "jwt"
     value: str
+
+    @property
+    def shown(self) -> str:
+        """What the access log may say of it before it is checked: a key's prefix."""
+        match = _PREFIX.match(self.value) if self.kind == "key" else None
+        return f"key:{match[0]}" if match else self.kind
 
     @property
     def bucket(self) -> str:
@@ -96,6 +104,8 @@ class Api:
         authenticating the request and requiring each of `needs`."""
         given = credential(request)
         ip = client_ip(request)
+
+        request.state.who = given.shown if given is not None else None
 
         def job() -> T:
             with self.connection():
