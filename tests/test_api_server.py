@@ -102,3 +102,25 @@ def test_the_real_server_places_crosses_and_streams(server):
         assert "energy_api_requests_total" in http.get("/metrics").text
     logs = list(home.rglob("api-access.log"))
     assert logs and alice["X-API-Key"] not in logs[0].read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--port", "0"), "--port"),
+        (("--port", "http"), "--port"),
+        (("--workers", "0"), "--workers"),
+        (("--host", "two words"), "--host"),
+    ],
+)
+def test_bad_server_options_are_one_line_and_exit_2(cli, args, fragment):
+    result = cli("api", *args)
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith("energy-tui: ") and fragment in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
+def test_a_bad_api_setting_names_its_source(cli, monkeypatch):
+    monkeypatch.setenv("API_PORT", "99999")
+    result = cli("api")
+    assert result.code == 2 and "API_PORT" in result.err and "environment" in result.err
