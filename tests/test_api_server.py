@@ -3,13 +3,16 @@ with a real HTTP client (httpx), on every backend."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,18 +27,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(backend, tmp_path: Path):
+@contextlib.contextmanager
+def running(url: str, tmp_path: Path, *options: str) -> Iterator[tuple[str, Path]]:
+    """`energy-tui --db URL api --port P OPTIONS` until the block ends."""
     port = free_port()
     home = tmp_path / "server-home"
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("XDG_", "DATABASE_URL", "JWT_SECRET", "API_"))
+        if not key.startswith(("XDG_", "DATABASE_URL", "JWT_SECRET", "API_", "PROMETHEUS_"))
     }
     env.update(HOME=str(home), BCRYPT_ROUNDS="4", JWT_SECRET="j" * 40)
     process = subprocess.Popen(
-        [sys.executable, "-m", "energy_tui", "--db", backend.url, "api", "--port", str(port)],
+        [sys.executable, "-m", "energy_tui", "--db", url, "api", "--port", str(port), *options],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -63,6 +67,12 @@ def server(backend, tmp_path: Path):
             process.kill()
             _, err = process.communicate()
         assert "Traceback" not in err, err
+
+
+@pytest.fixture
+def server(backend, tmp_path: Path):
+    with running(backend.url, tmp_path) as started:
+        yield started
 
 
 def test_the_real_server_places_crosses_and_streams(server):
@@ -124,3 +134,21 @@ def test_a_bad_api_setting_names_its_source(cli, monkeypatch):
     monkeypatch.setenv("API_PORT", "99999")
     result = cli("api")
     assert result.code == 2 and "API_PORT" in result.err and "environment" in result.err
+
+
+def test_metrics_add_up_over_the_worker_processes(tmp_path, backend):
+    if backend.name != "sqlite":
+        pytest.skip("the worker processes' metrics: one backend is enough")
+    user("alice")
+    alice = key("alice")
+    with running(backend.url, tmp_path, "--workers", "2") as (base, _):
+        for _ in range(12):  # a new connection each: the workers share them out
+            assert httpx.get(f"{base}/api/v1/market/rules", headers=alice).status_code == 200
+        text = httpx.get(f"{base}/metrics").text
+    found = re.search(
+        r'energy_api_requests_total\{method="GET",route="/api/v1/market/rules",'
+        r'status="200"\} ([0-9.]+)',
+        text,
+    )
+    assert found is not None, text[:2000]
+    assert float(found[1]) == 12

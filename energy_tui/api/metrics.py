@@ -1,20 +1,24 @@
 """Prometheus metrics (prometheus-client): requests by route and status with latency
 histograms, orders placed, trades, placement latency, database connections in use.
 
-Each application has its own registry (tests build several). With `--workers N`
-every worker process counts its own requests; Prometheus sums the scrapes per process
-only with multiprocess mode, which this server does not set up (README).
+Each application has its own registry (tests build several). With `--workers N` the
+server sets PROMETHEUS_MULTIPROC_DIR (a fresh directory) before the workers start:
+each worker then keeps its values in files there, and a scrape, whichever worker
+answers it, reads them all (prometheus-client's multiprocess mode).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from energy_tui.services.market.views import PlaceResult
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -48,11 +52,15 @@ class Metrics:
         )
         self.pool_in_use = Gauge(
             "energy_api_db_connections_in_use",
-            "Database connections checked out of this process's pool",
+            "Database connections checked out of the server's pools",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.stream_clients = Gauge(
-            "energy_api_stream_clients", "Clients of the live market stream", registry=r
+            "energy_api_stream_clients",
+            "Clients of the live market stream",
+            registry=r,
+            multiprocess_mode="livesum",
         )
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -68,4 +76,8 @@ class Metrics:
         database = getattr(self.database, "obj", self.database)  # through the proxy
         in_use = getattr(database, "_in_use", None)  # Peewee's pooled databases
         self.pool_in_use.set(len(in_use) if in_use is not None else 0)
+        if os.environ.get(MULTIPROCESS_ENV):
+            every_worker = CollectorRegistry()
+            MultiProcessCollector(every_worker)
+            return generate_latest(every_worker)
         return generate_latest(self.registry)

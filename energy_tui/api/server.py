@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import Any
 
 from fastapi import FastAPI
@@ -71,19 +73,28 @@ def serve(settings: Settings, host: str, port: int, workers: int, db: str | None
         close_all()
     if db is not None:
         os.environ["DATABASE_URL"] = db  # for the worker processes' settings
+    made = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # one set of metrics over every worker (metrics.py), in a directory of our own
+        made = tempfile.mkdtemp(prefix="energy-tui-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
     for line in startup_lines(settings, host, port, workers):
         print(line, file=sys.stderr, flush=True)
     log.info("HTTP API on %s:%s, %s worker(s)", host, port, workers)
-    uvicorn.run(
-        "energy_tui.api.server:app_factory",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if workers > 1 else None,
-        access_log=False,  # the API writes its own, as JSON (api-access.log)
-        log_level="warning",
-        server_header=False,
-        http=NoDelayH11Protocol,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-    )
+    try:
+        uvicorn.run(
+            "energy_tui.api.server:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            access_log=False,  # the API writes its own, as JSON (api-access.log)
+            log_level="warning",
+            server_header=False,
+            http=NoDelayH11Protocol,
+            proxy_headers=True,
+            forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
