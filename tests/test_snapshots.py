@@ -227,3 +227,7 @@ def test_prosumers_tab_without_prosumers_says_to_add_the_first(
         assert snap_compare(app, terminal_size=SIZE, run_before=visit("admin", "f6", "p"))
     finally:
         runtime.database.close()
+
+
+def test_price_alerts_dialog_lists_waiting_and_fired_alerts(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "f9"))
