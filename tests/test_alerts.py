@@ -202,3 +202,25 @@ def test_terminals_checking_at_the_same_moment_mark_each_alert_once(market):
 
     assert sum(counts) == len(made) and len(counts) == 3
     assert len(alerts.fired_since(alice, BEFORE)) == len(made)
+
+
+def test_a_check_with_nothing_due_does_not_wait_for_the_write_lock(market, tmp_path):
+    """Every terminal checks on every market change: when nothing is due that is a read,
+    so on SQLite it never queues behind a writer (the matcher holds the one write lock)."""
+    if market.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    import sqlite3
+    import time
+
+    alice = user("alice")
+    trade_at("0.2000")
+    alerts.add(alice, "above", "0.5000")
+    writer = sqlite3.connect(market.url.removeprefix("sqlite://"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        assert alerts.fire_due() == 0
+        assert time.monotonic() - started < 2
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -189,12 +189,15 @@ def fire_due(last: Decimal | None = None) -> int:
     if last is None:
         return 0
     a = PriceAlert
-    due = ((a.direction == "above") & (a.price <= last)) | (
-        (a.direction == "below") & (a.price >= last)
+    due = a.fired_at.is_null() & (
+        ((a.direction == "above") & (a.price <= last))
+        | ((a.direction == "below") & (a.price >= last))
     )
-    return int(
-        a.update(fired_at=clock.now(), fired_price=last).where(a.fired_at.is_null() & due).execute()
-    )
+    # Most checks find nothing due: a read then, not a write (on SQLite an UPDATE takes
+    # the database's one write lock even when it matches no row).
+    if not a.select(a.id).where(due).exists():
+        return 0
+    return int(a.update(fired_at=clock.now(), fired_price=last).where(due).execute())
 
 
 def fired_since(actor: Actor, since: dt.datetime) -> list[AlertView]:
