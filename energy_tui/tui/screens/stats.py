@@ -128,7 +128,7 @@ def volume_series(view: StatsView) -> Series:
         Slot(d.volume, Decimal(0)) if (d := by_day.get(day)) else None
         for day in (view.start + dt.timedelta(days=i) for i in range(view.days))
     ]
-    return Series("bars", slots, _day_labels(view), places=0, label_steps=DAY_STEPS)
+    return Series("bars", slots, _day_labels(view), places=2, label_steps=DAY_STEPS)
 
 
 def candle_series(view: StatsView) -> Series:

@@ -61,7 +61,8 @@ def nice_ticks(low: Decimal, high: Decimal, most: int) -> list[Decimal]:
             last = (high / step).to_integral_value(ROUND_CEILING) * step
             count = int((last - first) / step) + 1
             if count <= most:
-                return [first + i * step for i in range(count)]
+                places = Decimal(1).scaleb(min(0, exponent))  # 50, not 5E+1
+                return [(first + i * step).quantize(places) for i in range(count)]
         exponent += 1
 
 
@@ -115,7 +116,7 @@ class TextChart(Widget):
 
 def _fit(lines: list[Text], width: int, height: int, *, middle: bool = False) -> Text:
     """Exactly `height` lines of exactly `width` cells."""
-    lines = [line for line in lines if True][:height]
+    lines = lines[:height]
     if middle:
         lines = [Text()] * max(0, (height - len(lines)) // 2) + lines
     lines += [Text()] * (height - len(lines))
@@ -143,6 +144,8 @@ class Plot:
         legend = [self._legend()] if s.legend else []
         rows = self.height - len(legend) - 2  # the x axis line and its labels
         values = [v for slot in s.slots if slot for v in (slot.low, slot.high)]
+        if not values:
+            return [Text("nothing to plot", style=self.muted, justify="center")]
         if s.kind == "bars":
             values.append(Decimal(0))
         ticks, per = _axis(min(values), max(values), rows)
@@ -197,24 +200,14 @@ class Plot:
             if slot.mark is not None:
                 grid.mark(centre, scale.half(slot.mark), "●", self.chart.colour("primary"))
             return
-        assert slot.open is not None and slot.close is not None
-        rising = slot.close >= slot.open
-        style = self.chart.colour("success" if rising else "error")
+        opened = slot.open if slot.open is not None else slot.low
+        closed = slot.close if slot.close is not None else slot.high
+        style = self.chart.colour("success" if closed >= opened else "error")
         grid.wick(centre, top, bottom, style)
-        grid.block(
-            centre,
-            scale.half(max(slot.open, slot.close)),
-            scale.half(min(slot.open, slot.close)),
-            style,
-        )
-        if wide >= 5:  # room for a wider body
-            for column in (centre - 1, centre + 1):
-                grid.block(
-                    column,
-                    scale.half(max(slot.open, slot.close)),
-                    scale.half(min(slot.open, slot.close)),
-                    style,
-                )
+        body = scale.half(max(opened, closed)), scale.half(min(opened, closed))
+        # a body three columns wide when there is room, else one, over its wick
+        for column in (centre - 1, centre, centre + 1) if wide >= 5 else (centre,):
+            grid.block(column, *body, style)
 
     def _xlabels(self, labels: list[str | None], skipped: int, left: int, wide: int) -> Text:
         """Every k-th label (k from the series' label_steps, the least that keeps them
