@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import pytest
@@ -25,7 +26,7 @@ def test_ticks_are_round_and_evenly_spaced(low, high, most, ticks) -> None:
     got = nice_ticks(D(low), D(high), most)
     assert [str(t) for t in got] == ticks
     assert got[0] <= D(low) and got[-1] >= D(high) and len(got) <= most
-    assert len({b - a for a, b in zip(got, got[1:], strict=False)}) == 1
+    assert len({b - a for a, b in itertools.pairwise(got)}) == 1
 
 
 def test_tick_labels_have_the_decimals_of_the_step() -> None:
