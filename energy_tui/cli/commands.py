@@ -7,6 +7,7 @@ import argparse
 from energy_tui import __version__
 from energy_tui.cli import (
     alert_cmd,
+    api_cmd,
     arguments,
     audit_cmd,
     db_cmd,
@@ -26,6 +27,7 @@ COMMANDS = (
     market_cmd,
     alert_cmd,
     demo_cmd,
+    api_cmd,
 )
 
 
