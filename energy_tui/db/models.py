@@ -263,11 +263,12 @@ class MarketState(BaseModel):
 
 
 class PriceAlert(BaseModel):
-    """A user's one-shot alert on the last trade price crossing a level (migration 0009).
+    """A user's one-shot alert on the trade price crossing a level (migration 0009).
 
-    Fired by whichever process first sees the market's marker move with the last price
-    at or beyond `price`: a conditional UPDATE (`fired_at IS NULL`) lets exactly one of
-    them mark it; every terminal of the user then shows it."""
+    Fires on the first trade after it was set (`seq > after_seq`) at or beyond `price`,
+    marked by whichever process checks the trades since the alerts' watermark
+    (`PriceAlertWatermark`): a conditional UPDATE (`fired_at IS NULL`) lets exactly one
+    of them mark it; every terminal of the user then shows it."""
 
     id = UUIDField(primary_key=True, default=new_id)
     user = ForeignKeyField(User, column_name="user_id", backref="price_alerts")
@@ -277,7 +278,9 @@ class PriceAlert(BaseModel):
     price = PriceField()
     created_at = DateTimeField(default=_now)
     fired_at = DateTimeField(null=True)
-    fired_price = PriceField(null=True, default=None)
+    fired_price = PriceField(null=True, default=None)  # the price of the trade that crossed
+    # the newest trade's seq when it was set: only later trades (seq > after_seq) fire it
+    after_seq = BigIntegerField(default=0)
 
     class Meta:
         table_name = "price_alerts"
@@ -287,6 +290,20 @@ class PriceAlert(BaseModel):
             # this user's alerts: the list, the cap, what fired since a terminal looked
             (("user", "fired_at"), False),
         )
+
+
+class PriceAlertWatermark(BaseModel):
+    """One row: trades up to `checked_seq` have been checked against every alert waiting
+    then (migration 0009). A check claims the trades after it with a conditional UPDATE
+    (`checked_seq = what it read`), fires what they reached in the same transaction, so
+    each stretch of the tape is checked by one process; adding an alert locks this row,
+    so no alert appears inside a stretch being checked. Not in MODELS: machinery."""
+
+    id = IntegerField(primary_key=True)
+    checked_seq = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "price_alert_watermark"
 
 
 class AuditSecret(BaseModel):
