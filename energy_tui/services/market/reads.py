@@ -39,13 +39,28 @@ def _uuid(value: Any) -> uuid.UUID | None:
     return uuid.UUID(value)
 
 
+@functools.cache
 def _exact(places: int) -> Convert:
+    """SQLite's REAL (or INTEGER) as the exact Decimal it stands for, with `places`
+    decimals. Prices and amounts repeat a great deal: each distinct value is made once."""
     exponent = Decimal(1).scaleb(-places)
+    made: dict[Any, Decimal] = {}
 
     def convert(value: Any) -> Decimal | None:
-        return None if value is None else Decimal(str(value)).quantize(exponent)
+        if value is None:
+            return None
+        found = made.get(value)
+        if found is None:
+            if len(made) > 50_000:
+                made.clear()
+            found = made[value] = Decimal(str(value)).quantize(exponent)
+        return found
 
     return convert
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def _datetime(value: Any) -> dt.datetime | None:
@@ -59,10 +74,10 @@ def backend() -> str:
 
 
 @functools.cache
-def trade_converters(backend: str) -> tuple[Convert, ...]:
-    """One per TRADE_COLUMNS column."""
+def trade_converters(backend: str) -> tuple[Convert, ...] | None:
+    """One per TRADE_COLUMNS column (None: PostgreSQL's values are already right)."""
     if backend == "postgres":
-        return (_same,) * 13
+        return None
     kwh, price, money = (
         (_same, _same, _same)
         if backend == "mysql"
@@ -77,8 +92,40 @@ def price_converter(backend: str) -> Convert:
     return _same if backend != "sqlite" else _exact(PRICE_PLACES)
 
 
-def convert_rows(rows: list[tuple[Any, ...]], converters: tuple[Convert, ...]) -> list[list[Any]]:
+def convert_rows(
+    rows: list[tuple[Any, ...]], converters: tuple[Convert, ...] | None
+) -> list[tuple[Any, ...]] | list[list[Any]]:
+    """Rows with each value converted; as they are where nothing needs it (None)."""
+    if converters is None:
+        return rows
     return [[f(v) for f, v in zip(converters, row, strict=True)] for row in rows]
+
+
+DAY_COLUMNS = (
+    "date, total_trades, total_volume, notional, average_price, highest_price, "
+    "lowest_price, active_buy_orders, active_sell_orders"
+)
+
+
+@functools.cache
+def day_converters(backend: str) -> tuple[Convert, ...] | None:
+    """One per DAY_COLUMNS column (None: PostgreSQL's values are already right)."""
+    if backend == "postgres":
+        return None
+    if backend == "mysql":
+        return (_date, int, _same, _same, _same, _same, _same, int, int)
+    kwh, price = _exact(ENERGY_PLACES), _exact(PRICE_PLACES)
+    return (_date, int, kwh, _exact(ENERGY_PLACES + PRICE_PLACES), price, price, price, int, int)
+
+
+def days_rows(since: dt.date) -> list[tuple[Any, ...]] | list[list[Any]]:
+    """Rows of DAY_COLUMNS from `since` on, oldest first."""
+    name = backend()
+    rows = db.execute_sql(
+        f"SELECT {DAY_COLUMNS} FROM market_statistics WHERE date >= {db.param} ORDER BY date",
+        (since,),
+    ).fetchall()
+    return convert_rows(rows, day_converters(name))
 
 
 @functools.cache
@@ -113,7 +160,7 @@ def trades_rows(
     since: dt.datetime | None,
     until: dt.datetime | None,
     limit: int,
-) -> list[list[Any]]:
+) -> list[tuple[Any, ...]] | list[list[Any]]:
     """Rows of TRADE_COLUMNS' values, newest first (see `book.trades`)."""
     name = backend()
     who = None if address is None else {"buy": "buyer", "sell": "seller"}.get(side or "", "both")

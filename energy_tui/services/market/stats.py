@@ -14,6 +14,7 @@ from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_produ
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
 from energy_tui.db.models import CANDLE_SIZES, EnergyTrade, MarketStatistics, db
 from energy_tui.services.market import candles as buckets
+from energy_tui.services.market import reads
 from energy_tui.services.market.money import round_price
 from energy_tui.services.market.sql import dec, lock_market, read_together, statements, write
 from energy_tui.services.market.views import Fill
@@ -65,15 +66,27 @@ def record(
         write(sql.save_stats, *values, day)
 
 
-def daily(days: int, today: dt.date | None = None) -> list[MarketStatistics]:
-    """The last `days` daily rows (days without a row are absent), oldest first."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class DayStats:
+    """One day's `market_statistics` row, as the screens and the CLI read it."""
+
+    date: dt.date
+    total_trades: int
+    total_volume: Decimal
+    notional: Decimal
+    average_price: Decimal
+    highest_price: Decimal
+    lowest_price: Decimal
+    active_buy_orders: int
+    active_sell_orders: int
+
+
+def daily(days: int, today: dt.date | None = None) -> list[DayStats]:
+    """The last `days` daily rows (days without a row are absent), oldest first; one
+    fixed statement read as tuples (`reads.days_rows`)."""
     today = today or clock.now().date()
     since = today - dt.timedelta(days=days - 1)
-    return list(
-        MarketStatistics.select()
-        .where(MarketStatistics.date >= since)
-        .order_by(MarketStatistics.date)
-    )
+    return [DayStats(*row) for row in reads.days_rows(since)]
 
 
 @dataclasses.dataclass(frozen=True)
