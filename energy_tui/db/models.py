@@ -142,7 +142,7 @@ class EnergyOrder(BaseModel):
             (("trader_address", "is_active", "order_type", "price_per_kwh"), False),
             # "my orders", newest first: the open ones, and all (migration 0010)
             (("trader_address", "is_active", "seq"), False),
-            (("trader_address", "seq"), False),
+            (("trader_address", "seq", "created_at"), False),
         )
 
 
