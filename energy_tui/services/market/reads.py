@@ -108,6 +108,12 @@ DAY_COLUMNS = (
 
 
 @functools.cache
+def days_statement(backend: str) -> str:
+    p = "?" if backend == "sqlite" else "%s"
+    return f"SELECT {DAY_COLUMNS} FROM market_statistics WHERE date >= {p} ORDER BY date"
+
+
+@functools.cache
 def day_converters(backend: str) -> tuple[Convert, ...] | None:
     """One per DAY_COLUMNS column (None: PostgreSQL's values are already right)."""
     if backend == "postgres":
@@ -121,10 +127,7 @@ def day_converters(backend: str) -> tuple[Convert, ...] | None:
 def days_rows(since: dt.date) -> list[tuple[Any, ...]] | list[list[Any]]:
     """Rows of DAY_COLUMNS from `since` on, oldest first."""
     name = backend()
-    rows = db.execute_sql(
-        f"SELECT {DAY_COLUMNS} FROM market_statistics WHERE date >= {db.param} ORDER BY date",
-        (since,),
-    ).fetchall()
+    rows = db.execute_sql(days_statement(name), (since,)).fetchall()
     return convert_rows(rows, day_converters(name))
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import NamedTuple
 
 from peewee import fn
 
@@ -66,9 +67,9 @@ def record(
         write(sql.save_stats, *values, day)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DayStats:
-    """One day's `market_statistics` row, as the screens and the CLI read it."""
+class DayStats(NamedTuple):
+    """One day's `market_statistics` row, as the screens and the CLI read it (a named
+    tuple: 365 of them are made per refresh of the statistics screen)."""
 
     date: dt.date
     total_trades: int
@@ -86,7 +87,7 @@ def daily(days: int, today: dt.date | None = None) -> list[DayStats]:
     fixed statement read as tuples (`reads.days_rows`)."""
     today = today or clock.now().date()
     since = today - dt.timedelta(days=days - 1)
-    return [DayStats(*row) for row in reads.days_rows(since)]
+    return list(map(DayStats._make, reads.days_rows(since)))
 
 
 @dataclasses.dataclass(frozen=True)
