@@ -311,7 +311,8 @@ def paired_ms(
     """Medians of `call` and `raw_call` timed alternately (a load that comes and goes
     touches both alike)."""
     call(), raw_call()
-    ours, bare = [], []
+    ours: list[float] = []
+    bare: list[float] = []
     for _ in range(runs):
         for timed_call, times in ((call, ours), (raw_call, bare)):
             t0 = time.perf_counter()
