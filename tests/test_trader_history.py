@@ -97,3 +97,9 @@ def test_the_history_reads_use_the_prosumer_indexes(monkeypatch):
         ("a",),
     )
     assert "energy_orders_trader_address_" in all_plan
+    filled_plan = plan(
+        f"SELECT id FROM energy_orders WHERE trader_address = {p} AND status = {p} "
+        "ORDER BY seq DESC, created_at DESC LIMIT 100",
+        ("a", "filled"),
+    )
+    assert "energy_orders_trader_address_" in filled_plan

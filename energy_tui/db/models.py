@@ -47,7 +47,8 @@ ROLES = ("trader", "operator", "admin", "viewer")
 PROSUMER_KINDS = ("residential", "commercial", "industrial", "grid_operator")
 ORDER_SIDES = ("buy", "sell")
 ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "expired")
-TIME_IN_FORCE = ("gtc", "ioc")
+TIME_IN_FORCE = ("gtc", "ioc", "fok")
+ORDER_KINDS = ("limit", "market")
 
 
 class BaseModel(Model):
@@ -130,6 +131,8 @@ class EnergyOrder(BaseModel):
     updated_at = DateTimeField(default=_now)
     watt_reserved = MoneyField()  # WATT this buy order still holds
     seq = BigIntegerField(default=0)  # arrival sequence: time priority without clock ties
+    kind = CharField(max_length=10, default="limit")  # limit / market (migration 0008)
+    status_reason = CharField(max_length=255, null=True)  # why it was cancelled or expired
 
     class Meta:
         table_name = "energy_orders"
@@ -143,6 +146,7 @@ class EnergyOrder(BaseModel):
             # "my orders", newest first: the open ones, and all (migration 0010)
             (("trader_address", "is_active", "seq"), False),
             (("trader_address", "seq", "created_at"), False),
+            (("trader_address", "status", "seq"), False),  # order history by status
         )
 
 

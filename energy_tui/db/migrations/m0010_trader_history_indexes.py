@@ -1,6 +1,7 @@
 """Index a prosumer's trades and orders newest first (issue 15): energy_trades by
 (buyer_address, seq, executed_at) and (seller_address, seq, executed_at), energy_orders
-by (trader_address, is_active, seq) and (trader_address, seq, created_at). "My trades" and "my
+by (trader_address, is_active, seq), (trader_address, seq, created_at) and
+(trader_address, status, seq). "My trades" and "my
 orders" then read the newest rows of one prosumer straight from an index, however many
 trades the market holds (`services.market.book.trades` and `orders`)."""
 
