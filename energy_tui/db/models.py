@@ -143,10 +143,10 @@ class EnergyOrder(BaseModel):
             (("is_active", "expires_at"), False),
             # a prosumer's orders, and the self-trade check
             (("trader_address", "is_active", "order_type", "price_per_kwh"), False),
-            # "my orders", newest first: the open ones, and all (migration 0010)
-            (("trader_address", "is_active", "seq"), False),
+            # "my orders" newest first, all and by status (migration 0010); the open
+            # ones come from the index above (a prosumer's few, sorted)
             (("trader_address", "seq", "created_at"), False),
-            (("trader_address", "status", "seq"), False),  # order history by status
+            (("trader_address", "status", "seq"), False),
         )
 
 
@@ -162,8 +162,9 @@ class EnergyTrade(BaseModel):
     sell_order = ForeignKeyField(
         EnergyOrder, column_name="sell_order_id", null=True, backref="sell_trades"
     )
-    buyer_address = CharField(max_length=100, index=True)
-    seller_address = CharField(max_length=100, index=True)
+    # indexed with seq below (migration 0010 replaced the single-column indexes)
+    buyer_address = CharField(max_length=100)
+    seller_address = CharField(max_length=100)
     energy_amount = EnergyField()
     price_per_kwh = PriceField()
     total_price = MoneyField()
