@@ -293,7 +293,17 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
             lambda: stats.daily(365, now.date()),
             raw(f"SELECT * FROM market_statistics WHERE date >= {p} ORDER BY date", (year,)),
         ),
+        (
+            "book, 30 levels with my size on each",
+            lambda: market_book.book(30, WHO),
+            None,
+        ),
         ("hourly candles of the last day", lambda: stats.candles(3600, last_day), None),
+        (
+            "15 min candles today (book chart)",
+            lambda: stats.candles(900, dt.datetime.combine(now.date(), dt.time())),
+            None,
+        ),
         ("daily candles over 90 days", lambda: stats.candles(86400, since_90), None),
     ]
     result: dict[str, tuple[float, float | None]] = {}

@@ -13,7 +13,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from peewee import fn
+from peewee import Case, fn
 
 from energy_tui import clock
 from energy_tui.db.exact import exact_sum, exact_value
@@ -49,6 +49,7 @@ class Level:
     quantity: Decimal
     orders: int
     cumulative: Decimal
+    mine: Decimal = _ZERO  # what the prosumer the book was read for rests at this price
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,23 +87,39 @@ class Book:
         return self.last_price - self.previous_price
 
 
-def _remaining() -> object:
-    return exact_sum(db, EnergyOrder.energy_amount - EnergyOrder.filled_amount, ENERGY_PLACES)
+_REMAINING = EnergyOrder.energy_amount - EnergyOrder.filled_amount
+
+
+def _remaining(of: str | None = None) -> object:
+    """SUM of the remaining kWh (only the orders of prosumer `of`, if given)."""
+    if of is None:
+        return exact_sum(db, _REMAINING, ENERGY_PLACES)
+    mine = Case(None, [(EnergyOrder.trader_address == of, _REMAINING)], 0)
+    return exact_sum(db, mine, ENERGY_PLACES)
 
 
 def levels(
-    side: str, depth: int, now: dt.datetime | None = None, *, excluding: str | None = None
+    side: str,
+    depth: int,
+    now: dt.datetime | None = None,
+    *,
+    excluding: str | None = None,
+    mine: str | None = None,
 ) -> list[Level]:
     """Top `depth` price levels of one side, best first, with cumulative quantity
-    (without the orders of the prosumer `excluding`, if given)."""
+    (without the orders of the prosumer `excluding`, if given). With `mine`, each level
+    also says how much of it is that prosumer's, summed in the same query."""
     now = now or clock.now()
     price = EnergyOrder.price_per_kwh
     live = EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
     wanted = ORDER_IS_ACTIVE & (EnergyOrder.order_type == side) & live
     if excluding is not None:
         wanted &= EnergyOrder.trader_address != excluding
+    sums = [_remaining(), fn.COUNT(EnergyOrder.id)]
+    if mine is not None:
+        sums.append(_remaining(of=mine))
     rows = (
-        EnergyOrder.select(price, _remaining(), fn.COUNT(EnergyOrder.id))
+        EnergyOrder.select(price, *sums)
         .where(wanted)
         .group_by(price)
         .order_by(price.desc() if side == "buy" else price.asc())
@@ -110,25 +127,33 @@ def levels(
         .tuples()
     )
     result, total = [], _ZERO
-    for level_price, raw, count in rows:
+    for level_price, raw, count, *own in rows:
         quantity = exact_value(db, raw, ENERGY_PLACES)
         total += quantity
         result.append(
-            Level(EnergyOrder.price_per_kwh.python_value(level_price), quantity, count, total)
+            Level(
+                EnergyOrder.price_per_kwh.python_value(level_price),
+                quantity,
+                count,
+                total,
+                exact_value(db, own[0], ENERGY_PLACES) if own else _ZERO,
+            )
         )
     return result
 
 
-def book(depth: int = 20) -> Book:
-    """Both sides' top `depth` levels, the last two prices and the change marker: four
-    fixed statements read as tuples (`reads.book_statements`), on PostgreSQL in one
-    round trip."""
+def book(depth: int = 20, address: str | None = None) -> Book:
+    """The top `depth` levels a side; with `address`, each level carries that
+    prosumer's own resting kWh (`Level.mine`), read in the same queries. With the last
+    two prices and the change marker: four fixed statements read as tuples
+    (`reads.book_statements`), on PostgreSQL in one round trip."""
     now = clock.now()
     name = reads.backend()
-    bids_sql, asks_sql, last_sql = reads.book_statements(name)
+    bids_sql, asks_sql, last_sql = reads.book_statements(name, address is not None)
+    own = () if address is None else (address,)
     bids, asks, last, marker = read_together(
-        (bids_sql, (True, "buy", now, depth)),
-        (asks_sql, (True, "sell", now, depth)),
+        (bids_sql, (*own, True, "buy", now, depth)),
+        (asks_sql, (*own, True, "sell", now, depth)),
         (last_sql, ()),
         (_VERSION_SQL.format(p=db.param), ()),
     )
@@ -149,10 +174,11 @@ _VERSION_SQL = "SELECT version FROM market_state WHERE id = 1"
 def _levels(rows: list[tuple[Any, ...]], backend: str) -> list[Level]:
     price = reads.price_converter(backend)
     result, total = [], _ZERO
-    for level_price, raw, count in rows:
+    for level_price, raw, count, *own in rows:
         quantity = exact_value(db, raw, ENERGY_PLACES)
         total += quantity
-        result.append(Level(price(level_price), quantity, int(count), total))
+        mine = exact_value(db, own[0], ENERGY_PLACES) if own else _ZERO
+        result.append(Level(price(level_price), quantity, int(count), total, mine))
     return result
 
 

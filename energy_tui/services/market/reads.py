@@ -176,20 +176,24 @@ def trades_rows(
 
 
 @functools.cache
-def book_statements(backend: str) -> tuple[str, str, str]:
+def book_statements(backend: str, mine: bool = False) -> tuple[str, str, str]:
     """(bids, asks, last two prices): the levels of one side, best first, from the
-    (is_active, order_type, price_per_kwh, seq) index. Parameters for a side:
-    is_active, side, now, depth."""
+    (is_active, order_type, price_per_kwh, seq) index; with `mine`, a fourth column:
+    the remaining kWh of one prosumer's orders at the level. Parameters for a side:
+    [address], is_active, side, now, depth."""
     p = "?" if backend == "sqlite" else "%s"
-    remaining = (
-        f"SUM(CAST(ROUND((energy_amount - filled_amount) * {10**ENERGY_PLACES}) AS INTEGER))"
-        if backend == "sqlite"
-        else "SUM(energy_amount - filled_amount)"
-    )
+
+    def remaining(expr: str) -> str:
+        if backend == "sqlite":
+            return f"SUM(CAST(ROUND(({expr}) * {10**ENERGY_PLACES}) AS INTEGER))"
+        return f"SUM({expr})"
+
+    left = "energy_amount - filled_amount"
+    own = f", {remaining(f'CASE WHEN trader_address = {p} THEN {left} ELSE 0 END')}" if mine else ""
 
     def side(order: str) -> str:
         return (
-            f"SELECT price_per_kwh, {remaining}, COUNT(id) FROM energy_orders "
+            f"SELECT price_per_kwh, {remaining(left)}, COUNT(id){own} FROM energy_orders "
             f"WHERE is_active = {p} AND order_type = {p} "
             f"AND (expires_at IS NULL OR expires_at > {p}) "
             f"GROUP BY price_per_kwh ORDER BY price_per_kwh {order} LIMIT {p}"
