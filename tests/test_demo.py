@@ -157,10 +157,19 @@ def test_bots_leave_the_prosumer_of_a_logged_in_user_alone(tmp_path: Path) -> No
         for _ in range(400):
             bots.step(rng)
 
-        for home, orders in before.items():  # none placed, none cancelled, none changed
-            assert [(o.id, o.status) for o in _orders_of(home)] == [
-                (o.id, o.status) for o in orders
-            ], home
+        # none placed, cancelled or amended for them; other bots may still take their
+        # resting orders (that is the market, not a bot acting for them)
+        for home, orders in before.items():
+            after = {o.id: o for o in _orders_of(home)}
+            assert set(after) == {o.id for o in orders}, home
+            for order in orders:
+                now = after[order.id]
+                assert (now.energy_amount, now.price_per_kwh, now.seq) == (
+                    order.energy_amount,
+                    order.price_per_kwh,
+                    order.seq,
+                ), home
+                assert now.status != "cancelled" or order.status == "cancelled", home
         assert EnergyOrder.select().count() > sum(map(len, before.values())) + 50
 
         auth.logout(login.token)  # alice leaves: the bots may trade for home-01 again
@@ -219,3 +228,30 @@ def test_the_login_hint_is_shown_under_the_form_but_not_on_the_lock_screen(
             assert "password demo-" not in screen_text(app)
 
     asyncio.run(scenario())
+
+
+def test_the_demo_history_looks_like_one_market_through_the_day(tmp_path: Path) -> None:
+    """Issue 12: trades at all minutes of the hour (not only on it), prices that move
+    within the hour and from day to day, and full days with similar trade counts."""
+    from energy_tui.db.models import EnergyTrade
+    from energy_tui.services.market import stats
+
+    database = backends.bind(f"sqlite://{tmp_path / 'demo.db'}")
+    with database.connection_context():
+        migrations.migrate(database)
+        demo.seed(seed_value=7, days=4, now=NOW, rounds=4)
+        trades = list(EnergyTrade.select())
+        minutes = {t.executed_at.minute for t in trades}
+        hourly = stats.candles(3600, NOW - dt.timedelta(days=4))
+        days = [
+            c
+            for c in stats.candles(86400, NOW - dt.timedelta(days=4))
+            if c.start.date() < NOW.date()
+        ]
+
+    assert len(minutes) > 30  # spread over the hour
+    moving = [c for c in hourly if c.trades > 1 and c.high > c.low]
+    assert len(moving) > len([c for c in hourly if c.trades > 1]) / 2  # hours with a range
+    full = [c.trades for c in days[1:]]  # the first day starts at the seed's start hour
+    assert max(full) <= 2 * min(full), full
+    assert len({c.close for c in days}) == len(days)  # each day closes at its own price

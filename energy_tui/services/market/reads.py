@@ -132,13 +132,17 @@ def days_rows(since: dt.date) -> list[tuple[Any, ...]] | list[list[Any]]:
 
 
 @functools.cache
-def trades_statement(backend: str, who: str | None, since: bool, until: bool) -> str:
+def trades_statement(
+    backend: str, who: str | None, since: bool, until: bool, before: bool = False
+) -> str:
     """The newest trades, `who`: None (all), "buyer", "seller" or "both" (either side:
     the newest of each side's index, merged). Parameters: [address], [since], [until],
-    limit, repeated for each side, then the limit again for "both"."""
+    [before seq], limit, repeated for each side, then the limit again for "both"."""
     p = "?" if backend == "sqlite" else "%s"
-    window = (f" AND executed_at >= {p}" if since else "") + (
-        f" AND executed_at < {p}" if until else ""
+    window = (
+        (f" AND executed_at >= {p}" if since else "")
+        + (f" AND executed_at < {p}" if until else "")
+        + (f" AND seq < {p}" if before else "")
     )
 
     def newest(condition: str) -> str:
@@ -163,14 +167,15 @@ def trades_rows(
     since: dt.datetime | None,
     until: dt.datetime | None,
     limit: int,
+    before_seq: int | None = None,
 ) -> list[tuple[Any, ...]] | list[list[Any]]:
     """Rows of TRADE_COLUMNS' values, newest first (see `book.trades`)."""
     name = backend()
     who = None if address is None else {"buy": "buyer", "sell": "seller"}.get(side or "", "both")
     branch: list[Any] = [] if address is None else [address]
-    branch += [value for value in (since, until) if value is not None] + [limit]
+    branch += [value for value in (since, until, before_seq) if value is not None] + [limit]
     params = branch * 2 + [limit] if who == "both" else branch
-    text = trades_statement(name, who, since is not None, until is not None)
+    text = trades_statement(name, who, since is not None, until is not None, before_seq is not None)
     rows = db.execute_sql(text, params).fetchall()
     return convert_rows(rows, trade_converters(name))
 
