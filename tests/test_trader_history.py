@@ -36,13 +36,17 @@ def three_traders(monkeypatch: pytest.MonkeyPatch) -> None:
         place(actors[buyer], "buy", "1", price)
 
 
-def expected(address: str, side: str | None, since=None, until=None, limit=100) -> list[int]:
+def expected(
+    address: str | None, side: str | None, since=None, until=None, limit=100, before=None
+) -> list[int]:
     """The seqs a plain scan of every trade finds, newest first."""
     rows = EnergyTrade.select().order_by(EnergyTrade.seq.desc())
     found = []
     for t in rows:
         mine = {"buy": t.buyer_address == address, "sell": t.seller_address == address}
-        if not (mine[side] if side else any(mine.values())):
+        if address is not None and not (mine[side] if side else any(mine.values())):
+            continue
+        if before is not None and t.seq >= before:
             continue
         if (since and t.executed_at < since) or (until and t.executed_at >= until):
             continue
@@ -59,6 +63,11 @@ def test_a_prosumers_trades_are_both_sides_merged_newest_first_with_every_filter
                 spec = TradeFilter("a", side, *window, limit)
                 got = [t.seq for t in market_book.trades(spec)]
                 assert got == expected("a", side, *window, limit), (side, window, limit)
+    for address in ("a", None):  # a page after seq 11 (the API's before_seq)
+        for side in (None, "buy") if address else (None,):
+            spec = TradeFilter(address, side, since, None, 3, before_seq=11)
+            got = [t.seq for t in market_book.trades(spec)]
+            assert got == expected(address, side, since, None, 3, before=11)
     mine = market_book.trades(TradeFilter("a", limit=100))
     assert len(mine) == 12 and all(t.side_for("a") in ("buy", "sell") for t in mine)
 
