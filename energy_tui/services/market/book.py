@@ -211,7 +211,8 @@ class OpenSummary:
 def open_summary(address: str, side: str | None = None) -> OpenSummary:
     """How many open orders `address` has (of `side`, if given) and what they hold."""
     o = EnergyOrder
-    wanted = ORDER_IS_ACTIVE & (o.trader_address == address)
+    live = o.expires_at.is_null() | (o.expires_at > clock.now())  # cancel-all expires them
+    wanted = ORDER_IS_ACTIVE & (o.trader_address == address) & live
     if side is not None:
         wanted &= o.order_type == side
     rows = (

@@ -56,6 +56,11 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
 _EXPIRED = "its lifetime ran out (expires_at)"
 _CANCELLED_ALL = "cancelled with all open orders of its owner"
+_IDS_PER_EVENT = 1000  # order ids listed in one audit event of a cancel-all
+_UNPAYABLE = (
+    "its owner could not pay the rounding cent of its next trade (each trade's price and "
+    "fee are rounded to the cent): cancelled by the market"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +91,8 @@ class _Order:
     reserved: Decimal  # WATT still held (buy orders)
     seq: int
     tif: str = "gtc"
+    capped: bool = False  # a market buy: spends at most what it holds (amount x cap + fee)
+    held_out: bool = False  # a capped buy stopped: the next fill would cost more than that
 
     @property
     def remaining(self) -> Decimal:
@@ -323,6 +330,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             hold,
             state.order_seq,
             request.time_in_force,
+            capped=request.kind == "market" and request.side == "buy",
         )
         fills: list[Fill] = []
         reason = None
@@ -337,6 +345,12 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
                 killed = True
         if not killed:
             fills = _match(order, ledger, state, rules, now, opening.makers)
+            if order.tif == "fok" and order.remaining and order.held_out:
+                raise ValidationError(
+                    f"fill or kill: {order.remaining} of {order.amount} kWh could not fill "
+                    f"within the {hold} WATT it holds (amount x cap + fee): each trade pays "
+                    "its own fee, rounded up to the cent: nothing was done"
+                )
             if order.tif == "fok" and order.remaining:
                 # a maker dropped out on a rounding cent after the count: all or nothing
                 raise ValidationError(
@@ -350,14 +364,15 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             else:
                 state.count_open(order.side, +1)
             if status == "cancelled":
-                reason = _cancel_reason(order, request, cap_note)
+                reason = _cancel_reason(order, request, cap_note, hold)
         else:  # killed: nothing traded, nothing held
             status, order.reserved = "cancelled", _ZERO.quantize(_WATT)
         _insert_order(order, status, expires_at, now, request.kind, reason)
         _write_fills(fills, actor, now)
-        if not killed:  # a killed order changed no balance and no count
+        if not killed:  # a killed order changed no balance
             ledger.save(now)
-            stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        # the open counts: an expiry on the way may have changed them even when killed
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
         _save_state(state, now)
         _audit(
             actor,
@@ -401,10 +416,16 @@ def _or_better(order: _Order) -> str:
     return f"{order.price} or {'less' if order.side == 'buy' else 'more'}"
 
 
-def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str) -> str:
+def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str, hold: Decimal) -> str:
     """Why the unfilled part of an immediate order was cancelled."""
     other = "sell" if order.side == "buy" else "buy"
     left = f"{order.remaining} of {order.amount} kWh"
+    if order.held_out:
+        return (
+            f"market order: {left} not bought: the next trade would have spent more than "
+            f"the {hold} WATT it held (amount x cap + fee; each trade pays its own fee, "
+            "rounded up to the cent)"
+        )
     if request.kind == "market":
         where = "at or below" if order.side == "buy" else "at or above"
         note = f" ({cap_note})" if cap_note else ""
@@ -570,6 +591,9 @@ def _match(
         if not makers:
             break
         for maker in makers:
+            if order.capped and _beyond_hold(order, maker, rules):
+                order.held_out = True
+                return fills
             try:
                 fills.append(_fill(order, maker, ledger, state, rules, now))
             except _Unpayable as short:
@@ -585,6 +609,12 @@ def _match(
             if order.remaining == 0:
                 return fills
     return fills
+
+
+def _beyond_hold(buy: _Order, maker: _Order, rules: MarketRules) -> bool:
+    """Whether filling `buy` against `maker` would cost more than the buy still holds."""
+    total = rules.trade_total(min(buy.remaining, maker.remaining), maker.price)
+    return total + rules.fee(total) > buy.reserved
 
 
 class _Unpayable(Exception):
@@ -663,6 +693,7 @@ def _save_maker(maker: _Order, ledger: Ledger, state: _State, now: dt.datetime) 
             now,
             "partially_filled",
             True,
+            None,
             maker.id.hex,
         )
 
@@ -673,7 +704,8 @@ def _close_maker(
     """A resting order leaves the book: filled, or unable to pay a rounding cent."""
     _release(maker, ledger)
     state.count_open(maker.side, -1)
-    write(statements().save_maker, maker.filled, _ZERO, now, status, False, maker.id.hex)
+    reason = _UNPAYABLE if status == "cancelled" else None
+    write(statements().save_maker, maker.filled, _ZERO, now, status, False, reason, maker.id.hex)
 
 
 def _final_status(order: _Order) -> str:
@@ -1056,6 +1088,10 @@ def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules
         account.energy_reserved += more
     else:
         hold = rules.buyer_cost(remaining, change.price)
+        if not change.loses_priority:
+            # a smaller amount at the same price never asks for more than it holds now
+            # (per-trade rounding may have left less than a new order would hold)
+            hold = min(hold, order.reserved)
         if hold > MAX_MONEY:
             raise ValidationError(
                 f"order value {hold} WATT is beyond {MAX_MONEY} WATT", field="amount"
@@ -1116,16 +1152,22 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                 updated_at=now,
                 status_reason=_CANCELLED_ALL,
             ).where(EnergyOrder.id.in_([row.id for row in rows])).execute()
-            audit.record(
-                "order_cancelled",
-                actor,
-                scope="all",
-                side=side or "both",
-                orders=len(rows),
-                order_ids=[str(row.id) for row in rows],
-                released_watt=str(watt),
-                released_energy=str(energy),
-            )
+            ids = [str(row.id) for row in rows]
+            # a MySQL/MariaDB TEXT holds 64 KB (about 1,600 ids): very many orders are
+            # listed over several events, each saying which part of how many it is
+            parts = [ids[i : i + _IDS_PER_EVENT] for i in range(0, len(ids), _IDS_PER_EVENT)]
+            for number, part in enumerate(parts, 1):
+                audit.record(
+                    "order_cancelled",
+                    actor,
+                    scope="all",
+                    side=side or "both",
+                    orders=len(rows),
+                    order_ids=part,
+                    released_watt=str(watt),
+                    released_energy=str(energy),
+                    **({"part": f"{number} of {len(parts)}"} if len(parts) > 1 else {}),
+                )
         if rows or expired:
             stats.record(now.date(), (), state.open_buys, state.open_sells, now)
             _save_state(state, now)

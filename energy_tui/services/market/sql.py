@@ -149,7 +149,8 @@ def _build(backend: str) -> Statements:
         ),
         save_maker=(
             f"UPDATE energy_orders SET filled_amount = {p}, watt_reserved = {p}, "
-            f"updated_at = {p}, status = {p}, is_active = {p} WHERE id = {p}"
+            f"updated_at = {p}, status = {p}, is_active = {p}, status_reason = {p} "
+            f"WHERE id = {p}"
         ),
         insert_trade=(
             "INSERT INTO energy_trades (id, buy_order_id, sell_order_id, buyer_address, "
