@@ -12,6 +12,7 @@ import peewee
 from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase
 
 from energy_tui import locations
+from energy_tui.db import drivers
 from energy_tui.db.failures import busy, cause, is_lock_timeout, sqlite_failure
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import ConfigError, DatabaseUnavailable
@@ -134,6 +135,7 @@ def open_database(url: DatabaseURL, pool_size: int = 10, timeout: int = 30) -> p
     """
     if url.backend == "sqlite":
         return _sqlite(url, timeout)
+    drivers.load(url.backend)
     kwargs: dict[str, Any] = {
         "host": url.host,
         "port": url.port,
