@@ -38,6 +38,9 @@ _MYSQL_SESSION = (
 MYSQL_ANSWER_GRACE = 2
 
 
+MYSQL_MULTI_STATEMENTS = 1 << 16  # pymysql.constants.CLIENT.MULTI_STATEMENTS
+
+
 class _MySQLDatabase(PooledMySQLDatabase):
     def __init__(self, name: str, lock_timeout: int, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
@@ -154,7 +157,16 @@ def open_database(url: DatabaseURL, pool_size: int = 10, timeout: int = 30) -> p
     return _MySQLDatabase(
         url.name,
         timeout,
-        **{"charset": "utf8mb4", "read_timeout": silence, "write_timeout": silence, **kwargs},
+        **{
+            "charset": "utf8mb4",
+            "read_timeout": silence,
+            "write_timeout": silence,
+            # The matcher sends a placement's reads, then its writes and COMMIT, as one
+            # text each (market.sql.read_together/flush); values are still bound by
+            # the driver, never pasted.
+            "client_flag": MYSQL_MULTI_STATEMENTS,
+            **kwargs,
+        },
     )
 
 

@@ -27,6 +27,7 @@ from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
+    accounts_statement,
     as_uuid,
     batch,
     dec,
@@ -149,6 +150,20 @@ class Ledger:
         sql, params = _trader_query(address, side, price)
         return self.trader(run(sql, *params).fetchone(), address)
 
+    def load_many(self, addresses: list[str]) -> None:
+        """Read the accounts not loaded yet in one statement, locked (the makers an
+        order will reach and the fee's receiver), instead of one round trip each; an
+        address without a row is left to `get` (and `grid_operator`)."""
+        wanted = [a for a in dict.fromkeys(addresses) if a not in self.accounts]
+        if len(wanted) < 2:
+            return
+        rows = run(accounts_statement(len(wanted)), *wanted).fetchall()
+        by_name = {str(row[0]).lower(): row for row in rows}
+        for address in wanted:
+            row = by_name.get(address.lower())
+            if row is not None:
+                self._load(row, address)
+
     def trader(self, row: tuple[Any, ...] | None, address: str) -> Decimal | None:
         """`load_trader` with the row read already."""
         row = self._load(row, address)
@@ -210,16 +225,18 @@ class _Opening:
     state: _State
     own_price: Decimal | None  # of the trader's own order the new one would cross
     makers: list[_Order] | None  # the first batch; None: `_match` reads it
+    statistics: Any = stats.UNREAD  # today's statistics row, when read with the lock
 
 
 def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime) -> _Opening:
     """Lock the market, expire what is due, load the trader (and, on PostgreSQL, read
     the first makers).
 
-    On PostgreSQL the three are read in one round trip; elsewhere the makers wait for
-    `_match`, so that an order refused on the way costs no book query. If orders
-    expired, balances and the book moved after those reads: the trader is read again
-    and the makers are left to `_match`.
+    On PostgreSQL and MySQL these (and today's statistics row) are read in one round
+    trip; on SQLite the makers wait for `_match`, so that an order refused on the way
+    costs no book query. If orders expired, balances and the book moved after those
+    reads: the trader is read again and the makers are left to `_match` (expiry
+    changes no trade statistics).
     """
     queries = [
         (statements().lock_state, (True,)),
@@ -227,14 +244,16 @@ def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime)
     ]
     if pipelined():
         queries.append(_makers_query(request.side, request.price))
-    locked, trader, *makers = read_together(*queries)
+        queries.append((statements().stats_row, (now.date(),)))
+    locked, trader, *more = read_together(*queries)
     state = _state(locked[0])
+    today = (more[1][0] if more[1] else None) if more else stats.UNREAD
     if _expire_due(now, state):
         own_price = ledger.load_trader(address, request.side, request.price)
-        return _Opening(state, own_price, None)
+        return _Opening(state, own_price, None, today)
     own_price = ledger.trader(trader[0] if trader else None, address)
-    first = [_Order.of(row) for row in makers[0]] if makers else None
-    return _Opening(state, own_price, first)
+    first = [_Order.of(row) for row in more[0]] if more else None
+    return _Opening(state, own_price, first, today)
 
 
 def _lock() -> _State:
@@ -312,7 +331,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         _insert_order(order, status, expires_at, now)
         _write_fills(fills, actor, now)
         ledger.save(now)
-        stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now, opening.statistics)
         _save_state(state, now)
         _audit(
             actor,
@@ -430,6 +449,7 @@ def _match(
         first = None
         if not makers:
             break
+        ledger.load_many(_reached(order, makers, rules))
         for maker in makers:
             try:
                 fills.append(_fill(order, maker, ledger, state, rules, now))
@@ -446,6 +466,21 @@ def _match(
             if order.remaining == 0:
                 return fills
     return fills
+
+
+def _reached(order: _Order, makers: list[_Order], rules: MarketRules) -> list[str]:
+    """The accounts that filling `order` against `makers` will change besides the
+    taker's: the makers it reaches, in book order until its remainder is used up, and
+    the fee's receiver."""
+    addresses, left = [], order.remaining
+    for maker in makers:
+        if left <= 0:
+            break
+        addresses.append(maker.trader)
+        left -= maker.remaining
+    if addresses and rules.fee_rate > 0:
+        addresses.append(rules.grid_operator_address)
+    return addresses
 
 
 class _Unpayable(Exception):

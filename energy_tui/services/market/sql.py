@@ -14,12 +14,14 @@ import dataclasses
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
+import peewee
+
 from energy_tui.db.connect import backend_of, lock_timeout_of
-from energy_tui.db.failures import is_lock_timeout
+from energy_tui.db.failures import busy, is_lock_timeout
 from energy_tui.db.models import db
 from energy_tui.errors import DatabaseBusy, MarketBusy
 
@@ -166,7 +168,25 @@ def statements() -> Statements:
     return _build(backend_of(db))
 
 
+def accounts_statement(count: int) -> str:
+    """`count` prosumers' balances, locked, in one statement (addresses in any case but
+    on MySQL, whose collation ignores case by itself and would not use the index)."""
+    return _accounts(backend_of(db), count)
+
+
+@functools.cache
+def _accounts(backend: str, count: int) -> str:
+    p = "?" if backend == "sqlite" else "%s"
+    lock = "" if backend == "sqlite" else " FOR UPDATE"
+    if backend == "mysql":
+        where = f"address IN ({', '.join([p] * count)})"
+    else:
+        where = f"lower(address) IN ({', '.join([f'lower({p})'] * count)})"
+    return f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE {where}{lock}"
+
+
 _pending = threading.local()
+_PEEWEE_ERRORS = getattr(peewee, "__exception_wrapper__")  # noqa: B009 (a dunder global)
 
 
 def run(sql: str, *params: Any) -> Any:
@@ -176,30 +196,63 @@ def run(sql: str, *params: Any) -> Any:
 
 
 def pipelined() -> bool:
-    """Whether `read_together` and `batch` save round trips here (PostgreSQL)."""
-    return backend_of(db) == "postgres"
+    """Whether `read_together` and `batch` save round trips here: PostgreSQL (a
+    pipeline) and MySQL (one multi-statement text)."""
+    return backend_of(db) != "sqlite"
 
 
 def read_together(*queries: tuple[str, tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """Every row of each query, in order; on PostgreSQL in one round trip (a pipeline).
+    """Every row of each query, in order; on PostgreSQL and MySQL in one round trip.
 
     The server still runs them one after another, and each sees what was committed
     when it started: a read queued behind the market lock runs once the lock is held,
     exactly as if it had been sent then.
     """
     flush()
-    if not pipelined():
+    backend = backend_of(db)
+    if backend == "sqlite":
         return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
-    connection = db.connection()
-    cursors = [connection.cursor() for _ in queries]
+    with _driver_errors():
+        if backend == "mysql":
+            return _mysql_together(queries)
+        connection = db.connection()
+        cursors = [connection.cursor() for _ in queries]
+        try:
+            with connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, queries, strict=True):
+                    cursor.execute(sql, params)
+            return [cursor.fetchall() for cursor in cursors]
+        finally:
+            for cursor in cursors:
+                cursor.close()
+
+
+def _mysql_together(
+    queries: Sequence[tuple[str, tuple[Any, ...]]],
+) -> list[list[tuple[Any, ...]]]:
+    """MySQL: the statements as one text (PyMySQL binds parameters on the client, so
+    each is quoted exactly as alone), one result set each; the connection is opened
+    with CLIENT.MULTI_STATEMENTS (`db.connect`). A failing statement stops the rest
+    and raises here."""
+    with db.connection().cursor() as cursor:
+        cursor.execute(";\n".join(cursor.mogrify(sql, params) for sql, params in queries))
+        results = [list(cursor.fetchall())]
+        while cursor.nextset():
+            results.append(list(cursor.fetchall()))
+    return results
+
+
+@contextlib.contextmanager
+def _driver_errors() -> Iterator[None]:
+    """The driver's errors as Peewee's (as `execute_sql` raises them), a lock wait
+    that ran out as DatabaseBusy."""
     try:
-        with connection.pipeline():
-            for cursor, (sql, params) in zip(cursors, queries, strict=True):
-                cursor.execute(sql, params)
-        return [cursor.fetchall() for cursor in cursors]
-    finally:
-        for cursor in cursors:
-            cursor.close()
+        with _PEEWEE_ERRORS:
+            yield
+    except Exception as exc:
+        if is_lock_timeout(exc):
+            raise busy(lock_timeout_of(db)) from exc
+        raise
 
 
 def lock_market() -> tuple[Any, ...]:
@@ -257,24 +310,35 @@ def write(sql: str, *params: Any) -> None:
         queue.append((sql, params))
 
 
-def flush() -> None:
-    queue = getattr(_pending, "queue", None)
-    if not queue:
+def flush(commit: bool = False) -> None:
+    """Send the queued writes in one round trip; with `commit`, COMMIT in the same one,
+    so that the market lock is released as the writes land (no further round trip
+    holding it)."""
+    queue: list[tuple[str, tuple[Any, ...]]] = getattr(_pending, "queue", None) or []
+    if not queue and not commit:
         return
     _pending.queue = []
-    connection = db.connection()
-    with connection.pipeline(), connection.cursor() as cursor:
-        for sql, params in queue:
-            cursor.execute(sql, params)
+    if commit:
+        queue.append(("COMMIT", ()))
+    with _driver_errors():
+        if backend_of(db) == "mysql":
+            _mysql_together(queue)
+            return
+        connection = db.connection()
+        with connection.pipeline(), connection.cursor() as cursor:
+            for sql, params in queue:
+                cursor.execute(sql, params)
 
 
 @contextlib.contextmanager
 def batch() -> Iterator[None]:
-    """Queue `write`s until the block ends (PostgreSQL only); `run` reads flush first.
+    """Queue `write`s until the block ends (PostgreSQL, MySQL); `run` reads flush first.
 
     Use inside the transaction, so a failure discards the queue and rolls back, and
     only where every read in the block goes through `run`: a Peewee model query does
-    not flush the queue and would read stale rows.
+    not flush the queue and would read stale rows. When the block is the last thing in
+    the outermost transaction (`with db.atomic(), batch():`), the COMMIT goes with the
+    writes; the transaction's own commit then finds nothing left to do.
     """
     if not pipelined() or getattr(_pending, "queue", None) is not None:
         yield
@@ -282,7 +346,7 @@ def batch() -> Iterator[None]:
     _pending.queue = []
     try:
         yield
-        flush()
+        flush(commit=db.transaction_depth() == 1)
     finally:
         _pending.queue = None
 

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from peewee import fn
 
@@ -24,17 +25,26 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _NOTIONAL = Decimal(1).scaleb(-NOTIONAL_PLACES)
 
 
+UNREAD: Any = object()  # `record`'s `stored`: the day's row is read by `record` itself
+
+
 def record(
-    day: dt.date, fills: Iterable[Fill], open_buys: int, open_sells: int, now: dt.datetime
+    day: dt.date,
+    fills: Iterable[Fill],
+    open_buys: int,
+    open_sells: int,
+    now: dt.datetime,
+    stored: Any = UNREAD,
 ) -> None:
     """Add fills to the day's row and refresh its open-order counts (inside the
-    matching transaction, so the row always agrees with the trades)."""
+    matching transaction, so the row always agrees with the trades). `stored`: the
+    day's `stats_row` (None: there is none) when read already under the market lock."""
     fills = list(fills)
     sql = statements()
     if not fills:
         write(sql.upsert_stats_counts, day, open_buys, open_sells, now)
         return
-    row = run(sql.stats_row, day).fetchone()
+    row = run(sql.stats_row, day).fetchone() if stored is UNREAD else stored
     trades, volume, notional, high, low = (
         (
             int(row[0]),
