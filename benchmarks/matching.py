@@ -8,9 +8,9 @@ orders on both sides around a mid price; incoming prices straddle the mid so tha
 half of them trade. benchmarks/floor.py's raw-driver matcher places the same workload in
 the same run; the two alternate over --repeat rounds, each on a fresh database, and the
 medians are compared. Reported: aggregate orders/s, p50/p99 latency per order, the share
-of the writers' time spent taking the market lock (SQLite: BEGIN IMMEDIATE; PostgreSQL:
-the round trip that locks `market_state` and brings the first reads; MySQL: the locking
-SELECT), and client CPU per order (on SQLite this includes the engine's work).
+of the writers' time spent taking the market lock (SQLite: BEGIN IMMEDIATE; PostgreSQL
+and MySQL: the round trip that locks `market_state` and brings the first reads), and
+client CPU per order (on SQLite this includes the engine's work).
 
 On a server URL, the database named `bench_scale` (or --name) is created for each round
 and dropped after it. The machine's other load shows in absolute figures: read the ratios.
@@ -63,20 +63,11 @@ class AppPlacer(Placer):
         read_together = orders.read_together
 
         def timed_reads(*queries: Any) -> Any:
-            if backend_of(database) == "postgres":
-                t0 = time.perf_counter()
-                try:
-                    return read_together(*queries)
-                finally:
-                    placer.lock_wait += time.perf_counter() - t0
-            return [timed_read(sql, params) for sql, params in queries]
-
-        def timed_read(sql: str, params: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return read_together((sql, params))[0]
+                return read_together(*queries)
             finally:
-                if "market_state" in sql:
+                if "market_state" in queries[0][0]:
                     placer.lock_wait += time.perf_counter() - t0
 
         orders.read_together = timed_reads
