@@ -16,6 +16,9 @@ from energy_tui.db.failures import busy, cause, is_lock_timeout, sqlite_failure
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import ConfigError, DatabaseUnavailable
 
+# Peewee's driver-error wrapper (a module dunder): driver errors raised as Peewee's.
+PEEWEE_ERRORS = getattr(peewee, "__exception_wrapper__")  # noqa: B009
+
 # Column types that differ from Peewee's defaults, per backend.
 _FIELD_TYPES = {
     "sqlite": {"PERMISSIONS": "TEXT"},
@@ -85,6 +88,19 @@ class _SqliteDatabase(peewee.SqliteDatabase):
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         with self._plain_failures():
             return super().execute_sql(sql, params)
+
+    def execute_plain(self, sql: str, params: Any) -> Any:
+        """`execute_sql` without Peewee's per-call machinery (query log, hooks, two
+        context managers), with the same errors: for the matcher's fixed statements,
+        where that machinery cost more than SQLite running them."""
+        try:
+            return self.connection().execute(sql, params)
+        except sqlite3.Error as exc:
+            failure = sqlite_failure(exc, self.database, self.lock_timeout)
+            if failure is not None:
+                raise failure from exc
+            with PEEWEE_ERRORS:  # as Peewee's own error, as `execute_sql` raises it
+                raise
 
     def begin(self, lock_type: str | None = None) -> None:
         with self._plain_failures():  # BEGIN IMMEDIATE waits for the write lock

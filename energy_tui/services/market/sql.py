@@ -18,9 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
-import peewee
-
-from energy_tui.db.connect import backend_of, lock_timeout_of
+from energy_tui.db.connect import PEEWEE_ERRORS, backend_of, lock_timeout_of
 from energy_tui.db.failures import busy, is_lock_timeout
 from energy_tui.db.models import db
 from energy_tui.errors import DatabaseBusy, MarketBusy
@@ -186,13 +184,17 @@ def _accounts(backend: str, count: int) -> str:
 
 
 _pending = threading.local()
-_PEEWEE_ERRORS = getattr(peewee, "__exception_wrapper__")  # noqa: B009 (a dunder global)
 
 
 def run(sql: str, *params: Any) -> Any:
     """Execute one statement (after any pending writes); return the cursor."""
     flush()
-    return db.execute_sql(sql, params)
+    return _execute(sql, params)
+
+
+def _execute(sql: str, params: tuple[Any, ...]) -> Any:
+    plain = getattr(db.obj, "execute_plain", None)  # SQLite's lighter path
+    return plain(sql, params) if plain is not None else db.execute_sql(sql, params)
 
 
 def pipelined() -> bool:
@@ -211,7 +213,7 @@ def read_together(*queries: tuple[str, tuple[Any, ...]]) -> list[list[tuple[Any,
     flush()
     backend = backend_of(db)
     if backend == "sqlite":
-        return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
+        return [_execute(sql, params).fetchall() for sql, params in queries]
     with _driver_errors():
         if backend == "mysql":
             return _mysql_together(queries)
@@ -247,7 +249,7 @@ def _driver_errors() -> Iterator[None]:
     """The driver's errors as Peewee's (as `execute_sql` raises them), a lock wait
     that ran out as DatabaseBusy."""
     try:
-        with _PEEWEE_ERRORS:
+        with PEEWEE_ERRORS:
             yield
     except Exception as exc:
         if is_lock_timeout(exc):
@@ -305,7 +307,7 @@ def write(sql: str, *params: Any) -> None:
     """
     queue = getattr(_pending, "queue", None)
     if queue is None:
-        db.execute_sql(sql, params)
+        _execute(sql, params)
     else:
         queue.append((sql, params))
 
