@@ -110,8 +110,9 @@ def fresh_database(url: str | None, name: str = "bench_scale") -> str:
     if url is None or url.startswith("sqlite"):
         return f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     parsed = parse_url(url)
+    force = " WITH (FORCE)" if parsed.backend == "postgres" else ""
     with _server(parsed) as run:
-        run(f"DROP DATABASE IF EXISTS {name}")
+        run(f"DROP DATABASE IF EXISTS {name}{force}")
         run(f"CREATE DATABASE {name}")
     return _with_name(url, parsed, name)
 
@@ -120,8 +121,9 @@ def drop_database(url: str) -> None:
     if url.startswith("sqlite"):
         return
     parsed = parse_url(url)
+    force = " WITH (FORCE)" if parsed.backend == "postgres" else ""  # a pool's idle sessions
     with _server(parsed) as run:
-        run(f"DROP DATABASE IF EXISTS {parsed.name}")
+        run(f"DROP DATABASE IF EXISTS {parsed.name}{force}")
 
 
 def _with_name(url: str, parsed: DatabaseURL, name: str) -> str:
