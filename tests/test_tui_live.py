@@ -73,6 +73,7 @@ async def test_with_the_listener_closed_the_poll_still_brings_changes(
     async with app.run_test(size=SIZE) as pilot:
         await login(pilot, "alice")
         await _listening(pilot, app)
+        assert app.change_listener is not None
         app.change_listener.close()
         ladder = app.screen.query_one(PriceLadder)
         rows_before, heard = ladder.row_count, app.market_notifications
