@@ -198,8 +198,8 @@ def _execute(sql: str, params: tuple[Any, ...]) -> Any:
 
 
 def pipelined() -> bool:
-    """Whether `read_together` and `batch` save round trips here: PostgreSQL (a
-    pipeline) and MySQL (one multi-statement text)."""
+    """Whether `read_together` and `batch` save round trips here: PostgreSQL and
+    MySQL (several statements sent as one text)."""
     return backend_of(db) != "sqlite"
 
 
@@ -211,37 +211,39 @@ def read_together(*queries: tuple[str, tuple[Any, ...]]) -> list[list[tuple[Any,
     exactly as if it had been sent then.
     """
     flush()
-    backend = backend_of(db)
-    if backend == "sqlite":
+    if backend_of(db) == "sqlite":
         return [_execute(sql, params).fetchall() for sql, params in queries]
     with _driver_errors():
-        if backend == "mysql":
-            return _mysql_together(queries)
-        connection = db.connection()
-        cursors = [connection.cursor() for _ in queries]
-        try:
-            with connection.pipeline():
-                for cursor, (sql, params) in zip(cursors, queries, strict=True):
-                    cursor.execute(sql, params)
-            return [cursor.fetchall() for cursor in cursors]
-        finally:
-            for cursor in cursors:
-                cursor.close()
+        return _as_one_text(queries)
 
 
-def _mysql_together(
+def _as_one_text(
     queries: Sequence[tuple[str, tuple[Any, ...]]],
 ) -> list[list[tuple[Any, ...]]]:
-    """MySQL: the statements as one text (PyMySQL binds parameters on the client, so
-    each is quoted exactly as alone), one result set each; the connection is opened
-    with CLIENT.MULTI_STATEMENTS (`db.connect`). A failing statement stops the rest
-    and raises here."""
-    with db.connection().cursor() as cursor:
+    """PostgreSQL and MySQL: the statements sent as one text (one round trip), each
+    statement's rows back in order. The values are bound by the driver on the client
+    (psycopg's ClientCursor, PyMySQL's own binding), so each is quoted exactly as it
+    would be alone; MySQL's connection allows several statements a text
+    (CLIENT.MULTI_STATEMENTS, `db.connect`). A failing statement stops the rest and
+    raises here. (psycopg's pipeline mode did the same in one round trip too, but spun
+    the client's CPU while waiting for the answer.)"""
+    connection = db.connection()
+    if backend_of(db) == "postgres":
+        from psycopg import ClientCursor
+
+        cursor = ClientCursor(connection)
+    else:
+        cursor = connection.cursor()
+    with cursor:
         cursor.execute(";\n".join(cursor.mogrify(sql, params) for sql, params in queries))
-        results = [list(cursor.fetchall())]
+        results = [_rows(cursor)]
         while cursor.nextset():
-            results.append(list(cursor.fetchall()))
+            results.append(_rows(cursor))
     return results
+
+
+def _rows(cursor: Any) -> list[tuple[Any, ...]]:
+    return list(cursor.fetchall()) if cursor.description is not None else []
 
 
 @contextlib.contextmanager
@@ -275,7 +277,7 @@ R = TypeVar("R")
 def market_busy(action: Callable[P, R]) -> Callable[P, R]:
     """`action` (which takes the market lock), raising MarketBusy when the lock wait ran
     out (DB_TIMEOUT_SECONDS): SQLite's write lock, PostgreSQL's lock_timeout, MySQL's
-    innodb_lock_wait_timeout, whether Peewee or a pipeline reported it. Its transaction
+    innodb_lock_wait_timeout, whether Peewee or `read_together` reported it. Its transaction
     is rolled back by then, so nothing was written."""
 
     @functools.wraps(action)
@@ -302,8 +304,8 @@ def _market_busy(seconds: int) -> MarketBusy:
 def write(sql: str, *params: Any) -> None:
     """Execute a statement whose result is not needed.
 
-    Inside `batch()` on PostgreSQL it is queued and sent with the others in one
-    pipeline (one network round trip instead of one each); elsewhere it runs now.
+    Inside `batch()` on PostgreSQL and MySQL it is queued and sent with the others as
+    one text (one network round trip instead of one each); elsewhere it runs now.
     """
     queue = getattr(_pending, "queue", None)
     if queue is None:
@@ -323,13 +325,7 @@ def flush(commit: bool = False) -> None:
     if commit:
         queue.append(("COMMIT", ()))
     with _driver_errors():
-        if backend_of(db) == "mysql":
-            _mysql_together(queue)
-            return
-        connection = db.connection()
-        with connection.pipeline(), connection.cursor() as cursor:
-            for sql, params in queue:
-                cursor.execute(sql, params)
+        _as_one_text(queue)
 
 
 @contextlib.contextmanager
