@@ -300,7 +300,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     """
     require(actor, Action.TRADE_OWN, side=request.side)
     address = own_address(actor)
-    with db.atomic(), batch():
+    with db.atomic(), batch(commit=True):  # COMMIT with the writes: nothing after
         now = clock.now()
         ledger = Ledger()
         opening = _open(address, request, ledger, now)

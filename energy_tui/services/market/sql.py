@@ -329,14 +329,16 @@ def flush(commit: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def batch() -> Iterator[None]:
+def batch(*, commit: bool = False) -> Iterator[None]:
     """Queue `write`s until the block ends (PostgreSQL, MySQL); `run` reads flush first.
 
     Use inside the transaction, so a failure discards the queue and rolls back, and
     only where every read in the block goes through `run`: a Peewee model query does
-    not flush the queue and would read stale rows. When the block is the last thing in
-    the outermost transaction (`with db.atomic(), batch():`), the COMMIT goes with the
-    writes; the transaction's own commit then finds nothing left to do.
+    not flush the queue and would read stale rows. With `commit`, for a block that is
+    the whole of the outermost transaction (`with db.atomic(), batch(commit=True):`),
+    the COMMIT goes with the writes, so the market lock is released as they land; the
+    transaction's own commit then finds nothing left to do. Nothing may run in that
+    transaction after the block.
     """
     if not pipelined() or getattr(_pending, "queue", None) is not None:
         yield
@@ -344,7 +346,7 @@ def batch() -> Iterator[None]:
     _pending.queue = []
     try:
         yield
-        flush(commit=db.transaction_depth() == 1)
+        flush(commit=commit and db.transaction_depth() == 1)
     finally:
         _pending.queue = None
 
