@@ -33,9 +33,12 @@ def place(
     price: str,
     *,
     ioc: bool = False,
+    fok: bool = False,
+    market: bool = False,
     expires: str | None = None,
 ) -> PlaceResult:
-    request = order_request(side, amount, price, ioc=ioc, expires=expires)
+    """Place an order as typed; for a market order `price` is its cap ("" for none)."""
+    request = order_request(side, amount, price, ioc=ioc, fok=fok, market=market, expires=expires)
     return place_order(actor, request)
 
 

@@ -1,4 +1,5 @@
-"""One trading process of the concurrency test: places and cancels random orders.
+"""One trading process of the concurrency test: places (limit GTC/IOC/FOK and market),
+amends and cancels random orders, and now and then cancels all of one prosumer's.
 
 Runs in a process of its own (multiprocessing 'spawn'), so it opens its own
 connection from the URL. It reports what happened instead of raising: the refusals
@@ -20,6 +21,8 @@ from energy_tui.db.urls import parse_url
 from energy_tui.errors import InsufficientFunds, ValidationError
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (
+    amend_order,
+    cancel_all,
     cancel_order,
     order_request,
     place_order,
@@ -37,6 +40,7 @@ class Report:
     placed: int = 0
     fills: int = 0
     cancelled: int = 0
+    amended: int = 0
     refused: dict[str, int] = dataclasses.field(default_factory=dict)
     unexpected: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
@@ -51,8 +55,12 @@ def _kind(error: Exception) -> str:
     text = str(error)
     if "your own" in text:
         return "self-cross"
-    if "already" in text:
-        return f"cancel: already {text.split('already ')[1].split(':')[0]}"
+    if " is already " in text:
+        return f"cancel: already {text.split(' is already ')[1].split(':')[0]}"
+    if "only open orders can be amended" in text:
+        return f"amend: {text.split(' is ')[1].split(':')[0]}"
+    if "fill or kill" in text or "price cap" in text:
+        return text.split(":")[0]
     return type(error).__name__
 
 
@@ -87,6 +95,16 @@ def _trade(report: Report, rng: random.Random, addresses: list[str], orders: int
         if resting and rng.random() < 0.4:
             owner, order_id = resting.pop(rng.randrange(len(resting)))
             _timed(report, lambda a=owner, o=order_id: _cancel(report, a, o))
+        if resting and rng.random() < 0.25:
+            owner, order_id = resting[rng.randrange(len(resting))]
+            _timed(report, lambda a=owner, o=order_id: _amend(report, rng, a, o))
+        if rng.random() < 0.02:
+            everything = rng.choice(actors)
+            _timed(report, lambda a=everything: _cancel_all(report, a, resting))
+    # Market orders and cancel-alls leave few short-lived orders resting until they
+    # expire: one that surely does, for the sweep the test runs at the end.
+    last = order_request("buy", "1", MID - 50 * TICK, expires="1s")
+    _timed(report, lambda: place_order(actors[0], last))
 
 
 def _timed(report: Report, step) -> None:
@@ -104,11 +122,15 @@ def _place(report: Report, rng: random.Random, actor: Actor, resting: list) -> N
     side = rng.choice(("buy", "sell"))
     price = MID + TICK * rng.randint(-25, 25)
     amount = Decimal(rng.randint(1, 800)).scaleb(-2)
+    tif = rng.choices(("gtc", "ioc", "fok"), (70, 18, 12))[0]
+    market = rng.random() < 0.1
     request = order_request(
         side,
         amount,
-        price,
-        ioc=rng.random() < 0.2,
+        None if market and rng.random() < 0.5 else price,  # the default cap, or a cap
+        ioc=tif == "ioc",
+        fok=tif == "fok",
+        market=market,
         expires=rng.choice(EXPIRIES),
     )
     result = place_order(actor, request)
@@ -121,6 +143,22 @@ def _place(report: Report, rng: random.Random, actor: Actor, resting: list) -> N
 def _cancel(report: Report, actor: Actor, order_id: uuid.UUID) -> None:
     cancel_order(actor, order_id)
     report.cancelled += 1
+
+
+def _amend(report: Report, rng: random.Random, actor: Actor, order_id: uuid.UUID) -> None:
+    """A new price (maybe crossing), a new amount (smaller or larger), or both."""
+    change = rng.choice(("price", "amount", "both"))
+    price = MID + TICK * rng.randint(-25, 25) if change != "amount" else None
+    amount = Decimal(rng.randint(1, 800)).scaleb(-2) if change != "price" else None
+    result = amend_order(actor, order_id, price=price, amount=amount, confirmed=True)
+    report.amended += 1
+    report.fills += len(result.fills)
+
+
+def _cancel_all(report: Report, actor: Actor, resting: list) -> None:
+    done = cancel_all(actor, None)
+    report.cancelled += len(done.orders)
+    resting[:] = [(a, o) for a, o in resting if a is not actor]
 
 
 def rebuild_statistics(url: str, start_at: float, seconds: float) -> list[str]:

@@ -1,13 +1,16 @@
 """Four processes trade against one database at once; the market stays consistent.
 
 Each process (multiprocessing 'spawn', its own connection) places 250 random orders
-for one of its three prosumers
-(prices around a crossing mid, both sides, some IOC, some expiring after 1-2 s) and
-cancels some of its resting ones. Afterwards all six invariants of DESIGN §3 hold, the
-statistics agree with a rebuild, and no process met an error other than the market's
-own refusals (not enough WATT or energy, crossing its own order, cancelling an order
-that has meanwhile filled or expired). There are no retries: a deadlock, a
-serialization failure or a lock timeout fails the test with the worker's traceback.
+for one of its three prosumers (prices around a crossing mid, both sides, some IOC,
+some FOK, some market orders with or without a cap, some expiring after 1-2 s),
+cancels and amends some of its resting ones (new prices that may cross, smaller and
+larger amounts) and now and then cancels all orders of one of its prosumers; its last
+order rests below the book and expires. Afterwards all six invariants of DESIGN §3
+hold, the statistics agree with a rebuild, and no process met an error other than the
+market's own refusals (not enough WATT or energy, crossing its own order, cancelling
+or amending an order that has meanwhile filled or expired, a FOK that could not fill
+after all). There are no retries: a deadlock, a serialization failure or a lock
+timeout fails the test with the worker's traceback.
 A fifth process runs `stats rebuild` over and over meanwhile: it must never find a day
 that disagrees with the trades (it would, were it not under the market lock).
 """
@@ -44,7 +47,7 @@ def test_four_processes_placing_and_cancelling_keep_every_invariant(backend):
     for report in reports:
         print(
             f"{backend.name} {report.address}: {report.placed} placed, {report.fills} fills, "
-            f"{report.cancelled} cancelled, refused {report.refused}, "
+            f"{report.cancelled} cancelled, {report.amended} amended, refused {report.refused}, "
             f"{report.seconds:.1f} s, slowest step {report.slowest * 1000:.0f} ms"
         )
     print(f"{backend.name}: {EnergyTrade.select().count()} trades in {elapsed:.1f} s")

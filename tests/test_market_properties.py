@@ -1,7 +1,8 @@
 """Random sequences of market activity keep the six invariants of DESIGN §3 (hypothesis).
 
 Deposits, withdrawals, meter readings (generation, or consumption that leaves credits
->= what sell orders hold), orders, cancels, clock jumps and sweeps, in any order; after
+>= what sell orders hold), orders (limit GTC/IOC/FOK, market with or without a cap),
+amendments, cancels, cancel-alls, clock jumps and sweeps, in any order; after
 every step `invariants.check()` finds nothing, the daily statistics agree exactly with
 a rebuild from the trades, and every refused request has written nothing.
 Many examples on SQLite, fewer on the servers (each step is a few round trips there).
@@ -26,7 +27,14 @@ from energy_tui.db.models import MODELS, EnergyOrder, MarketState
 from energy_tui.errors import InsufficientFunds, ValidationError
 from energy_tui.services import prosumers
 from energy_tui.services.context import Actor
-from energy_tui.services.market import cancel_order, invariants, stats, sweep_expired
+from energy_tui.services.market import (
+    amend_order,
+    cancel_all,
+    cancel_order,
+    invariants,
+    stats,
+    sweep_expired,
+)
 from tests.clock_support import START, Clock, freeze
 from tests.market_support import OPERATOR, place, snapshot
 
@@ -107,19 +115,86 @@ class Market(RuleBasedStateMachine):
         side=st.sampled_from(("buy", "sell")),
         amount=kwh,
         price=prices,
-        ioc=st.sampled_from((False, False, False, True)),
+        tif=st.sampled_from(("gtc", "gtc", "gtc", "gtc", "ioc", "fok")),
+        kind=st.sampled_from(("limit", "limit", "limit", "limit", "market", "capped")),
         expires=st.sampled_from((None, None, "30s", "10m", "2h")),
     )
     def order(
-        self, address: str, side: str, amount: str, price: str, ioc: bool, expires: str | None
+        self,
+        address: str,
+        side: str,
+        amount: str,
+        price: str,
+        tif: str,
+        kind: str,
+        expires: str | None,
     ) -> None:
+        market = kind != "limit"
         result = self.refused(
             "order",
-            lambda: place(actor(address), side, amount, price, ioc=ioc, expires=expires),
-            ValidationError,  # not enough WATT or energy, or it would cross one's own order
+            lambda: place(
+                actor(address),
+                side,
+                amount,
+                "" if kind == "market" else price,
+                ioc=tif == "ioc",
+                fok=tif == "fok",
+                market=market,
+                expires=expires,
+            ),
+            ValidationError,  # not enough WATT or energy, crossing one's own order, no cap
         )
-        if result is not None:
-            event(f"order {result.order.status}, {min(len(result.fills), 2)}+ fills")
+        if result is None:
+            return
+        o = result.order
+        event(f"{kind} {o.time_in_force} {o.status}, {min(len(result.fills), 2)}+ fills")
+        if market or tif != "gtc":
+            assert not o.is_open  # an immediate order never rests
+        if tif == "fok":  # all or nothing
+            assert o.filled in (0, o.amount)
+            assert (o.status == "cancelled") == (not result.fills)
+
+    @rule(
+        address=who,
+        pick=st.integers(0, 30),
+        price=st.none() | prices,
+        amount=st.none() | kwh,
+    )
+    def amend(self, address: str, pick: int, price: str | None, amount: str | None) -> None:
+        rows = list(
+            EnergyOrder.select(
+                EnergyOrder.id,
+                EnergyOrder.seq,
+                EnergyOrder.energy_amount,
+                EnergyOrder.price_per_kwh,
+            )
+            .where(EnergyOrder.trader_address == address)
+            .order_by(EnergyOrder.seq)
+        )
+        if not rows:
+            return
+        row = rows[pick % len(rows)]
+        result = self.refused(
+            "amend",
+            lambda: amend_order(actor(address), row.id, price=price, amount=amount, confirmed=True),
+            ValidationError,  # closed, nothing to change, too little left, not enough, ...
+        )
+        if result is None:
+            return
+        event(f"amend {result.order.status}, {min(len(result.fills), 2)}+ fills")
+        same_price = price is None or Decimal(price) == row.price_per_kwh
+        smaller = same_price and amount is not None and Decimal(amount) < row.energy_amount
+        kept = EnergyOrder.get_by_id(row.id).seq == row.seq
+        assert kept == smaller  # a smaller amount keeps its priority, all else loses it
+
+    @rule(address=who, side=st.sampled_from((None, "buy", "sell")))
+    def cancel_everything(self, address: str, side: str | None) -> None:
+        done = cancel_all(actor(address), side)
+        event(f"cancel all: {min(len(done.orders), 2)}+ orders")
+        still = EnergyOrder.select().where(
+            (EnergyOrder.trader_address == address) & EnergyOrder.is_active
+        )
+        assert not [o for o in still if side is None or o.order_type == side]
 
     @rule(address=who, pick=st.integers(0, 30))
     def cancel(self, address: str, pick: int) -> None:

@@ -462,3 +462,54 @@ def test_names_differing_only_by_case_stop_migrate_naming_them_and_nothing_chang
     finally:
         close(database)
     assert run_json(cli, "db", "migrate", "--db", fresh_url)["version"] == LATEST
+
+
+# --- 0008: order kinds and reasons ---------------------------------------------------------
+
+
+def test_migration_0008_adds_kind_and_reason_to_orders_made_before_it(cli, fresh_url):
+    run_json(cli, "db", "migrate", "--db", fresh_url)
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            # as a database made before 0008: no such columns, one order already placed
+            for column in ("kind", "status_reason"):
+                database.execute_sql(f"ALTER TABLE energy_orders DROP COLUMN {column}")
+            migrations.SchemaVersion.delete().where(migrations.SchemaVersion.version == 8).execute()
+            p = database.param
+            database.execute_sql(
+                "INSERT INTO energy_orders (id, trader_address, order_type, energy_amount, "
+                "price_per_kwh, is_active, created_at, filled_amount, status, time_in_force, "
+                f"updated_at, watt_reserved, seq) VALUES ({', '.join([p] * 13)})",
+                (
+                    uuid.UUID(int=1).hex,
+                    "someone",
+                    "sell",
+                    Decimal("1.00"),
+                    Decimal("0.1000"),
+                    True,
+                    "2026-01-01 00:00:00",
+                    Decimal("0.00"),
+                    "open",
+                    "gtc",
+                    "2026-01-01 00:00:00",
+                    Decimal("0.00"),
+                    1,
+                ),
+            )
+    finally:
+        close(database)
+
+    run_json(cli, "db", "migrate", "--db", fresh_url)
+    again = run_json(cli, "db", "status", "--db", fresh_url)
+    assert (again["version"], again["pending"]) == (LATEST, [])
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            order = EnergyOrder.get_by_id(uuid.UUID(int=1))
+            assert (order.kind, order.status_reason) == ("limit", None)
+            # run on a database that has the columns already: nothing to add, no error
+            module = next(s for s in migrations.steps() if s.version == 8)
+            module.up(database)
+    finally:
+        close(database)

@@ -29,10 +29,11 @@ from energy_tui.cli.runtime import (
     connected,
 )
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
-from energy_tui.errors import ValidationError
+from energy_tui.errors import NotFound, ValidationError
 from energy_tui.services.context import Actor
-from energy_tui.services.market import book as market
 from energy_tui.services.market import (
+    amend_order,
+    cancel_all,
     cancel_order,
     guard,
     invariants,
@@ -42,6 +43,7 @@ from energy_tui.services.market import (
     stats,
     sweep_expired,
 )
+from energy_tui.services.market import book as market
 from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
 from energy_tui.services.market.export import TargetExists, check_target, write_csv
@@ -62,6 +64,19 @@ ORDER_COLUMNS = [
     "reserved",
     "created_at",
     "expires_at",
+]
+HISTORY_COLUMNS = [
+    "id",
+    "side",
+    "kind",
+    "amount",
+    "price",
+    "filled",
+    "avg_price",
+    "status",
+    "tif",
+    "created_at",
+    "reason",
 ]
 FILL_COLUMNS = ["seq", "amount", "price", "total", "fee", "buyer_total", "buyer", "seller"]
 TRADE_COLUMNS = [
@@ -113,7 +128,23 @@ def _command(
 def _order_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("side", help="buy or sell")
     parser.add_argument("amount", help="kWh, more than 0, at most 2 decimals")
-    parser.add_argument("price", help="limit in WATT per kWh, more than 0, at most 4 decimals")
+    parser.add_argument(
+        "price",
+        help="limit in WATT per kWh, more than 0, at most 4 decimals; or `market`: fill "
+        "at once from the best price, up to a cap, and cancel the rest",
+    )
+    parser.add_argument(
+        "--max-price",
+        metavar="P",
+        help="a market buy's cap: the most it pays per kWh (default: the market's price "
+        "band above the last trade or the mid)",
+    )
+    parser.add_argument(
+        "--min-price",
+        metavar="P",
+        help="a market sell's cap: the least it takes per kWh (default: the market's price "
+        "band below the last trade or the mid)",
+    )
 
 
 def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -124,6 +155,11 @@ def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     _order_arguments(place)
     place.add_argument(
         "--ioc", action="store_true", help="immediate or cancel: cancel what does not fill now"
+    )
+    place.add_argument(
+        "--fok",
+        action="store_true",
+        help="fill or kill: fill all of it at once within the limit, or do nothing",
     )
     place.add_argument(
         "--yes",
@@ -149,12 +185,57 @@ def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     _order_arguments(preview)
 
     cancel = _command(
-        commands, "cancel", common, run_cancel, "cancel one of your orders", for_trader=True
+        commands,
+        "cancel",
+        common,
+        run_cancel,
+        "cancel one of your orders, or all of them (--all)",
+        for_trader=True,
     )
-    cancel.add_argument("id", metavar="ID", help="the order id, as `order list` shows it")
+    cancel.add_argument(
+        "id", metavar="ID", nargs="?", help="the order id, as `order list` shows it"
+    )
+    cancel.add_argument("--all", action="store_true", help="cancel all your open orders")
+    cancel.add_argument("--side", metavar="SIDE", help="with --all: only buy or only sell")
 
-    listing = _command(commands, "list", common, run_list, "your open orders", for_trader=True)
-    listing.add_argument("--all", action="store_true", help="also filled, cancelled and expired")
+    amend = _command(
+        commands,
+        "amend",
+        common,
+        run_amend,
+        "change the price or amount of one of your open orders",
+        for_trader=True,
+    )
+    amend.add_argument("id", metavar="ID", help="the order id, as `order list` shows it")
+    amend.add_argument("--price", metavar="P", help="the new limit (loses time priority)")
+    amend.add_argument(
+        "--amount",
+        metavar="A",
+        help="the new whole amount in kWh, fills included (smaller keeps time priority, "
+        "larger loses it)",
+    )
+    amend.add_argument(
+        "--yes",
+        action="store_true",
+        help="amend even if the new price is far from the market or it commits more than "
+        "half of what is available (refused otherwise)",
+    )
+
+    listing = _command(
+        commands, "list", common, run_list, "your orders (open ones by default)", for_trader=True
+    )
+    listing.add_argument(
+        "--status",
+        metavar="STATUS",
+        help="open (default), filled, cancelled, expired or all",
+    )
+    listing.add_argument("--all", action="store_true", help="the same as --status all")
+    listing.add_argument("--since", metavar="WHEN", help=f"placed from {WHEN_FORMS}")
+
+    show = _command(
+        commands, "show", common, run_show, "one of your orders and its fills", for_trader=True
+    )
+    show.add_argument("id", metavar="ID", help="the order id, as `order list` shows it")
 
 
 def _register_book(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -299,22 +380,51 @@ def _trades_for(args: argparse.Namespace, runtime: Runtime, spec: TradeFilter) -
 # --- orders ----------------------------------------------------------------------------
 
 
+def typed_request(args: argparse.Namespace, *, ioc: bool = False, fok: bool = False) -> Any:
+    """The order as typed: a limit order, or `market` with its optional cap."""
+    market_order = args.price.strip().lower() == "market"
+    side = args.side.strip().lower()
+    cap_flags = {"buy": "--max-price", "sell": "--min-price"}
+    for flag, given in (("--max-price", args.max_price), ("--min-price", args.min_price)):
+        if given is None:
+            continue
+        if not market_order:
+            raise ValidationError(
+                f"{flag} is for market orders: a limit order's price is its limit", field="price"
+            )
+        if side in cap_flags and cap_flags[side] != flag:
+            raise ValidationError(
+                f"{flag} does not apply to a market {side}: its cap is {cap_flags[side]}",
+                field="price",
+            )
+    cap = args.max_price if args.max_price is not None else args.min_price
+    price = cap if market_order else args.price
+    expires = getattr(args, "expires", None)
+    return order_request(
+        args.side, args.amount, price, ioc=ioc, fok=fok, market=market_order, expires=expires
+    )
+
+
 @market_busy  # the key check waits for the same lock on SQLite
 def run_place(args: argparse.Namespace) -> int:
     # what was typed is checked before anything connects (the database's minimum order
     # value, a market rule, is checked when the order is placed)
-    request = order_request(args.side, args.amount, args.price, ioc=args.ioc, expires=args.expires)
+    request = typed_request(args, ioc=args.ioc, fok=args.fok)
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
         caution = guard.check(own_address(actor), request, market_rules.current())
         guard.require_confirmed(caution, args.yes)
         result = place_order(actor, request)
+    return print_result(args, result)
+
+
+def print_result(args: argparse.Namespace, result: PlaceResult, verb: str = "") -> int:
     if args.json:
         print_json(
             {"order": order_dict(result.order), "fills": [fill_dict(f) for f in result.fills]}
         )
         return 0
-    print(placed_sentence(result))
+    print(verb + placed_sentence(result))
     if result.fills:
         print_table([fill_dict(f) for f in result.fills], FILL_COLUMNS)
     return 0
@@ -322,25 +432,38 @@ def run_place(args: argparse.Namespace) -> int:
 
 def placed_sentence(result: PlaceResult) -> str:
     o = result.order
-    head = f"order {o.id}: {o.side} {o.amount} kWh at {o.price} WATT/kWh"
+    at = f"capped at {o.price}" if o.kind == "market" else f"at {o.price}"
+    head = f"order {o.id}: {o.side} {o.amount} kWh {at} WATT/kWh"
     traded = plural(len(result.fills), "trade")
     filled = f"{o.filled.quantize(KWH)} kWh filled in {traded}"
     if o.status == "filled":
         return f"{head}: filled in {traded}"
     if o.status == "cancelled":
-        return f"{head} (IOC): {filled}, {o.remaining.quantize(KWH)} kWh cancelled"
+        tif = o.time_in_force.upper()
+        tag = f"market, {tif}" if o.kind == "market" else tif
+        if o.time_in_force == "fok" and not result.fills:
+            return f"{head} ({tag}): nothing done: {o.reason}"
+        reason = f" ({o.reason})" if o.reason else ""
+        return f"{head} ({tag}): {filled}, {o.remaining.quantize(KWH)} kWh cancelled{reason}"
     until = f" until {o.expires_at:%Y-%m-%d %H:%M} UTC" if o.expires_at else ""
     rests = f"{o.remaining.quantize(KWH)} kWh resting on the book{until}"
     return f"{head}: {filled}, {rests}" if result.fills else f"{head}: {rests}"
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    typed = order_request(args.side, args.amount, args.price)  # checked before connecting
+    typed = typed_request(args)  # checked before connecting
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "read")
-        request = order_request(typed.side, typed.amount, typed.price, market_rules.current())
+        market_order = typed.kind == "market"
+        request = order_request(
+            typed.side, typed.amount, typed.price, market_rules.current(), market=market_order
+        )
         preview = market.preview(
-            actor.prosumer_address, request.side, request.amount, request.price
+            actor.prosumer_address,
+            request.side,
+            request.amount,
+            request.price,
+            market=market_order,
         )
     if args.json:
         print_json(preview)
@@ -351,10 +474,17 @@ def run_preview(args: argparse.Namespace) -> int:
 
 def preview_fields(p: Preview) -> list[tuple[str, object]]:
     unit = "WATT" if p.side == "buy" else "kWh"
-    fields: list[tuple[str, object]] = [
-        ("order", f"{p.side} {p.amount} kWh at {p.price} WATT/kWh"),
-        ("at the limit", f"{p.base_cost} WATT"),
-    ]
+    if p.kind == "market":
+        how = p.cap_note or "as given"
+        fields: list[tuple[str, object]] = [
+            ("order", f"market {p.side} {p.amount} kWh, capped at {p.price} WATT/kWh ({how})"),
+            ("at the cap", f"{p.base_cost} WATT"),
+        ]
+    else:
+        fields = [
+            ("order", f"{p.side} {p.amount} kWh at {p.price} WATT/kWh"),
+            ("at the limit", f"{p.base_cost} WATT"),
+        ]
     if p.side == "buy":
         fields += [
             ("grid fee", f"{p.fee} WATT ({percent(p.fee_rate)}, rounded up to the cent)"),
@@ -372,6 +502,7 @@ def preview_fields(p: Preview) -> list[tuple[str, object]]:
                 f"{p.fill_now} kWh at {p.fill_price} on average, {verb} {p.fill_cost} WATT",
             )
         )
+        fields.append(("worst price", f"{p.worst_price} WATT/kWh"))
     else:
         fields.append(("fills now", "nothing: no crossing orders on the book"))
     verdict = "enough" if p.enough else "NOT enough: the order would be rejected"
@@ -384,6 +515,12 @@ def preview_fields(p: Preview) -> list[tuple[str, object]]:
 
 @market_busy
 def run_cancel(args: argparse.Namespace) -> int:
+    if args.all:
+        return _cancel_all(args)
+    if args.side:
+        raise ValidationError("--side goes with --all (cancel all orders of one side)")
+    if not args.id:
+        raise ValidationError("give the ID of the order to cancel, or --all for all of them")
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
         order = cancel_order(actor, args.id)
@@ -402,18 +539,108 @@ def run_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cancel_all(args: argparse.Namespace) -> int:
+    if args.id:
+        raise ValidationError("give an order ID or --all, not both")
+    side = None
+    if args.side:
+        side = args.side.strip().lower()
+        if side not in ("buy", "sell"):
+            raise ValidationError(
+                f"--side {args.side[:20]!r} is not valid: expected buy or sell", field="side"
+            )
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "trade")
+        done = cancel_all(actor, side)
+    if args.json:
+        print_json(
+            {
+                "cancelled": len(done.orders),
+                "released_watt": done.released_watt,
+                "released_energy": done.released_energy,
+                "orders": [order_dict(o) for o in done.orders],
+            }
+        )
+        return 0
+    which = f"open {side} orders" if side else "open orders"
+    if not done.orders:
+        print(f"no {which} to cancel")
+        return 0
+    print(
+        f"cancelled {plural(len(done.orders), 'order')}: released {done.released_watt} WATT "
+        f"and {done.released_energy} kWh"
+    )
+    return 0
+
+
+@market_busy
+def run_amend(args: argparse.Namespace) -> int:
+    if args.price is None and args.amount is None:
+        raise ValidationError("give --price, --amount or both: what should change")
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "trade")
+        before = market.get_order(args.id)
+        result = amend_order(
+            actor, args.id, price=args.price, amount=args.amount, confirmed=args.yes
+        )
+    # the rule of DESIGN §3: only a smaller amount at the same price keeps the place
+    after = result.order
+    kept = after.price == before.price and after.amount < before.amount
+    if args.json:
+        return print_result(args, result)
+    place = "kept its place in the queue" if kept else "back of the queue at its price"
+    return print_result(args, result, f"amended ({place}): ")
+
+
+LIST_STATUSES = ("open", "filled", "cancelled", "expired", "all")
+
+
 def run_list(args: argparse.Namespace) -> int:
+    status = (args.status or ("all" if args.all else "open")).strip().lower()
+    if status not in LIST_STATUSES:
+        raise ValidationError(
+            f"--status {args.status[:20]!r} is not valid: expected {', '.join(LIST_STATUSES)}",
+            field="status",
+        )
+    if args.all and args.status and status != "all":
+        raise ValidationError(f"--all and --status {status} contradict each other")
+    since = moment(args.since, "--since", clock.now())
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "read")
-        rows = market.orders(own_address(actor), include_closed=args.all, limit=1000)
-        current = market.book(depth=1) if rows else None
+        rows = market.order_history(own_address(actor), status=status, since=since, limit=1000)
+        current = market.book(depth=1) if any(o.is_open for o in rows) else None
         notes = {o.id: market.why_not_matched(o, current) for o in rows if o.is_open}
+    dicts = [order_dict(o) | {"note": notes.get(o.id)} for o in rows]
     if args.json:
-        print_json([order_dict(o) | {"note": notes.get(o.id)} for o in rows])
+        print_json(dicts)
+    elif status == "open":
+        print_table(dicts, [*ORDER_COLUMNS, "note"])
     else:
-        print_table(
-            [order_dict(o) | {"note": notes.get(o.id)} for o in rows], [*ORDER_COLUMNS, "note"]
-        )
+        print_table(dicts, HISTORY_COLUMNS)
+        if any(o.average_price is not None for o in rows):
+            print(
+                "avg_price: sum(amount x price) / sum(amount) of the order's fills, "
+                "rounded half-even to 4 places"
+            )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with connected(args) as runtime:
+        actor = api_actor(args, runtime, "read")
+        address = own_address(actor)
+        order = market.order_with_average(args.id)
+        if order.trader_address != address:
+            raise NotFound(f"no order of yours with id {order.id}")
+        fills = market.order_fills(order.id)
+    if args.json:
+        print_json({"order": order_dict(order), "fills": [trade_dict(t, address) for t in fills]})
+        return 0
+    print_fields([(key, value) for key, value in order_dict(order).items() if value is not None])
+    if fills:
+        print_table([trade_dict(t, address) for t in fills], [*TRADE_COLUMNS, "side"])
+    else:
+        print("no fills")
     return 0
 
 
@@ -430,6 +657,9 @@ def order_dict(o: OrderView) -> dict[str, Any]:
         "reserved": o.watt_reserved if o.side == "buy" else o.remaining.quantize(KWH),
         "created_at": o.created_at,
         "expires_at": o.expires_at,
+        "kind": o.kind,
+        "avg_price": o.average_price,
+        "reason": o.reason,
     }
 
 

@@ -47,7 +47,8 @@ ROLES = ("trader", "operator", "admin", "viewer")
 PROSUMER_KINDS = ("residential", "commercial", "industrial", "grid_operator")
 ORDER_SIDES = ("buy", "sell")
 ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "expired")
-TIME_IN_FORCE = ("gtc", "ioc")
+TIME_IN_FORCE = ("gtc", "ioc", "fok")
+ORDER_KINDS = ("limit", "market")
 
 
 class BaseModel(Model):
@@ -130,6 +131,8 @@ class EnergyOrder(BaseModel):
     updated_at = DateTimeField(default=_now)
     watt_reserved = MoneyField()  # WATT this buy order still holds
     seq = BigIntegerField(default=0)  # arrival sequence: time priority without clock ties
+    kind = CharField(max_length=10, default="limit")  # limit / market (migration 0008)
+    status_reason = CharField(max_length=255, null=True)  # why it was cancelled or expired
 
     class Meta:
         table_name = "energy_orders"
@@ -268,6 +271,23 @@ class AuditSecret(BaseModel):
 
     class Meta:
         table_name = "audit_secret"
+
+
+class ApiClientOrder(BaseModel):
+    """The HTTP API's idempotency record (migration 0013): which order a user's
+    `client_order_id` placed, so that a retried request returns that order instead of
+    placing another. Written in the placement's own transaction. Not in MODELS: the API's
+    machinery, not market data."""
+
+    id = BigAutoField()
+    user = ForeignKeyField(User, column_name="user_id", backref="client_orders")
+    client_order_id = CharField(max_length=64)
+    order_id = UUIDField(null=True)
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        table_name = "api_client_orders"
+        indexes = ((("user", "client_order_id"), True),)
 
 
 class SchemaVersion(BaseModel):

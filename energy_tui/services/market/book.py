@@ -12,11 +12,11 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from peewee import fn
+from peewee import Case, fn
 
 from energy_tui import clock
 from energy_tui.db.exact import exact_sum, exact_value
-from energy_tui.db.fields import ENERGY_PLACES
+from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.db.models import (
     ORDER_IS_ACTIVE,
     EnergyOrder,
@@ -25,8 +25,9 @@ from energy_tui.db.models import (
     Prosumer,
     db,
 )
-from energy_tui.errors import NotFound
+from energy_tui.errors import NotFound, ValidationError
 from energy_tui.services.market.money import MarketRules, round_price
+from energy_tui.services.market.orders import default_cap
 from energy_tui.services.market.rules import current as current_rules
 from energy_tui.services.market.views import OrderView, parse_order_id
 from energy_tui.services.prosumers import Balances
@@ -45,6 +46,7 @@ class Level:
     quantity: Decimal
     orders: int
     cumulative: Decimal
+    mine: Decimal = _ZERO  # what the prosumer the book was read for rests at this price
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,23 +84,39 @@ class Book:
         return self.last_price - self.previous_price
 
 
-def _remaining() -> object:
-    return exact_sum(db, EnergyOrder.energy_amount - EnergyOrder.filled_amount, ENERGY_PLACES)
+_REMAINING = EnergyOrder.energy_amount - EnergyOrder.filled_amount
+
+
+def _remaining(of: str | None = None) -> object:
+    """SUM of the remaining kWh (only the orders of prosumer `of`, if given)."""
+    if of is None:
+        return exact_sum(db, _REMAINING, ENERGY_PLACES)
+    mine = Case(None, [(EnergyOrder.trader_address == of, _REMAINING)], 0)
+    return exact_sum(db, mine, ENERGY_PLACES)
 
 
 def levels(
-    side: str, depth: int, now: dt.datetime | None = None, *, excluding: str | None = None
+    side: str,
+    depth: int,
+    now: dt.datetime | None = None,
+    *,
+    excluding: str | None = None,
+    mine: str | None = None,
 ) -> list[Level]:
     """Top `depth` price levels of one side, best first, with cumulative quantity
-    (without the orders of the prosumer `excluding`, if given)."""
+    (without the orders of the prosumer `excluding`, if given). With `mine`, each level
+    also says how much of it is that prosumer's, summed in the same query."""
     now = now or clock.now()
     price = EnergyOrder.price_per_kwh
     live = EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
     wanted = ORDER_IS_ACTIVE & (EnergyOrder.order_type == side) & live
     if excluding is not None:
         wanted &= EnergyOrder.trader_address != excluding
+    sums = [_remaining(), fn.COUNT(EnergyOrder.id)]
+    if mine is not None:
+        sums.append(_remaining(of=mine))
     rows = (
-        EnergyOrder.select(price, _remaining(), fn.COUNT(EnergyOrder.id))
+        EnergyOrder.select(price, *sums)
         .where(wanted)
         .group_by(price)
         .order_by(price.desc() if side == "buy" else price.asc())
@@ -106,16 +124,24 @@ def levels(
         .tuples()
     )
     result, total = [], _ZERO
-    for level_price, raw, count in rows:
+    for level_price, raw, count, *own in rows:
         quantity = exact_value(db, raw, ENERGY_PLACES)
         total += quantity
         result.append(
-            Level(EnergyOrder.price_per_kwh.python_value(level_price), quantity, count, total)
+            Level(
+                EnergyOrder.price_per_kwh.python_value(level_price),
+                quantity,
+                count,
+                total,
+                exact_value(db, own[0], ENERGY_PLACES) if own else _ZERO,
+            )
         )
     return result
 
 
-def book(depth: int = 20) -> Book:
+def book(depth: int = 20, address: str | None = None) -> Book:
+    """The top `depth` levels a side; with `address`, each level carries that
+    prosumer's own resting kWh (`Level.mine`), read in the same queries."""
     now = clock.now()
     last = [
         row[0]
@@ -126,8 +152,8 @@ def book(depth: int = 20) -> Book:
     ]
     prices = [EnergyTrade.price_per_kwh.python_value(p) for p in last]
     return Book(
-        levels("buy", depth, now),
-        levels("sell", depth, now),
+        levels("buy", depth, now, mine=address),
+        levels("sell", depth, now, mine=address),
         prices[0] if prices else None,
         prices[1] if len(prices) > 1 else None,
         version(),
@@ -149,6 +175,109 @@ def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> l
         query = query.where(ORDER_IS_ACTIVE)
     query = query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit)
     return [OrderView.of(row) for row in query]
+
+
+@dataclasses.dataclass(frozen=True)
+class OpenSummary:
+    """A prosumer's open orders at a glance: what cancelling them all would release."""
+
+    count: int
+    watt_reserved: Decimal  # held by its open buy orders
+    energy_reserved: Decimal  # held by its open sell orders (their remainders)
+
+
+def open_summary(address: str, side: str | None = None) -> OpenSummary:
+    """How many open orders `address` has (of `side`, if given) and what they hold."""
+    o = EnergyOrder
+    wanted = ORDER_IS_ACTIVE & (o.trader_address == address)
+    if side is not None:
+        wanted &= o.order_type == side
+    rows = (
+        o.select(
+            o.order_type, fn.COUNT(o.id), exact_sum(db, o.watt_reserved, MONEY_PLACES), _remaining()
+        )
+        .where(wanted)
+        .group_by(o.order_type)
+        .tuples()
+    )
+    count, watt, energy = 0, Decimal("0.00"), Decimal("0.00")
+    for kind, number, held, remaining in rows:
+        count += number
+        if kind == "buy":
+            watt += exact_value(db, held, MONEY_PLACES)
+        else:
+            energy += exact_value(db, remaining, ENERGY_PLACES)
+    return OpenSummary(count, watt, energy)
+
+
+HISTORY_STATUSES = {
+    "open": ("open", "partially_filled"),
+    "filled": ("filled",),
+    "cancelled": ("cancelled",),
+    "expired": ("expired",),
+    "all": None,
+}
+
+
+def order_history(
+    address: str,
+    *,
+    status: str = "all",
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[OrderView]:
+    """The prosumer's orders, newest first, each with the average price of its fills:
+    sum(amount x price) / sum(amount) over its trades, exact, then rounded half-even
+    to 4 places (None when nothing filled). `status`: open (partially filled included),
+    filled, cancelled, expired or all; `since`: placed at or after; `before_seq`: only
+    orders older than that arrival sequence (the HTTP API's next page)."""
+    if status not in HISTORY_STATUSES:
+        raise ValidationError(
+            f"status {status[:20]!r} is not one of {', '.join(HISTORY_STATUSES)}", field="status"
+        )
+    query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
+    statuses = HISTORY_STATUSES[status]
+    if statuses is not None:
+        query = query.where(EnergyOrder.status.in_(statuses))
+    if since is not None:
+        query = query.where(EnergyOrder.created_at >= since)
+    if before_seq is not None:
+        query = query.where(EnergyOrder.seq < before_seq)
+    rows = list(query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit))
+    averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
+    return [
+        dataclasses.replace(OrderView.of(row), average_price=averages.get(row.id)) for row in rows
+    ]
+
+
+def order_with_average(order_id: str | uuid.UUID) -> OrderView:
+    """One order, with the average price of its fills (as `order_history` sets it)."""
+    order = get_order(order_id)
+    average = _average_prices([order.id]).get(order.id) if order.filled else None
+    return dataclasses.replace(order, average_price=average)
+
+
+def _average_prices(ids: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
+    """Each order's volume-weighted fill price, from its trades (exact sums in Python)."""
+    volume: dict[uuid.UUID, Decimal] = {}
+    notional: dict[uuid.UUID, Decimal] = {}
+    t = EnergyTrade
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = t.select(t.buy_order, t.sell_order, t.energy_amount, t.price_per_kwh).where(
+            t.buy_order.in_(chunk) | t.sell_order.in_(chunk)
+        )
+        wanted = set(chunk)
+        for row in rows.tuples():
+            buy, sell, amount, price = row
+            amount = t.energy_amount.python_value(amount)
+            price = t.price_per_kwh.python_value(price)
+            for oid in (buy, sell):
+                if oid in wanted:
+                    volume[oid] = volume.get(oid, _ZERO) + amount
+                    notional[oid] = notional.get(oid, _ZERO) + amount * price
+    return {oid: round_price(notional[oid] / volume[oid]) for oid in volume if volume[oid]}
 
 
 def get_order(order_id: str | uuid.UUID) -> OrderView:
@@ -206,6 +335,7 @@ class TradeFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = 100
+    before_seq: int | None = None  # only trades older than this (a page after the last)
 
 
 def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
@@ -219,6 +349,8 @@ def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
         query = query.where(t.executed_at >= spec.since)
     if spec.until is not None:
         query = query.where(t.executed_at < spec.until)
+    if spec.before_seq is not None:
+        query = query.where(t.seq < spec.before_seq)
     return [TradeView.of(row) for row in query.order_by(t.seq.desc()).limit(spec.limit)]
 
 
@@ -264,12 +396,33 @@ class Preview:
     own_cross: Decimal | None  # price of the prosumer's own order it would cross
     fee_rate: Decimal  # the market's, as the figures above used it
     grid_import_price: Decimal  # the market's tariff behind grid_cost
+    worst_price: Decimal | None = None  # the worst level the walk reaches (None: no fill)
+    kind: str = "limit"  # limit / market
+    cap: Decimal | None = None  # a market order's cap (= price), as given or by default
+    cap_note: str = ""  # where a default cap comes from ("" when given)
 
 
-def preview(address: str | None, side: str, amount: Decimal, price: Decimal) -> Preview:
+def preview(
+    address: str | None,
+    side: str,
+    amount: Decimal,
+    price: Decimal | None,
+    *,
+    market: bool = False,
+) -> Preview:
     """What an order would cost and fill now under the market's rules (the database's),
-    without writing anything."""
-    return _preview(current_rules(), address, side, amount, price)
+    without writing anything. A market order's `price` is its cap; None: the default
+    cap (ValidationError when there is none, saying why)."""
+    rules = current_rules()
+    note = ""
+    if price is None:
+        if not market:
+            raise ValidationError("a limit order needs a price", field="price")
+        price, note = default_cap(side, rules, clock.now())
+    result = _preview(rules, address, side, amount, price)
+    if not market:
+        return result
+    return dataclasses.replace(result, kind="market", cap=price, cap_note=note)
 
 
 def _preview(
@@ -279,7 +432,7 @@ def _preview(
     fee = rules.fee(base) if side == "buy" else _ZERO
     total = base + fee
     grid_cost = rules.trade_total(amount, rules.grid_import_price)
-    fill_now, fill_cost, notional = _walk(side, amount, price, rules, address)
+    fill_now, fill_cost, notional, worst = _walk(side, amount, price, rules, address)
     available, own = _own_state(address, side, price)
     return Preview(
         side,
@@ -298,21 +451,25 @@ def _preview(
         own,
         rules.fee_rate,
         rules.grid_import_price,
+        worst,
     )
 
 
 def _walk(
     side: str, amount: Decimal, price: Decimal, rules: MarketRules, address: str | None
-) -> tuple[Decimal, Decimal, Decimal]:
-    """Walk the opposite side's levels while they cross: (kWh, WATT, notional). The
-    prosumer's own orders are left out: the market never fills against them."""
+) -> tuple[Decimal, Decimal, Decimal, Decimal | None]:
+    """Walk the opposite side's levels while they cross: (kWh, WATT, notional, the
+    worst price reached). The prosumer's own orders are left out: the market never
+    fills against them."""
     other = "sell" if side == "buy" else "buy"
     filled = cost = notional = _ZERO
+    worst = None
     for level in levels(other, depth=500, excluding=address):
         crosses = level.price <= price if side == "buy" else level.price >= price
         if not crosses or filled == amount:
             break
         take = min(level.quantity, amount - filled)
+        worst = level.price
         filled += take
         notional += take * level.price
         cost += (
@@ -320,7 +477,7 @@ def _walk(
             if side == "buy"
             else rules.trade_total(take, level.price)
         )
-    return filled, cost, notional
+    return filled, cost, notional, worst
 
 
 def _own_state(address: str | None, side: str, price: Decimal) -> tuple[Decimal, Decimal | None]:

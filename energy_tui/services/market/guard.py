@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+from energy_tui import clock
 from energy_tui.errors import ValidationError
 from energy_tui.services import prosumers
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market.book import Book
-from energy_tui.services.market.money import MarketRules
-from energy_tui.services.market.orders import OrderRequest
+from energy_tui.services.market.money import MarketRules, band_cap
+from energy_tui.services.market.orders import OrderRequest, default_cap
 
 _HUNDRED = Decimal(100)
 
@@ -67,7 +68,12 @@ def reference_price(book: Book, rules: MarketRules) -> Reference:
 def assess(
     request: OrderRequest, reference: Reference, available: Decimal, rules: MarketRules
 ) -> Caution:
-    """The guard's decision for `request`, from values only (no database)."""
+    """The guard's decision for `request`, from values only (no database). A market
+    order without a cap is judged at the default cap around `reference`."""
+    if request.price is None:
+        cap = band_cap(request.side, reference.price, rules.price_band_percent)
+        request = dataclasses.replace(request, price=cap or reference.price)
+    assert request.price is not None
     base = rules.trade_total(request.amount, request.price)
     fee = rules.fee(base) if request.side == "buy" else Decimal(0)
     commit, unit = (base + fee, "WATT") if request.side == "buy" else (request.amount, "kWh")
@@ -83,7 +89,12 @@ def assess(
 
 
 def check(address: str, request: OrderRequest, rules: MarketRules) -> Caution:
-    """The guard's decision for `address` placing `request` now (reads, never writes)."""
+    """The guard's decision for `address` placing `request` now (reads, never writes).
+    A market order without a cap is judged at the cap it would get now
+    (ValidationError when it would get none)."""
+    if request.price is None:
+        cap, _ = default_cap(request.side, rules, clock.now())
+        request = dataclasses.replace(request, price=cap)
     balances = prosumers.balances(address)
     available = balances.watt_available if request.side == "buy" else balances.energy_available
     reference = reference_price(market_book.book(depth=1), rules)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections import defaultdict
 from decimal import Decimal
 
@@ -109,20 +110,41 @@ def _orders_agree_with_trades(orders: dict, trades: list[EnergyTrade]) -> list[s
     return problems
 
 
+def _amended_limits() -> dict:
+    """Each amended order's earlier limits: order id -> [(trade seq when amended, the
+    limit before)], oldest first, from the audited amendments."""
+    found: dict = defaultdict(list)
+    rows = AuditLog.select(AuditLog.event_data).where(
+        (AuditLog.event_type == "order_amended") & (AuditLog.outcome == "success")
+    )
+    for row in rows.order_by(AuditLog.id):
+        data = json.loads(row.event_data)
+        if data.get("old_price") != data.get("price"):
+            order_id = uuid.UUID(data["order_id"])
+            found[order_id].append((int(data["after_trade_seq"]), Decimal(data["old_price"])))
+    return found
+
+
+def _limit_at(order: EnergyOrder, seq: int, amended: dict) -> Decimal:
+    """The limit `order` had when trade `seq` was made (an amendment may have moved it
+    since: the first amendment made after that trade kept the limit it had)."""
+    for after, old in amended.get(order.id, ()):
+        if after >= seq:
+            return old
+    return order.price_per_kwh
+
+
 def _prices_and_book(orders: dict, trades: list[EnergyTrade]) -> list[str]:
     problems = []
+    amended = _amended_limits()
     for t in trades:
         buy, sell = orders[t.buy_order_id], orders[t.sell_order_id]
-        maker = {"buy": sell, "sell": buy}.get(t.taker_side or "")  # unknown on seed rows
-        if maker is not None and t.price_per_kwh != maker.price_per_kwh:
-            problems.append(
-                f"4: trade {t.id} at {t.price_per_kwh}, maker limit {maker.price_per_kwh}"
-            )
-        if not sell.price_per_kwh <= t.price_per_kwh <= buy.price_per_kwh:
-            problems.append(
-                f"4: trade {t.id} at {t.price_per_kwh} outside "
-                f"[{sell.price_per_kwh}, {buy.price_per_kwh}]"
-            )
+        bid, ask = _limit_at(buy, t.seq, amended), _limit_at(sell, t.seq, amended)
+        maker = {"buy": ask, "sell": bid}.get(t.taker_side or "")  # unknown on seed rows
+        if maker is not None and t.price_per_kwh != maker:
+            problems.append(f"4: trade {t.id} at {t.price_per_kwh}, maker limit {maker}")
+        if not ask <= t.price_per_kwh <= bid:
+            problems.append(f"4: trade {t.id} at {t.price_per_kwh} outside [{ask}, {bid}]")
     bids = [o.price_per_kwh for o in orders.values() if o.is_active and o.order_type == "buy"]
     asks = [o.price_per_kwh for o in orders.values() if o.is_active and o.order_type == "sell"]
     if bids and asks and max(bids) >= min(asks):

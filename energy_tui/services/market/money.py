@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from energy_tui.config import Settings
 
@@ -23,6 +23,19 @@ def round_money_up(value: Decimal) -> Decimal:
 
 def round_price(value: Decimal) -> Decimal:
     return value.quantize(PRICE_STEP, rounding=ROUND_HALF_EVEN)
+
+
+def band_cap(side: str, reference: Decimal, band_percent: Decimal) -> Decimal | None:
+    """A market order's default cap: the fat-finger band around `reference`, inward to
+    the price step (a buy at most reference + band, a sell at least reference - band,
+    and never below the smallest price). None when the band is off (0)."""
+    if band_percent <= 0 or reference <= 0:
+        return None
+    share = band_percent / Decimal(100)
+    if side == "buy":
+        return (reference * (1 + share)).quantize(PRICE_STEP, rounding=ROUND_FLOOR)
+    low = (reference * (1 - share)).quantize(PRICE_STEP, rounding=ROUND_CEILING)
+    return max(low, PRICE_STEP)
 
 
 @dataclasses.dataclass(frozen=True)

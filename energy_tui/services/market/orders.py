@@ -19,12 +19,12 @@ from typing import Any
 from energy_tui import clock
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES, PRICE_PLACES
 from energy_tui.db.ids import new_id
-from energy_tui.db.models import ORDER_SIDES, EnergyOrder, Prosumer, db
+from energy_tui.db.models import ORDER_IS_ACTIVE, ORDER_SIDES, EnergyOrder, Prosumer, db
 from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import stats
-from energy_tui.services.market.money import MAX_MONEY, MarketRules
+from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
     accounts_statement,
@@ -39,7 +39,13 @@ from energy_tui.services.market.sql import (
     uid,
     write,
 )
-from energy_tui.services.market.views import Fill, OrderView, PlaceResult, parse_order_id
+from energy_tui.services.market.views import (
+    CancelAll,
+    Fill,
+    OrderView,
+    PlaceResult,
+    parse_order_id,
+)
 from energy_tui.services.permissions import Action, allows, require
 from energy_tui.services.prosumers import energy_credits
 
@@ -49,15 +55,23 @@ _KWH = Decimal(1).scaleb(-ENERGY_PLACES)
 _WATT = Decimal(1).scaleb(-MONEY_PLACES)
 _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
+_EXPIRED = "its lifetime ran out (expires_at)"
+_CANCELLED_ALL = "cancelled with all open orders of its owner"
 
 
 @dataclasses.dataclass(frozen=True)
 class OrderRequest:
     side: str
     amount: Decimal
-    price: Decimal
-    time_in_force: str = "gtc"
+    price: Decimal | None  # the limit; for a market order its cap (None: the default cap)
+    time_in_force: str = "gtc"  # gtc / ioc / fok
     expires_at: dt.datetime | None = None  # None: the market's ORDER_TTL_HOURS from placing
+    kind: str = "limit"  # limit / market
+
+    @property
+    def immediate(self) -> bool:
+        """Never rests: IOC, FOK and every market order."""
+        return self.time_in_force != "gtc"
 
 
 @dataclasses.dataclass
@@ -238,18 +252,19 @@ def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime)
     reads: the trader is read again and the makers are left to `_match` (expiry
     changes no trade statistics).
     """
+    price = _limit(request)
     queries = [
         (statements().lock_state, (True,)),
-        _trader_query(address, request.side, request.price),
+        _trader_query(address, request.side, price),
     ]
     if pipelined():
-        queries.append(_makers_query(request.side, request.price))
+        queries.append(_makers_query(request.side, price))
         queries.append((statements().stats_row, (now.date(),)))
     locked, trader, *more = read_together(*queries)
     state = _state(locked[0])
     today = (more[1][0] if more[1] else None) if more else stats.UNREAD
     if _expire_due(now, state):
-        own_price = ledger.load_trader(address, request.side, request.price)
+        own_price = ledger.load_trader(address, request.side, price)
         return _Opening(state, own_price, None, today)
     own_price = ledger.trader(trader[0] if trader else None, address)
     first = [_Order.of(row) for row in more[0]] if more else None
@@ -300,13 +315,19 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     """
     require(actor, Action.TRADE_OWN, side=request.side)
     address = own_address(actor)
+    if request.kind == "limit" and request.price is None:
+        raise ValidationError("a limit order needs a price", field="price")
     with db.atomic(), batch(commit=True):  # COMMIT with the writes: nothing after
         now = clock.now()
         ledger = Ledger()
+        cap_note = ""
+        if request.price is None:  # a market order without a cap
+            request, cap_note = _default_cap(request, now)
+        price = _limit(request)
         opening = _open(address, request, ledger, now)
         state = opening.state
         rules = state.rules
-        check_value(request.amount, request.price, rules)
+        check_value(request.amount, price, rules)
         expires_at = _expiry(request, rules, now)
         _refuse_self_cross(request, opening.own_price)
         hold = _reserve(ledger.get(address), request, rules)
@@ -316,22 +337,48 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             address,
             request.side,
             request.amount,
-            request.price,
+            price,
             _ZERO,
             hold,
             state.order_seq,
             request.time_in_force,
         )
-        fills = _match(order, ledger, state, rules, now, opening.makers)
-        status = _final_status(order)
-        if status in ("filled", "cancelled"):
-            _release(order, ledger)
-        else:
-            state.count_open(order.side, +1)
-        _insert_order(order, status, expires_at, now)
+        fills: list[Fill] = []
+        reason = None
+        killed = False
+        if order.tif == "fok":
+            fillable = _fillable_now(order)
+            if fillable < order.amount:
+                reason = (
+                    f"fill or kill: only {fillable} of {order.amount} kWh could fill at once "
+                    f"at {_or_better(order)}"
+                )
+                killed = True
+        if not killed:
+            fills = _match(order, ledger, state, rules, now, opening.makers)
+            if order.tif == "fok" and order.remaining:
+                # a maker dropped out on a rounding cent after the count: all or nothing
+                raise ValidationError(
+                    f"fill or kill: {order.remaining} of {order.amount} kWh could not fill "
+                    "at once after all (a buyer on the book could not pay its rounding "
+                    "cent): nothing was done, try again"
+                )
+            status = _final_status(order)
+            if status in ("filled", "cancelled"):
+                _release(order, ledger)
+            else:
+                state.count_open(order.side, +1)
+            if status == "cancelled":
+                reason = _cancel_reason(order, request, cap_note)
+        else:  # killed: nothing traded, nothing held
+            status, order.reserved = "cancelled", _ZERO.quantize(_WATT)
+        _insert_order(order, status, expires_at, now, request.kind, reason)
         _write_fills(fills, actor, now)
-        ledger.save(now)
-        stats.record(now.date(), fills, state.open_buys, state.open_sells, now, opening.statistics)
+        if not killed:  # a killed order changed no balance and no count
+            ledger.save(now)
+            stats.record(
+                now.date(), fills, state.open_buys, state.open_sells, now, opening.statistics
+            )
         _save_state(state, now)
         _audit(
             actor,
@@ -344,6 +391,8 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             time_in_force=order.tif,
             status=status,
             fills=len(fills),
+            **({"kind": request.kind} if request.kind != "limit" else {}),
+            **({"reason": reason} if killed else {}),  # else on the order row only
         )
     view = OrderView(
         order.id,
@@ -357,8 +406,99 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         now,
         expires_at,
         order.reserved,
+        request.kind,
+        reason,
     )
     return PlaceResult(view, fills)
+
+
+def _limit(request: OrderRequest) -> Decimal:
+    if request.price is None:  # resolved by `_default_cap` before any use
+        raise ValidationError("a limit order needs a price", field="price")
+    return request.price
+
+
+def _or_better(order: _Order) -> str:
+    return f"{order.price} or {'less' if order.side == 'buy' else 'more'}"
+
+
+def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str) -> str:
+    """Why the unfilled part of an immediate order was cancelled."""
+    other = "sell" if order.side == "buy" else "buy"
+    left = f"{order.remaining} of {order.amount} kWh"
+    if request.kind == "market":
+        where = "at or below" if order.side == "buy" else "at or above"
+        note = f" ({cap_note})" if cap_note else ""
+        return f"market order: {left} found no {other} order {where} its cap {order.price}{note}"
+    return f"immediate or cancel: {left} did not fill at once at {_or_better(order)}"
+
+
+def _fillable_now(order: _Order) -> Decimal:
+    """How much of `order` the book would fill at once (up to its amount): the crossing
+    makers' remainders, read in matching order until there is enough."""
+    buying = order.side == "buy"
+    sql = statements().asks_remaining if buying else statements().bids_remaining
+    cursor = run(sql, True, "sell" if buying else "buy", order.price)
+    total = _ZERO
+    try:
+        while total < order.amount:
+            rows = cursor.fetchmany(MATCH_BATCH * 4)
+            if not rows:
+                break
+            total += sum((dec(a, _KWH) - dec(f, _KWH) for a, f in rows), _ZERO)
+    finally:
+        cursor.close()
+    return min(total, order.amount)
+
+
+def reference_now(now: dt.datetime) -> tuple[Decimal, str] | None:
+    """The price a market order's default cap is set around, with its source: the last
+    trade, else the mid of the best bid and ask; None when there is neither. Read with
+    the SQL of the hot path (callers hold the market lock or only look)."""
+    last = run(statements().last_trade_price).fetchone()
+    if last is not None:
+        return dec(last[0], _PRICE), "last trade"
+    bid = run(statements().best_price_desc, True, "buy", now).fetchone()
+    ask = run(statements().best_price_asc, True, "sell", now).fetchone()
+    if bid is None or ask is None:
+        return None
+    return round_price((dec(bid[0], _PRICE) + dec(ask[0], _PRICE)) / 2), "mid"
+
+
+def default_cap(side: str, rules: MarketRules, now: dt.datetime) -> tuple[Decimal, str]:
+    """A market order's cap when none was given, and a note of where it comes from:
+    the market's price band (PRICE_BAND_PERCENT) around the reference price.
+    ValidationError saying why when there is no default (no reference, or the band
+    is off): the order then needs a cap."""
+    flag = "--max-price" if side == "buy" else "--min-price"
+    what = "the most it pays" if side == "buy" else "the least it takes"
+    needs = f"a market {side} needs a price cap ({flag}, {what} per kWh)"
+    if rules.price_band_percent <= 0:
+        raise ValidationError(
+            f"{needs}: the market's price band (PRICE_BAND_PERCENT) is 0, so there is no "
+            "default cap",
+            field="price",
+        )
+    reference = reference_now(now)
+    if reference is None:
+        raise ValidationError(
+            f"{needs}: there is no last trade and no bid and ask to set a default cap from",
+            field="price",
+        )
+    price, source = reference
+    cap = band_cap(side, price, rules.price_band_percent)
+    if cap is None:
+        raise ValidationError(f"{needs}: the reference price is 0", field="price")
+    sign = "+" if side == "buy" else "-"
+    band = f"{rules.price_band_percent.normalize():f}%"
+    return cap, f"default cap: {source} {price} {sign} the {band} price band"
+
+
+def _default_cap(request: OrderRequest, now: dt.datetime) -> tuple[OrderRequest, str]:
+    """`request` with the default cap, read under the market lock (taken here)."""
+    state = _lock()
+    cap, note = default_cap(request.side, state.rules, now)
+    return dataclasses.replace(request, price=cap), note
 
 
 def check_value(amount: Decimal, price: Decimal, rules: MarketRules) -> None:
@@ -373,9 +513,9 @@ def check_value(amount: Decimal, price: Decimal, rules: MarketRules) -> None:
 
 
 def _expiry(request: OrderRequest, rules: MarketRules, now: dt.datetime) -> dt.datetime | None:
-    """The order's expiry: as asked, else the market's default lifetime (an IOC order
-    never rests, so it has none)."""
-    if request.expires_at is not None or request.time_in_force == "ioc":
+    """The order's expiry: as asked, else the market's default lifetime (an immediate
+    order, IOC, FOK or market, never rests, so it has none)."""
+    if request.expires_at is not None or request.immediate:
         return request.expires_at
     if not rules.order_ttl_hours:
         return None
@@ -404,13 +544,14 @@ def _reserve(trader: _Account, request: OrderRequest, rules: MarketRules) -> Dec
             )
         trader.energy_reserved += request.amount
         return _ZERO
-    hold = rules.buyer_cost(request.amount, request.price)
+    price = _limit(request)
+    hold = rules.buyer_cost(request.amount, price)
     if hold > MAX_MONEY:
         raise ValidationError(f"order value {hold} WATT is beyond {MAX_MONEY} WATT", field="amount")
     available = trader.available_watt
     if hold > available:
         raise InsufficientFunds(
-            f"buying {request.amount} kWh at {request.price} needs {hold} WATT "
+            f"buying {request.amount} kWh at {price} needs {hold} WATT "
             f"(grid fee included): only {available} WATT available",
             field="amount",
         )
@@ -575,7 +716,7 @@ def _close_maker(
 def _final_status(order: _Order) -> str:
     if order.remaining == 0:
         return "filled"
-    if order.tif == "ioc":
+    if order.tif != "gtc":
         return "cancelled"
     return "partially_filled" if order.filled else "open"
 
@@ -591,7 +732,12 @@ def _release(order: _Order, ledger: Ledger) -> None:
 
 
 def _insert_order(
-    order: _Order, status: str, expires_at: dt.datetime | None, now: dt.datetime
+    order: _Order,
+    status: str,
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+    kind: str = "limit",
+    reason: str | None = None,
 ) -> None:
     write(
         statements().insert_order,
@@ -609,6 +755,8 @@ def _insert_order(
         now,
         order.reserved,
         order.seq,
+        kind,
+        reason[:255] if reason else None,
     )
 
 
@@ -668,7 +816,7 @@ def _expire_due(now: dt.datetime, state: _State) -> int:
     for order in due:
         _release(order, ledger)
         state.count_open(order.side, -1)
-        write(statements().expire_order, False, now, order.id.hex)
+        write(statements().expire_order, False, now, _EXPIRED, order.id.hex)
         _audit(_EXPIRY_ACTOR, now, "order_expired", order_id=str(order.id), trader=order.trader)
     ledger.save(now)
     return len(due)
@@ -730,6 +878,10 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             _ZERO,
             now,
         )
+        mine = row.trader_address == actor.prosumer_address
+        row.status_reason = (
+            "cancelled by its owner" if mine else f"cancelled by {actor.username or actor.label}"
+        )[:255]
         row.save()
         stats.record(now.date(), (), state.open_buys, state.open_sells, now)
         _save_state(state, now)
@@ -742,10 +894,12 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
 def order_request(
     side: str,
     amount: str | Decimal,
-    price: str | Decimal,
+    price: str | Decimal | None,
     rules: MarketRules | None = None,
     *,
     ioc: bool = False,
+    fok: bool = False,
+    market: bool = False,
     expires: str | None = None,
     now: dt.datetime | None = None,
 ) -> OrderRequest:
@@ -753,15 +907,266 @@ def order_request(
 
     `rules` (the market's, as a screen loaded them) check the minimum value early;
     `place_order` checks again with the database's. Without `expires`, the order gets
-    the market's default lifetime when it is placed.
+    the market's default lifetime when it is placed (an immediate order has none).
+    A market order (`market=True`) takes `price` as its cap, optional: None or ""
+    means the default cap, set when it is placed. It is IOC unless `fok`.
     """
     now = now or clock.now()
     side = validation.choice(side, "side", ORDER_SIDES)
-    quantity, limit = amount_value(amount), price_value(price)
-    if rules is not None:
+    if ioc and fok:
+        raise ValidationError(
+            "choose one of IOC (fill what it can at once, cancel the rest) and FOK (fill "
+            "all at once or nothing), not both",
+            field="time_in_force",
+        )
+    quantity = amount_value(amount)
+    blank = price is None or (isinstance(price, str) and not price.strip())
+    limit = None if market and blank else price_value(price if price is not None else "")
+    if rules is not None and limit is not None:
         check_value(quantity, limit, rules)
     expires_at = validation.expiry(expires, now) if expires else None
-    return OrderRequest(side, quantity, limit, "ioc" if ioc else "gtc", expires_at)
+    tif = "fok" if fok else "ioc" if ioc or market else "gtc"
+    return OrderRequest(side, quantity, limit, tif, expires_at, "market" if market else "limit")
+
+
+@dataclasses.dataclass
+class _Amend:
+    """An amendment as asked and as it will be."""
+
+    price: Decimal
+    amount: Decimal
+    loses_priority: bool
+
+
+def amend_order(
+    actor: Actor,
+    order_id: str | uuid.UUID,
+    *,
+    price: str | Decimal | None = None,
+    amount: str | Decimal | None = None,
+    confirmed: bool = False,
+) -> PlaceResult:
+    """Change the price and/or amount of one of the actor's resting orders, in one
+    transaction under the market lock (DESIGN §3, Amend).
+
+    A smaller amount keeps the order's time priority; a new price or a larger amount
+    loses it (the order goes to the back of its new level). A new price that crosses
+    the book trades at once, at the makers' prices, like a new order. The hold follows
+    exactly. The amount cannot go down to what has filled or below (cancel instead).
+    The market's minimum order value applies to the new remainder, and the fat-finger
+    guard to a new price or a larger amount: `guard.Unconfirmed` unless `confirmed`.
+    """
+    require(actor, Action.TRADE_OWN)
+    oid = parse_order_id(order_id)
+    new_price = None if _blank(price) else price_value(price or "")
+    new_amount = None if _blank(amount) else amount_value(amount or "")
+    if new_price is None and new_amount is None:
+        raise ValidationError("give a new price, a new amount or both", field="price")
+    owner = EnergyOrder.select(EnergyOrder.trader_address).where(EnergyOrder.id == oid).first()
+    if owner is None:
+        raise NotFound(f"no order with id {oid}")
+    if owner.trader_address != actor.prosumer_address:
+        audit.record(
+            "permission_denied", actor, outcome="denied", action="amend order", order_id=oid
+        )
+        raise PermissionDenied(f"order {oid} is not yours to amend")
+    address = owner.trader_address
+    with db.atomic():  # no batch: the model reads below must see every write
+        now = clock.now()
+        state = _lock()
+        _expire_due(now, state)
+        row = EnergyOrder.get_by_id(oid)
+        if not row.is_active:
+            raise ValidationError(
+                f"order {oid} is {row.status.replace('_', ' ')}: only open orders can be amended"
+            )
+        order = _Order(
+            row.id,
+            address,
+            row.order_type,
+            row.energy_amount,
+            row.price_per_kwh,
+            row.filled_amount,
+            row.watt_reserved,
+            row.seq,
+            row.time_in_force,
+        )
+        change = _amendment(order, new_price, new_amount, state.rules)
+        ledger = Ledger()
+        if change.price != order.price:
+            request = OrderRequest(order.side, change.amount, change.price)
+            _refuse_self_cross(request, ledger.load_trader(address, order.side, change.price))
+        account = ledger.get(address)
+        if change.loses_priority and not confirmed:
+            _guard(order, change, account, state.rules)
+        old_price, old_amount, old_seq = order.price, order.amount, order.seq
+        _rehold(order, change, account, state.rules)
+        if change.loses_priority:
+            state.order_seq += 1
+            order.seq = state.order_seq
+        fills: list[Fill] = []
+        amended_at = state.trade_seq  # the trades before keep the old limit (invariant 4)
+        if order.price != old_price:
+            fills = _match(order, ledger, state, state.rules, now)
+        status = "filled" if order.remaining == 0 else _final_status(order)
+        if status == "filled":
+            _release(order, ledger)
+            state.count_open(order.side, -1)
+        _write_fills(fills, actor, now)
+        ledger.save(now)
+        row.energy_amount, row.price_per_kwh, row.filled_amount = (
+            order.amount,
+            order.price,
+            order.filled,
+        )
+        row.watt_reserved, row.seq, row.status = order.reserved, order.seq, status
+        row.is_active, row.updated_at = status != "filled", now
+        row.save()
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        _save_state(state, now)
+        _audit(
+            actor,
+            now,
+            "order_amended",
+            order_id=str(order.id),
+            side=order.side,
+            old_price=str(old_price),
+            price=str(order.price),
+            old_amount=str(old_amount),
+            amount=str(order.amount),
+            priority="kept" if order.seq == old_seq else "lost",
+            after_trade_seq=amended_at,
+            status=status,
+            fills=len(fills),
+        )
+    return PlaceResult(OrderView.of(row), fills)
+
+
+def _blank(value: str | Decimal | None) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _amendment(
+    order: _Order, price: Decimal | None, amount: Decimal | None, rules: MarketRules
+) -> _Amend:
+    new_price = order.price if price is None else price
+    new_amount = order.amount if amount is None else amount
+    if (new_price, new_amount) == (order.price, order.amount):
+        raise ValidationError(
+            f"order {order.id} is already {order.amount} kWh at {order.price}: nothing to change"
+        )
+    if new_amount <= order.filled:
+        raise ValidationError(
+            f"the amount cannot go to {new_amount} kWh: {order.filled} kWh of this order have "
+            "filled already; to stop the rest, cancel the order",
+            field="amount",
+        )
+    check_value(new_amount - order.filled, new_price, rules)
+    return _Amend(new_price, new_amount, new_price != order.price or new_amount > order.amount)
+
+
+def _guard(order: _Order, change: _Amend, account: _Account, rules: MarketRules) -> None:
+    """The fat-finger guard on what the amended order will hold, as for a new order."""
+    from energy_tui.services.market import book, guard  # guard imports this module
+
+    if order.side == "buy":
+        available = account.available_watt + order.reserved
+    else:
+        available = account.available_energy + order.remaining
+    request = OrderRequest(order.side, change.amount - order.filled, change.price)
+    reference = guard.reference_price(book.book(depth=1), rules)
+    caution = guard.assess(request, reference, available, rules)
+    guard.require_confirmed(caution, False)
+
+
+def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules) -> None:
+    """Set the order's hold to exactly what its amended remainder needs (invariant 5)."""
+    remaining = change.amount - order.filled
+    if order.side == "sell":
+        more = remaining - order.remaining
+        if more > account.available_energy:
+            raise InsufficientFunds(
+                f"selling {more} kWh more needs them available: only "
+                f"{account.available_energy} kWh are",
+                field="amount",
+            )
+        account.energy_reserved += more
+    else:
+        hold = rules.buyer_cost(remaining, change.price)
+        if hold > MAX_MONEY:
+            raise ValidationError(
+                f"order value {hold} WATT is beyond {MAX_MONEY} WATT", field="amount"
+            )
+        more = hold - order.reserved
+        if more > account.available_watt:
+            raise InsufficientFunds(
+                f"{remaining} kWh at {change.price} need {hold} WATT held (grid fee "
+                f"included), {more} more than now: only {account.available_watt} WATT "
+                "available",
+                field="amount",
+            )
+        account.watt_reserved += more
+        order.reserved = hold
+    order.amount, order.price = change.amount, change.price
+
+
+def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
+    """Cancel every open order of the actor's (of one side, if given) in one
+    transaction under the market lock, releasing what they hold."""
+    require(actor, Action.CANCEL_OWN)
+    address = own_address(actor)
+    if side is not None:
+        side = validation.choice(side, "side", ORDER_SIDES)
+    with db.atomic():
+        now = clock.now()
+        state = _lock()
+        expired = _expire_due(now, state)
+        wanted = ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address)
+        if side is not None:
+            wanted &= EnergyOrder.order_type == side
+        rows = list(EnergyOrder.select().where(wanted).order_by(EnergyOrder.seq))
+        ledger = Ledger()
+        watt, energy = _ZERO.quantize(_WATT), _ZERO.quantize(_KWH)
+        for row in rows:
+            order = _Order(
+                row.id,
+                address,
+                row.order_type,
+                row.energy_amount,
+                row.price_per_kwh,
+                row.filled_amount,
+                row.watt_reserved,
+                row.seq,
+            )
+            watt += order.reserved
+            energy += order.remaining if order.side == "sell" else _ZERO
+            _release(order, ledger)
+            state.count_open(order.side, -1)
+            row.status, row.is_active, row.watt_reserved = "cancelled", False, _ZERO
+            row.updated_at, row.status_reason = now, _CANCELLED_ALL
+        if rows:
+            ledger.save(now)
+            EnergyOrder.update(
+                status="cancelled",
+                is_active=False,
+                watt_reserved=_ZERO,
+                updated_at=now,
+                status_reason=_CANCELLED_ALL,
+            ).where(EnergyOrder.id.in_([row.id for row in rows])).execute()
+            audit.record(
+                "order_cancelled",
+                actor,
+                scope="all",
+                side=side or "both",
+                orders=len(rows),
+                order_ids=[str(row.id) for row in rows],
+                released_watt=str(watt),
+                released_energy=str(energy),
+            )
+        if rows or expired:
+            stats.record(now.date(), (), state.open_buys, state.open_sells, now)
+            _save_state(state, now)
+    return CancelAll([OrderView.of(row) for row in rows], watt, energy)
 
 
 def amount_value(raw: str | Decimal) -> Decimal:

@@ -52,6 +52,11 @@ class Statements:
     bids_down_to: str
     insert_order: str
     save_maker: str
+    asks_remaining: str
+    bids_remaining: str
+    last_trade_price: str
+    best_price_desc: str
+    best_price_asc: str
     insert_trade: str
     insert_audit: str
     stats_row: str
@@ -86,7 +91,7 @@ def _build(backend: str) -> Statements:
         ),
         expire_order=(
             f"UPDATE energy_orders SET status = 'expired', is_active = {p}, "
-            f"watt_reserved = 0, updated_at = {p} WHERE id = {p}"
+            f"watt_reserved = 0, updated_at = {p}, status_reason = {p} WHERE id = {p}"
         ),
         account=f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE {any_case.format(p=p)}{lock}",
         save_account=(
@@ -117,7 +122,30 @@ def _build(backend: str) -> Statements:
         insert_order=(
             "INSERT INTO energy_orders (id, trader_address, order_type, energy_amount, "
             "price_per_kwh, is_active, created_at, filled_amount, status, time_in_force, "
-            f"expires_at, updated_at, watt_reserved, seq) VALUES ({', '.join([p] * 14)})"
+            "expires_at, updated_at, watt_reserved, seq, kind, status_reason) "
+            f"VALUES ({', '.join([p] * 16)})"
+        ),
+        # What a fill-or-kill order could take at once: the crossing makers' remainders
+        # in the order the matcher would meet them (read until enough).
+        asks_remaining=(
+            f"SELECT energy_amount, filled_amount {crossing.format(p=p, side=p)} <= {p} "
+            "ORDER BY price_per_kwh ASC, seq ASC"
+        ),
+        bids_remaining=(
+            f"SELECT energy_amount, filled_amount {crossing.format(p=p, side=p)} >= {p} "
+            "ORDER BY price_per_kwh DESC, seq ASC"
+        ),
+        # The reference a market order's default cap is taken from.
+        last_trade_price="SELECT price_per_kwh FROM energy_trades ORDER BY seq DESC LIMIT 1",
+        best_price_desc=(
+            f"SELECT price_per_kwh FROM energy_orders WHERE is_active = {p} "
+            f"AND order_type = {p} AND (expires_at IS NULL OR expires_at > {p}) "
+            "ORDER BY price_per_kwh DESC LIMIT 1"
+        ),
+        best_price_asc=(
+            f"SELECT price_per_kwh FROM energy_orders WHERE is_active = {p} "
+            f"AND order_type = {p} AND (expires_at IS NULL OR expires_at > {p}) "
+            "ORDER BY price_per_kwh ASC LIMIT 1"
         ),
         save_maker=(
             f"UPDATE energy_orders SET filled_amount = {p}, watt_reserved = {p}, "

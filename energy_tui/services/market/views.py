@@ -35,6 +35,9 @@ class OrderView:
     created_at: dt.datetime
     expires_at: dt.datetime | None
     watt_reserved: Decimal
+    kind: str = "limit"  # limit / market (a market order's price is its cap)
+    reason: str | None = None  # why it was cancelled, killed or expired
+    average_price: Decimal | None = None  # of its fills, set by history reads
 
     @property
     def remaining(self) -> Decimal:
@@ -58,6 +61,8 @@ class OrderView:
             row.created_at,
             row.expires_at,
             row.watt_reserved,
+            row.kind or "limit",
+            row.status_reason,
         )
 
 
@@ -82,3 +87,16 @@ class Fill:
 class PlaceResult:
     order: OrderView
     fills: list[Fill]
+
+
+@dataclasses.dataclass(frozen=True)
+class CancelAll:
+    """What `cancel_all` cancelled and released."""
+
+    orders: list[OrderView]
+    released_watt: Decimal  # WATT the cancelled buy orders held
+    released_energy: Decimal  # kWh the cancelled sell orders held
+
+    @property
+    def count(self) -> int:
+        return len(self.orders)

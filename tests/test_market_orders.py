@@ -1,0 +1,492 @@
+"""Fill-or-kill, market orders, amend, cancel-all and order history (issue 12), on every
+backend. Every test leaves the six invariants of DESIGN §3 holding; every refusal
+leaves the database as it was."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from energy_tui.db.models import EnergyOrder, EnergyTrade
+from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
+from energy_tui.services.market import (
+    amend_order,
+    cancel_all,
+    cancel_order,
+    guard,
+    invariants,
+    order_request,
+)
+from energy_tui.services.market import book as market_book
+from tests.clock_support import freeze
+from tests.market_support import (
+    RULES,
+    audit_events,
+    balances,
+    place,
+    set_rule,
+    snapshot,
+    trader,
+)
+
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def market(backend, monkeypatch):
+    freeze(monkeypatch)
+    # an empty market's reference is the grid tariff: these tests trade around 0.10
+    set_rule("GRID_IMPORT_PRICE", "0.1000")
+    yield backend
+    assert invariants.check() == []
+
+
+def fills_of(result) -> list[tuple[str, Decimal, Decimal]]:
+    return [
+        (f.seller_address if f.taker_side == "buy" else f.buyer_address, f.amount, f.price)
+        for f in result.fills
+    ]
+
+
+def row(order_id) -> EnergyOrder:
+    return EnergyOrder.get_by_id(order_id)
+
+
+def refused(error: type[Exception], call, match: str) -> None:
+    before = snapshot()
+    with pytest.raises(error, match=match):
+        call()
+    assert snapshot() == before
+
+
+def asks(*levels: tuple[str, str, str]):
+    """Sell orders (seller, kWh, price), each seller with 20 kWh."""
+    sellers = {}
+    placed = []
+    for name, amount, price in levels:
+        if name not in sellers:
+            sellers[name] = trader(name, energy="20")
+        placed.append(place(sellers[name], "sell", amount, price).order)
+    return sellers, placed
+
+
+# --- fill or kill --------------------------------------------------------------------
+
+
+def test_fok_that_cannot_fill_completely_does_nothing_but_record_why():
+    asks(("s1", "1.2", "0.1000"), ("s2", "5", "0.1300"))
+    buyer = trader("buyer", watt="50")
+    before_book, before_balances = market_book.book(), balances("buyer")
+
+    result = place(buyer, "buy", "2.5", "0.1200", fok=True)
+
+    assert result.fills == []
+    order = row(result.order.id)
+    assert (order.status, order.is_active, order.filled_amount, order.watt_reserved) == (
+        "cancelled",
+        False,
+        D("0.00"),
+        D("0.00"),
+    )
+    assert order.time_in_force == "fok"
+    assert order.status_reason == (
+        "fill or kill: only 1.20 of 2.50 kWh could fill at once at 0.1200 or less"
+    )
+    assert result.order.reason == order.status_reason
+    after_book = market_book.book()
+    assert (after_book.bids, after_book.asks) == (before_book.bids, before_book.asks)
+    assert balances("buyer") == before_balances
+    assert EnergyTrade.select().count() == 0
+    assert "fill or kill" in audit_events("order_created")[-1].event_data
+
+
+def test_fok_that_can_fill_fills_everything_at_the_makers_prices():
+    asks(("s1", "1.2", "0.1000"), ("s2", "5", "0.1100"))
+    buyer = trader("buyer", watt="50")
+
+    result = place(buyer, "buy", "2.5", "0.1200", fok=True)
+
+    assert fills_of(result) == [("s1", D("1.20"), D("0.1000")), ("s2", D("1.30"), D("0.1100"))]
+    assert result.order.status == "filled"
+    assert balances("buyer").watt_reserved == D("0.00")
+
+
+def test_fok_sell_counts_only_bids_at_or_above_its_limit():
+    bidder = trader("bidder", watt="50")
+    place(bidder, "buy", "1", "0.1000")
+    place(bidder, "buy", "1", "0.0900")
+    seller = trader("seller", energy="5")
+
+    killed = place(seller, "sell", "2", "0.0950", fok=True)
+    filled = place(seller, "sell", "2", "0.0900", fok=True)
+
+    assert killed.order.reason == (
+        "fill or kill: only 1.00 of 2.00 kWh could fill at once at 0.0950 or more"
+    )
+    assert [f.price for f in filled.fills] == [D("0.1000"), D("0.0900")]
+    assert balances("seller").energy_reserved == D("0.00")
+
+
+def test_ioc_and_fok_together_are_refused_with_the_reason():
+    with pytest.raises(ValidationError, match="not both"):
+        order_request("buy", "1", "0.1", ioc=True, fok=True)
+
+
+def test_an_ioc_remainder_is_cancelled_with_its_reason():
+    asks(("s1", "1", "0.1000"))
+    result = place(trader("buyer", watt="50"), "buy", "3", "0.1000", ioc=True)
+
+    assert result.order.reason == (
+        "immediate or cancel: 2.00 of 3.00 kWh did not fill at once at 0.1000 or less"
+    )
+
+
+# --- market orders -------------------------------------------------------------------
+
+
+def test_market_buy_with_a_cap_walks_the_book_and_stops_at_the_cap():
+    asks(("s1", "1", "0.1000"), ("s2", "1", "0.1100"), ("s3", "5", "0.1300"))
+    buyer = trader("buyer", watt="50")
+    start = balances("buyer")
+
+    result = place(buyer, "buy", "3", "0.1200", market=True)
+
+    assert fills_of(result) == [("s1", D("1.00"), D("0.1000")), ("s2", D("1.00"), D("0.1100"))]
+    order = row(result.order.id)
+    assert (order.kind, order.price_per_kwh, order.status, order.time_in_force) == (
+        "market",
+        D("0.1200"),
+        "cancelled",
+        "ioc",
+    )
+    assert order.status_reason == (
+        "market order: 1.00 of 3.00 kWh found no sell order at or below its cap 0.1200"
+    )
+    spent = sum((f.buyer_total for f in result.fills), D(0))
+    assert balances("buyer").watt_total == start.watt_total - spent
+    assert balances("buyer").watt_reserved == D("0.00")
+    assert market_book.book().best_ask == D("0.1300")  # never rests, never trades past
+
+
+def test_market_buy_without_a_cap_takes_the_price_band_around_the_last_trade():
+    asks(("s1", "1", "0.1000"), ("s2", "5", "0.1200"), ("s3", "5", "0.1201"))
+    buyer = trader("buyer", watt="50")
+    place(buyer, "buy", "1", "0.1000")  # last trade 0.1000: default cap 0.1000 + 20%
+
+    result = place(buyer, "buy", "8", "", market=True)
+
+    assert result.order.price == D("0.1200")
+    assert [f.price for f in result.fills] == [D("0.1200")]
+    assert result.order.reason == (
+        "market order: 3.00 of 8.00 kWh found no sell order at or below its cap 0.1200 "
+        "(default cap: last trade 0.1000 + the 20% price band)"
+    )
+
+
+def test_market_sell_without_a_cap_uses_the_mid_when_nothing_traded_yet():
+    bidder = trader("bidder", watt="100")
+    place(bidder, "buy", "2", "0.0800")
+    place(bidder, "buy", "2", "0.0790")
+    place(trader("asker", energy="5"), "sell", "1", "0.1200")  # mid 0.1000: cap 0.0800
+    seller = trader("seller", energy="10")
+
+    result = place(seller, "sell", "5", None, market=True)
+
+    assert result.order.price == D("0.0800")
+    assert [(f.amount, f.price) for f in result.fills] == [(D("2.00"), D("0.0800"))]
+    assert "mid 0.1000 - the 20% price band" in (result.order.reason or "")
+    assert balances("seller").energy_reserved == D("0.00")
+
+
+def test_market_order_needs_a_cap_when_there_is_no_reference_and_says_so():
+    asks(("s1", "1", "0.1000"))  # one side only: no mid, no trade
+    buyer = trader("buyer", watt="50")
+
+    refused(
+        ValidationError,
+        lambda: place(buyer, "buy", "1", "", market=True),
+        r"a market buy needs a price cap \(--max-price.*no last trade and no bid and ask",
+    )
+
+
+def test_market_buy_reserves_amount_times_cap_and_is_refused_beyond_the_balance():
+    asks(("s1", "10", "0.1000"))
+    buyer = trader("buyer", watt="1")  # 10 x 0.1200 + fee = 1.26 > 1
+
+    refused(
+        InsufficientFunds,
+        lambda: place(buyer, "buy", "10", "0.1200", market=True),
+        "needs 1.26 WATT",
+    )
+
+
+def test_market_fok_is_all_or_nothing():
+    asks(("s1", "1", "0.1000"), ("s2", "1", "0.1500"))
+    buyer = trader("buyer", watt="50")
+
+    killed = place(buyer, "buy", "2", "0.1200", market=True, fok=True)
+    filled = place(buyer, "buy", "1", "0.1200", market=True, fok=True)
+
+    assert (killed.order.kind, killed.order.status, killed.fills) == ("market", "cancelled", [])
+    assert killed.order.time_in_force == "fok"
+    assert filled.order.status == "filled"
+
+
+def test_preview_of_a_market_order_shows_the_walk_and_the_worst_price():
+    asks(("s1", "1", "0.1000"), ("s2", "1", "0.1100"), ("s3", "5", "0.1300"))
+    trader("buyer", watt="50")
+
+    capped = market_book.preview("buyer", "buy", D("3"), D("0.1200"), market=True)
+
+    assert (capped.fill_now, capped.worst_price, capped.cap, capped.kind) == (
+        D("2.00"),
+        D("0.1100"),
+        D("0.1200"),
+        "market",
+    )
+    # no trade yet, no bid: the default cap needs a reference
+    with pytest.raises(ValidationError, match="needs a price cap"):
+        market_book.preview("buyer", "buy", D("3"), None, market=True)
+    place(trader("bidder", watt="50"), "buy", "1", "0.0800")  # mid 0.0900: cap 0.1080
+    by_default = market_book.preview("buyer", "buy", D("3"), None, market=True)
+    assert (by_default.cap, by_default.worst_price, by_default.fill_now) == (
+        D("0.1080"),
+        D("0.1000"),
+        D("1.00"),
+    )
+    assert by_default.cap_note == "default cap: mid 0.0900 + the 20% price band"
+
+
+# --- amend -----------------------------------------------------------------------------
+
+
+def two_sells_at_one_price():
+    sellers, (first, second) = asks(("s1", "2", "0.1000"), ("s2", "2", "0.1000"))
+    return sellers, first, second
+
+
+def test_amend_down_keeps_time_priority():
+    sellers, first, _second = two_sells_at_one_price()
+
+    result = amend_order(sellers["s1"], first.id, amount="1")
+
+    assert (result.order.amount, result.fills) == (D("1.00"), [])
+    assert row(first.id).seq == first_seq(first)
+    taken = place(trader("buyer", watt="50"), "buy", "1", "0.1000")
+    assert fills_of(taken) == [("s1", D("1.00"), D("0.1000"))]
+    assert balances("s1").energy_reserved == D("0.00")
+
+
+def first_seq(order) -> int:
+    return row(order.id).seq
+
+
+def test_amend_up_loses_time_priority():
+    sellers, first, second = two_sells_at_one_price()
+    seq_before = row(first.id).seq
+
+    amend_order(sellers["s1"], first.id, amount="3")
+
+    assert row(first.id).seq > row(second.id).seq > seq_before
+    taken = place(trader("buyer", watt="50"), "buy", "2", "0.1000")
+    assert fills_of(taken) == [("s2", D("2.00"), D("0.1000"))]
+    assert balances("s1").energy_reserved == D("3.00")
+    (event,) = audit_events("order_amended")
+    assert '"priority": "lost"' in event.event_data
+
+
+def test_amend_to_a_new_price_goes_to_the_back_of_the_new_level():
+    sellers, (a, _b, _c) = asks(("s1", "1", "0.1100"), ("s2", "1", "0.1000"), ("s3", "1", "0.1000"))
+
+    amend_order(sellers["s1"], a.id, price="0.1000")
+
+    taken = place(trader("buyer", watt="50"), "buy", "3", "0.1000")
+    assert [name for name, _, _ in fills_of(taken)] == ["s2", "s3", "s1"]
+
+
+def test_amended_price_that_crosses_trades_at_once_at_the_makers_prices():
+    asks(("s1", "1", "0.1000"), ("s2", "1", "0.1100"), ("s3", "1", "0.1300"))
+    buyer = trader("buyer", watt="50")
+    bid = place(buyer, "buy", "3", "0.0900").order
+    start = balances("buyer")
+
+    result = amend_order(buyer, bid.id, price="0.1200", confirmed=True)
+
+    assert fills_of(result) == [("s1", D("1.00"), D("0.1000")), ("s2", D("1.00"), D("0.1100"))]
+    assert (result.order.status, result.order.filled, result.order.price) == (
+        "partially_filled",
+        D("2.00"),
+        D("0.1200"),
+    )
+    assert all(f.taker_side == "buy" for f in result.fills)
+    # what stays held is exactly the rest at the new limit, fee included
+    assert balances("buyer").watt_reserved == RULES.buyer_cost(D("1"), D("0.1200"))
+    spent = sum((f.buyer_total for f in result.fills), D(0))
+    assert balances("buyer").watt_total == start.watt_total - spent
+
+
+def test_amend_that_fills_completely_closes_the_order():
+    asks(("s1", "1", "0.1000"))
+    buyer = trader("buyer", watt="50")
+    bid = place(buyer, "buy", "1", "0.0900").order
+
+    result = amend_order(buyer, bid.id, price="0.1000")
+
+    assert (result.order.status, row(bid.id).is_active) == ("filled", False)
+    assert balances("buyer").watt_reserved == D("0.00")
+
+
+def test_amend_moves_the_buy_hold_exactly_and_keeps_fills():
+    _sellers, _ = asks(("s1", "1", "0.1000"))
+    buyer = trader("buyer", watt="50")
+    bid = place(buyer, "buy", "4", "0.1000").order  # fills 1, rests 3
+
+    amend_order(buyer, bid.id, amount="6", price="0.0950")
+
+    assert balances("buyer").watt_reserved == RULES.buyer_cost(D("5"), D("0.0950"))
+    order = row(bid.id)
+    assert (order.energy_amount, order.filled_amount, order.status) == (
+        D("6.00"),
+        D("1.00"),
+        "partially_filled",
+    )
+
+
+def test_amend_refusals_say_why_and_write_nothing():
+    sellers, (resting,) = asks(("s1", "4", "0.1000"))
+    s1 = sellers["s1"]
+    buyer = trader("buyer", watt="50")
+    place(buyer, "buy", "1", "0.1000")  # resting has 1 filled
+    gone = place(s1, "sell", "1", "0.2000").order
+    cancel_order(s1, gone.id)
+
+    refused(ValidationError, lambda: amend_order(s1, resting.id), "a new price, a new amount")
+    refused(
+        ValidationError,
+        lambda: amend_order(s1, resting.id, amount="0.5"),
+        "1.00 kWh of this order have filled already",
+    )
+    refused(
+        ValidationError,
+        lambda: amend_order(s1, resting.id, amount="1"),
+        "cannot go to 1.00 kWh.*cancel the order",
+    )
+    refused(ValidationError, lambda: amend_order(s1, resting.id, amount="4"), "nothing to change")
+    refused(ValidationError, lambda: amend_order(s1, gone.id, price="0.1"), "is cancelled")
+    with pytest.raises(PermissionDenied, match="not yours"):
+        amend_order(buyer, resting.id, amount="2")
+    assert audit_events("permission_denied")[-1].event_data.count("amend order") == 1
+    refused(InsufficientFunds, lambda: amend_order(s1, resting.id, amount="30"), "more needs")
+    refused(ValidationError, lambda: amend_order(s1, resting.id, price="abc"), "price")
+    with pytest.raises(NotFound):
+        amend_order(s1, "00000000-0000-0000-0000-000000000000", price="0.1")
+
+
+def test_amend_refuses_a_price_that_would_cross_ones_own_order():
+    seller = trader("both", watt="50", energy="10")
+    sell = place(seller, "sell", "1", "0.1200").order
+    buy = place(seller, "buy", "1", "0.1000").order
+
+    refused(ValidationError, lambda: amend_order(seller, buy.id, price="0.1300"), "your own")
+    assert row(sell.id).is_active
+
+
+def test_amend_applies_the_fat_finger_guard_and_the_minimum_value():
+    asks(("s1", "1", "0.1000"))
+    buyer = trader("buyer", watt="50")
+    place(buyer, "buy", "1", "0.1000")  # last trade 0.1000
+    bid = place(buyer, "buy", "1", "0.0900").order
+
+    refused(
+        guard.Unconfirmed,
+        lambda: amend_order(buyer, bid.id, price="0.0500"),
+        "more than 20% away",
+    )
+    refused(ValidationError, lambda: amend_order(buyer, bid.id, amount="0.01"), "minimum")
+    result = amend_order(buyer, bid.id, price="0.0500", confirmed=True)
+    assert result.order.price == D("0.0500")
+    # a smaller amount only lowers the risk: no question asked
+    amend_order(buyer, bid.id, amount="0.5")
+
+
+def test_an_expired_order_cannot_be_amended(monkeypatch):
+    clock = freeze(monkeypatch)
+    sellers, _ = asks(("s1", "1", "0.1000"))
+    order = place(sellers["s1"], "sell", "1", "0.2000", expires="1h").order
+    clock.advance(hours=2)
+
+    refused(ValidationError, lambda: amend_order(sellers["s1"], order.id, price="0.1"), "expired")
+
+
+# --- cancel all and history ---------------------------------------------------------------
+
+
+def test_cancel_all_releases_everything_and_is_audited():
+    both = trader("both", watt="50", energy="10")
+    place(both, "buy", "2", "0.0900")
+    place(both, "buy", "1", "0.0800")
+    place(both, "sell", "3", "0.2000")
+    held = balances("both")
+    summary = market_book.open_summary("both")
+    assert summary == market_book.OpenSummary(3, held.watt_reserved, D("3.00"))
+    assert market_book.open_summary("both", "sell") == market_book.OpenSummary(
+        1, D("0.00"), D("3.00")
+    )
+
+    sells = cancel_all(both, "sell")
+    assert (len(sells.orders), sells.released_watt, sells.released_energy) == (
+        1,
+        D("0.00"),
+        D("3.00"),
+    )
+    rest = cancel_all(both)
+
+    assert (len(rest.orders), rest.released_watt, rest.released_energy) == (
+        2,
+        held.watt_reserved,
+        D("0.00"),
+    )
+    assert {o.status for o in rest.orders} == {"cancelled"}
+    assert (balances("both").watt_reserved, balances("both").energy_reserved) == (
+        D("0.00"),
+        D("0.00"),
+    )
+    assert market_book.open_summary("both").count == 0
+    assert cancel_all(both).orders == []
+    events = [e for e in audit_events("order_cancelled") if '"scope": "all"' in e.event_data]
+    assert len(events) == 2
+    assert row(rest.orders[0].id).status_reason == "cancelled with all open orders of its owner"
+
+
+def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(monkeypatch):
+    clock = freeze(monkeypatch)
+    asks(("s1", "1", "0.1000"), ("s2", "2", "0.1001"))
+    buyer = trader("buyer", watt="50")
+    clock.advance(hours=1)
+    filled = place(buyer, "buy", "3", "0.1100").order  # 0.1000 x 1 + 0.1001 x 2
+    clock.advance(minutes=1)
+    later = clock.now
+    resting = place(buyer, "buy", "1", "0.0500").order
+    cancel_order(buyer, resting.id)
+    open_one = place(buyer, "buy", "1", "0.0600").order
+
+    every = market_book.order_history("buyer")
+    assert [o.id for o in every] == [open_one.id, resting.id, filled.id]
+    by_id = {o.id: o for o in every}
+    # (0.1000 + 0.2002) / 3 = 0.100066... -> 0.1001 (half-even, 4 places)
+    assert by_id[filled.id].average_price == D("0.1001")
+    assert by_id[resting.id].average_price is None
+    assert by_id[resting.id].reason == "cancelled by its owner"
+    assert [o.id for o in market_book.order_history("buyer", status="open")] == [open_one.id]
+    assert [o.id for o in market_book.order_history("buyer", status="filled")] == [filled.id]
+    assert [o.id for o in market_book.order_history("buyer", status="cancelled")] == [resting.id]
+    assert market_book.order_history("buyer", status="expired") == []
+    assert [o.id for o in market_book.order_history("buyer", since=later)] == [
+        open_one.id,
+        resting.id,
+    ]
+    with pytest.raises(ValidationError, match="status"):
+        market_book.order_history("buyer", status="bogus")
+    seller_view = market_book.order_history("s2")[0]
+    assert seller_view.average_price == D("0.1001")
