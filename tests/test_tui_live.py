@@ -58,9 +58,9 @@ async def test_another_terminals_order_arrives_by_notification_not_by_the_poll(
         await login(pilot, "alice")
         await _listening(pilot, app)
         ladder = app.screen.query_one(PriceLadder)
-        rows_before, heard = ladder.row_count, app.market_notifications
+        levels_before, heard = len(ladder.levels), app.market_notifications
         in_db(place_order, SELLER, order_request("sell", "1", "0.2100"))
-        await _wait_for(pilot, lambda: ladder.row_count == rows_before + 1)
+        await _wait_for(pilot, lambda: len(ladder.levels) == levels_before + 1)
         assert app.market_notifications > heard
 
 
@@ -76,7 +76,7 @@ async def test_with_the_listener_closed_the_poll_still_brings_changes(
         assert app.change_listener is not None
         app.change_listener.close()
         ladder = app.screen.query_one(PriceLadder)
-        rows_before, heard = ladder.row_count, app.market_notifications
+        levels_before, heard = len(ladder.levels), app.market_notifications
         in_db(place_order, SELLER, order_request("sell", "1", "0.2100"))
-        await _wait_for(pilot, lambda: ladder.row_count == rows_before + 1)
+        await _wait_for(pilot, lambda: len(ladder.levels) == levels_before + 1)
         assert app.market_notifications == heard
