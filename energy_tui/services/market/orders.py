@@ -317,7 +317,10 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     address = own_address(actor)
     if request.kind == "limit" and request.price is None:
         raise ValidationError("a limit order needs a price", field="price")
-    with db.atomic(), batch(commit=True):  # COMMIT with the writes: nothing after
+    # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
+    # the writes, releasing the market lock as they land.
+    own_transaction = db.transaction_depth() == 0
+    with db.atomic(), batch(commit=own_transaction):
         now = clock.now()
         ledger = Ledger()
         cap_note = ""

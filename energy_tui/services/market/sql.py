@@ -363,10 +363,11 @@ def batch(*, commit: bool = False) -> Iterator[None]:
     Use inside the transaction, so a failure discards the queue and rolls back, and
     only where every read in the block goes through `run`: a Peewee model query does
     not flush the queue and would read stale rows. With `commit`, for a block that is
-    the whole of the outermost transaction (`with db.atomic(), batch(commit=True):`),
-    the COMMIT goes with the writes, so the market lock is released as they land; the
-    transaction's own commit then finds nothing left to do. Nothing may run in that
-    transaction after the block.
+    the whole of a transaction the caller began itself (`with db.atomic(),
+    batch(commit=True):` with no transaction open before: not a savepoint, which
+    Peewee does not count in `transaction_depth`), the COMMIT goes with the writes, so
+    the market lock is released as they land; the transaction's own commit then finds
+    nothing left to do. Nothing may run in that transaction after the block.
     """
     if not pipelined() or getattr(_pending, "queue", None) is not None:
         yield
@@ -374,7 +375,7 @@ def batch(*, commit: bool = False) -> Iterator[None]:
     _pending.queue = []
     try:
         yield
-        flush(commit=commit and db.transaction_depth() == 1)
+        flush(commit=commit)
     finally:
         _pending.queue = None
 
