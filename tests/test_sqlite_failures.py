@@ -6,7 +6,7 @@ full disk, busy (issue 11). Each case is made real, not mocked:
 - read-only filesystem: the folder bind-mounted read-only in a private mount namespace
   (`unshare -m`) of the one command, so nothing outside it sees the mount;
 - full disk: `PRAGMA max_page_count` caps the file at its current size, which SQLite
-  reports exactly as a full disk (SQLITE_FULL); and a real 300 KiB tmpfs, mounted in a
+  reports exactly as a full disk (SQLITE_FULL); and a real 1 MiB tmpfs, mounted in a
   private mount namespace, filled up.
 Each is skipped, saying why, where the system does not allow it.
 """
