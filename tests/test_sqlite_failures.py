@@ -167,7 +167,8 @@ with runtime.database.connection_context():
 
 
 def test_a_really_full_filesystem_says_the_disk_is_full(tmp_path: Path):
-    """A tmpfs of 1 MiB (the schema alone takes a few hundred KiB), mounted for this one process only, filled with prosumers."""
+    """A tmpfs of 1 MiB (the schema alone takes a few hundred KiB), mounted for this one
+    process only, filled with prosumers."""
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1) to mount a small filesystem for one process")
     folder = tmp_path / "small"

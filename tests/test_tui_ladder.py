@@ -208,6 +208,8 @@ async def test_at_80x24_enter_takes_unlisted_and_the_help_lists_it(market) -> No
         assert "Log out" in footer and "Take" not in footer  # the footer keeps its room
         await pilot.press("question_mark")
         await settle(pilot)
+        app.screen.query_one("#help").scroll_end(animate=False)  # 24 rows: it scrolls
+        await settle(pilot)
         assert "Take" in screen_text(app)
         await pilot.press("escape", "enter")  # the best ask, bought
         assert _ticket(app) == ("buy", "", "0.2000")
