@@ -5,8 +5,11 @@ stops the command with exit 2 and one line naming the file, never its content.""
 from __future__ import annotations
 
 import argparse
+import getpass
+import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -243,3 +246,23 @@ def test_a_given_key_never_shows_in_a_repr():
 def test_key_files_made_by_the_test_helper_are_owner_only():
     path = Path(key_file("etk_whatever")[1])
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_dash_asks_for_the_key_without_echo(cli, bob_key, backend, monkeypatch):
+    asked: list[str] = []
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: asked.append(prompt) or bob_key)
+    assert owner(cli("--db", backend.url, "whoami", "--json", "--api-key-file", "-")) == "bob"
+    assert asked == ["API key: "]
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "")
+    refused_in_one_line(cli("whoami", "--api-key-file", "-"), "is empty")
+
+
+def test_closed_standard_input_is_one_line(cli, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", None)
+    refused_in_one_line(cli("whoami", "--api-key-file", "-"), "'-' (standard input) is closed")

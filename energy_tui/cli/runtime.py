@@ -95,12 +95,7 @@ def read_api_key_file(path: str) -> GivenKey:
     private key) is refused with one line that names the file, never its content.
     """
     where = "'-' (standard input)" if path == STDIN else repr(path)
-    if path == STDIN:
-        if sys.stdin.isatty():
-            return GivenKey(getpass.getpass("API key: "), STDIN)
-        data = _read_stdin()
-    else:
-        data = _read_private_file(path, where)
+    data = _read_stdin(where) if path == STDIN else _read_private_file(path, where)
     if len(data) > _KEY_FILE_LIMIT:
         raise argparse.ArgumentTypeError(
             f"{where} is too long for an API key (over {_KEY_FILE_LIMIT} bytes)"
@@ -119,9 +114,22 @@ def read_api_key_file(path: str) -> GivenKey:
     return GivenKey(text, path)
 
 
-def _read_stdin() -> bytes | str:
+def _read_stdin(where: str) -> bytes | str:
+    if sys.stdin is None or sys.stdin.closed:
+        raise argparse.ArgumentTypeError(f"{where} is closed")
+    if sys.stdin.isatty():
+        try:
+            return getpass.getpass("API key: ")  # not echoed
+        except EOFError:
+            return ""
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
     stream = getattr(sys.stdin, "buffer", sys.stdin)  # tests give a StringIO
-    return stream.read(_KEY_FILE_LIMIT + 1)
+    try:
+        return stream.read(_KEY_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{where} cannot be read ({exc.strerror})") from None
 
 
 def _read_private_file(path: str, where: str) -> bytes:
