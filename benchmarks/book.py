@@ -132,6 +132,8 @@ def main() -> None:
     now = clock.now()
     timed("change marker (version)", market_book.version)
     timed("book, top 20 levels per side", lambda: market_book.book(20))
+    timed("book, top 30 levels per side", lambda: market_book.book(30))
+    timed("book, 30 levels with my size on each", lambda: market_book.book(30, "p0001"))
     timed("recent trades (50)", lambda: market_book.trades(market_book.TradeFilter(limit=50)))
     timed(
         "one prosumer's trades (50)",
@@ -139,6 +141,8 @@ def main() -> None:
     )
     timed("stats, 365 daily rows", lambda: stats.daily(365))
     timed("candles, 1 h over the last day", lambda: stats.candles(3600, now - dt.timedelta(days=1)))
+    midnight = dt.datetime.combine(now.date(), dt.time())
+    timed("candles, 15 min today (book chart)", lambda: stats.candles(900, midnight))
     timed(
         "candles, 1 day over 90 days",
         lambda: stats.candles(86400, now - dt.timedelta(days=90)),

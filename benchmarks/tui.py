@@ -230,9 +230,11 @@ class Probe:
             OrderBookScreen.show_snapshot,
         )
 
-        def timed_load(address: str | None) -> order_book.Snapshot:
+        def timed_load(
+            address: str | None, chart: bool = False, history: bool = False
+        ) -> order_book.Snapshot:
             started = time.perf_counter()
-            snapshot = load(address)
+            snapshot = load(address, chart, history)
             self.query = time.perf_counter() - started
             return snapshot
 

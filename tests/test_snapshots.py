@@ -110,6 +110,20 @@ def test_order_book_fits_an_80x24_terminal(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=screenshots.SMALL, run_before=run_before)
 
 
+def test_order_book_at_200x50_gives_the_room_to_depth_and_a_chart_of_today(
+    snap_compare, app_on_copy
+) -> None:
+    """The ladder deeper with wider bars, today's chart beside the tape, the ticket
+    holding a buy taken from the ladder."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await screenshots.book_with_ticket(pilot)
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=screenshots.WIDE, run_before=run_before)
+
+
 def test_order_book_of_a_viewer_has_no_ticket_and_no_orders(snap_compare, app_on_copy) -> None:
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("viewer"))
 
@@ -164,6 +178,44 @@ def test_order_book_asks_before_placing_an_order_far_from_the_market(
         await screenshots.still(pilot)
 
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_order_book_ticket_previews_a_market_buy_walk_and_worst_price(
+    snap_compare, app_on_copy
+) -> None:
+    """F10 steps to a market order: the price is an optional cap, the preview walks."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("b", *"30", "f10", "f10", "f10")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_order_book_amends_an_open_order_in_the_ticket_at_80x24(snap_compare, app_on_copy) -> None:
+    """`a` on an open order: the ticket holds it, says whether it keeps its place."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("o", "a", "shift+tab", "ctrl+a", "ctrl+k", *"3")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=screenshots.SMALL, run_before=run_before)
+
+
+def test_cancel_all_asks_with_the_count_and_what_it_releases(snap_compare, app_on_copy) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("x")
+        await screenshots.wait_for(pilot, lambda: isinstance(pilot.app.screen, Confirm), "it")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_my_order_history_lists_status_average_price_and_why(snap_compare, app_on_copy) -> None:
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "h"))
 
 
 # --- empty states: what is empty and what to do next ----------------------------------

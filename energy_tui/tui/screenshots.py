@@ -38,16 +38,19 @@ from energy_tui.runtime import Runtime, bind
 from energy_tui.services import demo, keys
 from energy_tui.services.context import Actor
 from energy_tui.services.market import OrderRequest, place_order
+from energy_tui.services.market import book as market_book
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.keys import KeyReveal
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 
 NOW = dt.datetime(2026, 11, 25, 14, 0)  # UTC, a sunny early afternoon
 SEED = 7
 SIZE = (120, 36)
 SMALL = (80, 24)  # the order book once more, compact
+WIDE = (200, 50)  # and once more on a large terminal: deeper ladder, today's chart
 ROUNDS = 4  # bcrypt cost of the demo users: fast, and never a real password
 PASSWORDS = {user.username: user.password for user in demo.USERS}
 TRADER = "alice"
@@ -116,13 +119,13 @@ def build_dataset(folder: Path, *, seed: int = SEED, now: dt.datetime = NOW) -> 
 
 
 def _alices_orders(frozen: clock.frozen, now: dt.datetime) -> None:
-    """Two resting orders away from the spread, so "My open orders" has rows."""
+    """Two resting orders on levels of the book near the spread (the second ask, the
+    third bid), so that the ladder marks them and "My open orders" has rows."""
     alice = demo.trader(next(m for m in demo.COMMUNITY if m.address == "home-01"))
-    fair = demo.fair_price(now)
-    for second, side, amount, price in (
-        (30, "sell", "6.50", fair + Decimal("0.0350")),
-        (40, "buy", "4.00", fair - Decimal("0.0400")),
-    ):
+    fair, book = demo.fair_price(now), market_book.book(depth=3)
+    ask = book.asks[1].price if len(book.asks) > 1 else fair + Decimal("0.0350")
+    bid = book.bids[2].price if len(book.bids) > 2 else fair - Decimal("0.0400")
+    for second, side, amount, price in ((30, "sell", "6.50", ask), (40, "buy", "4.00", bid)):
         frozen.set(_after_seed(now, second))
         expires = now + dt.timedelta(hours=20)
         request = OrderRequest(side, Decimal(amount), price, "gtc", expires)
@@ -289,6 +292,14 @@ async def trader_tour(pilot: Pilot, shoot: Shoot) -> None:
     await fat_finger(pilot)
     await shoot("order_guard")
     await pilot.press("n", "escape")  # go back, then leave the ticket
+    await market_order(pilot)
+    await shoot("order_market")
+    await pilot.press("escape", "h")  # my orders: the history
+    await shoot("order_history")
+    await pilot.press("h", "x")  # back to the open ones; cancel them all?
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, Confirm), "the question")
+    await shoot("cancel_all")
+    await pilot.press("n")
     await pilot.press("question_mark")
     await shoot("help")
     await pilot.press("escape")
@@ -305,15 +316,13 @@ async def trader_tour(pilot: Pilot, shoot: Shoot) -> None:
 
 
 async def book_with_ticket(pilot: Pilot) -> None:
-    """A buy at the best ask typed into the ticket, so the preview shows a fill."""
+    """A buy at the best ask, taken from the ladder (`l`, Enter on the level the cursor
+    starts on) with 5 kWh typed, so the preview shows a fill."""
     await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
-    best_ask = screen.snapshot.book.best_ask or Decimal("0.2000")
-    await pilot.press("n")
+    await pilot.press("l", "enter")
     await pilot.press(*"5")
-    await pilot.press("tab")
-    await pilot.press(*f"{best_ask:.4f}")
 
 
 async def fat_finger(pilot: Pilot) -> None:
@@ -326,6 +335,17 @@ async def fat_finger(pilot: Pilot) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrder), "the guard's question")
     await wait_for(pilot, lambda: app.screen.focused is not None, "the question's focus")
+
+
+async def market_order(pilot: Pilot) -> None:
+    """A market buy of 20 kWh (F10 three times: IOC, FOK, market) capped just above the
+    best ask, below alice's own sell: the walk stops at the cap."""
+    screen = pilot.app.screen
+    assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
+    best_ask = screen.snapshot.book.best_ask or Decimal("0.2000")
+    screen.query_one("#price", Input).value = f"{best_ask + Decimal('0.0010'):.4f}"
+    screen.query_one("#amount", Input).value = "20"
+    await pilot.press("b", "f10", "f10", "f10")
 
 
 async def admin_tour(pilot: Pilot, shoot: Shoot) -> None:
@@ -364,13 +384,14 @@ async def take_all(out: Path, size: tuple[int, int], work: Path) -> list[Path]:
             await admin_tour(pilot, shoot)
             await viewer_tour(pilot, shoot)
     runtime.database.close()
-    if size != SMALL:
-        app, runtime = app_on(dataset)
-        async with app.run_test(size=SMALL) as pilot:
-            await log_in(pilot, TRADER)
-            await book_with_ticket(pilot)
-            await camera.take(pilot)("order_book_80x24")
-        runtime.database.close()
+    for other, name in ((SMALL, "order_book_80x24"), (WIDE, "order_book_200x50")):
+        if size != other:
+            app, runtime = app_on(dataset)
+            async with app.run_test(size=other) as pilot:
+                await log_in(pilot, TRADER)
+                await book_with_ticket(pilot)
+                await camera.take(pilot)(name)
+            runtime.database.close()
     return camera.written
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from peewee import fn
+from peewee import Case, fn
 
 from energy_tui import clock
 from energy_tui.db.exact import exact_sum, exact_value
@@ -46,6 +46,7 @@ class Level:
     quantity: Decimal
     orders: int
     cumulative: Decimal
+    mine: Decimal = _ZERO  # what the prosumer the book was read for rests at this price
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,23 +84,39 @@ class Book:
         return self.last_price - self.previous_price
 
 
-def _remaining() -> object:
-    return exact_sum(db, EnergyOrder.energy_amount - EnergyOrder.filled_amount, ENERGY_PLACES)
+_REMAINING = EnergyOrder.energy_amount - EnergyOrder.filled_amount
+
+
+def _remaining(of: str | None = None) -> object:
+    """SUM of the remaining kWh (only the orders of prosumer `of`, if given)."""
+    if of is None:
+        return exact_sum(db, _REMAINING, ENERGY_PLACES)
+    mine = Case(None, [(EnergyOrder.trader_address == of, _REMAINING)], 0)
+    return exact_sum(db, mine, ENERGY_PLACES)
 
 
 def levels(
-    side: str, depth: int, now: dt.datetime | None = None, *, excluding: str | None = None
+    side: str,
+    depth: int,
+    now: dt.datetime | None = None,
+    *,
+    excluding: str | None = None,
+    mine: str | None = None,
 ) -> list[Level]:
     """Top `depth` price levels of one side, best first, with cumulative quantity
-    (without the orders of the prosumer `excluding`, if given)."""
+    (without the orders of the prosumer `excluding`, if given). With `mine`, each level
+    also says how much of it is that prosumer's, summed in the same query."""
     now = now or clock.now()
     price = EnergyOrder.price_per_kwh
     live = EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
     wanted = ORDER_IS_ACTIVE & (EnergyOrder.order_type == side) & live
     if excluding is not None:
         wanted &= EnergyOrder.trader_address != excluding
+    sums = [_remaining(), fn.COUNT(EnergyOrder.id)]
+    if mine is not None:
+        sums.append(_remaining(of=mine))
     rows = (
-        EnergyOrder.select(price, _remaining(), fn.COUNT(EnergyOrder.id))
+        EnergyOrder.select(price, *sums)
         .where(wanted)
         .group_by(price)
         .order_by(price.desc() if side == "buy" else price.asc())
@@ -107,16 +124,24 @@ def levels(
         .tuples()
     )
     result, total = [], _ZERO
-    for level_price, raw, count in rows:
+    for level_price, raw, count, *own in rows:
         quantity = exact_value(db, raw, ENERGY_PLACES)
         total += quantity
         result.append(
-            Level(EnergyOrder.price_per_kwh.python_value(level_price), quantity, count, total)
+            Level(
+                EnergyOrder.price_per_kwh.python_value(level_price),
+                quantity,
+                count,
+                total,
+                exact_value(db, own[0], ENERGY_PLACES) if own else _ZERO,
+            )
         )
     return result
 
 
-def book(depth: int = 20) -> Book:
+def book(depth: int = 20, address: str | None = None) -> Book:
+    """The top `depth` levels a side; with `address`, each level carries that
+    prosumer's own resting kWh (`Level.mine`), read in the same queries."""
     now = clock.now()
     last = [
         row[0]
@@ -127,8 +152,8 @@ def book(depth: int = 20) -> Book:
     ]
     prices = [EnergyTrade.price_per_kwh.python_value(p) for p in last]
     return Book(
-        levels("buy", depth, now),
-        levels("sell", depth, now),
+        levels("buy", depth, now, mine=address),
+        levels("sell", depth, now, mine=address),
         prices[0] if prices else None,
         prices[1] if len(prices) > 1 else None,
         version(),

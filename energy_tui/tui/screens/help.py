@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from energy_tui.tui.bindings import UNLISTED, in_help
+
 GENERAL = """\
 F1-F6 or 1-6   switch screens (book, trades, stats, account, keys, admin)
 Ctrl+P         command palette: every screen and action, and themes
@@ -37,8 +39,9 @@ class HelpScreen(ModalScreen[None]):
             binding = active.binding
             if active.node is self.app:  # the app's own keys are listed above
                 continue
-            if binding.show and binding.description and binding.action not in seen:
-                seen.add(binding.action)
+            action = binding.action.removesuffix(f"('{UNLISTED}')")  # twins: one entry
+            if in_help(binding) and action not in seen:
+                seen.add(action)
                 lines.append(f"{key_name(binding):<14} {binding.description}")
         return lines
 

@@ -1,10 +1,11 @@
-"""The trader's home: price ladder, order ticket, my open orders, the trade tape."""
+"""The trader's home: price ladder, order ticket, my orders, the trade tape (and today's
+chart on a wide terminal). The work on my orders is in `book_orders.TradingScreen`."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+import datetime as dt
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual import on
@@ -13,30 +14,32 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, Static
 
-from energy_tui.errors import DatabaseBusy, DatabaseUnavailable, EnergyError
+from energy_tui import clock
+from energy_tui.errors import EnergyError
 from energy_tui.services import prosumers
-from energy_tui.services.market import OrderRequest, cancel_order, guard, place_order
+from energy_tui.services.market import OrderRequest, guard, place_order, stats
 from energy_tui.services.market import book as market
 from energy_tui.services.market.book import Book, Preview, TradeView
+from energy_tui.services.market.stats import Candle
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
-from energy_tui.tui.screens.base import DataScreen
+from energy_tui.tui.bindings import UNLISTED, crowded, roomy
+from energy_tui.tui.screens.book_orders import TradingScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
-from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.ladder import PriceLadder, summary
+from energy_tui.tui.widgets.my_orders import MyOrders
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
+from energy_tui.tui.widgets.today_chart import BUCKET_SECONDS, TodayChart
 
-T = TypeVar("T")
-
-DEPTH = 10
+DEPTH = 30  # levels a side read; the ladder shows as many as its height holds
 TAPE = 30
 SHORT, NARROW = 34, 100  # terminal rows and columns below which the screen compacts
+WIDE = 160  # columns from which today's price chart sits beside the tape
+TALL = 44  # rows from which the book gets three quarters of the height
+MY_ORDER_KEYS = 120  # columns from which the footer lists a, x and h (in my orders)
 EMPTY_BOOK = "No orders yet: be the first — type an amount and a price"
-NO_OPEN_ORDERS = "No open orders: place one with the ticket (b / s)"
-BUSY = "the market is busy, try again"
-# What a lock wait that ran out says, per backend (SQLite, MySQL/MariaDB, PostgreSQL).
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,53 +51,74 @@ class Snapshot:
     orders: list[OrderView]
     mine: list[TradeView]
     balances: prosumers.Balances | None
+    candles: list[Candle] | None  # today's quarter hours, read only for the wide chart
+    history: list[OrderView] | None = None  # all my orders, read only while shown
 
 
-def load_snapshot(address: str | None) -> Snapshot:
-    book = market.book(DEPTH)
+def load_snapshot(address: str | None, chart: bool = False, history: bool = False) -> Snapshot:
+    """The book (with my size on its levels), the tape, my orders, fills and balances;
+    today's candles too when the chart is shown, my order history when it is."""
+    book = market.book(DEPTH, address)
     tape = market.trades(market.TradeFilter(limit=TAPE))
+    candles = _today(BUCKET_SECONDS) if chart else None
     if address is None:
-        return Snapshot(book, tape, [], [], None)
+        return Snapshot(book, tape, [], [], None, candles)
     return Snapshot(
         book,
         tape,
         market.open_orders(address),
         market.trades(market.TradeFilter(address=address, limit=20)),
         prosumers.balances(address),
+        candles,
+        market.order_history(address) if history else None,
     )
 
 
-class OrderBookScreen(DataScreen):
+def _today(seconds: int) -> list[Candle]:
+    midnight = dt.datetime.combine(clock.now().date(), dt.time())
+    return stats.candles(seconds, midnight)
+
+
+class OrderBookScreen(TradingScreen):
     BINDINGS = [
         Binding("b", "new_order('buy')", "Buy"),
         Binding("s", "new_order('sell')", "Sell"),
         Binding("n", "new_order", "New order", show=False),
         Binding("c", "cancel_order", "Cancel"),
+        *roomy("a", "amend_order", "Amend"),
+        *roomy("x", "cancel_all", "Cancel all"),
+        *roomy("h", "toggle_history", "History"),
         Binding("o", "focus_orders", "Orders"),
+        Binding("l", "focus_ladder", "Ladder"),
         Binding("r", "refresh", "Refresh", show=False),
         # A field of the ticket takes every printable key (b and s type into it): there
-        # these choose the side, and Esc leaves the ticket for b, s, c and o.
+        # these choose the side and the order type, and Esc leaves the ticket (or the
+        # amendment) for b, s, c and o.
         Binding("f7", "choose_side('buy')", "Buy"),
         Binding("f8", "choose_side('sell')", "Sell"),
+        *roomy("f10", "order_type", "Order type"),  # F9 is the app's (price alerts)
         Binding("escape", "leave_ticket", "Leave ticket"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.last_fill_seq: int | None = None
-        self.open_orders: dict[str, OrderView] = {}
         self.snapshot: Snapshot | None = None
         self.trading = False  # a ticket and orders of one's own (follow_role)
-        self.placing = False  # an order between Enter and its outcome
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
         # orders keep a few rows and the tape gives way, so the ticket and its preview fit.
+        # From 160 columns the room goes to a chart of today beside the tape (and to
+        # the ladder's bars, which take whatever width their pane has).
         self.set_class(self.size.height < SHORT, "-short")
         self.set_class(self.size.width < NARROW, "-narrow")
-        if self.snapshot is not None:
-            self.query_one(PriceLadder).show(self.snapshot.book, DEPTH)
+        self.set_class(self.size.width >= WIDE, "-wide")
+        self.set_class(self.size.height >= TALL, "-tall")
+        if self.snapshot is not None:  # the ladder redraws itself to its own new size
             self._show_balances(self.snapshot.balances)
+            if self.has_class("-wide") and self.snapshot.candles is None:
+                self.refresh_data()  # widened: the chart's data was not read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -107,26 +131,23 @@ class OrderBookScreen(DataScreen):
                 with Vertical(id="ticket-pane", classes="pane"):
                     yield Static("", id="balances", classes="balances")
                     yield OrderTicket(self.energy.rules, id="ticket")
-                with Vertical(id="tape-pane", classes="pane"):
-                    yield Table(id="tape", cursor_type="none")
-        with Vertical(id="orders-pane", classes="pane"):
-            yield Static(NO_OPEN_ORDERS, id="orders-empty", classes="empty-note")
-            yield Table(id="orders")
+                with Horizontal(id="market-row"):
+                    with Vertical(id="chart-pane", classes="pane"):
+                        yield TodayChart(id="today")
+                    with Vertical(id="tape-pane", classes="pane"):
+                        yield Table(id="tape", cursor_type="none")
+        yield MyOrders(id="orders-pane", classes="pane")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#ladder-pane").border_title = "Order book"
         self.query_one("#ticket-pane").border_title = "Order ticket"
         self.query_one("#tape-pane").border_title = "Trades"
-        self.query_one("#orders-pane").border_title = "My open orders"
+        self.query_one("#chart-pane").border_title = "Today"
         self.query_one("#tape", Table).add_columns("Time", "Price", "kWh", "Taker")
-        self.query_one("#orders", Table).add_columns(
-            "Side", "kWh", "Price", "Filled", "Status", "Expires", "Why not matched"
-        )
         self.follow_role()
         self.query_one(OrderTicket).show_preview(None)
-        for note in self.query(".empty-note"):
-            note.display = False  # until the first snapshot says the table is empty
+        self.query_one("#ladder-empty").display = False  # until a snapshot says it is
         super().on_mount()
 
     def follow_role(self) -> None:
@@ -134,6 +155,7 @@ class OrderBookScreen(DataScreen):
         self.trading = self.energy.can(Action.TRADE_OWN) and self.address is not None
         self.query_one("#ticket-pane").display = self.trading
         self.query_one("#orders-pane").display = self.trading
+        self.query_one(PriceLadder).trading = self.trading
         if not self.trading and self.focused is not None:
             self.set_focus(None)  # not left typing into a hidden ticket
 
@@ -148,32 +170,61 @@ class OrderBookScreen(DataScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No ticket and no orders of one's own (a viewer): no keys for them either."""
-        if action in ("new_order", "cancel_order", "focus_orders"):
+        if action in ("new_order", "cancel_order"):
+            return self.trading
+        if action == "focus_orders":  # not shown while there, as l on the ladder
+            return self.trading and not self._in(MyOrders)
+        if action in ("amend_order", "cancel_all", "toggle_history"):
+            # listed while in my orders, on 120 columns or more; they work anywhere
+            listed = parameters != (UNLISTED,)
+            if listed and (not self._in(MyOrders) or crowded(self, parameters, MY_ORDER_KEYS)):
+                return False
             return self.trading
         if action == "choose_side":
             return self.trading and isinstance(self.focused, Input) and self._in_ticket()
+        if action == "order_type":
+            return self.trading and self._in_ticket() and not crowded(self, parameters)
+        if action == "focus_ladder":  # not shown while there: the footer is short at 80
+            return not isinstance(self.focused, PriceLadder)
         if action == "leave_ticket":
             return self.trading and self._in_ticket()
         return True
 
     def _in_ticket(self) -> bool:
+        return self._in(OrderTicket)
+
+    def _in(self, kind: type) -> bool:
         focused = self.focused
-        return focused is not None and any(isinstance(n, OrderTicket) for n in focused.ancestors)
+        return focused is not None and any(isinstance(n, kind) for n in focused.ancestors)
 
     def refresh_data(self) -> None:
         if self.energy.session is not None:
-            self.run_db(load_snapshot, self.address, then=self.show_snapshot, group="snapshot")
+            chart = self.has_class("-wide")
+            history = self.query_one(MyOrders).view == "history"
+            self.run_db(
+                load_snapshot,
+                self.address,
+                chart,
+                history,
+                then=self.show_snapshot,
+                group="snapshot",
+            )
 
     def show_snapshot(self, snap: Snapshot) -> None:
         self.snapshot = snap
         self.query_one(OrderTicket).rules = self.energy.rules  # reloaded when the market moved
-        self.query_one(PriceLadder).show(snap.book, DEPTH)
+        self.query_one(PriceLadder).show(snap.book)
+        if snap.candles is not None:
+            self.query_one(TodayChart).show_today(snap.candles)
         self.query_one("#ladder-empty").display = not (snap.book.bids or snap.book.asks)
         self.query_one("#ladder-pane").border_subtitle = summary(snap.book)
         self._show_tape(snap.tape)
-        self._show_orders(snap.orders, snap.book)
+        my_orders = self.query_one(MyOrders)
+        my_orders.show_open(snap.orders, lambda o: market.why_not_matched(o, snap.book))
+        if snap.history is not None:
+            my_orders.show_history(snap.history)
         self._show_balances(snap.balances)
-        self._toast_fills(snap.mine, quiet_first=True)
+        self.toast_fills(snap.mine, quiet_first=True)
         if self.trading:  # the book moved: what the typed order would do moved with it
             self._preview(self.query_one(OrderTicket).current())
 
@@ -188,26 +239,6 @@ class OrderBookScreen(DataScreen):
                 Text(f"{t.amount:,.2f}", justify="right"),
                 t.taker_side or "",
             )
-
-    def _show_orders(self, orders: list[OrderView], book: Book) -> None:
-        self.open_orders = {str(o.id): o for o in orders}
-        self.query_one("#orders-empty").display = not orders
-        self.query_one("#orders", Table).refill(
-            (str(o.id), self._order_cells(o, book)) for o in orders
-        )
-
-    @staticmethod
-    def _order_cells(o: OrderView, book: Book) -> tuple[object, ...]:
-        expires = o.expires_at.strftime("%m-%d %H:%M") if o.expires_at else "never"
-        return (
-            Text(o.side, style="green" if o.side == "buy" else "red"),
-            f"{o.amount:,.2f}",
-            f"{o.price:.4f}",
-            f"{o.filled:,.2f}",
-            o.status.replace("_", " "),
-            expires,
-            market.why_not_matched(o, book),
-        )
 
     def _show_balances(self, b: prosumers.Balances | None) -> None:
         # two lines: one would wrap mid-figure in a half-width pane
@@ -226,7 +257,7 @@ class OrderBookScreen(DataScreen):
             )
         self.query_one("#balances", Static).update(text)
 
-    def _toast_fills(self, fills: Iterable[TradeView | Fill], *, quiet_first: bool = False) -> None:
+    def toast_fills(self, fills: Iterable[TradeView | Fill], *, quiet_first: bool = False) -> None:
         """One toast per fill not shown yet. The first snapshot's trades (`quiet_first`)
         are history: they only set where the toasts start."""
         fills = sorted(fills, key=lambda f: f.seq)
@@ -245,28 +276,56 @@ class OrderBookScreen(DataScreen):
 
     # -- ticket ---------------------------------------------------------------------------
 
+    @on(PriceLadder.Picked)
+    def take_level(self, event: PriceLadder.Picked) -> None:
+        """A level picked on the ladder: its price into the ticket, on the side that
+        takes it (an ask is bought), the amount typed so far kept."""
+        if self.trading:
+            self.query_one(OrderTicket).take(event.side, event.price)
+
     @on(OrderTicket.Changed)
     def ticket_changed(self, event: OrderTicket.Changed) -> None:
         self._preview(event.request)
 
     def _preview(self, request: OrderRequest | None) -> None:
-        if request is None:
-            self.query_one(OrderTicket).show_preview(None)
+        """What the order as typed would do now (an amendment says what it changes
+        instead, without the database). A market order without a cap and without a
+        default one says why in the preview."""
+        ticket = self.query_one(OrderTicket)
+        if ticket.amending is not None:
             return
-        self.run_db(
-            market.preview,
-            self.address,
-            request.side,
-            request.amount,
-            request.price,
-            then=self._show_preview,
-            group="preview",
-        )
+        if request is None:
+            ticket.show_preview(None)
+            return
+        address, bridge = self.address, self.energy.bridge
+        market_order = request.kind == "market"
+
+        def job() -> None:
+            try:
+                preview = bridge.call(
+                    market.preview,
+                    address,
+                    request.side,
+                    request.amount,
+                    request.price,
+                    market=market_order,
+                )
+            except EnergyError as exc:
+                self.app.call_from_thread(self._no_preview, request, str(exc))
+                return
+            self.app.call_from_thread(self._show_preview, preview)
+
+        self.run_worker(job, thread=True, group="preview", exclusive=True, exit_on_error=False)
 
     def _show_preview(self, preview: Preview) -> None:
         ticket = self.query_one(OrderTicket)
         if ticket.matches(preview):  # not an answer about what was typed before
             ticket.show_preview(preview)
+
+    def _no_preview(self, request: OrderRequest, why: str) -> None:
+        ticket = self.query_one(OrderTicket)
+        if ticket.current() == request:
+            ticket.show_preview_error(why)
 
     @on(OrderTicket.Submitted)
     def submit(self, event: OrderTicket.Submitted) -> None:
@@ -274,18 +333,26 @@ class OrderBookScreen(DataScreen):
         balance is placed only once confirmed."""
         if self.placing:  # a second Enter while the first is on its way: one order
             return
+        if self.query_one(OrderTicket).amending is not None:
+            self.amend(event.request)  # the service asks the guard
+            return
         self.placing = True
         request, address, rules = event.request, self.address, self.energy.rules
-        self._ticket_job(lambda b: b.call(guard.check, address, request, rules), self._guarded)
+        self._ticket_job(
+            lambda b: b.call(guard.check, address, request, rules),
+            lambda caution: self._guarded(caution, request),
+        )
 
-    def _guarded(self, caution: guard.Caution) -> None:
+    def _guarded(self, caution: guard.Caution, request: OrderRequest) -> None:
+        """Placed as typed (a market order without a cap gets its default one when it
+        is placed, not the one the guard judged it at)."""
         if not caution.needs_confirmation:
-            self.place(caution.request)
+            self.place(request)
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.place(caution.request)
+                self.place(request)
             else:
                 self.placing = False  # back to the ticket, as typed
 
@@ -295,36 +362,21 @@ class OrderBookScreen(DataScreen):
         actor = self.energy.actor
         self._ticket_job(lambda b: b.call(place_order, actor, request), self.placed)
 
-    def _ticket_job(self, work: Callable[[Any], T], then: Callable[[T], None]) -> None:
-        """Run `work(bridge)` in a thread worker; whatever stops it is said in the ticket,
-        with the fields kept. A server that does not answer also raises the app's banner,
-        and an unexpected error is logged by the app's handler."""
-        bridge = self.energy.bridge
-
-        def job() -> None:
-            try:
-                result = work(bridge)
-            except Exception as exc:
-                self.app.call_from_thread(self.not_placed, _why_not_placed(exc))
-                if isinstance(exc, DatabaseUnavailable):
-                    raise
-                if not isinstance(exc, EnergyError):
-                    raise
-                return
-            self.app.call_from_thread(then, result)
-
-        self.run_worker(job, thread=True, group="place", exclusive=False, exit_on_error=False)
-
-    def not_placed(self, why: str) -> None:
-        self.placing = False
-        self.query_one(OrderTicket).show_error(f"Not placed: {why}")
-
     def placed(self, result: PlaceResult) -> None:
         """A toast per fill, and one for what became of the rest."""
         self.placing = False
         o = result.order
-        self._toast_fills(result.fills)
-        if o.time_in_force == "ioc" and o.remaining:
+        self.toast_fills(result.fills)
+        if o.time_in_force == "fok" and not o.filled:
+            why = f": {o.reason}" if o.reason else ""
+            self.notify(f"FOK: nothing filled, nothing held{why}", title="Order killed")
+        elif o.kind == "market" and o.remaining:
+            self.notify(
+                f"Market: {o.filled:,.2f} of {o.amount:,.2f} kWh filled, "
+                f"{o.remaining:,.2f} cancelled (nothing more within cap {o.price:.4f})",
+                title="Order placed",
+            )
+        elif o.time_in_force == "ioc" and o.remaining:
             self.notify(
                 f"IOC: {o.filled:,.2f} of {o.amount:,.2f} kWh filled, {o.remaining:,.2f} cancelled",
                 title="Order placed",
@@ -357,55 +409,20 @@ class OrderBookScreen(DataScreen):
         """The side, from inside the ticket, without leaving the field being typed in."""
         self.query_one(OrderTicket).set_side(side)
 
+    def action_order_type(self, _unlisted: str = "") -> None:
+        """The ticket's next order type, from inside a field (F10)."""
+        self.query_one(OrderTicket).next_order_type()
+
+    def action_focus_ladder(self) -> None:
+        self.query_one(PriceLadder).focus()
+
     def action_focus_orders(self) -> None:
-        self.query_one("#orders", Table).focus()
+        self.query_one(MyOrders).table.focus()
 
     def action_leave_ticket(self) -> None:
+        """Out of the ticket; out of an amendment first (back to the orders)."""
+        self.stop_amending()
         self.action_focus_orders()
 
     def action_refresh(self) -> None:
         self.refresh_data()
-
-    def action_cancel_order(self) -> None:
-        key = self.query_one("#orders", Table).selected_key()
-        order = self.open_orders.get(key or "")
-        if order is None:
-            self.notify("No open order selected: move to one with o, then j/k.", severity="warning")
-            return
-        detail = (
-            f"{order.side} {order.remaining:,.2f} kWh @ {order.price:.4f} "
-            f"(filled {order.filled:,.2f})"
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_db(
-                    cancel_order,
-                    self.energy.actor,
-                    order.id,
-                    then=lambda done: self.cancelled(done, order),
-                    group="cancel",
-                    exclusive=False,
-                )
-
-        self.app.push_screen(Confirm("Cancel this order?", detail, yes="Cancel order"), answered)
-
-    def cancelled(self, order: OrderView, before: OrderView) -> None:
-        """Say what the cancel gave back: a buy's WATT hold, a sell's kWh."""
-        what = f"{order.side} {order.remaining:,.2f} kWh @ {order.price:.4f}"
-        if order.side == "sell":
-            released = f"{order.remaining:,.2f} kWh"
-        elif order.filled == before.filled:  # the hold as last read is the one released
-            released = f"{before.watt_reserved:,.2f} WATT"
-        else:
-            released = "the rest of its WATT"
-        self.notify(f"Cancelled {what}: {released} released", title="Order cancelled")
-        self.refresh_data()
-
-
-def _why_not_placed(exc: BaseException) -> str:
-    if isinstance(exc, DatabaseBusy):  # the bridge's word for a lock wait that ran out
-        return BUSY
-    if isinstance(exc, EnergyError):
-        return str(exc)
-    return "something went wrong; details are in the log file"  # logged by the app

@@ -1,74 +1,251 @@
-"""The price ladder: asks above, bids below, depth bars, spread/mid/last between."""
+"""The price ladder: asks above, bids below, the spread row in the middle, depth bars,
+my own resting size on its levels; a level picked (Enter or a click) is traded from."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
+from rich.style import Style
 from rich.text import Text
+from textual import events, on
+from textual.message import Message
+from textual.widgets import DataTable
 
 from energy_tui.services.market.book import Book, Level
+from energy_tui.tui.bindings import crowded, roomy
 from energy_tui.tui.widgets.tables import Table
 
-BAR_WIDTH = 10
-# cells the other four columns take with their padding ("0.1500", "1,234.56", "12",
-# "12,345.67"): what is left of the widget's width goes to the depth bar
-OTHER_COLUMNS = 38
 BLOCKS = " ▏▎▍▌▋▊▉█"
+SPREAD = "spread"
+# (label, width) of the columns before the depth bar; each column also takes one cell of
+# padding on either side. "#" and "Cum. kWh" give way first on a narrow ladder.
+PRICE, MINE, KWH, COUNT, CUMULATIVE = (
+    ("Price", 6),
+    ("Mine", 8),
+    ("kWh", 8),
+    ("#", 3),
+    ("Cum. kWh", 10),
+)
+MIN_BAR = 8  # below this the narrow columns are used, and the bar takes what is left
+TAKER = {"ask": "buy", "bid": "sell"}  # the side of an order that would take a level
 
 
-def depth_bar(value: Decimal, largest: Decimal, width: int = BAR_WIDTH) -> str:
+def depth_bar(value: Decimal, largest: Decimal, width: int) -> str:
     """A left-aligned bar of eighth-blocks, `value / largest` of `width` cells."""
-    if largest <= 0:
+    if largest <= 0 or width <= 0:
         return ""
     eighths = int(value / largest * width * 8)
     full, rest = divmod(eighths, 8)
     return ("█" * full + (BLOCKS[rest] if rest else "")).ljust(width)
 
 
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """A level of the ladder as shown: which side of the book, and its level."""
+
+    book_side: str  # "ask" or "bid"
+    level: Level
+
+    @property
+    def key(self) -> str:
+        return f"{self.book_side}:{self.level.price}"
+
+    @property
+    def taker(self) -> str:
+        return TAKER[self.book_side]
+
+
 class PriceLadder(Table):
-    """Read-only view of `market.book.Book`; refreshed by the screen."""
+    """A view of `market.book.Book`, refreshed by the screen. The cursor moves over the
+    levels only (j/k or the arrows skip the spread row and the blank rows that keep
+    the spread in the middle); Enter on a level, or a click on one, posts `Picked`."""
+
+    DEFAULT_CSS = """
+    PriceLadder > .ladder--mine { color: $accent; text-style: bold; }
+    """
+    COMPONENT_CLASSES = {"ladder--mine"}
+    BINDINGS = [*roomy("enter", "take", "Take")]  # in the footer where it has room
+
+    @dataclasses.dataclass
+    class Picked(Message):
+        """A level was picked: an order on `side` (the side that takes it) at `price`."""
+
+        side: str
+        price: Decimal
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(zebra_stripes=False, cursor_type="none", **kwargs)
+        super().__init__(zebra_stripes=False, cursor_type="row", **kwargs)
+        # Someone who trades: a column of their own size, a cursor and Enter to take a
+        # level. A viewer gets the book alone.
+        self.trading = True
+        self.book: Book | None = None  # as last shown, redrawn to a new size
+        self.levels: dict[str, Row] = {}
+        self._layout: tuple[int, bool, bool] | None = None  # (bar, narrow, mine) shown
 
-    def on_mount(self) -> None:
-        self.add_columns("Price", "kWh", "#", "Cum. kWh", "Depth")
+    # -- drawing ------------------------------------------------------------------------
 
-    def show(self, book: Book, depth: int) -> None:
-        """Up to `depth` levels a side, fewer when the widget is short, so the spread
-        row always sits in view in the middle."""
-        fits = max(2, (self.size.height - 2) // 2) if self.size.height else depth
-        depth = min(depth, fits)
-        bar = max(3, min(BAR_WIDTH, self.size.width - OTHER_COLUMNS))
-        self.clear()
-        asks, bids = book.asks[:depth], book.bids[:depth]
-        largest = max([lvl.cumulative for lvl in asks[-1:] + bids[-1:]], default=Decimal(0))
-        for level in reversed(asks):
-            self._row(level, largest, "ask", bar)
-        self.add_row(*self._middle(book))
-        for level in bids:
-            self._row(level, largest, "bid", bar)
+    def show(self, book: Book) -> None:
+        """As many levels a side as fit, padded with blank rows so that the spread row
+        sits in the middle; the cursor stays on the level it was on. An empty book is
+        shown as the header alone (the screen says what to do)."""
+        self.book = book
+        fits = max(2, (self.size.height - 2) // 2) if self.size.height else 10
+        current = self.selected_key()
+        bar, narrow = self._columns()
+        asks = [Row("ask", level) for level in book.asks[:fits]]
+        bids = [Row("bid", level) for level in book.bids[:fits]]
+        self.levels = {row.key: row for row in asks + bids}
+        rows = self._rows(book, asks, bids, fits, bar, narrow) if self.levels else []
+        self.refill(rows, select=current if current in self.levels else _nearest(book))
+        self._show_cursor(self.has_focus)
 
-    def _row(self, level: Level, largest: Decimal, side: str, bar: int) -> None:
-        style = "bold red" if side == "ask" else "bold green"
-        self.add_row(
-            Text(f"{level.price:.4f}", style=style),
-            Text(f"{level.quantity:,.2f}", justify="right"),
-            Text(str(level.orders), justify="right"),
-            Text(f"{level.cumulative:,.2f}", justify="right"),
-            Text(depth_bar(level.cumulative, largest, bar), style=style.split()[-1]),
-        )
+    def _rows(
+        self, book: Book, asks: list[Row], bids: list[Row], fits: int, bar: int, narrow: bool
+    ) -> list[tuple[str, list[Text]]]:
+        """(key, cells): blank rows and asks, the spread, bids and blank rows."""
+        largest = max([r.level.cumulative for r in asks[-1:] + bids[-1:]], default=Decimal(0))
+        rows = [(f"pad:ask:{i}", self._blank()) for i in range(fits - len(asks))]
+        rows += [self._level(row, largest, bar, narrow) for row in reversed(asks)]
+        rows.append((SPREAD, self._middle(book, narrow)))
+        rows += [self._level(row, largest, bar, narrow) for row in bids]
+        rows += [(f"pad:bid:{i}", self._blank()) for i in range(fits - len(bids))]
+        return rows
 
-    @staticmethod
-    def _middle(book: Book) -> tuple[Text, ...]:
+    def _show_cursor(self, focused: bool) -> None:
+        """The cursor is where a level will be picked: shown only while the ladder has
+        focus and a level to pick (a click focuses it first, then picks)."""
+        self.show_cursor = focused and self.trading and bool(self.levels)
+
+    def on_focus(self) -> None:
+        self._show_cursor(True)  # called before the widget's own handler sets has_focus
+
+    def on_blur(self) -> None:
+        self._show_cursor(False)
+
+    def _columns(self) -> tuple[int, bool]:
+        """(bar width, narrow) for the current width; the columns are rebuilt when
+        either changed. The bar takes every column the numbers leave."""
+        width = self.size.width - 1  # one spare cell: never a horizontal scrollbar
+        wide_cols = [PRICE, *([MINE] if self.trading else []), KWH, COUNT, CUMULATIVE]
+        narrow_cols = [PRICE, *([MINE] if self.trading else []), KWH]
+        narrow = width - _taken(wide_cols) < MIN_BAR
+        columns = narrow_cols if narrow else wide_cols
+        bar = max(3, width - _taken(columns))
+        layout = (bar, narrow, self.trading)
+        if layout != self._layout:
+            self.clear(columns=True)
+            for label, size in columns:
+                self.add_column(label, width=size, key=label)
+            self.add_column("Depth", width=bar, key="Depth")
+            self._layout = layout
+        return bar, narrow
+
+    def _level(self, row: Row, largest: Decimal, bar: int, narrow: bool) -> tuple[str, list[Text]]:
+        level = row.level
+        colour = "red" if row.book_side == "ask" else "green"
+        cells = [Text(f"{level.price:.4f}", style=f"bold {colour}")]
+        if self.trading:
+            cells.append(self._mine(level.mine))
+        cells.append(Text(f"{level.quantity:,.2f}", justify="right"))
+        if not narrow:
+            cells.append(Text(str(level.orders), justify="right"))
+            cells.append(Text(f"{level.cumulative:,.2f}", justify="right"))
+        cells.append(Text(depth_bar(level.cumulative, largest, bar), style=colour))
+        return row.key, cells
+
+    def _mine(self, mine: Decimal) -> Text:
+        if not mine:
+            return Text("")
+        style = self.get_component_rich_style("ladder--mine", partial=True)
+        return Text(f"{mine:,.2f}", style=style or Style(bold=True), justify="right")
+
+    def _blank(self) -> list[Text]:
+        return [Text("") for _ in range(len(self.columns))]
+
+    def _middle(self, book: Book, narrow: bool) -> list[Text]:
+        """ "spread" and its value, then "mid" and the mid price, in the columns that
+        hold them whole (the depth bar's can be as narrow as 3)."""
         spread = f"{book.spread:.4f}" if book.spread is not None else "-"
-        return (
-            Text("spread", style="bold"),
-            Text(spread, justify="right"),
-            Text(""),
-            Text(f"mid {book.mid:.4f}" if book.mid is not None else ""),
-            Text(""),
-        )
+        mid = f"{book.mid:.4f}" if book.mid is not None else ""
+        cells = [Text(SPREAD, style="bold")] + [Text("") for _ in range(len(self.columns) - 1)]
+        cells[1] = Text(spread, justify="left" if self.trading else "right")
+        if not mid:
+            return cells
+        if not narrow:
+            cells[-2] = Text(f"mid {mid}", justify="right")  # under the cumulative kWh
+        elif self.trading:
+            cells[2], cells[-1] = Text("mid", justify="right"), Text(mid)
+        else:
+            cells[-1] = Text(f"mid {mid}")
+        return cells
+
+    # -- picking ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "take":
+            return self.trading and not crowded(self, parameters)
+        return super().check_action(action, parameters)
+
+    def on_resize(self) -> None:
+        """Levels to the new height, bars to the new width."""
+        if self.book is not None:
+            self.show(self.book)
+        self.refresh_bindings()
+
+    def action_take(self, _unlisted: str = "") -> None:
+        self._pick()
+
+    def selected(self) -> Row | None:
+        """The level under the cursor (None on the spread or a blank row)."""
+        return self.levels.get(self.selected_key() or "")
+
+    def action_cursor_up(self) -> None:
+        self._step(-1)
+
+    def action_cursor_down(self) -> None:
+        self._step(1)
+
+    def _step(self, delta: int) -> None:
+        """To the next level up or down, over the spread row and blank rows."""
+        row = self.cursor_row + delta
+        while 0 <= row < self.row_count:
+            if self.ordered_rows[row].key.value in self.levels:
+                self.move_cursor(row=row)
+                return
+            row += delta
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        """Enter, or a click on the level under the cursor."""
+        event.stop()
+        self._pick()
+
+    async def _on_click(self, event: events.Click) -> None:
+        """One click picks a level (the table's own needs two: one to move the cursor
+        there, one to select)."""
+        before = self.cursor_row
+        await super()._on_click(event)
+        row = event.style.meta.get("row")
+        if isinstance(row, int) and row >= 0 and row != before and row == self.cursor_row:
+            self._pick()
+
+    def _pick(self) -> None:
+        row = self.selected()
+        if row is not None:
+            self.post_message(self.Picked(row.taker, row.level.price))
+
+
+def _taken(columns: list[tuple[str, int]]) -> int:
+    """Cells that `columns` take with their padding, and the padding of the bar."""
+    return sum(width + 2 for _label, width in columns) + 2
+
+
+def _nearest(book: Book) -> str | None:
+    """The level a fresh cursor starts on: the best ask (the one a buyer takes first)."""
+    if book.asks:
+        return Row("ask", book.asks[0]).key
+    return Row("bid", book.bids[0]).key if book.bids else None
 
 
 def summary(book: Book) -> Text:

@@ -22,18 +22,18 @@ class ConfirmOrder(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "Go back"),
     ]
 
-    def __init__(self, caution: Caution) -> None:
+    def __init__(self, caution: Caution, verb: str = "Place") -> None:
         super().__init__()
-        self.caution = caution
+        self.caution, self.verb = caution, verb  # "Amend": the order as it would become
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog order-confirm"):
-            yield Label("Place this order?", classes="form-title")
+            yield Label(f"{self.verb} this order?", classes="form-title")
             yield Static(describe(self.caution), id="order-summary")
             yield Static(why(self.caution), id="order-why")
             with Horizontal(classes="buttons"):
                 yield Button("Go back (n)", id="back", variant="primary")
-                yield Button("Place order (y)", id="place-anyway", variant="error")
+                yield Button(f"{self.verb} order (y)", id="place-anyway", variant="error")
 
     def on_mount(self) -> None:
         self.query_one("#back", Button).focus()
@@ -48,8 +48,11 @@ class ConfirmOrder(ModalScreen[bool]):
 
 def describe(c: Caution) -> str:
     r = c.request
-    tif = " (IOC)" if r.time_in_force == "ioc" else ""
-    head = f"[b]{r.side.title()} {r.amount:,.2f} kWh @ {r.price:.4f}[/b] WATT/kWh{tif}"
+    tif = f" ({r.time_in_force.upper()})" if r.time_in_force != "gtc" else ""
+    if r.kind == "market":  # the guard judged it at its cap
+        head = f"[b]Market {r.side} {r.amount:,.2f} kWh, cap {r.price:.4f}[/b] WATT/kWh{tif}"
+    else:
+        head = f"[b]{r.side.title()} {r.amount:,.2f} kWh @ {r.price:.4f}[/b] WATT/kWh{tif}"
     if r.side == "buy":
         cost = (
             f"Cost {c.base_cost:,.2f} + grid fee {c.fee:,.2f} = [b]{c.commit:,.2f} WATT[/b]"

@@ -1,9 +1,11 @@
-"""The order ticket: side, amount, price, IOC; inline validation and a live preview."""
+"""The order ticket: side, Limit/Market, amount, price (a market order's optional cap),
+IOC/FOK; inline validation and a live preview. It also amends an open order of mine."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from decimal import Decimal
 
 from rich.text import Text
 from textual import on
@@ -16,9 +18,20 @@ from energy_tui.errors import ValidationError
 from energy_tui.services.market import MarketRules, OrderRequest, order_request
 from energy_tui.services.market.book import Preview
 from energy_tui.services.market.orders import amount_value, price_value
+from energy_tui.services.market.views import OrderView
+from energy_tui.tui.widgets.kind_toggle import KindToggle
 from energy_tui.tui.widgets.side_toggle import SideToggle
+from energy_tui.tui.widgets.ticket_text import describe, describe_amend
 
 FIELDS = {"amount": amount_value, "price": price_value}
+# (kind, time in force) in the order F10 steps through them; a market order is immediate
+ORDER_TYPES = [
+    ("limit", "gtc"),
+    ("limit", "ioc"),
+    ("limit", "fok"),
+    ("market", "ioc"),
+    ("market", "fok"),
+]
 
 
 class NumberInput(Input):
@@ -33,6 +46,7 @@ class NumberInput(Input):
 class OrderTicket(Vertical):
     """Posts `Changed` (a valid request, or None) as the user types and `Submitted`
     on Enter or the Place button. The screen does the database work and the side keys.
+    While `amending` an open order, the side and kind are that order's and fixed.
     """
 
     @dataclasses.dataclass
@@ -47,19 +61,23 @@ class OrderTicket(Vertical):
         super().__init__(**kwargs)
         self.rules = rules
         self.error = ""  # why the last order was not placed, while it is shown
+        self.amending: OrderView | None = None
 
     def compose(self) -> ComposeResult:
-        yield SideToggle(id="side")
+        with Horizontal(classes="ticket-row side-row"):
+            yield SideToggle(id="side")
+            yield KindToggle(id="kind")
         with Horizontal(classes="ticket-row"):
             yield Label("kWh", classes="ticket-label")
             yield NumberInput(placeholder="amount", id="amount")
         yield Static("", id="amount-error", classes="field-error")
         with Horizontal(classes="ticket-row"):
-            yield Label("Price", classes="ticket-label")
+            yield Label("Price", classes="ticket-label", id="price-label")
             yield NumberInput(placeholder="WATT/kWh", id="price")
         yield Static("", id="price-error", classes="field-error")
         with Horizontal(classes="ticket-row"):
             yield Checkbox("IOC", id="ioc", tooltip="Immediate or cancel: never rests")
+            yield Checkbox("FOK", id="fok", tooltip="Fill or kill: all at once, or nothing")
             yield Button(
                 "Place (Enter)", id="place", variant="primary", disabled=True, compact=True
             )
@@ -75,7 +93,80 @@ class OrderTicket(Vertical):
         return self.query_one(SideToggle).side
 
     def set_side(self, side: str) -> None:
-        self.query_one(SideToggle).side = side
+        if self.amending is None:
+            self.query_one(SideToggle).side = side
+
+    @property
+    def kind(self) -> str:
+        return self.query_one(KindToggle).kind
+
+    @property
+    def time_in_force(self) -> str:
+        if self.query_one("#fok", Checkbox).value:
+            return "fok"
+        return "ioc" if self.query_one("#ioc", Checkbox).value else "gtc"
+
+    def set_kind(self, kind: str) -> None:
+        """Limit or market (not while amending: an amendment keeps the order's kind)."""
+        if self.amending is None:
+            self.query_one(KindToggle).kind = kind
+
+    def next_order_type(self) -> None:
+        """Limit -> Limit IOC -> Limit FOK -> Market -> Market FOK -> Limit."""
+        if self.amending is not None:
+            return
+        now = (self.kind, self.time_in_force)
+        following = ORDER_TYPES[(ORDER_TYPES.index(now) + 1) % len(ORDER_TYPES)]
+        kind, tif = following if now in ORDER_TYPES else ORDER_TYPES[0]
+        self.set_kind(kind)
+        self.query_one("#fok", Checkbox).value = tif == "fok"
+        self.query_one("#ioc", Checkbox).value = tif == "ioc"
+
+    def take(self, side: str, price: Decimal) -> None:
+        """An order on `side` at `price` (a level picked on the ladder), the amount
+        typed so far kept: into the amount field, ready for Enter. It is a limit order
+        at that price; an amendment in progress takes the price only."""
+        self.set_side(side)
+        self.set_kind("limit")
+        self.query_one("#price", Input).value = f"{price:.4f}"
+        self.focus_amount()
+
+    def amend(self, order: OrderView) -> None:
+        """Open on `order` to amend its amount or price."""
+        self.stop_amending()
+        self.query_one(SideToggle).side = order.side
+        self.query_one(KindToggle).kind = "limit"
+        for box in self.query(Checkbox):
+            box.value = False
+        self.amending = order
+        self._lock_choices(True)
+        self.query_one("#amount", Input).value = f"{order.amount}"
+        self.query_one("#price", Input).value = f"{order.price:.4f}"
+        self.query_one("#place", Button).label = "Amend (Enter)"
+        price = self.query_one("#price", Input)
+        price.focus()
+        price.action_end()
+        self.changed()
+
+    def stop_amending(self) -> bool:
+        """Back to placing new orders (fields emptied); False if it was not amending."""
+        if self.amending is None:
+            return False
+        self.amending = None
+        self._lock_choices(False)
+        self.query_one("#place", Button).label = "Place (Enter)"
+        for field in ("amount", "price"):
+            self.query_one(f"#{field}", Input).value = ""
+        self.changed()
+        return True
+
+    def _lock_choices(self, locked: bool) -> None:
+        for widget in (
+            self.query_one(SideToggle),
+            self.query_one(KindToggle),
+            *self.query(Checkbox),
+        ):
+            widget.disabled = locked
 
     def focus_amount(self) -> None:
         amount = self.query_one("#amount", Input)
@@ -84,18 +175,22 @@ class OrderTicket(Vertical):
 
     def current(self) -> OrderRequest | None:
         """Check each typed field on its own, then the order as a whole, marking each bad
-        field with its reason; None if any is bad or empty."""
+        field with its reason; None if any is bad or empty (a market order's cap may be
+        empty)."""
         raw = {field: self.query_one(f"#{field}", Input).value for field in FIELDS}
         errors = {field: _field_error(check, raw[field]) for field, check in FIELDS.items()}
+        market = self.kind == "market"
         request = None
-        if all(raw.values()) and not any(errors.values()):
+        if raw["amount"] and (raw["price"] or market) and not any(errors.values()):
             try:
                 request = order_request(
                     self.side,
                     raw["amount"],
-                    raw["price"],
+                    raw["price"] or None,
                     self.rules,
-                    ioc=self.query_one("#ioc", Checkbox).value,
+                    ioc=self.query_one("#ioc", Checkbox).value and not market,
+                    fok=self.query_one("#fok", Checkbox).value,
+                    market=market,
                 )
             except ValidationError as exc:
                 errors[exc.field if exc.field in errors else "amount"] = str(exc)
@@ -107,12 +202,41 @@ class OrderTicket(Vertical):
         self.query_one("#place", Button).disabled = request is None
         return request
 
+    @on(Checkbox.Changed, "#ioc,#fok")
+    def one_time_in_force(self, event: Checkbox.Changed) -> None:
+        """IOC and FOK exclude each other: ticking one unticks the other."""
+        if event.value:
+            other = "#fok" if event.checkbox.id == "ioc" else "#ioc"
+            self.query_one(other, Checkbox).value = False
+
+    @on(KindToggle.Changed)
+    def kind_changed(self, event: KindToggle.Changed) -> None:
+        """A market order is immediate (IOC unless FOK) and its price is an optional cap."""
+        market = event.kind == "market"
+        ioc = self.query_one("#ioc", Checkbox)
+        ioc.value = market and not self.query_one("#fok", Checkbox).value
+        ioc.disabled = market or self.amending is not None
+        self.query_one("#price-label", Label).update("Cap" if market else "Price")
+        self.query_one("#price", Input).placeholder = "optional" if market else "WATT/kWh"
+        self.changed()
+
     @on(Input.Changed)
     @on(Checkbox.Changed)
     @on(SideToggle.Changed)
     def changed(self) -> None:
         self.show_error("")
-        self.post_message(self.Changed(self.current()))
+        request = self.current()
+        if self.amending is not None:
+            self.show_amendment(request)
+        self.post_message(self.Changed(request))
+
+    def show_amendment(self, request: OrderRequest | None) -> None:
+        if self.amending is None:
+            return
+        text = describe_amend(
+            self.amending, request.amount if request else None, request.price if request else None
+        )
+        self.query_one("#preview", Static).update(text)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#place")
@@ -125,7 +249,13 @@ class OrderTicket(Vertical):
         self.query_one("#amount", Input).value = ""
 
     def show_preview(self, preview: Preview | None) -> None:
-        self.query_one("#preview", Static).update(_describe(preview))
+        if self.amending is None:  # an amendment says what it changes instead
+            self.query_one("#preview", Static).update(describe(preview, self.kind == "market"))
+
+    def show_preview_error(self, message: str) -> None:
+        """Why there is no preview (a market order without a default cap, say so)."""
+        if self.amending is None:
+            self.query_one("#preview", Static).update(Text(message, style="bold"))
 
     def show_error(self, message: str) -> None:
         """Why the order was not placed, where the trader is looking; it stays until the
@@ -138,11 +268,11 @@ class OrderTicket(Vertical):
     def matches(self, preview: Preview) -> bool:
         """Whether `preview` is of the order as it is typed now (not of an older one)."""
         request = self.current()
-        return request is not None and (request.side, request.amount, request.price) == (
-            preview.side,
-            preview.amount,
-            preview.price,
-        )
+        if request is None or (request.side, request.amount) != (preview.side, preview.amount):
+            return False
+        if request.kind != preview.kind:
+            return False
+        return request.price is None or request.price == preview.price
 
 
 def _field_error(check: Callable[[str], object], raw: str) -> str:
@@ -154,37 +284,3 @@ def _field_error(check: Callable[[str], object], raw: str) -> str:
     except ValidationError as exc:
         return str(exc)
     return ""
-
-
-def _describe(p: Preview | None) -> str:
-    if p is None:
-        return "Type an amount and a price to see the cost."
-    lines = []
-    if p.side == "buy":
-        lines.append(
-            f"Cost {p.base_cost:,.2f} + grid fee {p.fee:,.2f} = [b]{p.total:,.2f}[/b] WATT"
-        )
-        word = "saves" if p.savings >= 0 else "costs"
-        lines.append(f"vs grid {p.grid_cost:,.2f}: {word} {abs(p.savings):,.2f} WATT")
-        have = f"available {p.available:,.2f} WATT"
-    else:
-        lines.append(f"Proceeds at limit [b]{p.total:,.2f}[/b] WATT")
-        have = f"available {p.available:,.2f} kWh"
-    if p.fill_now:
-        lines.append(
-            f"Fills now {p.fill_now:,.2f} kWh @ avg {p.fill_price:.4f} ({p.fill_cost:,.2f} WATT)"
-        )
-    elif p.own_cross is not None:
-        lines.append("No other trader's order crosses now")
-    else:
-        lines.append("Would rest on the book (nothing crosses now)")
-    if p.own_cross is not None:
-        other = "sell" if p.side == "buy" else "buy"
-        lines.append(
-            f"[red]Would cross your own {other} at {p.own_cross:.4f}: cancel it first[/red]"
-        )
-    elif not p.enough:
-        lines.append(f"[red]Not enough: {have}[/red]")
-    else:
-        lines.append(f"[dim]{have}[/dim]")
-    return "\n".join(lines)
