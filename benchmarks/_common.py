@@ -11,7 +11,7 @@ import peewee
 
 from energy_tui.db import migrations
 from energy_tui.db.connect import open_database
-from energy_tui.db.models import MODELS, SchemaVersion, db
+from energy_tui.db.models import MODELS, ApiClientOrder, SchemaVersion, db
 from energy_tui.db.urls import parse_url
 
 
@@ -35,7 +35,7 @@ def prepare(url: str | None, reset: bool) -> tuple[str, peewee.Database]:
     db.initialize(database)
     database.connect()
     if reset:
-        database.drop_tables([*MODELS, SchemaVersion], safe=True)
+        database.drop_tables([ApiClientOrder, *MODELS, SchemaVersion], safe=True)
     elif migrations.status(database).current:
         raise SystemExit(f"{url} already holds an energy-tui schema: pass --reset to drop it")
     migrations.migrate(database)

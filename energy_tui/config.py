@@ -206,6 +206,53 @@ OPTIONS: tuple[Option, ...] = (
         "Absolute lifetime of a login session",
     ),
 )
+
+
+def _host(text: str) -> str:
+    """A host name or address to listen on: one word of printable ASCII."""
+    if not text or not text.isascii() or any(char.isspace() for char in text) or len(text) > 255:
+        raise ValueError
+    return text
+
+
+def _secret(text: str) -> str:
+    return text  # any text; too short only turns password login off (`energy-tui api`)
+
+
+OPTIONS += (
+    Option("API_HOST", "127.0.0.1", _host, "a host name or IP address", "HTTP API: listen address"),
+    Option("API_PORT", "3000", _whole(1, 65535), "integer 1-65535", "HTTP API: listen port"),
+    Option(
+        "JWT_SECRET",
+        "",
+        _secret,
+        "text of at least 32 bytes (shorter or empty: password login off)",
+        "HTTP API: key that signs login tokens; never printed",
+    ),
+    Option(
+        "API_MAX_BODY_BYTES",
+        "65536",
+        _whole(1024, 16_777_216),
+        "integer 1024-16777216",
+        "HTTP API: largest request body accepted",
+    ),
+    Option(
+        "API_RATE_PER_KEY",
+        "600",
+        _whole(0, 1_000_000),
+        "integer 0-1000000 (0: no limit)",
+        "HTTP API: requests per minute per API key or login token (per server process)",
+    ),
+    Option(
+        "API_RATE_PER_ADDRESS",
+        "1200",
+        _whole(0, 1_000_000),
+        "integer 0-1000000 (0: no limit)",
+        "HTTP API: requests per minute per client address (per server process)",
+    ),
+)
+# Settings whose values are never shown (a listing says only whether they are set).
+SECRET_SETTINGS = frozenset({"JWT_SECRET"})
 _BY_NAME = {option.name: option for option in OPTIONS}
 
 
@@ -225,6 +272,12 @@ class Settings:
     session_max_hours: int
     min_order_value: Decimal = Decimal("0.01")
     price_band_percent: Decimal = Decimal("20")
+    api_host: str = "127.0.0.1"
+    api_port: int = 3000
+    jwt_secret: str = dataclasses.field(default="", repr=False)
+    api_max_body_bytes: int = 65536
+    api_rate_per_key: int = 600
+    api_rate_per_address: int = 1200
     sources: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
 
     @property

@@ -197,7 +197,7 @@ BAD_INPUT = [
     ("unknown permission", ["key", "create", "--user", "bob", "--name", "x", "--perm",
      "read,admin"], 2, "unknown key permission 'admin'", []),
     ("permission beyond the role", ["key", "create", "--user", "bob", "--name", "x",
-     "--perm", "manage"], 2, "bob is a trader: their keys may hold only read, trade", []),
+     "--perm", "manage"], 2, "bob is a trader: their keys may hold only meter, read, trade", []),
     ("unknown owner", ["key", "create", "--user", "nobody", "--name", "x"], 2,
      "no user named 'nobody'", []),
     ("disabled owner", ["key", "create", "--user", "alice", "--name", "x"], 2,

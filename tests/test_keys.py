@@ -116,7 +116,11 @@ def test_keys_may_hold_what_the_owners_role_allows(people, role, perms):
     [
         ("vera", "trade", "vera is a viewer: their keys may hold only read, not trade"),
         ("vera", "manage", "only read, not manage"),
-        ("bob", "manage", "bob is a trader: their keys may hold only read, trade, not manage"),
+        (
+            "bob",
+            "manage",
+            "bob is a trader: their keys may hold only meter, read, trade, not manage",
+        ),
         ("bob", "read,trade,manage", "not manage"),
     ],
 )

@@ -33,6 +33,7 @@ MATRIX = {
     A.READ_AUDIT:            ". . Y Y",
     A.MIGRATE_DATABASE:      ". . . Y",
     A.MANAGE_MARKET_RULES:   ". . . Y",
+    A.RECORD_OWN_METER:      ". Y Y Y",
 }  # fmt: skip
 SCOPES = {
     "read": {A.READ_MARKET},
@@ -46,17 +47,19 @@ SCOPES = {
         A.MIGRATE_DATABASE,
         A.MANAGE_MARKET_RULES,
     },
+    # a smart meter's key (issue 14): readings for its owner's prosumer, nothing else
+    "meter": {A.RECORD_OWN_METER},
 }
 HOLDABLE = {
     "viewer": {"read"},
-    "trader": {"read", "trade"},
-    "operator": {"read", "trade", "manage"},
-    "admin": {"read", "trade", "manage"},
+    "trader": {"read", "trade", "meter"},
+    "operator": {"read", "trade", "manage", "meter"},
+    "admin": {"read", "trade", "manage", "meter"},
 }
 KEY_SETS = [
     frozenset(combo)
-    for size in range(1, 4)
-    for combo in itertools.combinations(("read", "trade", "manage"), size)
+    for size in range(1, 5)
+    for combo in itertools.combinations(("read", "trade", "manage", "meter"), size)
 ]
 
 

@@ -6,6 +6,7 @@ import argparse
 
 from energy_tui import __version__
 from energy_tui.cli import (
+    api_cmd,
     arguments,
     audit_cmd,
     db_cmd,
@@ -16,7 +17,7 @@ from energy_tui.cli import (
     user_cmd,
 )
 
-COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, market_cmd, demo_cmd)
+COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, market_cmd, demo_cmd, api_cmd)
 
 
 def common_options() -> argparse.ArgumentParser:

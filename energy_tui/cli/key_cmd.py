@@ -23,9 +23,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     create.add_argument("--name", required=True, metavar="LABEL", help="what the key is for")
     create.add_argument(
         "--perm",
+        "--permissions",
+        dest="perm",
         default="read",
         metavar="PERMS",
-        help="comma-separated, from read, trade, manage (default: read)",
+        help="comma-separated, from read, trade, manage, meter (default: read); meter: "
+        "post meter readings for the owner's prosumer over the HTTP API, nothing else",
     )
     create.add_argument("--expires", metavar="WHEN", help=f"{keys.EXPIRY_FORMS}; default never")
     create.add_argument("--json", action="store_true", help="print JSON")

@@ -273,6 +273,23 @@ class AuditSecret(BaseModel):
         table_name = "audit_secret"
 
 
+class ApiClientOrder(BaseModel):
+    """The HTTP API's idempotency record (migration 0013): which order a user's
+    `client_order_id` placed, so that a retried request returns that order instead of
+    placing another. Written in the placement's own transaction. Not in MODELS: the API's
+    machinery, not market data."""
+
+    id = BigAutoField()
+    user = ForeignKeyField(User, column_name="user_id", backref="client_orders")
+    client_order_id = CharField(max_length=64)
+    order_id = UUIDField(null=True)
+    created_at = DateTimeField(default=_now)
+
+    class Meta:
+        table_name = "api_client_orders"
+        indexes = ((("user", "client_order_id"), True),)
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     name = CharField(max_length=100)

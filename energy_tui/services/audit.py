@@ -126,8 +126,10 @@ def entries(
     username: str | None = None,
     event_type: str | None = None,
     limit: int = 100,
+    before_id: int | None = None,
 ) -> list[AuditEntry]:
-    """Newest first. `username` keeps the entries by that user and those about them."""
+    """Newest first. `username` keeps the entries by that user and those about them;
+    `before_id` only entries older than that one (a page after the last seen)."""
     query = (
         AuditLog.select(AuditLog, User.username)
         .join(User, join_type=JOIN.LEFT_OUTER)
@@ -141,6 +143,8 @@ def entries(
         query = query.where(_by_or_about(username, hashed))
     if event_type is not None:
         query = query.where(AuditLog.event_type == event_type)
+    if before_id is not None:
+        query = query.where(AuditLog.id < before_id)
     found = [
         AuditEntry(
             row.id,

@@ -269,7 +269,18 @@ def check_session(token: str, settings: Settings, *, seen: bool = False) -> Sess
     elsewhere (logout, password change, disabled, locked), or ended here and now
     because it was idle too long, is too old or its user was disabled.
     """
-    session = _session_and_user(token)
+    return _checked(_session_and_user(token), settings, seen)
+
+
+def check_session_id(
+    session_id: uuid.UUID, settings: Settings, *, seen: bool = False
+) -> SessionState:
+    """`check_session` for a session named by its id (the HTTP API's signed login
+    tokens carry the id, never the session token)."""
+    return _checked(_session_by_id(session_id), settings, seen)
+
+
+def _checked(session: Session | None, settings: Settings, seen: bool) -> SessionState:
     if session is None:
         raise SessionEnded(ended_message(None, settings))
     if session.ended_at is not None:
@@ -302,6 +313,11 @@ def _session_and_user(token: str) -> Session | None:
         .where(Session.token_hash == sessions.hash_token(token))
     )
     return query.first()
+
+
+def _session_by_id(session_id: uuid.UUID) -> Session | None:
+    query = Session.select(*_SESSION_COLUMNS, *_USER_COLUMNS).join(User)
+    return query.where(Session.id == session_id).first()
 
 
 # What the check needs and no more: it runs before every TUI call (and the poll's, every
@@ -386,6 +402,14 @@ def end_session(token: str, reason: str) -> bool:
     """End the session of `token` for `reason` (the TUI's idle lock: `idle`; its manual
     lock: `locked`); False if it was unknown or had already ended."""
     session = _session_and_user(token)
+    if session is None or session.ended_at is not None:
+        return False
+    return _end(session, reason)
+
+
+def end_session_id(session_id: uuid.UUID, reason: str) -> bool:
+    """`end_session` for a session named by its id."""
+    session = _session_by_id(session_id)
     if session is None or session.ended_at is not None:
         return False
     return _end(session, reason)

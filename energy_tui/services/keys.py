@@ -97,7 +97,7 @@ def hash_key(key: str) -> str:
 
 
 def parse_permissions(raw: str | Iterable[str]) -> frozenset[str]:
-    """`read,trade` or an iterable of names; at least one, each of read/trade/manage."""
+    """`read,trade` or an iterable of names; at least one, each of read/trade/manage/meter."""
     items = raw.split(",") if isinstance(raw, str) else list(raw)
     wanted = frozenset(item.strip().lower() for item in items if item.strip())
     unknown = sorted(wanted - set(KEY_PERMISSIONS))
@@ -180,6 +180,16 @@ def _active_owner(username: str) -> User:
 
 
 def _check_grant(actor: Actor, owner: User, wanted: frozenset[str]) -> None:
+    if "meter" in wanted:
+        # a meter key reports its prosumer's generation, which becomes energy to sell:
+        # it is installed by whoever manages prosumers, never by the trader alone
+        require(actor, Action.MANAGE_PROSUMERS, key="meter", target=owner.username)
+        if not owner.prosumer_address:
+            raise ValidationError(
+                f"{owner.username} is not linked to a prosumer: a meter key posts readings "
+                "for its owner's prosumer",
+                field="permissions",
+            )
     allowed = key_permissions_for(owner.role)
     beyond = sorted(wanted - allowed)
     if beyond:
@@ -190,6 +200,7 @@ def _check_grant(actor: Actor, owner: User, wanted: frozenset[str]) -> None:
         )
     role_actions = ROLE_ACTIONS.get(owner.role, frozenset())
     granted = {action for scope in wanted for action in KEY_SCOPES[scope] & role_actions}
+    granted.discard(Action.RECORD_OWN_METER)  # checked above: a prosumer manager's to give
     missing = [action for action in Action if action in granted and not allows(actor, action)]
     if missing:
         audit.record(

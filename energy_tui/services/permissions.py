@@ -20,12 +20,19 @@ class Action(enum.StrEnum):
     READ_AUDIT = "read audit log"
     MIGRATE_DATABASE = "migrate the database schema"
     MANAGE_MARKET_RULES = "change the market rules"
+    # A smart meter's key: readings for its owner's prosumer, nothing else. Only a key
+    # holds it in practice (`prosumers.add_meter_reading`), and only an operator (who
+    # manages prosumers) may issue one (`keys.create_key`): a trader reporting their
+    # own generation would mint energy to sell.
+    RECORD_OWN_METER = "post meter readings for own prosumer"
 
 
 _A = Action
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     "viewer": frozenset({_A.READ_MARKET}),
-    "trader": frozenset({_A.READ_MARKET, _A.TRADE_OWN, _A.CANCEL_OWN, _A.MANAGE_OWN_KEYS}),
+    "trader": frozenset(
+        {_A.READ_MARKET, _A.TRADE_OWN, _A.CANCEL_OWN, _A.MANAGE_OWN_KEYS, _A.RECORD_OWN_METER}
+    ),
     "operator": frozenset(
         {
             _A.READ_MARKET,
@@ -35,6 +42,7 @@ ROLE_ACTIONS: dict[str, frozenset[Action]] = {
             _A.MANAGE_KEYS_OF_OTHERS,
             _A.MANAGE_PROSUMERS,
             _A.READ_AUDIT,
+            _A.RECORD_OWN_METER,
         }
     ),
     "admin": frozenset(Action),
@@ -55,6 +63,7 @@ KEY_SCOPES: dict[str, frozenset[Action]] = {
             _A.MANAGE_MARKET_RULES,
         }
     ),
+    "meter": frozenset({_A.RECORD_OWN_METER}),
 }
 
 KEY_PERMISSIONS = tuple(KEY_SCOPES)

@@ -17,7 +17,7 @@ from energy_tui.db.models import PROSUMER_KINDS, MeterReading, Prosumer, db
 from energy_tui.errors import Conflict, InsufficientFunds, NotFound, ValidationError
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
-from energy_tui.services.permissions import Action, require
+from energy_tui.services.permissions import Action, allows, require
 
 MAX_BALANCE = Decimal("9999999999999.99")  # DECIMAL(15,2)
 
@@ -203,7 +203,7 @@ def add_meter_reading(
         raise ValidationError(
             "a meter reading needs generated or consumed energy above 0 kWh", field="generated"
         )
-    require(actor, Action.MANAGE_PROSUMERS, address=address)
+    _require_meter(actor, address)
     with db.atomic():
         row = _locked(address)
         if max(row.energy_generated + gen, row.energy_consumed + con) > MAX_BALANCE:
@@ -224,6 +224,20 @@ def add_meter_reading(
         row.save()
         audit.record("meter_reading", actor, address=row.address, generated=gen, consumed=con)
     return Balances.of(row)
+
+
+def _require_meter(actor: Actor, address: str) -> None:
+    """Operators post readings for any prosumer; a key with the `meter` permission posts
+    them for its owner's prosumer only (a session or other key of a trader does not:
+    self-reported generation would be energy to sell)."""
+    if allows(actor, Action.MANAGE_PROSUMERS):
+        return
+    own = actor.prosumer_address is not None and (
+        address.strip().lower() == actor.prosumer_address.lower()
+    )
+    if own and actor.permissions is not None and allows(actor, Action.RECORD_OWN_METER):
+        return
+    require(actor, Action.MANAGE_PROSUMERS, address=address)
 
 
 def readings(address: str, limit: int = 20) -> list[Reading]:

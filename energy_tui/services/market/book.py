@@ -220,12 +220,18 @@ HISTORY_STATUSES = {
 
 
 def order_history(
-    address: str, *, status: str = "all", since: dt.datetime | None = None, limit: int = 100
+    address: str,
+    *,
+    status: str = "all",
+    since: dt.datetime | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
 ) -> list[OrderView]:
     """The prosumer's orders, newest first, each with the average price of its fills:
     sum(amount x price) / sum(amount) over its trades, exact, then rounded half-even
     to 4 places (None when nothing filled). `status`: open (partially filled included),
-    filled, cancelled, expired or all; `since`: placed at or after."""
+    filled, cancelled, expired or all; `since`: placed at or after; `before_seq`: only
+    orders older than that arrival sequence (the HTTP API's next page)."""
     if status not in HISTORY_STATUSES:
         raise ValidationError(
             f"status {status[:20]!r} is not one of {', '.join(HISTORY_STATUSES)}", field="status"
@@ -236,6 +242,8 @@ def order_history(
         query = query.where(EnergyOrder.status.in_(statuses))
     if since is not None:
         query = query.where(EnergyOrder.created_at >= since)
+    if before_seq is not None:
+        query = query.where(EnergyOrder.seq < before_seq)
     rows = list(query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit))
     averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
     return [
@@ -327,6 +335,7 @@ class TradeFilter:
     since: dt.datetime | None = None
     until: dt.datetime | None = None
     limit: int = 100
+    before_seq: int | None = None  # only trades older than this (a page after the last)
 
 
 def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
@@ -340,6 +349,8 @@ def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
         query = query.where(t.executed_at >= spec.since)
     if spec.until is not None:
         query = query.where(t.executed_at < spec.until)
+    if spec.before_seq is not None:
+        query = query.where(t.seq < spec.before_seq)
     return [TradeView.of(row) for row in query.order_by(t.seq.desc()).limit(spec.limit)]
 
 

@@ -42,7 +42,12 @@ def create_key(actor: Actor) -> Callable[[Values], CreatedKey]:
 
 
 def key_fields(role: str, username: str, for_others: bool) -> list[Field]:
-    allowed = tuple(p for p in keys.KEY_PERMISSIONS if p in key_permissions_for(role))
+    # `meter` keys are installed by operators (who manage prosumers), for a trader
+    allowed = tuple(
+        p
+        for p in keys.KEY_PERMISSIONS
+        if p in key_permissions_for(role) and (p != "meter" or for_others)
+    )
     fields = [Field("name", "Name", placeholder="what the key is for", max_length=100)]
     if for_others:
         fields.append(

@@ -1,0 +1,194 @@
+"""The HTTP API under load: N concurrent clients placing orders and reading the book
+over HTTP against `energy-tui api --workers W`, against the same placements through
+the service in-process, in the same run.
+
+    python benchmarks/api.py [--db URL --reset] [--clients 1,8] [--workers 2] [--requests 200]
+
+A maker rests large orders on both sides (asks at 0.2100, bids at 0.1900); each client
+(a trader with its own key) alternates IOC buys at 0.2100 and IOC sells at 0.1900 of
+1 kWh, each of which trades with the maker, and reads the book (depth 20) after each
+order. Prints requests/s and p50/p99 latency per endpoint for each client count, and
+the budgets of issue 14: a placement over HTTP at 1 client costs at most 2x the
+in-process one (p50), and 8 clients get at least the throughput of 1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import parser, percentile, prepare
+from energy_tui.services import keys, prosumers, users
+from energy_tui.services.context import Actor
+from energy_tui.services.market import OrderRequest, place_order
+
+OPERATOR = Actor(label="os:bench", role="admin")
+PASSWORD = "a long enough password"
+
+
+def trader(name: str, with_key: bool = True) -> tuple[Actor, str | None]:
+    prosumers.add_prosumer(OPERATOR, name, name)
+    prosumers.deposit(OPERATOR, name, "10000000")
+    prosumers.add_meter_reading(OPERATOR, name, generated="10000000")
+    users.add_user(OPERATOR, name, f"{name}@example.org", PASSWORD, rounds=4,
+                   prosumer_address=name)  # fmt: skip
+    actor = Actor(f"user:{name}", "trader", username=name, prosumer_address=name)
+    key = keys.create_key(OPERATOR, name, "bench", "read,trade").key if with_key else None
+    return actor, key
+
+
+def order_body(i: int) -> dict[str, object]:
+    buy = i % 2 == 0
+    return {
+        "side": "buy" if buy else "sell",
+        "amount": "1",
+        "price": "0.2100" if buy else "0.1900",
+        "time_in_force": "ioc",
+        "confirm": True,
+    }
+
+
+def in_process(actor: Actor, count: int) -> list[float]:
+    seconds = []
+    for i in range(count):
+        body = order_body(i)
+        request = OrderRequest(str(body["side"]), Decimal("1"), Decimal(str(body["price"])), "ioc")
+        started = time.perf_counter()
+        place_order(actor, request)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, workers: int) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    env = {**os.environ, "API_RATE_PER_KEY": "0", "API_RATE_PER_ADDRESS": "0"}
+    command = [sys.executable, "-m", "energy_tui", "--db", url, "api", "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"the server did not start: {process.communicate()[1]}")
+
+
+def run_clients(base: str, client_keys: list[str], requests: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {"POST /orders": [], "GET /market/book": []}
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client(key: str) -> None:
+        mine: dict[str, list[float]] = {name: [] for name in timings}
+        # TCP_NODELAY, as curl and most HTTP clients set it: without it the body of a
+        # POST (a second small write) waits for the server's delayed ACK, about 40 ms
+        transport = httpx.HTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
+        with httpx.Client(
+            base_url=base, headers={"X-API-Key": key}, timeout=60, transport=transport
+        ) as http:
+            for i in range(requests):
+                started = time.perf_counter()
+                response = http.post("/api/v1/orders", json=order_body(i))
+                mine["POST /orders"].append(time.perf_counter() - started)
+                if response.status_code != 201:
+                    failures.append(response.text[:200])
+                started = time.perf_counter()
+                http.get("/api/v1/market/book", params={"depth": 20})
+                mine["GET /market/book"].append(time.perf_counter() - started)
+        with lock:
+            for name, values in mine.items():
+                timings[name] += values
+
+    threads = [threading.Thread(target=client, args=(key,)) for key in client_keys]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    timings["wall"] = [time.perf_counter() - started]
+    if failures:
+        print(f"  {len(failures)} placements failed, e.g. {failures[0]}")
+    return timings
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--clients", default="1,8", help="client counts, comma-separated")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--requests", type=int, default=200, help="orders per client")
+    args = p.parse_args()
+    counts = [int(n) for n in args.clients.split(",")]
+    url, database = prepare(args.db, args.reset)
+    maker, _ = trader("bench-maker", with_key=False)
+    place_order(maker, OrderRequest("sell", Decimal("9000000"), Decimal("0.2100")))
+    place_order(maker, OrderRequest("buy", Decimal("9000000"), Decimal("0.1900")))
+    client_keys = []
+    for i in range(max(counts)):
+        _, key = trader(f"bench-client-{i}")
+        assert key is not None
+        client_keys.append(key)
+    floor_actor, _ = trader("bench-floor", with_key=False)
+    floor = in_process(floor_actor, args.requests)
+    database.close()
+    print(f"{url.split('@')[-1]}: {args.workers} worker(s), {args.requests} orders per client")
+    floor_p50 = percentile(floor, 0.5)
+    print(
+        f"in-process placement: p50 {floor_p50 * 1000:.2f} ms, "
+        f"p99 {percentile(floor, 0.99) * 1000:.2f} ms"
+    )
+    process, base = start_server(url, args.workers)
+    throughput = {}
+    try:
+        for n in counts:
+            timings = run_clients(base, client_keys[:n], args.requests)
+            wall = timings.pop("wall")[0]
+            total = sum(len(values) for values in timings.values())
+            throughput[n] = total / wall
+            print(f"{n} client(s): {throughput[n]:.0f} requests/s in all")
+            for name, values in timings.items():
+                print(
+                    f"  {name:18} {len(values) / wall:7.0f}/s  "
+                    f"p50 {percentile(values, 0.5) * 1000:7.2f} ms  "
+                    f"p99 {percentile(values, 0.99) * 1000:7.2f} ms"
+                )
+                if n == 1 and name == "POST /orders":
+                    ratio = percentile(values, 0.5) / floor_p50
+                    verdict = "within" if ratio <= 2 else "OVER"
+                    print(f"  placement over HTTP / in-process (p50): {ratio:.2f}x ({verdict} 2x)")
+        if 1 in throughput and 8 in throughput:
+            ratio = throughput[8] / throughput[1]
+            verdict = "within" if ratio >= 1 else "BELOW"
+            print(f"throughput 8 clients / 1 client: {ratio:.2f}x ({verdict} budget >= 1x)")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+if __name__ == "__main__":
+    main()

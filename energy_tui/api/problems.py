@@ -1,0 +1,155 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), carrying the
+services' own messages.
+
+Status codes: bad input 422 (with the field), not found 404, a duplicate or a state
+that forbids the action 409, not authenticated 401, not allowed 403, too many
+requests 429, a busy market or database 503 with `Retry-After` (nothing was written
+and the same request may well work a moment later: a temporary condition of the
+server, not a conflict with the resource), database down 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from energy_tui.errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    DatabaseBusy,
+    DatabaseFull,
+    DatabaseUnavailable,
+    EnergyError,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from energy_tui.services.market import guard
+
+log = logging.getLogger("energy_tui.api")
+PROBLEM = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class StateConflict(ValidationError):
+    """The request is well formed but the thing is in a state that forbids it (an
+    order already closed, a client_order_id reused for another order): 409."""
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+_CLI_FLAGS = ("--max-price", "--min-price")
+
+
+def status_of(exc: EnergyError) -> int:
+    if isinstance(exc, AuthError):
+        return 401
+    if isinstance(exc, PermissionDenied):
+        return 403
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict | StateConflict):
+        return 409
+    if isinstance(exc, ValidationError):
+        return 422
+    if isinstance(exc, DatabaseBusy | DatabaseUnavailable | DatabaseFull):
+        return 503
+    if isinstance(exc, ConfigError):
+        return 500
+    return 500
+
+
+def from_error(exc: EnergyError) -> JSONResponse:
+    if isinstance(exc, guard.Unconfirmed):  # its words are the CLI's (--yes)
+        detail = str(exc).replace(
+            "Add --yes to place it anyway", 'Send "confirm": true to go ahead anyway'
+        )
+        return problem(422, detail, field="confirm")
+    status = status_of(exc)
+    detail = str(exc)
+    for flag in _CLI_FLAGS:  # the services' hints name the CLI's flags for the price
+        detail = detail.replace(f"({flag}, ", '("price", ')
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, DatabaseBusy):
+        headers["Retry-After"] = "1"
+    field = getattr(exc, "field", None)
+    if status >= 500:
+        log.warning("%s: %s", type(exc).__name__, exc)
+    return problem(status, detail, field=field, headers=headers or None)
+
+
+async def energy_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, EnergyError)
+    return from_error(exc)
+
+
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database error: %s", type(exc).__name__, exc_info=exc)
+    return problem(503, f"the database stopped answering ({type(exc).__name__})")
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s", request.url.path, exc_info=exc)
+    return problem(500, f"unexpected error ({type(exc).__name__}); details in the server log")
+
+
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own validation (a missing field, a number for a string): the first
+    error's field and message, all of them under `errors`."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field(error.get("loc", ())), "message": str(error.get("msg", ""))}
+        for error in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": None, "message": "invalid request"}
+    detail = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+    return problem(422, detail, field=first["field"], errors=errors)
+
+
+def _field(loc: Any) -> str | None:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    return problem(exc.status_code, detail, headers=dict(exc.headers or {}) or None)

@@ -1,0 +1,100 @@
+"""Serving the app with uvicorn: `energy-tui api` calls `serve`; each worker process
+builds its app with `app_factory` from the same settings (the environment carries the
+--db given on the command line)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from typing import Any
+
+from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from energy_tui import logs
+from energy_tui.api.app import create_app
+from energy_tui.api.context import jwt_enabled
+from energy_tui.config import Settings, load_settings
+from energy_tui.runtime import bind, ensure_schema
+
+log = logging.getLogger("energy_tui.api")
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, setting TCP_NODELAY on each connection: with --workers
+    the accepted sockets came without it, so a response's body (a second small write
+    after its headers) waited for the client's delayed ACK, 40 ms a request."""
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+
+
+def app_factory() -> FastAPI:
+    logs.setup()
+    return create_app(load_settings())
+
+
+def startup_lines(settings: Settings, host: str, port: int, workers: int) -> list[str]:
+    shown = f"[{host}]" if ":" in host else host
+    lines = [
+        f"energy-tui api: serving http://{shown}:{port} with {workers} worker"
+        f"{'' if workers == 1 else 's'} (docs at /docs; stop with Ctrl+C)"
+    ]
+    if jwt_enabled(settings.jwt_secret):
+        lines.append("energy-tui api: password login on (POST /api/v1/auth/login)")
+    else:
+        why = "unset" if not settings.jwt_secret else "shorter than 32 bytes"
+        lines.append(f"energy-tui api: password login off: JWT_SECRET is {why}; API keys work")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        lines.append(
+            "energy-tui api: listening beyond this machine without TLS: put a TLS proxy "
+            "in front (README, HTTP API)"
+        )
+    return lines
+
+
+def serve(settings: Settings, host: str, port: int, workers: int, db: str | None) -> None:
+    import uvicorn
+
+    runtime = bind(settings)  # fail here, once, with the CLI's message
+    with runtime.database.connection_context():
+        ensure_schema(runtime)
+    close_all = getattr(runtime.database, "close_all", None)
+    if close_all is not None:
+        close_all()
+    if db is not None:
+        os.environ["DATABASE_URL"] = db  # for the worker processes' settings
+    made = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # one set of metrics over every worker (metrics.py), in a directory of our own
+        made = tempfile.mkdtemp(prefix="energy-tui-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    for line in startup_lines(settings, host, port, workers):
+        print(line, file=sys.stderr, flush=True)
+    log.info("HTTP API on %s:%s, %s worker(s)", host, port, workers)
+    try:
+        uvicorn.run(
+            "energy_tui.api.server:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if workers > 1 else None,
+            access_log=False,  # the API writes its own, as JSON (api-access.log)
+            log_level="warning",
+            server_header=False,
+            http=NoDelayH11Protocol,
+            proxy_headers=True,
+            forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
