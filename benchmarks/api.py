@@ -14,6 +14,8 @@ in-process one (p50), and 8 clients get at least the throughput of 1.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -59,12 +61,16 @@ def order_body(i: int) -> dict[str, object]:
     }
 
 
-def in_process(actor: Actor, count: int) -> list[float]:
+def in_process(actor: Actor, count: int, key: str | None = None) -> list[float]:
+    """Each placement's seconds; with `key`, the key check is timed with it (as the
+    server does it for every request)."""
     seconds = []
     for i in range(count):
         body = order_body(i)
         request = OrderRequest(str(body["side"]), Decimal("1"), Decimal(str(body["price"])), "ioc")
         started = time.perf_counter()
+        if key is not None:
+            actor = keys.verify(key, "127.0.0.1")
         place_order(actor, request)
         seconds.append(time.perf_counter() - started)
     return seconds
@@ -94,6 +100,44 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit(f"the server did not start: {process.communicate()[1]}")
 
 
+class Client:
+    """One kept-alive HTTP/1.1 connection (TCP_NODELAY, as curl sets it: otherwise a
+    small second write waits for a delayed ACK, about 40 ms)."""
+
+    def __init__(self, base: str, key: str) -> None:
+        host, port = base.removeprefix("http://").rsplit(":", 1)
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        self.connection.connect()
+        assert self.connection.sock is not None
+        self.connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.headers = {"X-API-Key": key}
+
+    def call(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        headers = self.headers
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers = {**headers, "Content-Type": "application/json"}
+        self.connection.request(method, path, body=data, headers=headers)
+        response = self.connection.getresponse()
+        return response.status, response.read()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def http_floor(base: str, key: str, count: int) -> list[float]:
+    """Round trips of GET /health: HTTP, the server and its middleware, no database."""
+    client = Client(base, key)
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.call("GET", "/health")
+        seconds.append(time.perf_counter() - started)
+    client.close()
+    return seconds
+
+
 def run_clients(base: str, client_keys: list[str], requests: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {"POST /orders": [], "GET /market/book": []}
     lock = threading.Lock()
@@ -101,23 +145,19 @@ def run_clients(base: str, client_keys: list[str], requests: int) -> dict[str, l
 
     def client(key: str) -> None:
         mine: dict[str, list[float]] = {name: [] for name in timings}
-        # TCP_NODELAY, as curl and most HTTP clients set it: without it the body of a
-        # POST (a second small write) waits for the server's delayed ACK, about 40 ms
-        transport = httpx.HTTPTransport(
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-        )
-        with httpx.Client(
-            base_url=base, headers={"X-API-Key": key}, timeout=60, transport=transport
-        ) as http:
+        http = Client(base, key)
+        try:
             for i in range(requests):
                 started = time.perf_counter()
-                response = http.post("/api/v1/orders", json=order_body(i))
+                status, text = http.call("POST", "/api/v1/orders", order_body(i))
                 mine["POST /orders"].append(time.perf_counter() - started)
-                if response.status_code != 201:
-                    failures.append(response.text[:200])
+                if status != 201:
+                    failures.append(text[:200].decode(errors="replace"))
                 started = time.perf_counter()
-                http.get("/api/v1/market/book", params={"depth": 20})
+                http.call("GET", "/api/v1/market/book?depth=20")
                 mine["GET /market/book"].append(time.perf_counter() - started)
+        finally:
+            http.close()
         with lock:
             for name, values in mine.items():
                 timings[name] += values
@@ -150,18 +190,27 @@ def main() -> None:
         _, key = trader(f"bench-client-{i}")
         assert key is not None
         client_keys.append(key)
-    floor_actor, _ = trader("bench-floor", with_key=False)
+    floor_actor, floor_key = trader("bench-floor")
+    assert floor_key is not None
     floor = in_process(floor_actor, args.requests)
+    same_work = in_process(floor_actor, args.requests, key=floor_key)
     database.close()
     print(f"{url.split('@')[-1]}: {args.workers} worker(s), {args.requests} orders per client")
     floor_p50 = percentile(floor, 0.5)
+    work_p50 = percentile(same_work, 0.5)
     print(
         f"in-process placement: p50 {floor_p50 * 1000:.2f} ms, "
         f"p99 {percentile(floor, 0.99) * 1000:.2f} ms"
     )
+    print(
+        f"in-process key check + placement (the server's work): p50 {work_p50 * 1000:.2f} ms,"
+        f" p99 {percentile(same_work, 0.99) * 1000:.2f} ms"
+    )
     process, base = start_server(url, args.workers)
     throughput = {}
     try:
+        health = http_floor(base, client_keys[0], args.requests)
+        print(f"HTTP floor (GET /health, no database): p50 {percentile(health, 0.5) * 1000:.2f} ms")
         for n in counts:
             timings = run_clients(base, client_keys[:n], args.requests)
             wall = timings.pop("wall")[0]
@@ -178,6 +227,8 @@ def main() -> None:
                     ratio = percentile(values, 0.5) / floor_p50
                     verdict = "within" if ratio <= 2 else "OVER"
                     print(f"  placement over HTTP / in-process (p50): {ratio:.2f}x ({verdict} 2x)")
+                    same = percentile(values, 0.5) / work_p50
+                    print(f"  placement over HTTP / key check + placement in-process: {same:.2f}x")
         if 1 in throughput and 8 in throughput:
             ratio = throughput[8] / throughput[1]
             verdict = "within" if ratio >= 1 else "BELOW"

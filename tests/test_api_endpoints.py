@@ -194,6 +194,15 @@ def test_the_fat_finger_guard_asks_for_confirm(client, pair):
     )
 
 
+def test_a_confirmed_market_order_without_a_cap_is_still_judged(client, pair):
+    # a confirmed order with a price skips the guard's reads; a market order without a
+    # cap does not: its cap comes from the guard's reference (none on an empty market)
+    alice, _ = pair
+    body = {"side": "buy", "amount": "1", "type": "market", "confirm": True}
+    problem(client.post(f"{V1}/orders", json=body, headers=alice), 422, "price cap")
+    assert EnergyOrder.select().count() == 0
+
+
 def test_other_problems(client, pair):
     alice, bob = pair
     problem(client.get(f"{V1}/orders/not-a-uuid", headers=alice), 422, "not an order id")

@@ -152,3 +152,14 @@ def test_metrics_add_up_over_the_worker_processes(tmp_path, backend):
     )
     assert found is not None, text[:2000]
     assert float(found[1]) == 12
+
+
+def test_the_server_uses_httptools_and_uvloop_when_installed_with_tcp_nodelay():
+    import pickle
+
+    from energy_tui.api import server
+
+    protocol = server.http_protocol()
+    assert protocol.__name__ == "NoDelayHttpToolsProtocol"  # the api extra installs httptools
+    assert pickle.loads(pickle.dumps(protocol)) is protocol  # --workers hands it over
+    assert server.event_loop() == ("asyncio" if sys.platform == "win32" else "uvloop")

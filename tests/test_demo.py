@@ -228,3 +228,30 @@ def test_the_login_hint_is_shown_under_the_form_but_not_on_the_lock_screen(
             assert "password demo-" not in screen_text(app)
 
     asyncio.run(scenario())
+
+
+def test_the_demo_history_looks_like_one_market_through_the_day(tmp_path: Path) -> None:
+    """Issue 12: trades at all minutes of the hour (not only on it), prices that move
+    within the hour and from day to day, and full days with similar trade counts."""
+    from energy_tui.db.models import EnergyTrade
+    from energy_tui.services.market import stats
+
+    database = backends.bind(f"sqlite://{tmp_path / 'demo.db'}")
+    with database.connection_context():
+        migrations.migrate(database)
+        demo.seed(seed_value=7, days=4, now=NOW, rounds=4)
+        trades = list(EnergyTrade.select())
+        minutes = {t.executed_at.minute for t in trades}
+        hourly = stats.candles(3600, NOW - dt.timedelta(days=4))
+        days = [
+            c
+            for c in stats.candles(86400, NOW - dt.timedelta(days=4))
+            if c.start.date() < NOW.date()
+        ]
+
+    assert len(minutes) > 30  # spread over the hour
+    moving = [c for c in hourly if c.trades > 1 and c.high > c.low]
+    assert len(moving) > len([c for c in hourly if c.trades > 1]) / 2  # hours with a range
+    full = [c.trades for c in days[1:]]  # the first day starts at the seed's start hour
+    assert max(full) <= 2 * min(full), full
+    assert len({c.close for c in days}) == len(days)  # each day closes at its own price

@@ -532,3 +532,63 @@ def test_traders_revoke_their_own_keys_but_not_others(people):
         keys.revoke(session_actor("bob"), theirs.info.prefix)
     assert snapshot() == before
     assert events_since(start) == [("permission_denied", "denied", None)]
+
+
+def _key_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements that write api_keys from now on."""
+    from energy_tui.db.models import db
+
+    database, seen = db.obj, []
+    execute_sql = database.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        if re.match(r"\s*UPDATE\s+[`\"]?api_keys", sql, re.IGNORECASE):
+            seen.append(sql)
+        return execute_sql(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(database, "execute_sql", counting)
+    return seen
+
+
+def test_last_used_moves_at_most_once_a_minute(people, now, monkeypatch):
+    created = new_key()
+    writes = _key_writes(monkeypatch)
+    keys.verify(created.key)  # never used: written
+    first = now()
+    now.advance(seconds=30)
+    keys.verify(created.key)  # used twice within a minute: one write
+    assert len(writes) == 1
+    assert ApiKey.get_by_id(created.info.id).last_used == first
+    now.advance(seconds=30)  # a minute after the write: moved
+    keys.verify(created.key)
+    assert len(writes) == 2
+    assert ApiKey.get_by_id(created.info.id).last_used == now()
+
+
+def test_the_last_used_write_is_conditional(people, now):
+    # a call running alongside that read the row before another moved it writes nothing
+    created = new_key()
+    keys.verify(created.key)
+    assert keys._used(created.info.id, now()) is False
+    now.advance(minutes=1)
+    assert keys._used(created.info.id, now()) is True
+
+
+def test_a_revoked_key_is_refused_at_its_next_use_within_the_minute(people, now):
+    created = new_key()
+    keys.verify(created.key)
+    now.advance(seconds=5)
+    keys.revoke(OPERATOR, created.info.prefix)
+    with pytest.raises(AuthError, match="was revoked"):
+        keys.verify(created.key)
+    users.set_active(OPERATOR, "bob", False)
+    with pytest.raises(AuthError, match="was revoked"):
+        keys.verify(created.key)
+
+
+def test_a_disabled_owner_stops_a_key_at_its_next_use_within_the_minute(people, now):
+    created = new_key()
+    keys.verify(created.key)
+    users.set_active(OPERATOR, "bob", False)
+    with pytest.raises(AuthError, match="whose account is disabled"):
+        keys.verify(created.key)

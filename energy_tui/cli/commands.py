@@ -6,6 +6,7 @@ import argparse
 
 from energy_tui import __version__
 from energy_tui.cli import (
+    alert_cmd,
     api_cmd,
     arguments,
     audit_cmd,
@@ -17,7 +18,17 @@ from energy_tui.cli import (
     user_cmd,
 )
 
-COMMANDS = (db_cmd, user_cmd, prosumer_cmd, key_cmd, audit_cmd, market_cmd, demo_cmd, api_cmd)
+COMMANDS = (
+    db_cmd,
+    user_cmd,
+    prosumer_cmd,
+    key_cmd,
+    audit_cmd,
+    market_cmd,
+    alert_cmd,
+    demo_cmd,
+    api_cmd,
+)
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -49,6 +49,7 @@ ORDER_SIDES = ("buy", "sell")
 ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "expired")
 TIME_IN_FORCE = ("gtc", "ioc", "fok")
 ORDER_KINDS = ("limit", "market")
+ALERT_DIRECTIONS = ("above", "below")
 
 
 class BaseModel(Model):
@@ -261,6 +262,33 @@ class MarketState(BaseModel):
         table_name = "market_state"
 
 
+class PriceAlert(BaseModel):
+    """A user's one-shot alert on the last trade price crossing a level (migration 0009).
+
+    Fired by whichever process first sees the market's marker move with the last price
+    at or beyond `price`: a conditional UPDATE (`fired_at IS NULL`) lets exactly one of
+    them mark it; every terminal of the user then shows it."""
+
+    id = UUIDField(primary_key=True, default=new_id)
+    user = ForeignKeyField(User, column_name="user_id", backref="price_alerts")
+    direction = CharField(
+        max_length=5, constraints=[SQL("CHECK (direction IN ('above', 'below'))")]
+    )
+    price = PriceField()
+    created_at = DateTimeField(default=_now)
+    fired_at = DateTimeField(null=True)
+    fired_price = PriceField(null=True, default=None)
+
+    class Meta:
+        table_name = "price_alerts"
+        indexes = (
+            # the firing check: unfired alerts of one direction by level
+            (("fired_at", "direction", "price"), False),
+            # this user's alerts: the list, the cap, what fired since a terminal looked
+            (("user", "fired_at"), False),
+        )
+
+
 class AuditSecret(BaseModel):
     """One row: this database's key for the audit log's keyed hashes (HMAC-SHA256), made
     on first need. Not in MODELS: machinery of the audit log (migration 0006), not data."""
@@ -311,4 +339,5 @@ MODELS: tuple[type[BaseModel], ...] = (
     Session,
     MeterReading,
     MarketState,
+    PriceAlert,
 )

@@ -185,6 +185,8 @@ EVENT_TYPES = (
     "order_cancelled",
     "order_matched",
     "order_expired",
+    "price_alert_added",
+    "price_alert_removed",
 )
 SINCE_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00, or 24h / 7d ago"
 _AGO = re.compile(r"(\d{1,6})\s*([wdhm])")

@@ -94,10 +94,20 @@ def solar_factor(moment: dt.datetime) -> float:
     return max(0.0, math.sin((hour - 6) / 14 * math.pi)) if 6 <= hour <= 20 else 0.0
 
 
+def day_level(day: dt.date) -> float:
+    """How dear energy is on `day` beside the daily curve (weather, demand): a smooth,
+    deterministic wander of a few cents, so days differ but history, the live book
+    and the bots all agree on any given day."""
+    d = day.toordinal()
+    return 0.012 * math.sin(2 * math.pi * d / 9.3) + 0.008 * math.sin(2 * math.pi * d / 4.1 + 1)
+
+
 def fair_price(moment: dt.datetime) -> Decimal:
-    """Cheap when the sun shines (surplus), dear in the evening peak."""
-    evening = 1.0 if 17 <= moment.hour <= 21 else 0.0
-    value = 0.24 - 0.09 * solar_factor(moment) + 0.04 * evening
+    """Cheap when the sun shines (surplus), dear in the evening peak; it moves through
+    the hour (the sun does), around the day's level."""
+    hour = moment.hour + moment.minute / 60
+    evening = max(0.0, 1 - abs(hour - 19) / 2.5)  # ramps up to 19:00 and down after
+    value = 0.24 - 0.09 * solar_factor(moment) + 0.04 * evening + day_level(moment.date())
     return Decimal(str(round(value, 4)))
 
 
@@ -143,7 +153,7 @@ def seed(
         for moment in _hours(start, now):
             frozen.set(moment)
             _meter_hour(operator, moment, rng)
-            _trade_hour(moment, rng)
+            _trade_hour(frozen, moment, min(now, moment + dt.timedelta(hours=1)), rng)
         frozen.set(now - dt.timedelta(minutes=1))
         live_book(rng, now)
     return list(USERS)
@@ -172,13 +182,21 @@ def _meter_hour(operator: Actor, moment: dt.datetime, rng: random.Random) -> Non
             prosumers.add_meter_reading(operator, member.address, generated, consumed)
 
 
-def _trade_hour(moment: dt.datetime, rng: random.Random) -> None:
-    """A few orders around the fair price: sellers have surplus, buyers have load."""
+def _trade_hour(
+    frozen: clock.frozen, moment: dt.datetime, end: dt.datetime, rng: random.Random
+) -> None:
+    """A few orders around the fair price, at random moments of the hour (up to `end`):
+    sellers have surplus, buyers have load; busier when the sun or the evening peak is
+    on, and each at the fair price of its own minute give or take a little noise."""
     if not 6 <= moment.hour <= 22:
         return
-    fair = fair_price(moment)
-    for _ in range(rng.randint(3, 7)):
-        _random_order(rng, fair, spread=10, ioc_share=0.4)
+    busy = 0.5 + solar_factor(moment) + (0.6 if 17 <= moment.hour <= 21 else 0.0)
+    count = max(1, round(rng.uniform(3, 8) * busy))
+    span = int((end - moment).total_seconds())
+    for second in sorted(rng.randrange(max(1, span)) for _ in range(count)):
+        frozen.set(moment + dt.timedelta(seconds=second))
+        noise = Decimal(str(round(rng.gauss(0, 0.006), 4)))
+        _random_order(rng, fair_price(clock.now()) + noise, spread=10, ioc_share=0.4)
 
 
 def _random_order(

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from peewee import JOIN
 
 from energy_tui import clock
+from energy_tui.db.connect import backend_of
 from energy_tui.db.identity import same_name
 from energy_tui.db.models import ApiKey, User, db
 from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
@@ -290,9 +291,82 @@ def _as_uuid(text: str) -> uuid.UUID:
 # --- use -----------------------------------------------------------------------------
 
 
+# A key's use moves its `last_used` at most this often (as a session's `last_seen`): one
+# UPDATE a minute per key, not a write transaction per request. The column reads "last
+# used, to the minute".
+USED_EVERY = dt.timedelta(minutes=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Found:
+    """What `verify` reads of a key and its owner, in one SELECT."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    prefix: str
+    key_hash: str | None
+    permissions: list[str] | None
+    is_active: bool
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used: dt.datetime | None
+    username: str | None
+    role: str | None
+    user_active: bool | None
+    prosumer_address: str | None
+
+
+_FOUND_FIELDS = (
+    ApiKey.id,
+    ApiKey.user,
+    ApiKey.prefix,
+    ApiKey.key_hash,
+    ApiKey.permissions,
+    ApiKey.is_active,
+    ApiKey.expires_at,
+    ApiKey.revoked_at,
+    ApiKey.last_used,
+    User.username,
+    User.role,
+    User.is_active,
+    User.prosumer,
+)
+_found_sql: dict[str, str] = {}
+
+
+def _find_for_use(prefix: str) -> _Found | None:
+    """The key with `prefix` and its owner: only the columns `verify` needs, in one
+    statement whose text is built once per backend (peewee's query building costs about
+    as much as the query itself)."""
+    backend = backend_of(db)
+    sql = _found_sql.get(backend)
+    if sql is None:
+        query = (
+            ApiKey.select(*_FOUND_FIELDS)
+            .join(User, join_type=JOIN.LEFT_OUTER)
+            .where(ApiKey.prefix == "etk_00000000")
+            .limit(1)
+        )
+        sql, params = query.sql()
+        assert list(params) == ["etk_00000000", 1], params
+        sql = _found_sql[backend] = sql
+    row = db.execute_sql(sql, (prefix, 1)).fetchone()
+    if row is None:
+        return None
+    values = [field.python_value(value) for field, value in zip(_FOUND_FIELDS, row, strict=True)]
+    found = _Found(*values)
+    return dataclasses.replace(
+        found,
+        is_active=bool(found.is_active),
+        user_active=None if found.user_active is None else bool(found.user_active),
+    )
+
+
 def verify(key: str, ip: str | None = None) -> Actor:
     """The actor a key acts as, or AuthError saying why not (audited as api_key_denied).
 
+    Checked now, at every call (a revoked key stops at its next use), in one SELECT of
+    the key and its owner; `last_used` moves at most once per USED_EVERY.
     `ip` None means the SSH client address, if there is one.
     """
     ip = (ip or ssh_client_ip() or "")[:64] or None
@@ -302,15 +376,15 @@ def verify(key: str, ip: str | None = None) -> Actor:
         _deny(Actor(label="api-key", role="viewer", ip_address=ip), "malformed", length=len(text))
         raise AuthError(f"malformed API key: a key is {KEY_SHAPE}, as `key create` printed it")
     prefix = match[1]
-    row = ApiKey.select(ApiKey, User).join(User, join_type=JOIN.LEFT_OUTER)
-    row = row.where(ApiKey.prefix == prefix).first()
+    row = _find_for_use(prefix)
     if row is None:
         # the same work and words as a wrong secret: from outside, an unknown prefix and
         # a wrong secret look alike (the audit row keeps which it was)
         hmac.compare_digest(hash_key(text), _NO_KEY_HASH)
         _deny(Actor(label=f"key:{prefix}", role="viewer", ip_address=ip), "unknown", prefix=prefix)
         raise AuthError(_not_valid(prefix))
-    denied = _refusal(row, text, clock.now())
+    now = clock.now()
+    denied = _refusal(row, text, now)
     if denied is not None:
         reason, message = denied
         holder = Actor(
@@ -318,8 +392,22 @@ def verify(key: str, ip: str | None = None) -> Actor:
         )
         _deny(holder, reason, prefix=prefix)
         raise AuthError(message)
-    ApiKey.update(last_used=clock.now()).where(ApiKey.id == row.id).execute()
+    if row.last_used is None or now - row.last_used >= USED_EVERY:
+        _used(row.id, now)
     return _key_actor(row, ip)
+
+
+def _used(key_id: uuid.UUID, now: dt.datetime) -> bool:
+    """Move `last_used` to `now`, unless a call running alongside just did."""
+    moved = (
+        ApiKey.update(last_used=now)
+        .where(
+            (ApiKey.id == key_id)
+            & (ApiKey.last_used.is_null() | (ApiKey.last_used <= now - USED_EVERY))
+        )
+        .execute()
+    )
+    return moved > 0
 
 
 _NO_KEY_HASH = hash_key("etk_00000000_no key at all")
@@ -332,7 +420,7 @@ def _not_valid(prefix: str) -> str:
     )
 
 
-def _refusal(row: ApiKey, key: str, now: dt.datetime) -> tuple[str, str] | None:
+def _refusal(row: _Found, key: str, now: dt.datetime) -> tuple[str, str] | None:
     """Why a key that exists may not be used; its state is told only to whoever holds
     the whole key."""
     prefix = row.prefix
@@ -345,22 +433,21 @@ def _refusal(row: ApiKey, key: str, now: dt.datetime) -> tuple[str, str] | None:
         return "expired", f"API key {prefix} expired on {row.expires_at:%Y-%m-%d %H:%M} UTC"
     if not row.user_id:
         return "no_owner", f"API key {prefix} belongs to no user"
-    if not row.user.is_active:
+    if not row.user_active:
         return "owner_inactive", (
-            f"API key {prefix} belongs to {row.user.username}, whose account is disabled"
+            f"API key {prefix} belongs to {row.username}, whose account is disabled"
         )
     return None
 
 
-def _key_actor(row: ApiKey, ip: str | None) -> Actor:
-    user = row.user if row.user_id else None
-    name = user.username if user is not None else None
+def _key_actor(row: _Found, ip: str | None) -> Actor:
+    name = row.username if row.user_id else None
     return Actor(
         label=f"user:{name} key:{row.prefix}" if name else f"key:{row.prefix}",
-        role=user.role if user is not None else "viewer",
+        role=(row.role or "viewer") if name is not None else "viewer",
         user_id=row.user_id,
         username=name,
-        prosumer_address=user.prosumer_address if user is not None else None,
+        prosumer_address=row.prosumer_address if name is not None else None,
         api_key_id=row.id,
         permissions=frozenset(row.permissions or ()),
         ip_address=ip,

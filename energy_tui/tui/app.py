@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ from textual.worker import (
     get_current_worker,
 )
 
+from energy_tui import clock
 from energy_tui.config import Settings
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import (
@@ -46,6 +48,7 @@ from energy_tui.tui.screens.help import HelpScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 
 if TYPE_CHECKING:
+    from energy_tui.services.alerts import AlertView
     from energy_tui.services.auth import LoginResult
     from energy_tui.services.context import Actor
     from energy_tui.services.market import MarketRules
@@ -64,6 +67,10 @@ SCREENS = (
     ("admin", "Admin"),
 )
 RETRY_SECONDS = 2.0
+# Fired alerts a terminal shows: those fired since its login, less this much (another
+# process's clock may run a little behind, and one that fired as the user logged in
+# is still news).
+ALERTS_LOOKBACK = dt.timedelta(seconds=30)
 QUIT_LOGOUT_SECONDS = 3.0
 # The empty mode under the login screen after a logout (Textual cannot switch back to
 # its own default mode).
@@ -109,6 +116,7 @@ class EnergyApp(App[None]):
             Binding(str(i), f"switch('{name}')", title, show=False)
             for i, (name, title) in enumerate(SCREENS, 1)
         ),
+        Binding("f9", "alerts", "Alerts", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+l", "lock", "Lock"),
         Binding("ctrl+o", "logout", "Log out"),
@@ -138,6 +146,10 @@ class EnergyApp(App[None]):
         self.activity = 0  # keys and clicks so far: the session guard reports them
         self.market_version = -1
         self.market_changed: Signal[int] = Signal(self, "market-changed")
+        # price alerts: shown are those fired since `alerts_since` (set at login) that
+        # this terminal has not shown yet
+        self.alerts_since = clock.now()
+        self.alerts_shown: set[object] = set()
         self.last_activity = time.monotonic()
         self.available_modes: list[Mode] = []  # known once the start worker has loaded them
         self.rules: MarketRules  # the market's (the database's): at start, and when it moves
@@ -265,6 +277,10 @@ class EnergyApp(App[None]):
         self.session = result
         self.session_over = None
         self.last_activity = time.monotonic()
+        if not relogin:  # after an unlock, alerts that fired meanwhile still ring
+            self.alerts_since = clock.now() - ALERTS_LOOKBACK
+            self.alerts_shown = set()
+            self.market_version = -1  # the next poll checks the alerts at once
         if isinstance(self.screen, LoginScreen | FirstRunScreen) and len(self.screen_stack) > 1:
             self.pop_screen()  # the lock screen, or the login after a logout
         if not relogin:
@@ -309,7 +325,7 @@ class EnergyApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Lock and screen switching mean nothing before a login."""
-        return self.session is not None or action not in ("lock", "switch", "logout")
+        return self.session is not None or action not in ("lock", "switch", "logout", "alerts")
 
     def action_lock(self) -> None:
         """Ctrl+L: the session ends too (reason `locked`): unlocking is a new login,
@@ -385,6 +401,15 @@ class EnergyApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_alerts(self) -> None:
+        """F9: the user's price alerts, over the current screen."""
+        from energy_tui.tui.screens.alerts import AlertsScreen
+
+        if self.session is None or isinstance(self.screen, LoginScreen | FirstRunScreen):
+            return
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.session is None:
@@ -395,6 +420,7 @@ class EnergyApp(App[None]):
                 f"Open the {mode.title} screen ({mode.key.upper()})",
                 lambda n=mode.name: self.action_switch(n),
             )
+        yield SystemCommand("Price alerts", "Set or remove price alerts (F9)", self.action_alerts)
         yield SystemCommand("Lock", "Lock the screen (Ctrl+L)", self.action_lock)
         yield SystemCommand("Log out", "End this session (Ctrl+O)", self.action_logout)
 
@@ -414,13 +440,34 @@ class EnergyApp(App[None]):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def read_market_version(self) -> None:
+        from energy_tui.services import alerts
         from energy_tui.services.market import book as market_book
         from energy_tui.services.market import rules as market_rules
 
         version = self.bridge.call(market_book.version)
+        moved = version != self.market_version
         # a rule change moves the marker too: the previews and checks follow it
-        rules = self.bridge.call(market_rules.current) if version != self.market_version else None
+        rules = self.bridge.call(market_rules.current) if moved else None
+        actor = self.actor
+        if moved and actor is not None:  # a trade may have reached someone's alert
+            fired = self.bridge.call(alerts.check, actor, self.alerts_since)
+            self.call_from_thread(self.alerts_fired, fired)
         self.call_from_thread(self.market_version_read, version, rules)
+
+    def alerts_fired(self, fired: list[AlertView]) -> None:
+        """A toast and the bell once for each of the user's fired alerts not shown here
+        yet (every terminal of the user runs this, so each shows it)."""
+        for alert in fired:
+            if alert.id in self.alerts_shown:
+                continue
+            self.alerts_shown.add(alert.id)
+            self.notify(
+                f"Traded at {alert.fired_price}: at or {alert.direction} your {alert.price}",
+                title="Price alert",
+                severity="warning",
+                timeout=15,
+            )
+            self.bell()
 
     def market_version_read(self, version: int, rules: MarketRules | None = None) -> None:
         self.db_online = True

@@ -34,8 +34,9 @@ from textual.worker import WorkerCancelled
 from energy_tui import clock, locations
 from energy_tui.config import OPTIONS, Settings, load_settings
 from energy_tui.db import ids, migrations
+from energy_tui.db.models import PriceAlert
 from energy_tui.runtime import Runtime, bind
-from energy_tui.services import demo, keys
+from energy_tui.services import alerts, demo, keys, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import OrderRequest, place_order
 from energy_tui.services.market import book as market_book
@@ -114,6 +115,7 @@ def build_dataset(folder: Path, *, seed: int = SEED, now: dt.datetime = NOW) -> 
         demo.seed(seed_value=seed, days=30, now=now, rounds=ROUNDS)
         _alices_keys(frozen, now)
         _alices_orders(frozen, now)
+        _alices_alerts(frozen, now)
     runtime.database.close()
     return path
 
@@ -148,6 +150,31 @@ def _alices_keys(frozen: clock.frozen, now: dt.datetime) -> None:
     keys.revoke(alice, made["old laptop script"].info.prefix or "")
     frozen.set(_after_seed(now, 50))
     keys.verify(made["home battery controller"].key)
+    frozen.set(now)
+
+
+def _alices_alerts(frozen: clock.frozen, now: dt.datetime) -> None:
+    """Two price alerts waiting and one that fired in the day's fall (made as a row: the
+    seed's trades are all in already, and `add` refuses a level already passed)."""
+    user = users.get(TRADER)
+    PriceAlert.create(
+        user=user.id,
+        direction="below",
+        price=Decimal("0.1450"),
+        created_at=now.replace(hour=8, minute=5),
+        fired_at=now.replace(hour=13, minute=12),
+        fired_price=Decimal("0.1441"),
+    )
+    alice = Actor(
+        label="demo:alerts",
+        role="trader",
+        user_id=user.id,
+        username=TRADER,
+        prosumer_address="home-01",
+    )
+    frozen.set(_after_seed(now, 55))
+    alerts.add(alice, "above", Decimal("0.1700"))
+    alerts.add(alice, "below", Decimal("0.1400"))
     frozen.set(now)
 
 
@@ -302,6 +329,9 @@ async def trader_tour(pilot: Pilot, shoot: Shoot) -> None:
     await pilot.press("n")
     await pilot.press("question_mark")
     await shoot("help")
+    await pilot.press("escape", "f9")
+    await settle(pilot)
+    await shoot("alerts")
     await pilot.press("escape")
     for key, name in (("f2", "trades"), ("f3", "stats"), ("f4", "account"), ("f5", "keys")):
         await pilot.press(key)

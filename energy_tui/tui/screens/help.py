@@ -12,6 +12,7 @@ from energy_tui.tui.bindings import UNLISTED, in_help
 
 GENERAL = """\
 F1-F6 or 1-6   switch screens (book, trades, stats, account, keys, admin)
+F9             price alerts: set, list, remove (they ring in every terminal)
 Ctrl+P         command palette: every screen and action, and themes
 Ctrl+L         lock the screen      Ctrl+O  log out      Ctrl+Q  quit
 j / k          move down / up in tables   Tab / Shift+Tab  next / previous field

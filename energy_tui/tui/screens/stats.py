@@ -1,4 +1,10 @@
-"""Market statistics: the daily table, price and volume charts, today's candles."""
+"""Market statistics: the daily table, OHLC candles, daily price ranges and volume.
+
+Candles come from `stats.candles(seconds, since, until)` (15 min and 1 h for today, 1
+day for the range); the charts are drawn cell by cell (`widgets/textchart.py`): wicks,
+rising and falling candles in the theme's success and error colours, round ticks, and
+nothing outside its panel. `i` switches the candles' interval.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Header
-from textual_plotext import Plot
 
 from energy_tui import clock
 from energy_tui.services.market import stats
@@ -20,11 +25,13 @@ from energy_tui.services.market.stats import Candle
 from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.cells import Cell, number
-from energy_tui.tui.widgets.charts import Chart, Draw, Palette, sparse_ticks
 from energy_tui.tui.widgets.tables import EmptyNote, Table
+from energy_tui.tui.widgets.textchart import Series, Slot, TextChart
 
 RANGES = {"w": 7, "m": 30, "q": 90}
-CANDLE_SECONDS = 3600
+DAY = 86400
+# the candles' intervals, `i` cycles them: seconds -> name
+INTERVALS = {900: "15 min", 3600: "1 h", DAY: "1 day"}
 NARROW = 110  # below this many columns: the table and one chart at a time
 CHARTS = ("price", "volume", "candles")
 
@@ -38,8 +45,8 @@ class Day:
     vwap: Decimal
     high: Decimal
     low: Decimal
-    open_buys: int
-    open_sells: int
+    open: Decimal | None = None  # the day's first and last trade prices (its candle)
+    close: Decimal | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +55,14 @@ class StatsView:
 
     days: int
     today: dt.date
+    now: dt.datetime
     rows: list[Day]  # oldest first; days without a row are absent
-    candles: list[Candle]  # today's, oldest first
+    interval: int  # seconds of `candles`
+    candles: list[Candle]  # today's (or the range's, for 1 day), oldest first
+
+    @property
+    def start(self) -> dt.date:
+        return self.today - dt.timedelta(days=self.days - 1)
 
     @property
     def traded(self) -> list[Day]:
@@ -63,8 +76,10 @@ class StatsView:
         return f"{trades:,} trades · {volume:,.2f} kWh · {vwap}"
 
 
-def load(days: int) -> StatsView:
+def load(days: int, interval: int = 3600) -> StatsView:
     now = clock.now()
+    start = dt.datetime.combine(now.date() - dt.timedelta(days=days - 1), dt.time())
+    daily = {c.start.date(): c for c in stats.candles(DAY, start)}
     rows = [
         Day(
             r.date,
@@ -74,84 +89,74 @@ def load(days: int) -> StatsView:
             r.average_price,
             r.highest_price,
             r.lowest_price,
-            r.active_buy_orders,
-            r.active_sell_orders,
+            daily[r.date].open if r.date in daily else None,
+            daily[r.date].close if r.date in daily else None,
         )
         for r in stats.daily(days, now.date())
     ]
-    midnight = dt.datetime.combine(now.date(), dt.time())
-    return StatsView(days, now.date(), rows, stats.candles(CANDLE_SECONDS, midnight))
+    if interval == DAY:
+        candles = list(daily.values())
+    else:
+        candles = stats.candles(interval, dt.datetime.combine(now.date(), dt.time()))
+    return StatsView(days, now.date(), now, rows, interval, candles)
 
 
 # --- charts ----------------------------------------------------------------------------
 
 
-def _day_x(view: StatsView) -> list[int]:
-    """x positions of the traded days: days since the start of the range."""
-    start = view.today - dt.timedelta(days=view.days - 1)
-    return [(d.date - start).days for d in view.traded]
+def _day_labels(view: StatsView) -> list[str | None]:
+    return [f"{view.start + dt.timedelta(days=i):%m-%d}" for i in range(view.days)]
 
 
-def _day_axis(plt: Plot, view: StatsView, width: int) -> None:
-    """Date labels under the x axis, thinned to fit (after the data is drawn)."""
-    start = view.today - dt.timedelta(days=view.days - 1)
-    labels = [f"{start + dt.timedelta(days=i):%m-%d}" for i in range(view.days)]
-    ticks, shown = sparse_ticks(labels, width, cell=8)
-    plt.xticks(ticks, shown)
-    plt.xlim(-0.5, view.days - 0.5)
-    plt.xlabel("day (UTC)")
+DAY_STEPS = (1, 2, 7, 14, 28)  # labels every day, other day, week, ...
 
 
-def draw_prices(view: StatsView) -> Draw:
-    def draw(plt: Plot, colour: Palette, width: int) -> None:
-        days, x = view.traded, _day_x(view)
-        for series, name, label in (("high", "success", "high"), ("low", "error", "low")):
-            y = [float(getattr(d, series)) for d in days]
-            plt.plot(x, y, color=colour(name), marker="braille", label=label)
-        y = [float(d.vwap) for d in days]
-        plt.plot(x, y, color=colour("primary"), marker="hd", label="VWAP")
-        _day_axis(plt, view, width)
-        plt.title(f"Price, last {view.days} days")
-        plt.ylabel("WATT/kWh")
-
-    return draw
+def price_series(view: StatsView) -> Series:
+    """Each day of the range: its low-high range with the VWAP marked."""
+    by_day = {d.date: d for d in view.traded}
+    slots = [
+        Slot(d.high, d.low, mark=d.vwap) if (d := by_day.get(day)) else None
+        for day in (view.start + dt.timedelta(days=i) for i in range(view.days))
+    ]
+    legend = (("│", "foreground", "low-high"), ("●", "primary", "VWAP"))
+    return Series("ranges", slots, _day_labels(view), legend, label_steps=DAY_STEPS)
 
 
-def draw_volume(view: StatsView) -> Draw:
-    def draw(plt: Plot, colour: Palette, width: int) -> None:
-        y = [float(d.volume) for d in view.traded]
-        # half-block bars: full-cell ones merge into one block at a few columns a day
-        x = _day_x(view)
-        plt.bar(x, y, color=colour("accent"), width=0.5, marker="hd", reset_ticks=False)
-        _day_axis(plt, view, width)
-        plt.title(f"Volume, last {view.days} days")
-        plt.ylabel("kWh")
-
-    return draw
+def volume_series(view: StatsView) -> Series:
+    by_day = {d.date: d for d in view.traded}
+    slots = [
+        Slot(d.volume, Decimal(0)) if (d := by_day.get(day)) else None
+        for day in (view.start + dt.timedelta(days=i) for i in range(view.days))
+    ]
+    return Series("bars", slots, _day_labels(view), places=2, label_steps=DAY_STEPS)
 
 
-def draw_candles(view: StatsView) -> Draw:
-    def draw(plt: Plot, colour: Palette, width: int) -> None:
-        candles = view.candles
-        hours = [c.start.hour for c in candles]
-        data = {
-            "Open": [float(c.open) for c in candles],
-            "Close": [float(c.close) for c in candles],
-            "High": [float(c.high) for c in candles],
-            "Low": [float(c.low) for c in candles],
-        }
-        # plotext's stub wants date strings; hours as numbers plot (and tick) as well
-        plt.candlestick(hours, data, colors=[colour("success"), colour("error")])  # type: ignore[arg-type]
-        first, last = min(hours), max(hours)
-        labels = [f"{h:02d}h" for h in range(first, last + 1)]
-        ticks, shown = sparse_ticks(labels, width, cell=6)
-        plt.xticks([first + t for t in ticks], shown)
-        plt.xlim(first - 0.7, last + 0.7)
-        plt.title(f"Today {view.today:%Y-%m-%d}, 1 h candles")
-        plt.xlabel("hour (UTC)")
-        plt.ylabel("WATT/kWh")
+def candle_series(view: StatsView) -> Series:
+    """One slot per interval from the first (midnight, or the range's first day) to
+    the current one, empty where nothing traded."""
+    if view.interval == DAY:
+        first = dt.datetime.combine(view.start, dt.time())
+        count = view.days
+    else:
+        first = dt.datetime.combine(view.today, dt.time())
+        count = int((view.now - first).total_seconds()) // view.interval + 1
+    step = dt.timedelta(seconds=view.interval)
+    by_start = {c.start: c for c in view.candles}
+    starts = [first + i * step for i in range(count)]
+    slots = [
+        Slot(c.high, c.low, c.open, c.close) if (c := by_start.get(when)) else None
+        for when in starts
+    ]
+    legend = (("█", "success", "rising"), ("█", "error", "falling"))
+    if view.interval == DAY:
+        return Series("candles", slots, _day_labels(view), legend, label_steps=DAY_STEPS)
+    labels = [f"{w:%H}h" if w.minute == 0 else None for w in starts]
+    return Series("candles", slots, labels, legend, label_steps=(1, 2, 3, 4, 6, 12))
 
-    return draw
+
+def candles_title(view: StatsView | None, interval: int) -> str:
+    when = f"last {view.days} days" if view and interval == DAY else "today"
+    return f"Candles, {INTERVALS[interval]}, {when} (UTC) · i: interval"
 
 
 # --- the screen ------------------------------------------------------------------------
@@ -159,14 +164,17 @@ def draw_candles(view: StatsView) -> Draw:
 
 class StatsScreen(DataScreen):
     BINDINGS = [
-        *(Binding(key, f"range({days})", f"{days} days") for key, days in RANGES.items()),
-        Binding("c", "next_chart", "Next chart"),
+        # short names: at 80 columns the app's Lock and Log out must still fit after them
+        *(Binding(key, f"range({days})", f"{days}d") for key, days in RANGES.items()),
+        Binding("i", "next_interval", "Interval"),
+        Binding("c", "next_chart", "Chart"),
         Binding("t", "focus_table", "Table", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.days = 30
+        self.interval = 3600
         self.chart = CHARTS[0]  # the one shown on a narrow terminal
         self.view: StatsView | None = None
 
@@ -180,12 +188,14 @@ class StatsScreen(DataScreen):
             for name in ("candles", "price", "volume"):
                 current = " -current" if name == self.chart else ""
                 with Vertical(id=f"{name}-pane", classes=f"pane stats-pane chart-pane{current}"):
-                    yield Chart(id=f"{name}-chart")
+                    yield TextChart(id=f"{name}-chart")
         yield Footer()
 
     def on_mount(self) -> None:
+        # Open and Close are the day's first and last trade prices; the open-order
+        # counts are not per day (a snapshot at the day's last trade) and are left out
         self.query_one("#daily", Table).add_columns(
-            "Date", "Trades", "kWh", "VWAP", "High", "Low", "Bids", "Asks"
+            "Date", "Trades", "kWh", "Open", "High", "Low", "Close", "VWAP"
         )
         self._titles()
         super().on_mount()
@@ -203,10 +213,10 @@ class StatsScreen(DataScreen):
 
     def refresh_data(self) -> None:
         if self.energy.session is not None:
-            self.run_db(load, self.days, then=self.show_view, group="stats")
+            self.run_db(load, self.days, self.interval, then=self.show_view, group="stats")
 
     def show_view(self, view: StatsView) -> None:
-        if view.days != self.days:  # an older range, loaded after a switch
+        if (view.days, view.interval) != (self.days, self.interval):  # loaded before a switch
             return
         self.view = view
         self._titles()
@@ -217,6 +227,10 @@ class StatsScreen(DataScreen):
         pane = self.query_one("#daily-pane")
         pane.border_title = f"Daily statistics, last {self.days} days"
         pane.border_subtitle = self.view.summary() if self.view else ""
+        self.query_one("#candles-pane").border_title = candles_title(self.view, self.interval)
+        days = f"last {self.days} days"
+        self.query_one("#price-pane").border_title = f"Price per day, {days} (WATT/kWh)"
+        self.query_one("#volume-pane").border_title = f"Volume per day, {days} (kWh)"
 
     def _table(self, view: StatsView) -> None:
         table = self.query_one("#daily", Table)
@@ -226,16 +240,25 @@ class StatsScreen(DataScreen):
         self.query_one("#daily-empty", EmptyNote).show(_no_days(view.days))
 
     def _charts(self, view: StatsView) -> None:
-        range_words = f"in the last {view.days} days"
-        _show(self.query_one("#price-chart", Chart), view.traded, draw_prices(view), range_words)
-        _show(self.query_one("#volume-chart", Chart), view.traded, draw_volume(view), range_words)
-        _show(self.query_one("#candles-chart", Chart), view.candles, draw_candles(view), "today")
+        in_range = f"in the last {view.days} days"
+        _show(self.query_one("#price-chart", TextChart), view.traded, price_series(view), in_range)
+        _show(
+            self.query_one("#volume-chart", TextChart), view.traded, volume_series(view), in_range
+        )
+        when = in_range if view.interval == DAY else "today"
+        _show(self.query_one("#candles-chart", TextChart), view.candles, candle_series(view), when)
 
     def action_range(self, days: int) -> None:
         if days != self.days:
             self.days = days
             self._titles()
             self.refresh_data()
+
+    def action_next_interval(self) -> None:
+        choices = list(INTERVALS)
+        self.interval = choices[(choices.index(self.interval) + 1) % len(choices)]
+        self._titles()
+        self.refresh_data()
 
     def action_next_chart(self) -> None:
         self.query_one(f"#{self.chart}-pane").remove_class("-current")
@@ -252,11 +275,16 @@ def _no_days(days: int) -> str:
     return f"No trades in the last {days} days{more}."
 
 
-def _show(chart: Chart, data: Sequence[object], draw: Draw, when: str) -> None:
+def _show(chart: TextChart, data: Sequence[object], series: Series, when: str) -> None:
     if data:
-        chart.show(draw)
+        chart.show(series)
     else:
         chart.show_empty(f"No trades {when}")
+
+
+def _price(value: Decimal | None, traded: bool) -> Cell:
+    shown = f"{value:.4f}" if traded and value is not None else "-"
+    return number(value if value is not None else Decimal(0), shown)
 
 
 def _day_cells(d: Day) -> tuple[Cell, ...]:
@@ -265,9 +293,9 @@ def _day_cells(d: Day) -> tuple[Cell, ...]:
         Cell(d.date, d.date.isoformat()),
         number(d.trades, f"{d.trades:,}"),
         number(d.volume, f"{d.volume:,.2f}"),
-        number(d.vwap, f"{d.vwap:.4f}" if traded else "-"),
-        number(d.high, f"{d.high:.4f}" if traded else "-"),
-        number(d.low, f"{d.low:.4f}" if traded else "-"),
-        number(d.open_buys, str(d.open_buys)),
-        number(d.open_sells, str(d.open_sells)),
+        _price(d.open, traded),
+        _price(d.high, traded),
+        _price(d.low, traded),
+        _price(d.close, traded),
+        _price(d.vwap, traded),
     )
