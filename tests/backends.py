@@ -13,7 +13,7 @@ import peewee
 import pytest
 
 from energy_tui.db.connect import open_database
-from energy_tui.db.models import MODELS, AuditSecret, MarketState, db
+from energy_tui.db.models import MODELS, AuditSecret, MarketState, PriceAlertWatermark, db
 from energy_tui.db.urls import DatabaseURL, parse_url
 
 ENV = {"postgres": "ENERGY_TUI_TEST_POSTGRES_URL", "mysql": "ENERGY_TUI_TEST_MYSQL_URL"}
@@ -107,6 +107,9 @@ def empty_tables(database: peewee.Database, backend: str) -> None:
     # audit secret yet (migration 0006; made on first need).
     MarketState.insert(id=1).execute()
     AuditSecret.delete().execute()
+    # the alerts' watermark (migration 0009): nothing checked yet
+    PriceAlertWatermark.delete().execute()
+    PriceAlertWatermark.insert(id=1, checked_seq=0).execute()
 
 
 def bind(url: str) -> peewee.Database:

@@ -3,12 +3,15 @@ exactly once however many terminals check, each of them seeing it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from peewee import fn
 
-from energy_tui.db.models import PriceAlert
+from energy_tui.db.models import EnergyTrade, PriceAlert, PriceAlertWatermark
 from energy_tui.errors import NotFound, PermissionDenied, ValidationError
 from energy_tui.services import alerts, keys
 from energy_tui.services.context import Actor
@@ -224,3 +227,253 @@ def test_a_check_with_nothing_due_does_not_wait_for_the_write_lock(market, tmp_p
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+# --- crossings between checks: any trade after the alert was set counts ---------------
+
+
+def test_a_spike_between_two_checks_fires_with_the_price_of_the_trade_that_crossed():
+    """0.25 -> 0.31 -> 0.35 -> 0.28 with no check in between (one poll interval, or no
+    terminal of anyone open): the price crossed 0.30, so the alert fires, at 0.31."""
+    alice = user("alice")
+    trade_at("0.2500")
+    above = alerts.add(alice, "above", "0.3000")
+    below = alerts.add(alice, "below", "0.2000")
+    assert alerts.check(alice, BEFORE) == []
+
+    for price in ("0.3100", "0.3500", "0.2800", "0.1900", "0.2400"):
+        trade_at(price)
+    fired = alerts.check(alice, BEFORE)
+
+    assert {(a.id, a.fired_price) for a in fired} == {
+        (above.id, D("0.3100")),
+        (below.id, D("0.1900")),
+    }
+    assert alerts.fire_due() == 0 and alerts.list_alerts(alice) == []
+
+
+def test_a_cli_only_user_sees_a_spike_that_no_terminal_checked():
+    alice = user("alice")
+    trade_at("0.2500")
+    alert = alerts.add(alice, "above", "0.3000")
+    trade_at("0.3000")
+    trade_at("0.2900")
+
+    listed = alerts.list_alerts(alice, include_fired=True)  # what `alert list` runs
+
+    assert [(a.id, a.status, a.fired_price) for a in listed] == [(alert.id, "fired", D("0.3"))]
+
+
+def test_an_alert_set_after_a_spike_does_not_fire_on_it_only_on_a_later_crossing():
+    alice = user("alice")
+    trade_at("0.2500")
+    early = alerts.add(alice, "above", "0.3000")
+    trade_at("0.3100")  # nobody checks: the spike is still unchecked when `late` is set
+    trade_at("0.2600")
+    late = alerts.add(alice, "above", "0.3000")
+    trade_at("0.2700")
+
+    assert [(a.id, a.fired_price) for a in alerts.check(alice, BEFORE)] == [(early.id, D("0.3100"))]
+    trade_at("0.3200")
+    trade_at("0.2550")
+    assert alerts.fire_due() == 1
+    fired = alerts.fired_since(alice, BEFORE)
+    assert {(a.id, a.fired_price) for a in fired} == {
+        (early.id, D("0.3100")),
+        (late.id, D("0.3200")),
+    }
+
+
+def test_one_check_fires_many_alerts_each_at_its_own_first_crossing():
+    alice, bob = user("alice"), user("bob")
+    trade_at("0.2500")
+    made = {}
+    for n in range(30, 40):  # above 0.30 .. 0.39, half alice's, half bob's
+        owner = alice if n % 2 else bob
+        made[alerts.add(owner, "above", f"0.{n}").id] = n
+    for price in ("0.3300", "0.2900", "0.3600", "0.3100", "0.4000", "0.2000"):
+        trade_at(price)
+
+    assert alerts.fire_due() == 10
+
+    def first(n: int) -> Decimal:  # the first trade at or above 0.n
+        return D("0.33") if n <= 33 else D("0.36") if n <= 36 else D("0.40")
+
+    rows = PriceAlert.select().where(PriceAlert.id.in_(list(made)))
+    assert {row.id: row.fired_price for row in rows} == {i: first(n) for i, n in made.items()}
+
+
+def test_two_checkers_at_once_fire_a_spike_once(market):
+    """Two terminals check at the same moment after a spike that only one trade made:
+    each alert is marked by exactly one of them, at the crossing trade's price."""
+    import threading
+
+    from energy_tui.db.models import db
+
+    alice = user("alice")
+    trade_at("0.2500")
+    made = [alerts.add(alice, "above", f"0.{n}") for n in range(26, 46)]
+    trade_at("0.4500")
+    late = alerts.add(alice, "above", "0.4600")  # after the spike, inside the unchecked range
+    trade_at("0.2000")
+    counts: list[int] = []
+    start = threading.Barrier(2, timeout=30)
+
+    def terminal() -> None:
+        with db.connection_context():
+            start.wait()
+            counts.append(alerts.fire_due())
+
+    threads = [threading.Thread(target=terminal) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(counts) == len(made) and len(counts) == 2
+    fired = alerts.fired_since(alice, BEFORE)
+    assert {a.id for a in fired} == {a.id for a in made}
+    assert {a.fired_price for a in fired} == {D("0.4500")}
+    assert PriceAlert.get_by_id(late.id).fired_at is None
+
+
+def checked_seq() -> int:
+    return PriceAlertWatermark.get_by_id(1).checked_seq
+
+
+def newest_seq() -> int:
+    return EnergyTrade.select(fn.MAX(EnergyTrade.seq)).scalar()
+
+
+def test_a_check_that_fires_moves_the_watermark_one_that_finds_nothing_is_a_read():
+    alice = user("alice")
+    trade_at("0.2500")
+    alerts.add(alice, "above", "0.3000")
+    alerts.add(alice, "above", "0.9000")
+    trade_at("0.2600")
+    before = checked_seq()
+
+    assert alerts.fire_due() == 0 and checked_seq() == before  # nothing due: not written
+    trade_at("0.3000")
+    assert alerts.fire_due() == 1 and checked_seq() == newest_seq()
+
+
+def test_a_long_stretch_with_nothing_due_is_claimed_so_checks_stay_short(monkeypatch):
+    monkeypatch.setattr(alerts, "WATERMARK_LAG", 2)
+    alice = user("alice")
+    trade_at("0.2500")
+    alerts.add(alice, "above", "0.9000")
+    trade_at("0.2600")
+    trade_at("0.2700")
+    assert alerts.fire_due() == 0 and checked_seq() < newest_seq()  # 2 trades: a read
+
+    trade_at("0.2800")
+    assert alerts.fire_due() == 0 and checked_seq() == newest_seq()
+
+
+def test_adding_an_alert_waits_while_a_check_holds_the_watermark(market):
+    """A check claims trades up to seq N and marks in one transaction; an alert added
+    meanwhile must not land inside that range unseen: `add` waits for the claim, then
+    starts after N."""
+    if market.name == "sqlite":
+        pytest.skip("SQLite serializes every writer already")
+    import threading
+
+    from energy_tui.db.models import db
+
+    alice = user("alice")
+    trade_at("0.2500")
+    claimed, release = threading.Event(), threading.Event()
+
+    def checker() -> None:
+        with db.connection_context(), db.atomic():
+            PriceAlertWatermark.update(checked_seq=newest_seq()).execute()
+            claimed.set()
+            release.wait(30)
+
+    made: list[alerts.AlertView] = []
+
+    def adder() -> None:
+        with db.connection_context():
+            claimed.wait(30)
+            made.append(alerts.add(alice, "above", "0.3000"))
+
+    threads = [threading.Thread(target=checker), threading.Thread(target=adder)]
+    for thread in threads:
+        thread.start()
+    claimed.wait(30)
+    threads[1].join(0.5)
+    waited = threads[1].is_alive()
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert waited and len(made) == 1
+    assert PriceAlert.get_by_id(made[0].id).after_seq == newest_seq() == checked_seq()
+
+
+def test_alerts_added_while_trading_and_checking_fire_exactly_on_their_crossings(market):
+    """Trades, alerts being added and a terminal checking, all at once (three
+    connections): afterwards each alert has fired if and only if a trade after it was set
+    reached its level, at the first such trade's price."""
+    import random
+    import threading
+
+    from energy_tui.db.models import db
+
+    alice = user("alice")
+    seller, buyer = trader("seller", energy="100"), trader("buyer", watt="1000")
+    rng = random.Random(12)
+    prices = [f"0.{rng.randint(2800, 3200)}" for _ in range(25)]
+    place(seller, "sell", "1", "0.3000")
+    place(buyer, "buy", "1", "0.3000")
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def guarded(body: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                with db.connection_context():
+                    body()
+            except BaseException as error:  # reported by the test
+                errors.append(error)
+                done.set()
+
+        return run
+
+    def trading() -> None:
+        for price in prices:
+            place(seller, "sell", "1", price)
+            place(buyer, "buy", "1", price)
+        done.set()
+
+    def adding() -> None:
+        for _ in range(30):
+            direction = rng.choice(("above", "below"))
+            with contextlib.suppress(ValidationError):  # the last price had reached it
+                alerts.add(alice, direction, f"0.{rng.randint(2750, 3250)}")
+
+    def checking() -> None:
+        while not done.is_set():
+            alerts.fire_due()
+
+    threads = [threading.Thread(target=guarded(f)) for f in (trading, adding, checking)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    alerts.fire_due()
+
+    tape = list(EnergyTrade.select(EnergyTrade.seq, EnergyTrade.price_per_kwh).tuples())
+    rows = list(PriceAlert.select())
+    assert len(rows) >= 5
+    for row in rows:
+        crossings = sorted(
+            (seq, price)
+            for seq, price in tape
+            if seq > row.after_seq
+            and (price >= row.price if row.direction == "above" else price <= row.price)
+        )
+        expected = crossings[0][1] if crossings else None
+        assert (row.fired_at is not None, row.fired_price) == (bool(crossings), expected), row

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from energy_tui.db.models import EnergyOrder, MarketStatistics, Prosumer
+from energy_tui.db.models import EnergyOrder, MarketCandle, MarketStatistics, Prosumer
 from energy_tui.services.market import invariants
 from tests.clock_support import freeze
 from tests.key_support import key_file
@@ -327,19 +327,24 @@ def test_stats_show_counts_each_day_and_rebuild_agrees(run, pair):
         "0.3333",
         "0.1000",
     )
-    assert ok(run, "stats", "rebuild") == "the 1 day on record agrees with the trades\n"
+    assert ok(run, "stats", "rebuild") == (
+        "the 1 day on record and its candles agree with the trades\n"
+    )
 
 
 def test_stats_rebuild_prints_the_disagreements_it_fixed(run, pair):
     alice, bob = pair
     make_trades(alice, bob, run)
     MarketStatistics.update(total_trades=99).execute()
+    MarketCandle.update(trades=98).where(MarketCandle.seconds == 3600).execute()
 
     out = ok(run, "stats", "rebuild").splitlines()
 
-    assert out[0] == "fixed 1 day of 1:"
+    assert out[0] == "fixed what disagreed with the trades (1 day on record):"
     assert "99" in out[1]
+    assert out[2].startswith("  1 h candles: 1 bucket disagreed with the trades")
     assert MarketStatistics.get().total_trades == 3
+    assert MarketCandle.get(MarketCandle.seconds == 3600).trades == 3
 
 
 def test_market_sweep_expires_due_orders(run, pair, monkeypatch):

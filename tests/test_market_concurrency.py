@@ -12,7 +12,9 @@ or amending an order that has meanwhile filled or expired, a FOK that could not 
 after all). There are no retries: a deadlock, a serialization failure or a lock
 timeout fails the test with the worker's traceback.
 A fifth process runs `stats rebuild` over and over meanwhile: it must never find a day
-that disagrees with the trades (it would, were it not under the market lock).
+or a candle bucket that disagrees with the trades (it would, were it not under the
+market lock). Afterwards the candle buckets kept by the four processes equal a
+recomputation from the trades, bucket by bucket.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import multiprocessing
 import time
 
 from energy_tui.db.models import EnergyOrder, EnergyTrade
-from energy_tui.services.market import invariants, stats, sweep_expired
+from energy_tui.services.market import candles, invariants, stats, sweep_expired
 from tests import market_worker
 from tests.market_support import trader
 
@@ -56,6 +58,10 @@ def test_four_processes_placing_and_cancelling_keep_every_invariant(backend):
     assert sum(r.placed for r in reports) > ORDERS * PROCESSES // 2
     assert EnergyTrade.select().count() > 100
     assert invariants.check() == []
+    assert [found.line() for found in candles.differences()] == []
+    assert sum(bucket.trades for bucket in candles.stored(86400).values()) == (
+        EnergyTrade.select().count()
+    )
     assert stats.rebuild() == []
     time.sleep(2.1)  # let the last 1-2 s expiries come due
     sweep_expired()

@@ -4,11 +4,13 @@ leaves the database as it was."""
 
 from __future__ import annotations
 
+import json
+import re
 from decimal import Decimal
 
 import pytest
 
-from energy_tui.db.models import EnergyOrder, EnergyTrade
+from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketState, MarketStatistics
 from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
 from energy_tui.services.market import (
     amend_order,
@@ -218,6 +220,35 @@ def test_market_buy_reserves_amount_times_cap_and_is_refused_beyond_the_balance(
         InsufficientFunds,
         lambda: place(buyer, "buy", "10", "0.1200", market=True),
         "needs 1.26 WATT",
+    )
+
+
+def test_market_buy_never_spends_more_than_amount_times_cap_plus_fee():
+    # three 1 kWh asks at the cap: each trade pays its own fee, rounded up to 0.01, so
+    # taking all three costs 0.03 + 3 x 0.01 = 0.06 against a hold of 0.03 + 0.01
+    asks(("s1", "1", "0.0105"), ("s2", "1", "0.0105"), ("s3", "1", "0.0105"))
+    buyer = trader("buyer", watt="5")
+    start = balances("buyer")
+    hold = RULES.buyer_cost(D("3"), D("0.0105"))
+
+    result = place(buyer, "buy", "3", "0.0105", market=True)
+
+    spent = start.watt_total - balances("buyer").watt_total
+    assert spent == sum((f.buyer_total for f in result.fills), D(0))
+    assert spent <= hold == D("0.04")
+    assert (result.order.filled, result.order.status) == (D("2.00"), "cancelled")
+    assert "0.04 WATT" in (result.order.reason or "")
+    assert balances("buyer").watt_reserved == D("0.00")
+
+
+def test_market_fok_buy_that_its_hold_cannot_pay_in_full_does_nothing():
+    asks(("s1", "1", "0.0105"), ("s2", "1", "0.0105"))  # 2 x (0.01 + 0.01) > 0.02 + 0.01
+    buyer = trader("buyer", watt="5")
+
+    refused(
+        ValidationError,
+        lambda: place(buyer, "buy", "2", "0.0105", market=True, fok=True),
+        "fill or kill",
     )
 
 
@@ -490,3 +521,152 @@ def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(
         market_book.order_history("buyer", status="bogus")
     seller_view = market_book.order_history("s2")[0]
     assert seller_view.average_price == D("0.1001")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: history is ordered by seq, which an amendment renews; the HTTP API "
+    "pages by seq (before_seq), so ordering by when placed needs an immutable placement "
+    "sequence or a (created_at, id) cursor first",
+)
+def test_order_history_stays_newest_placed_first_after_an_amendment(monkeypatch):
+    clock = freeze(monkeypatch)
+    buyer = trader("buyer", watt="50")
+    first = place(buyer, "buy", "1", "0.0900").order
+    clock.advance(minutes=1)
+    second = place(buyer, "buy", "1", "0.0800").order
+    clock.advance(seconds=1)
+    third = place(buyer, "buy", "1", "0.0700").order
+    clock.advance(minutes=1)
+    amend_order(buyer, first.id, price="0.0850")  # a new seq: the back of its new level
+    amend_order(buyer, second.id, amount="2")
+
+    assert [o.id for o in market_book.order_history("buyer")] == [third.id, second.id, first.id]
+    assert [o.id for o in market_book.order_history("buyer", limit=1)] == [third.id]
+
+
+def test_a_resting_buy_that_cannot_pay_its_rounding_cent_is_cancelled_with_the_reason():
+    # 1 kWh at 0.0200 holds 0.02 + 0.01; the first half-kWh trade costs 0.01 + 0.01,
+    # leaving 0.01 held for a second one that costs 0.02, with nothing else available
+    bidder = trader("bidder", watt="0.03")
+    bid = place(bidder, "buy", "1", "0.0200").order
+    seller = trader("seller", energy="5")
+    place(seller, "sell", "0.5", "0.0200")
+
+    result = place(seller, "sell", "0.5", "0.0200", ioc=True)
+
+    assert result.fills == []
+    closed = row(bid.id)
+    assert (closed.status, closed.is_active, closed.watt_reserved) == (
+        "cancelled",
+        False,
+        D("0.00"),
+    )
+    assert closed.status_reason is not None
+    assert "rounding" in closed.status_reason
+    assert balances("bidder").watt_reserved == D("0.00")
+
+
+def test_a_killed_fok_that_expired_orders_on_the_way_records_the_open_counts(monkeypatch):
+    clock = freeze(monkeypatch)
+    bidder = trader("bidder", watt="10")
+    place(bidder, "buy", "1", "0.0900", expires="1h")
+    place(bidder, "buy", "1", "0.0800")
+    clock.advance(hours=2)  # the first bid is due: the next placement expires it
+    seller = trader("seller", energy="5")
+
+    killed = place(seller, "sell", "3", "0.0800", fok=True)
+
+    assert killed.order.status == "cancelled"
+    state = MarketState.get_by_id(1)
+    day = MarketStatistics.get(MarketStatistics.date == clock.now.date())
+    assert (state.open_buy_orders, day.active_buy_orders) == (1, 1)
+
+
+def test_amending_a_buy_down_never_asks_for_more_money():
+    # 2 kWh at 0.0150 hold 0.03 + 0.01; a 1 kWh trade costs 0.02 + 0.01 (per-trade
+    # rounding), leaving 0.01 held for a remainder a new order would hold 0.03 for.
+    # Making it smaller (0.9 kWh left, 0.02 for a new order) must not ask for a cent
+    bidder = trader("bidder", watt="0.04")
+    bid = place(bidder, "buy", "2", "0.0150").order
+    place(trader("seller", energy="5"), "sell", "1", "0.0150")
+    assert row(bid.id).watt_reserved == D("0.01")
+
+    result = amend_order(bidder, bid.id, amount="1.9")
+
+    assert (result.order.amount, result.order.status) == (D("1.90"), "partially_filled")
+    assert row(bid.id).watt_reserved == D("0.01")
+    assert balances("bidder").watt_reserved == D("0.01")
+
+
+def _resting_buys(address: str, count: int) -> None:
+    """`count` open 1 kWh buys at 0.0500 of `address`, written in bulk (as `count`
+    placements would leave them, holding 0.05 + 0.01 each)."""
+    from energy_tui.db.ids import new_id
+    from energy_tui.db.models import Prosumer
+    from energy_tui.services.market.money import CENT
+
+    now = MarketState.get_by_id(1).updated_at
+    state = MarketState.get_by_id(1)
+    hold = D("0.05") + CENT
+    rows = [
+        {
+            "id": new_id(),
+            "trader_address": address,
+            "order_type": "buy",
+            "energy_amount": D("1.00"),
+            "price_per_kwh": D("0.0500"),
+            "is_active": True,
+            "created_at": now,
+            "filled_amount": D("0.00"),
+            "status": "open",
+            "time_in_force": "gtc",
+            "updated_at": now,
+            "watt_reserved": hold,
+            "seq": state.order_seq + 1 + i,
+        }
+        for i in range(count)
+    ]
+    for start in range(0, count, 200):
+        EnergyOrder.insert_many(rows[start : start + 200]).execute()
+    Prosumer.update(watt_reserved=Prosumer.watt_reserved + hold * count).where(
+        Prosumer.address == address
+    ).execute()
+    MarketState.update(
+        order_seq=state.order_seq + count, open_buy_orders=state.open_buy_orders + count
+    ).where(MarketState.id == 1).execute()
+
+
+def test_cancel_all_of_very_many_orders_is_audited_in_full_on_every_backend():
+    # one event listing 1,700 ids is about 68 KB: more than a MySQL/MariaDB TEXT holds
+    bot = trader("bot", watt="200")
+    _resting_buys("bot", 1700)
+
+    done = cancel_all(bot)
+
+    assert done.count == 1700
+    assert (done.released_watt, balances("bot").watt_reserved) == (D("102.00"), D("0.00"))
+    listed = []
+    for event in audit_events("order_cancelled"):
+        data = json.loads(event.event_data)
+        assert data["scope"] == "all"
+        listed += re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", str(data["order_ids"]))
+    assert sorted(listed) == sorted(str(o.id) for o in done.orders)
+
+
+def test_cancel_all_question_does_not_count_orders_that_have_expired(monkeypatch):
+    clock = freeze(monkeypatch)
+    both = trader("both", watt="50", energy="10")
+    place(both, "buy", "2", "0.0900", expires="1h")
+    place(both, "sell", "3", "0.2000")
+    clock.advance(hours=2)  # the buy is due; nothing has swept it yet
+
+    summary = market_book.open_summary("both")
+    done = cancel_all(both)
+
+    assert summary == market_book.OpenSummary(1, D("0.00"), D("3.00"))
+    assert (done.count, done.released_watt, done.released_energy) == (
+        summary.count,
+        summary.watt_reserved,
+        summary.energy_reserved,
+    )

@@ -21,6 +21,7 @@ from energy_tui.db.models import (
     AuditSecret,
     EnergyOrder,
     EnergyTrade,
+    PriceAlertWatermark,
     Prosumer,
     User,
     db,
@@ -321,6 +322,9 @@ def check_seed_rows_read_through_models() -> None:
         ), order_id
     assert EnergyTrade.get_by_id(TRADE_1).total_price == Decimal("1.20")
     assert EnergyTrade.get_by_id(TRADE_3).fee == Decimal("0.00")
+    # the alerts' watermark starts at the newest trade: no alert existed before them
+    newest = EnergyTrade.select(peewee.fn.MAX(EnergyTrade.seq)).scalar()
+    assert PriceAlertWatermark.get_by_id(1).checked_seq == newest
 
 
 def test_seed_made_postgresql_database_works_with_the_cli_after_migrate(cli, seeded_postgres):
@@ -381,6 +385,21 @@ def test_migration_0006_makes_the_empty_audit_secret_table(cli, fresh_url):
             columns = {column.name for column in database.get_columns("audit_secret")}
             assert columns == {"id", "secret", "created_at"}
             assert AuditSecret.select().count() == 0  # made on first need
+    finally:
+        database.close()
+        close_all = getattr(database, "close_all", None)
+        if close_all:
+            close_all()
+
+
+def test_migration_0009_makes_the_alerts_and_their_watermark_row(cli, fresh_url):
+    run_json(cli, "db", "migrate", "--db", fresh_url)
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            columns = {column.name for column in database.get_columns("price_alerts")}
+            assert {"after_seq", "fired_price"} <= columns
+            assert [(w.id, w.checked_seq) for w in PriceAlertWatermark.select()] == [(1, 0)]
     finally:
         database.close()
         close_all = getattr(database, "close_all", None)

@@ -818,15 +818,15 @@ def run_rebuild(args: argparse.Namespace) -> int:
         days = MarketStatistics.select().count()
     if args.json:
         print_json({"fixed": fixed, "days": days})
-    elif fixed:
-        print(f"fixed {plural(len(fixed), 'day')} of {days}:")
+    elif fixed:  # days, then candle sizes
+        print(f"fixed what disagreed with the trades ({plural(days, 'day')} on record):")
         for line in fixed:
             print(f"  {line}")
     else:
         print(
-            f"all {days} days agree with the trades"
+            f"all {days} days and their candles agree with the trades"
             if days != 1
-            else "the 1 day on record agrees with the trades"
+            else "the 1 day on record and its candles agree with the trades"
         )
     return 0
 

@@ -144,6 +144,10 @@ class EnergyOrder(BaseModel):
             (("is_active", "expires_at"), False),
             # a prosumer's orders, and the self-trade check
             (("trader_address", "is_active", "order_type", "price_per_kwh"), False),
+            # "my orders" newest first, all and by status (migration 0010); the open
+            # ones come from the index above (a prosumer's few, sorted)
+            (("trader_address", "seq", "created_at"), False),
+            (("trader_address", "status", "seq"), False),
         )
 
 
@@ -159,8 +163,9 @@ class EnergyTrade(BaseModel):
     sell_order = ForeignKeyField(
         EnergyOrder, column_name="sell_order_id", null=True, backref="sell_trades"
     )
-    buyer_address = CharField(max_length=100, index=True)
-    seller_address = CharField(max_length=100, index=True)
+    # indexed with seq below (migration 0010 replaced the single-column indexes)
+    buyer_address = CharField(max_length=100)
+    seller_address = CharField(max_length=100)
     energy_amount = EnergyField()
     price_per_kwh = PriceField()
     total_price = MoneyField()
@@ -173,6 +178,12 @@ class EnergyTrade(BaseModel):
 
     class Meta:
         table_name = "energy_trades"
+        indexes = (
+            # a prosumer's trades, newest first, on each side; executed_at in the index
+            # filters a time window without reading the rows (migration 0010)
+            (("buyer_address", "seq", "executed_at"), False),
+            (("seller_address", "seq", "executed_at"), False),
+        )
 
 
 class MarketStatistics(BaseModel):
@@ -191,6 +202,32 @@ class MarketStatistics(BaseModel):
 
     class Meta:
         table_name = "market_statistics"
+
+
+class MarketCandle(BaseModel):
+    """OHLCV of the trades in one `seconds`-wide bucket (15 min, 1 h, 1 day: CANDLE_SIZES)
+    from `bucket_start` (naive UTC), kept in the same transaction as each trade, as the
+    daily statistics are; `stats rebuild` recomputes and checks them. Open and close are
+    the prices of the trades `first_seq` and `last_seq` (the tape's order)."""
+
+    id = AutoField()
+    seconds = IntegerField()
+    bucket_start = DateTimeField()
+    open_price = PriceField()
+    high_price = PriceField()
+    low_price = PriceField()
+    close_price = PriceField()
+    volume = EnergyField()
+    trades = IntegerField(default=0)
+    first_seq = BigIntegerField(default=0)
+    last_seq = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "market_candles"
+        indexes = ((("seconds", "bucket_start"), True),)
+
+
+CANDLE_SIZES = (900, 3600, 86400)
 
 
 class AuditLog(BaseModel):
@@ -263,11 +300,12 @@ class MarketState(BaseModel):
 
 
 class PriceAlert(BaseModel):
-    """A user's one-shot alert on the last trade price crossing a level (migration 0009).
+    """A user's one-shot alert on the trade price crossing a level (migration 0009).
 
-    Fired by whichever process first sees the market's marker move with the last price
-    at or beyond `price`: a conditional UPDATE (`fired_at IS NULL`) lets exactly one of
-    them mark it; every terminal of the user then shows it."""
+    Fires on the first trade after it was set (`seq > after_seq`) at or beyond `price`,
+    marked by whichever process checks the trades since the alerts' watermark
+    (`PriceAlertWatermark`): a conditional UPDATE (`fired_at IS NULL`) lets exactly one
+    of them mark it; every terminal of the user then shows it."""
 
     id = UUIDField(primary_key=True, default=new_id)
     user = ForeignKeyField(User, column_name="user_id", backref="price_alerts")
@@ -277,7 +315,9 @@ class PriceAlert(BaseModel):
     price = PriceField()
     created_at = DateTimeField(default=_now)
     fired_at = DateTimeField(null=True)
-    fired_price = PriceField(null=True, default=None)
+    fired_price = PriceField(null=True, default=None)  # the price of the trade that crossed
+    # the newest trade's seq when it was set: only later trades (seq > after_seq) fire it
+    after_seq = BigIntegerField(default=0)
 
     class Meta:
         table_name = "price_alerts"
@@ -287,6 +327,20 @@ class PriceAlert(BaseModel):
             # this user's alerts: the list, the cap, what fired since a terminal looked
             (("user", "fired_at"), False),
         )
+
+
+class PriceAlertWatermark(BaseModel):
+    """One row: trades up to `checked_seq` have been checked against every alert waiting
+    then (migration 0009). A check claims the trades after it with a conditional UPDATE
+    (`checked_seq = what it read`), fires what they reached in the same transaction, so
+    each stretch of the tape is checked by one process; adding an alert locks this row,
+    so no alert appears inside a stretch being checked. Not in MODELS: machinery."""
+
+    id = IntegerField(primary_key=True)
+    checked_seq = BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "price_alert_watermark"
 
 
 class AuditSecret(BaseModel):
@@ -335,6 +389,7 @@ MODELS: tuple[type[BaseModel], ...] = (
     EnergyOrder,
     EnergyTrade,
     MarketStatistics,
+    MarketCandle,
     AuditLog,
     Session,
     MeterReading,

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from peewee import Case, fn
 
@@ -26,9 +27,11 @@ from energy_tui.db.models import (
     db,
 )
 from energy_tui.errors import NotFound, ValidationError
+from energy_tui.services.market import reads
 from energy_tui.services.market.money import MarketRules, round_price
 from energy_tui.services.market.orders import default_cap
 from energy_tui.services.market.rules import current as current_rules
+from energy_tui.services.market.sql import read_together
 from energy_tui.services.market.views import OrderView, parse_order_id
 from energy_tui.services.prosumers import Balances
 
@@ -141,23 +144,42 @@ def levels(
 
 def book(depth: int = 20, address: str | None = None) -> Book:
     """The top `depth` levels a side; with `address`, each level carries that
-    prosumer's own resting kWh (`Level.mine`), read in the same queries."""
+    prosumer's own resting kWh (`Level.mine`), read in the same queries. With the last
+    two prices and the change marker: four fixed statements read as tuples
+    (`reads.book_statements`), on PostgreSQL in one round trip."""
     now = clock.now()
-    last = [
-        row[0]
-        for row in EnergyTrade.select(EnergyTrade.price_per_kwh)
-        .order_by(EnergyTrade.seq.desc())
-        .limit(2)
-        .tuples()
-    ]
-    prices = [EnergyTrade.price_per_kwh.python_value(p) for p in last]
+    name = reads.backend()
+    bids_sql, asks_sql, last_sql = reads.book_statements(name, address is not None)
+    own = () if address is None else (address,)
+    bids, asks, last, marker = read_together(
+        (bids_sql, (*own, True, "buy", now, depth)),
+        (asks_sql, (*own, True, "sell", now, depth)),
+        (last_sql, ()),
+        (_VERSION_SQL.format(p=db.param), ()),
+    )
+    price = reads.price_converter(name)
+    prices = [price(row[0]) for row in last]
     return Book(
-        levels("buy", depth, now, mine=address),
-        levels("sell", depth, now, mine=address),
+        _levels(bids, name),
+        _levels(asks, name),
         prices[0] if prices else None,
         prices[1] if len(prices) > 1 else None,
-        version(),
+        int(marker[0][0]) if marker else 0,
     )
+
+
+_VERSION_SQL = "SELECT version FROM market_state WHERE id = 1"
+
+
+def _levels(rows: list[tuple[Any, ...]], backend: str) -> list[Level]:
+    price = reads.price_converter(backend)
+    result, total = [], _ZERO
+    for level_price, raw, count, *own in rows:
+        quantity = exact_value(db, raw, ENERGY_PLACES)
+        total += quantity
+        mine = exact_value(db, own[0], ENERGY_PLACES) if own else _ZERO
+        result.append(Level(price(level_price), quantity, int(count), total, mine))
+    return result
 
 
 def open_orders(address: str) -> list[OrderView]:
@@ -189,7 +211,8 @@ class OpenSummary:
 def open_summary(address: str, side: str | None = None) -> OpenSummary:
     """How many open orders `address` has (of `side`, if given) and what they hold."""
     o = EnergyOrder
-    wanted = ORDER_IS_ACTIVE & (o.trader_address == address)
+    live = o.expires_at.is_null() | (o.expires_at > clock.now())  # cancel-all expires them
+    wanted = ORDER_IS_ACTIVE & (o.trader_address == address) & live
     if side is not None:
         wanted &= o.order_type == side
     rows = (
@@ -339,19 +362,13 @@ class TradeFilter:
 
 
 def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
-    """Newest first."""
-    t = EnergyTrade
-    query = t.select()
-    if spec.address is not None:
-        mine = {"buy": t.buyer_address == spec.address, "sell": t.seller_address == spec.address}
-        query = query.where(mine[spec.side] if spec.side else (mine["buy"] | mine["sell"]))
-    if spec.since is not None:
-        query = query.where(t.executed_at >= spec.since)
-    if spec.until is not None:
-        query = query.where(t.executed_at < spec.until)
-    if spec.before_seq is not None:
-        query = query.where(t.seq < spec.before_seq)
-    return [TradeView.of(row) for row in query.order_by(t.seq.desc()).limit(spec.limit)]
+    """Newest first. A prosumer's trades come from the (buyer_address, seq) and
+    (seller_address, seq) indexes, the newest `limit` of each side merged: the time
+    does not grow with the market's trades (migration 0010)."""
+    rows = reads.trades_rows(
+        spec.address, spec.side, spec.since, spec.until, spec.limit, spec.before_seq
+    )
+    return [TradeView(*row) for row in rows]
 
 
 def order_fills(order_id: str | uuid.UUID) -> list[TradeView]:

@@ -27,6 +27,7 @@ from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
+    accounts_statement,
     as_uuid,
     batch,
     dec,
@@ -56,6 +57,11 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
 _EXPIRED = "its lifetime ran out (expires_at)"
 _CANCELLED_ALL = "cancelled with all open orders of its owner"
+_IDS_PER_EVENT = 1000  # order ids listed in one audit event of a cancel-all
+_UNPAYABLE = (
+    "its owner could not pay the rounding cent of its next trade (each trade's price and "
+    "fee are rounded to the cent): cancelled by the market"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +92,8 @@ class _Order:
     reserved: Decimal  # WATT still held (buy orders)
     seq: int
     tif: str = "gtc"
+    capped: bool = False  # a market buy: spends at most what it holds (amount x cap + fee)
+    held_out: bool = False  # a capped buy stopped: the next fill would cost more than that
 
     @property
     def remaining(self) -> Decimal:
@@ -163,6 +171,20 @@ class Ledger:
         sql, params = _trader_query(address, side, price)
         return self.trader(run(sql, *params).fetchone(), address)
 
+    def load_many(self, addresses: list[str]) -> None:
+        """Read the accounts not loaded yet in one statement, locked (the makers an
+        order will reach and the fee's receiver), instead of one round trip each; an
+        address without a row is left to `get` (and `grid_operator`)."""
+        wanted = [a for a in dict.fromkeys(addresses) if a not in self.accounts]
+        if len(wanted) < 2:
+            return
+        rows = run(accounts_statement(len(wanted)), *wanted).fetchall()
+        by_name = {str(row[0]).lower(): row for row in rows}
+        for address in wanted:
+            row = by_name.get(address.lower())
+            if row is not None:
+                self._load(row, address)
+
     def trader(self, row: tuple[Any, ...] | None, address: str) -> Decimal | None:
         """`load_trader` with the row read already."""
         row = self._load(row, address)
@@ -224,16 +246,18 @@ class _Opening:
     state: _State
     own_price: Decimal | None  # of the trader's own order the new one would cross
     makers: list[_Order] | None  # the first batch; None: `_match` reads it
+    statistics: Any = stats.UNREAD  # today's statistics row, when read with the lock
 
 
 def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime) -> _Opening:
     """Lock the market, expire what is due, load the trader (and, on PostgreSQL, read
     the first makers).
 
-    On PostgreSQL the three are read in one round trip; elsewhere the makers wait for
-    `_match`, so that an order refused on the way costs no book query. If orders
-    expired, balances and the book moved after those reads: the trader is read again
-    and the makers are left to `_match`.
+    On PostgreSQL and MySQL these (and today's statistics row) are read in one round
+    trip; on SQLite the makers wait for `_match`, so that an order refused on the way
+    costs no book query. If orders expired, balances and the book moved after those
+    reads: the trader is read again and the makers are left to `_match` (expiry
+    changes no trade statistics).
     """
     price = _limit(request)
     queries = [
@@ -242,14 +266,16 @@ def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime)
     ]
     if pipelined():
         queries.append(_makers_query(request.side, price))
-    locked, trader, *makers = read_together(*queries)
+        queries.append((statements().stats_row, (now.date(),)))
+    locked, trader, *more = read_together(*queries)
     state = _state(locked[0])
+    today = (more[1][0] if more[1] else None) if more else stats.UNREAD
     if _expire_due(now, state):
         own_price = ledger.load_trader(address, request.side, price)
-        return _Opening(state, own_price, None)
+        return _Opening(state, own_price, None, today)
     own_price = ledger.trader(trader[0] if trader else None, address)
-    first = [_Order.of(row) for row in makers[0]] if makers else None
-    return _Opening(state, own_price, first)
+    first = [_Order.of(row) for row in more[0]] if more else None
+    return _Opening(state, own_price, first, today)
 
 
 def _lock() -> _State:
@@ -298,7 +324,10 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     address = own_address(actor)
     if request.kind == "limit" and request.price is None:
         raise ValidationError("a limit order needs a price", field="price")
-    with db.atomic(), batch():
+    # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
+    # the writes, releasing the market lock as they land.
+    own_transaction = db.transaction_depth() == 0
+    with db.atomic(), batch(commit=own_transaction):
         now = clock.now()
         ledger = Ledger()
         cap_note = ""
@@ -323,6 +352,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             hold,
             state.order_seq,
             request.time_in_force,
+            capped=request.kind == "market" and request.side == "buy",
         )
         fills: list[Fill] = []
         reason = None
@@ -337,6 +367,12 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
                 killed = True
         if not killed:
             fills = _match(order, ledger, state, rules, now, opening.makers)
+            if order.tif == "fok" and order.remaining and order.held_out:
+                raise ValidationError(
+                    f"fill or kill: {order.remaining} of {order.amount} kWh could not fill "
+                    f"within the {hold} WATT it holds (amount x cap + fee): each trade pays "
+                    "its own fee, rounded up to the cent: nothing was done"
+                )
             if order.tif == "fok" and order.remaining:
                 # a maker dropped out on a rounding cent after the count: all or nothing
                 raise ValidationError(
@@ -350,14 +386,15 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             else:
                 state.count_open(order.side, +1)
             if status == "cancelled":
-                reason = _cancel_reason(order, request, cap_note)
+                reason = _cancel_reason(order, request, cap_note, hold)
         else:  # killed: nothing traded, nothing held
             status, order.reserved = "cancelled", _ZERO.quantize(_WATT)
         _insert_order(order, status, expires_at, now, request.kind, reason)
         _write_fills(fills, actor, now)
-        if not killed:  # a killed order changed no balance and no count
+        if not killed:  # a killed order changed no balance
             ledger.save(now)
-            stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        # the open counts: an expiry on the way may have changed them even when killed
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now, opening.statistics)
         _save_state(state, now)
         _audit(
             actor,
@@ -401,10 +438,16 @@ def _or_better(order: _Order) -> str:
     return f"{order.price} or {'less' if order.side == 'buy' else 'more'}"
 
 
-def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str) -> str:
+def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str, hold: Decimal) -> str:
     """Why the unfilled part of an immediate order was cancelled."""
     other = "sell" if order.side == "buy" else "buy"
     left = f"{order.remaining} of {order.amount} kWh"
+    if order.held_out:
+        return (
+            f"market order: {left} not bought: the next trade would have spent more than "
+            f"the {hold} WATT it held (amount x cap + fee; each trade pays its own fee, "
+            "rounded up to the cent)"
+        )
     if request.kind == "market":
         where = "at or below" if order.side == "buy" else "at or above"
         note = f" ({cap_note})" if cap_note else ""
@@ -569,7 +612,11 @@ def _match(
         first = None
         if not makers:
             break
+        ledger.load_many(_reached(order, makers, rules))
         for maker in makers:
+            if order.capped and _beyond_hold(order, maker, rules):
+                order.held_out = True
+                return fills
             try:
                 fills.append(_fill(order, maker, ledger, state, rules, now))
             except _Unpayable as short:
@@ -585,6 +632,27 @@ def _match(
             if order.remaining == 0:
                 return fills
     return fills
+
+
+def _beyond_hold(buy: _Order, maker: _Order, rules: MarketRules) -> bool:
+    """Whether filling `buy` against `maker` would cost more than the buy still holds."""
+    total = rules.trade_total(min(buy.remaining, maker.remaining), maker.price)
+    return total + rules.fee(total) > buy.reserved
+
+
+def _reached(order: _Order, makers: list[_Order], rules: MarketRules) -> list[str]:
+    """The accounts that filling `order` against `makers` will change besides the
+    taker's: the makers it reaches, in book order until its remainder is used up, and
+    the fee's receiver."""
+    addresses, left = [], order.remaining
+    for maker in makers:
+        if left <= 0:
+            break
+        addresses.append(maker.trader)
+        left -= maker.remaining
+    if addresses and rules.fee_rate > 0:
+        addresses.append(rules.grid_operator_address)
+    return addresses
 
 
 class _Unpayable(Exception):
@@ -663,6 +731,7 @@ def _save_maker(maker: _Order, ledger: Ledger, state: _State, now: dt.datetime) 
             now,
             "partially_filled",
             True,
+            None,
             maker.id.hex,
         )
 
@@ -673,7 +742,8 @@ def _close_maker(
     """A resting order leaves the book: filled, or unable to pay a rounding cent."""
     _release(maker, ledger)
     state.count_open(maker.side, -1)
-    write(statements().save_maker, maker.filled, _ZERO, now, status, False, maker.id.hex)
+    reason = _UNPAYABLE if status == "cancelled" else None
+    write(statements().save_maker, maker.filled, _ZERO, now, status, False, reason, maker.id.hex)
 
 
 def _final_status(order: _Order) -> str:
@@ -1056,6 +1126,10 @@ def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules
         account.energy_reserved += more
     else:
         hold = rules.buyer_cost(remaining, change.price)
+        if not change.loses_priority:
+            # a smaller amount at the same price never asks for more than it holds now
+            # (per-trade rounding may have left less than a new order would hold)
+            hold = min(hold, order.reserved)
         if hold > MAX_MONEY:
             raise ValidationError(
                 f"order value {hold} WATT is beyond {MAX_MONEY} WATT", field="amount"
@@ -1116,16 +1190,22 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                 updated_at=now,
                 status_reason=_CANCELLED_ALL,
             ).where(EnergyOrder.id.in_([row.id for row in rows])).execute()
-            audit.record(
-                "order_cancelled",
-                actor,
-                scope="all",
-                side=side or "both",
-                orders=len(rows),
-                order_ids=[str(row.id) for row in rows],
-                released_watt=str(watt),
-                released_energy=str(energy),
-            )
+            ids = [str(row.id) for row in rows]
+            # a MySQL/MariaDB TEXT holds 64 KB (about 1,600 ids): very many orders are
+            # listed over several events, each saying which part of how many it is
+            parts = [ids[i : i + _IDS_PER_EVENT] for i in range(0, len(ids), _IDS_PER_EVENT)]
+            for number, part in enumerate(parts, 1):
+                audit.record(
+                    "order_cancelled",
+                    actor,
+                    scope="all",
+                    side=side or "both",
+                    orders=len(rows),
+                    order_ids=part,
+                    released_watt=str(watt),
+                    released_energy=str(energy),
+                    **({"part": f"{number} of {len(parts)}"} if len(parts) > 1 else {}),
+                )
         if rows or expired:
             stats.record(now.date(), (), state.open_buys, state.open_sells, now)
             _save_state(state, now)

@@ -6,15 +6,18 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from peewee import fn
 
 from energy_tui import clock
 from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_product, exact_value
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
-from energy_tui.db.models import EnergyTrade, MarketStatistics, db
+from energy_tui.db.models import CANDLE_SIZES, EnergyTrade, MarketStatistics, db
+from energy_tui.services.market import candles as buckets
+from energy_tui.services.market import reads
 from energy_tui.services.market.money import round_price
-from energy_tui.services.market.sql import dec, lock_market, run, statements, write
+from energy_tui.services.market.sql import dec, lock_market, read_together, statements, write
 from energy_tui.services.market.views import Fill
 
 NOTIONAL_PLACES = ENERGY_PLACES + PRICE_PLACES
@@ -24,17 +27,34 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _NOTIONAL = Decimal(1).scaleb(-NOTIONAL_PLACES)
 
 
+UNREAD: Any = object()  # `record`'s `stored`: the day's row is read by `record` itself
+
+
 def record(
-    day: dt.date, fills: Iterable[Fill], open_buys: int, open_sells: int, now: dt.datetime
+    day: dt.date,
+    fills: Iterable[Fill],
+    open_buys: int,
+    open_sells: int,
+    now: dt.datetime,
+    stored: Any = UNREAD,
 ) -> None:
-    """Add fills to the day's row and refresh its open-order counts (inside the
-    matching transaction, so the row always agrees with the trades)."""
+    """Add fills to the day's row and to their candle buckets, and refresh the day's
+    open-order counts (inside the matching transaction, so both always agree with the
+    trades). `stored`: the day's `stats_row` (None: there is none) when read already
+    under the market lock."""
     fills = list(fills)
     sql = statements()
     if not fills:
         write(sql.upsert_stats_counts, day, open_buys, open_sells, now)
         return
-    row = run(sql.stats_row, day).fetchone()
+    keys = buckets.keys_of(fills)
+    if stored is UNREAD:
+        day_rows, candle_rows = read_together((sql.stats_row, (day,)), buckets.load_query(keys))
+        row = day_rows[0] if day_rows else None
+    else:
+        row = stored
+        (candle_rows,) = read_together(buckets.load_query(keys))
+    buckets.record(fills, keys, candle_rows)
     trades, volume, notional, high, low = (
         (
             int(row[0]),
@@ -60,15 +80,27 @@ def record(
         write(sql.save_stats, *values, day)
 
 
-def daily(days: int, today: dt.date | None = None) -> list[MarketStatistics]:
-    """The last `days` daily rows (days without a row are absent), oldest first."""
+class DayStats(NamedTuple):
+    """One day's `market_statistics` row, as the screens and the CLI read it (a named
+    tuple: 365 of them are made per refresh of the statistics screen)."""
+
+    date: dt.date
+    total_trades: int
+    total_volume: Decimal
+    notional: Decimal
+    average_price: Decimal
+    highest_price: Decimal
+    lowest_price: Decimal
+    active_buy_orders: int
+    active_sell_orders: int
+
+
+def daily(days: int, today: dt.date | None = None) -> list[DayStats]:
+    """The last `days` daily rows (days without a row are absent), oldest first; one
+    fixed statement read as tuples (`reads.days_rows`)."""
     today = today or clock.now().date()
     since = today - dt.timedelta(days=days - 1)
-    return list(
-        MarketStatistics.select()
-        .where(MarketStatistics.date >= since)
-        .order_by(MarketStatistics.date)
-    )
+    return list(map(DayStats._make, reads.days_rows(since)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +115,31 @@ class Candle:
 
 
 def candles(seconds: int, since: dt.datetime, until: dt.datetime | None = None) -> list[Candle]:
-    """OHLCV per `seconds`-wide bucket of trades in [since, until), computed in SQL."""
+    """OHLCV per `seconds`-wide bucket, oldest first, for the buckets with trades that
+    overlap [since, until) (a bucket that begins before `since` counts whole).
+
+    The sizes kept in `market_candles` (CANDLE_SIZES: 15 min, 1 h, 1 day) are read
+    from there, in time independent of the trades they hold; any other width is
+    computed from the trades in [since, until).
+    """
     until = until or clock.now() + dt.timedelta(seconds=1)
+    if seconds in CANDLE_SIZES:
+        return [
+            Candle(
+                buckets.as_datetime(start),
+                dec(o, _PRICE),
+                dec(h, _PRICE),
+                dec(lo, _PRICE),
+                dec(c, _PRICE),
+                dec(volume, _KWH),
+                int(count),
+            )
+            for start, o, h, lo, c, volume, count in buckets.read(seconds, since, until)
+        ]
+    return _candles_from_trades(seconds, since, until)
+
+
+def _candles_from_trades(seconds: int, since: dt.datetime, until: dt.datetime) -> list[Candle]:
     t = EnergyTrade
     bucket = epoch_bucket(db, t.executed_at, seconds)
     rows = list(
@@ -166,10 +221,12 @@ def _as_date(value: object) -> dt.date:
 
 
 def rebuild() -> list[str]:
-    """Recompute the trade columns of every daily row from the trades.
+    """Recompute the trade columns of every daily row, and every candle bucket, from
+    the trades.
 
-    Returns one line per day whose stored row disagreed (empty when all agreed).
-    Active order counts are snapshots and cannot be recomputed; they are kept.
+    Returns one line per day whose stored row disagreed, then one per candle size
+    with buckets that disagreed (empty when all agreed). Active order counts are
+    snapshots and cannot be recomputed; they are kept.
     """
     changes = []
     with db.atomic():
@@ -192,6 +249,7 @@ def rebuild() -> list[str]:
             if before != _trade_columns(row):
                 changes.append(f"{day}: {before} -> {_trade_columns(row)}")
                 row.save()
+        changes += buckets.rebuild()
     return changes
 
 

@@ -1,0 +1,95 @@
+"""What a start pays for: `energy-tui --help` and a SQLite command import no database
+driver and no Textual (issue 15); a PostgreSQL/MySQL URL loads its own driver only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DRIVERS = ("psycopg", "psycopg2", "psycopg_binary", "pymysql", "MySQLdb")
+FRONT_END_ONLY = ("textual", "rich", "plotext", "energy_tui.tui", "energy_tui.api")
+
+RUN = textwrap.dedent(
+    """
+    import contextlib, io, json, sys
+    from energy_tui.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            status = main(sys.argv[1:])
+        except SystemExit as exc:
+            status = exc.code
+    roots = sorted({name.split(".")[0] for name in sys.modules})
+    ours = sorted(name for name in sys.modules if name.startswith("energy_tui."))
+    print(json.dumps({"status": status, "roots": roots, "ours": ours, "out": out.getvalue()}))
+    """
+)
+
+
+def imported_by(*argv: str, cwd: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", RUN, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+        env={"HOME": str(cwd), "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def loaded(seen: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    modules = set(seen["roots"]) | set(seen["ours"])
+    return sorted(name for name in names if name in modules)
+
+
+def test_help_imports_no_driver_and_no_front_end(tmp_path: Path) -> None:
+    seen = imported_by("--help", cwd=tmp_path)
+    assert seen["status"] == 0 and "order" in str(seen["out"])
+    assert loaded(seen, DRIVERS) == []
+    assert loaded(seen, FRONT_END_ONLY) == []
+
+
+def test_a_sqlite_command_imports_no_driver(tmp_path: Path) -> None:
+    seen = imported_by("--db", f"sqlite:///{tmp_path / 'x.db'}", "book", cwd=tmp_path)
+    assert seen["status"] == 0
+    assert "energy_tui.services.market.book" in seen["ours"]  # it did run
+    assert loaded(seen, DRIVERS) == []
+    assert loaded(seen, FRONT_END_ONLY) == []
+
+
+OPEN = textwrap.dedent(
+    """
+    import sys
+    from energy_tui.db.connect import open_database
+    import peewee
+    from energy_tui.db.urls import parse_url
+
+    assert peewee.psycopg is None and peewee.mysql is None
+    assert not {"psycopg", "pymysql"} & set(sys.modules)
+    postgres = open_database(parse_url("postgresql://u@127.0.0.1:1/x"))
+    assert "pymysql" not in sys.modules
+    assert isinstance(postgres._adapter, peewee.Psycopg3Adapter)
+    assert peewee.Psycopg3Adapter.txn_idle is not None
+    open_database(parse_url("mysql://u@127.0.0.1:1/x"))
+    print(peewee.psycopg.__name__, peewee.mysql.__name__)
+    """
+)
+
+
+def test_a_server_url_loads_its_own_driver_when_opened(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    pytest.importorskip("pymysql")
+    result = subprocess.run(
+        [sys.executable, "-c", OPEN], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["psycopg", "pymysql"]
