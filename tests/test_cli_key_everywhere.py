@@ -1,4 +1,4 @@
-"""An API key means the same to every command: with one given (--api-key or the
+"""An API key means the same to every command: with one given (--api-key-file or the
 environment) a command acts as the key's owner; only with none is it the local operator."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from tests.auth_support import (
     last_audit_id,
     snapshot,
 )
+from tests.key_support import key_file
 
 NEW_PASSWORD = "a brand new password"
 
@@ -100,7 +101,7 @@ def test_a_traders_key_in_the_environment_is_refused_every_operator_command(
 @pytest.mark.parametrize(("args", "stdin"), CASES)
 def test_an_admins_manage_key_may_run_every_operator_command(run, ring, args, stdin):
     start = last_audit_id()
-    result = run(*_args(args, ring), "--api-key", ring["manager"], stdin=stdin)
+    result = run(*_args(args, ring), *key_file(ring["manager"]), stdin=stdin)
     assert result.code == 0, result.err
     written = [event for event, outcome, _ in events_since(start) if outcome != "denied"]
     actors = {row.actor for row in audit_since(start)}
@@ -124,14 +125,14 @@ def test_an_invalid_key_in_the_environment_stops_an_operator_command(run, ring, 
 
 
 def test_a_key_owner_may_read_their_own_prosumer(run, ring):
-    result = run("prosumer", "show", "bob-home", "--json", "--api-key", ring["trader"])
+    result = run("prosumer", "show", "bob-home", "--json", *key_file(ring["trader"]))
     assert result.code == 0, result.err
     assert json.loads(result.out)["watt_total"] == "100.00"
 
 
 def test_a_manage_key_acts_as_its_owner_in_the_audit_log(run, ring):
     start = last_audit_id()
-    result = run("prosumer", "deposit", "bob-home", "5", "--api-key", ring["manager"])
+    result = run("prosumer", "deposit", "bob-home", "5", *key_file(ring["manager"]))
     assert result.code == 0, result.err
     [row] = audit_since(start)
     assert (row.event_type, row.actor) == ("deposit", f"user:adm key:{ring['manager'][:12]}")

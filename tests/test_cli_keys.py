@@ -13,6 +13,7 @@ from energy_tui.db.models import ApiKey
 from energy_tui.services import keys, users
 from tests.auth_support import OPERATOR, add_user, events_since, last_audit_id, snapshot
 from tests.clock_support import START
+from tests.key_support import key_file
 
 OS_USER = "opsuser"
 KEY_LINE = re.compile(r"^    (etk_[0-9a-f]{8}_[A-Za-z0-9_-]{43})$", re.M)
@@ -60,12 +61,12 @@ def test_operator_creates_lists_uses_and_revokes_a_key(run, people):
     assert prefix in listing and "laptop" in listing and "active" in listing
     assert key[13:] not in listing
 
-    who = ok(run, "whoami", "--api-key", key)
+    who = ok(run, "whoami", *key_file(key))
     assert re.search(r"owner\s+bob", who) and re.search(r"role\s+trader", who)
     assert re.search(r"permissions\s+read,trade", who) and re.search(r"expires\s+never", who)
 
     assert ok(run, "key", "revoke", prefix) == f"revoked API key {prefix} 'laptop' of bob\n"
-    refused = run("whoami", "--api-key", key)
+    refused = run("whoami", *key_file(key))
     assert refused.code == 3
     assert f"API key {prefix} was revoked on 2026-03-02 12:00 UTC" in refused.err
     assert "revoked" in ok(run, "key", "list", "--user", "bob")
@@ -111,7 +112,7 @@ def test_whoami_without_a_key_is_the_local_operator(run, people):
 def test_operator_key_creates_keys_for_others(run, people):
     manager = create_json(run, "--user", "otto", "--name", "ops", "--perm", "read,trade,manage")
     start = last_audit_id()
-    made = create_json(run, "--user", "bob", "--name", "x", "--api-key", manager["key"])
+    made = create_json(run, "--user", "bob", "--name", "x", *key_file(manager["key"]))
     assert made["permissions"] == ["read"]
     assert events_since(start) == [("api_key_generated", "success", None)]
 
@@ -154,38 +155,39 @@ def keyring(run, people, now) -> dict[str, str]:
 
 DENIED = ("api_key_denied", "denied")
 PERMISSION = [("permission_denied", "denied", None)]
+KEY = "--api-key-file"  # the value after it is written to a key file (see key_args)
 BAD_INPUT = [
     # id, arguments ({name} is a key of `keyring`), exit code, message, audit rows
-    ("malformed key", ["whoami", "--api-key", "etk_123"], 3, "malformed API key",
+    ("malformed key", ["whoami", KEY, "etk_123"], 3, "malformed API key",
      [(*DENIED, "malformed")]),
-    ("empty key", ["whoami", "--api-key", ""], 3, "malformed API key", [(*DENIED, "malformed")]),
-    ("10000-char key", ["whoami", "--api-key", "k" * 10_000], 3, "malformed API key",
+    ("empty key file", ["whoami", KEY, ""], 2, "is empty", []),
+    ("4000-char key", ["whoami", KEY, "k" * 4000], 3, "malformed API key",
      [(*DENIED, "malformed")]),
-    ("unknown prefix", ["whoami", "--api-key", "{unknown}"], 3, "API key etk_00000000 is not valid",
+    ("unknown prefix", ["whoami", KEY, "{unknown}"], 3, "API key etk_00000000 is not valid",
      [(*DENIED, "unknown")]),
-    ("wrong secret", ["whoami", "--api-key", "{wrong}"], 3, "is not valid: give the whole key",
+    ("wrong secret", ["whoami", KEY, "{wrong}"], 3, "is not valid: give the whole key",
      [(*DENIED, "wrong_secret")]),
-    ("revoked key", ["whoami", "--api-key", "{revoked}"], 3, "was revoked on",
+    ("revoked key", ["whoami", KEY, "{revoked}"], 3, "was revoked on",
      [(*DENIED, "revoked")]),
-    ("expired key", ["whoami", "--api-key", "{expired}"], 3,
+    ("expired key", ["whoami", KEY, "{expired}"], 3,
      "expired on 2026-03-02 13:00 UTC", [(*DENIED, "expired")]),
-    ("owner disabled", ["whoami", "--api-key", "{disabled}"], 3,
+    ("owner disabled", ["whoami", KEY, "{disabled}"], 3,
      "belongs to alice, whose account is disabled", [(*DENIED, "owner_inactive")]),
     ("trader key creating a key for someone else",
-     ["key", "create", "--user", "alice", "--name", "x", "--api-key", "{bob}"], 3,
+     ["key", "create", "--user", "alice", "--name", "x", KEY, "{bob}"], 3,
      "bob may not manage API keys of others as trader", PERMISSION),
     ("trader key creating a key for themselves",
-     ["key", "create", "--user", "bob", "--name", "x", "--api-key", "{bob}"], 3,
+     ["key", "create", "--user", "bob", "--name", "x", KEY, "{bob}"], 3,
      "bob may not manage own API keys with this API key", PERMISSION),
     ("trader key revoking someone else's key",
-     ["key", "revoke", "{otto}", "--api-key", "{bob}"], 3,
+     ["key", "revoke", "{otto}", KEY, "{bob}"], 3,
      "bob may not manage API keys of others", PERMISSION),
-    ("trader key reading the audit log", ["audit", "list", "--api-key", "{bob}"], 3,
+    ("trader key reading the audit log", ["audit", "list", KEY, "{bob}"], 3,
      "bob may not read audit log as trader", PERMISSION),
-    ("read key listing others' keys", ["key", "list", "--user", "otto", "--api-key",
+    ("read key listing others' keys", ["key", "list", "--user", "otto", KEY,
      "{bob_read}"], 3, "bob may not manage API keys of others", PERMISSION),
     ("manage key minting a trade key", ["key", "create", "--user", "bob", "--name", "x",
-     "--perm", "trade", "--api-key", "{otto}"], 3, "which otto may not do", PERMISSION),
+     "--perm", "trade", KEY, "{otto}"], 3, "which otto may not do", PERMISSION),
     ("expiry in the past", ["key", "create", "--user", "bob", "--name", "x", "--expires",
      "2020-01-01"], 2, "expiry '2020-01-01' is not in the future", []),
     ("expiry of zero", ["key", "create", "--user", "bob", "--name", "x", "--expires", "0h"],
@@ -214,6 +216,17 @@ BAD_INPUT = [
 ]  # fmt: skip
 
 
+def key_args(args: list[str]) -> list[str]:
+    """`args` with the value after each KEY moved into a key file."""
+    out: list[str] = []
+    for arg in args:
+        if out[-1:] == [KEY]:
+            out[-1:] = key_file(arg)
+        else:
+            out.append(arg)
+    return out
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message", "events"),
     [pytest.param(*case[1:], id=case[0]) for case in BAD_INPUT],
@@ -222,7 +235,7 @@ def test_bad_input_is_refused_clearly_audited_and_changes_nothing(
     run, keyring, now, args, code, message, events
 ):
     before, start = snapshot(), last_audit_id()
-    result = run(*[arg.format(**keyring) for arg in args])
+    result = run(*key_args([arg.format(**keyring) for arg in args]))
     assert result.code == code
     assert message in result.err
     assert result.out == ""
@@ -235,7 +248,7 @@ def test_bad_input_is_refused_clearly_audited_and_changes_nothing(
 
 
 def test_no_secret_appears_in_error_output(run, keyring):
-    result = run("whoami", "--api-key", keyring["wrong"])
+    result = run("whoami", *key_file(keyring["wrong"]))
     assert keyring["wrong"][13:] not in result.err
     assert keyring["bob"][13:] not in result.err
 
@@ -244,7 +257,7 @@ def test_no_secret_appears_in_error_output(run, keyring):
 
 
 def test_audit_list_filters_by_event_user_and_time(run, keyring, now):
-    run("whoami", "--api-key", keyring["wrong"])
+    run("whoami", *key_file(keyring["wrong"]))
     rows = json.loads(ok(run, "audit", "list", "--event", "api_key_denied", "--json"))
     assert [(r["event_type"], r["data"]["reason"]) for r in rows] == [
         ("api_key_denied", "wrong_secret")

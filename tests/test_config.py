@@ -409,6 +409,7 @@ def test_every_integer_setting_has_a_maximum_that_is_accepted(tmp_path):
 
 def test_huge_order_ttl_stops_order_place_with_exit_2_before_anything(cli, monkeypatch):
     monkeypatch.setenv("ORDER_TTL_HOURS", "99999999999")
-    result = cli("--db", "sqlite:x.db", "order", "place", "buy", "1", "0.1", "--api-key", "k")
+    monkeypatch.setenv("ENERGY_TUI_API_KEY", "k")
+    result = cli("--db", "sqlite:x.db", "order", "place", "buy", "1", "0.1")
     assert_refused_in_one_line(result, "ORDER_TTL_HOURS='99999999999' (from environment)")
     assert not Path("x.db").exists()

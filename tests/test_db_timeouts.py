@@ -17,6 +17,7 @@ from energy_tui.db.models import db
 from energy_tui.db.urls import parse_url
 from energy_tui.errors import DatabaseBusy, MarketBusy
 from energy_tui.services import prosumers
+from tests.key_support import key_file
 from tests.market_support import OPERATOR, key_for, place, snapshot, trader
 
 SECONDS = 1
@@ -104,7 +105,7 @@ def test_cli_order_place_behind_a_held_market_lock_exits_75_with_one_line(
     before = snapshot()
     with market_held(backend):
         result = cli(
-            "order", "place", "buy", "1", "1", "--db", backend.url, "--api-key", key, "--yes"
+            "order", "place", "buy", "1", "1", "--db", backend.url, *key_file(key), "--yes"
         )
     assert result.code == 75, result.err
     assert result.err == (

@@ -17,6 +17,7 @@ from energy_tui import locations
 from energy_tui.config import OPTIONS
 from energy_tui.db.urls import DatabaseURL, parse_url
 from energy_tui.errors import ConfigError
+from tests.key_support import key_file
 
 FUZZ = settings(
     max_examples=120,
@@ -34,11 +35,11 @@ TRICKY = st.sampled_from(
 UNDECODABLE = st.binary(min_size=1, max_size=8).map(os.fsdecode)  # bytes as argv holds them
 ARG = st.one_of(st.text(max_size=12), UNDECODABLE, NUMBERISH, TRICKY)
 
-KEY = "{key}"
+KEY_FILE = "{key_file}"  # the path of a file holding alice's key
 TEMPLATES = [
     ["book", "--depth", ARG],
     ["trades", "list", "--limit", ARG, "--since", ARG],
-    ["trades", "list", "--until", ARG, "--side", ARG, "--api-key", KEY],
+    ["trades", "list", "--until", ARG, "--side", ARG, "--api-key-file", KEY_FILE],
     ["stats", "show", "--days", ARG],
     ["audit", "list", "--limit", ARG, "--since", ARG],
     ["prosumer", "add", ARG, "--name", ARG, "--kind", ARG],
@@ -49,11 +50,11 @@ TEMPLATES = [
     ["user", "disable", ARG],
     ["user", "set-role", ARG, ARG],
     ["key", "list", "--user", ARG],
-    ["order", "place", ARG, ARG, ARG, "--api-key", KEY],
-    ["order", "place", "--api-key", KEY, "buy", "--", ARG, ARG],
-    ["order", "place", "sell", "1", "0.5", "--expires", ARG, "--api-key", KEY],
-    ["order", "preview", ARG, ARG, ARG, "--api-key", KEY],
-    ["order", "cancel", ARG, "--api-key", KEY],
+    ["order", "place", ARG, ARG, ARG, "--api-key-file", KEY_FILE],
+    ["order", "place", "--api-key-file", KEY_FILE, "buy", "--", ARG, ARG],
+    ["order", "place", "sell", "1", "0.5", "--expires", ARG, "--api-key-file", KEY_FILE],
+    ["order", "preview", ARG, ARG, ARG, "--api-key-file", KEY_FILE],
+    ["order", "cancel", ARG, "--api-key-file", KEY_FILE],
 ]
 SAFE_COMMANDS = [["book"], ["trades", "list"], ["stats", "show"], ["audit", "list"],
                  ["prosumer", "list"], ["user", "list"], ["key", "list"], ["db", "status"],
@@ -125,7 +126,8 @@ def check_outcome(result, before: list[tuple], after: list[tuple]) -> None:
 @given(argv=ARGVS)
 def test_any_arguments_end_in_exit_0_or_2_with_one_line_and_nothing_written(market, argv):
     run, path, key = market
-    argv = [arg.replace(KEY, key) for arg in argv]
+    path_of_key = key_file(key)[1]
+    argv = [arg.replace(KEY_FILE, path_of_key) for arg in argv]
     before = contents(path)
     result = run(*argv)
     check_outcome(result, before, contents(path))

@@ -438,7 +438,7 @@ def test_api_actor_refuses_a_read_key_for_trading(people):
 
 
 def test_api_actor_without_a_key_says_how_to_give_one(people):
-    with pytest.raises(AuthError, match="--api-key KEY or ENERGY_TUI_API_KEY"):
+    with pytest.raises(AuthError, match=r"ENERGY_TUI_API_KEY, or in a file .* --api-key-file FILE"):
         api_actor(argparse.Namespace(api_key=None), None, "trade")
 
 

@@ -25,6 +25,7 @@ from energy_tui.errors import (
 from energy_tui.services.context import Actor
 from energy_tui.services.market import cancel_order, invariants, sweep_expired
 from tests.clock_support import freeze
+from tests.key_support import key_file
 from tests.market_support import Snapshot, key_for, place, snapshot, trader
 
 # (field, typed value, what the message says: short enough for the line under a field)
@@ -146,7 +147,7 @@ def test_service_rejects_out_of_range_value_naming_what_is_accepted(desk, field,
 def test_cli_rejects_out_of_range_value_with_one_line_and_exit_2(desk, run, field, raw, message):
     amount, price = (raw, "0.1000") if field == "amount" else ("1", raw)
     before = snapshot()
-    result = run("order", "place", "buy", amount, price, "--api-key", desk.alice_key)
+    result = run("order", "place", "buy", amount, price, *key_file(desk.alice_key))
     one_line_error(result, 2, message)
     unchanged_but_denials(before)
 
@@ -156,7 +157,7 @@ def test_unknown_side_is_rejected(desk, run):
     with pytest.raises(ValidationError, match="unknown side 'hold': expected one of buy, sell"):
         place(desk.alice, "hold", "1", "0.1000")
     one_line_error(
-        run("order", "place", "hold", "1", "0.1", "--api-key", desk.alice_key), 2, "unknown side"
+        run("order", "place", "hold", "1", "0.1", *key_file(desk.alice_key)), 2, "unknown side"
     )
     unchanged_but_denials(before)
 
@@ -182,7 +183,7 @@ CASES = [
     Case(
         "buying_without_enough_watt",
         lambda d: place(d.alice, "buy", "100", "0.2000"),
-        lambda d: ["order", "place", "buy", "100", "0.2000", "--api-key", d.alice_key],
+        lambda d: ["order", "place", "buy", "100", "0.2000", *key_file(d.alice_key)],
         InsufficientFunds,
         "buying 100.00 kWh at 0.2000 needs 21.00 WATT (grid fee included): "
         "only 9.73 WATT available",
@@ -190,14 +191,14 @@ CASES = [
     Case(
         "selling_more_energy_than_available",
         lambda d: place(d.alice, "sell", "9.01", "0.5000"),
-        lambda d: ["order", "place", "sell", "9.01", "0.5000", "--api-key", d.alice_key],
+        lambda d: ["order", "place", "sell", "9.01", "0.5000", *key_file(d.alice_key)],
         InsufficientFunds,
         "cannot sell 9.01 kWh: only 9.00 kWh available (2.00 kWh held by open sell orders)",
     ),
     Case(
         "crossing_own_resting_order",
         lambda d: place(d.alice, "buy", "1", "0.3000"),
-        lambda d: ["order", "place", "buy", "1", "0.3000", "--api-key", d.alice_key],
+        lambda d: ["order", "place", "buy", "1", "0.3000", *key_file(d.alice_key)],
         ValidationError,
         "would trade with your own sell order at 0.3000: cancel that order first",
     ),
@@ -206,7 +207,7 @@ CASES = [
         lambda d: place(d.alice, "buy", "1", "0.1000", expires="2020-01-01"),
         lambda d: [
             *("order", "place", "buy", "1", "0.1000", "--expires", "2020-01-01"),
-            *("--api-key", d.alice_key),
+            *key_file(d.alice_key),
         ],
         ValidationError,
         "expiry '2020-01-01' is not in the future",
@@ -216,7 +217,7 @@ CASES = [
         lambda d: place(d.alice, "buy", "1", "0.1000", expires="soon"),
         lambda d: [
             *("order", "place", "buy", "1", "0.1000", "--expires", "soon"),
-            *("--api-key", d.alice_key),
+            *key_file(d.alice_key),
         ],
         ValidationError,
         "expiry 'soon' is not understood",
@@ -226,7 +227,7 @@ CASES = [
         lambda d: place(d.alice, "buy", "1", "0.1000", expires="999999w"),
         lambda d: [
             *("order", "place", "buy", "1", "0.1000", "--expires", "999999w"),
-            *("--api-key", d.alice_key),
+            *key_file(d.alice_key),
         ],
         ValidationError,
         "expiry '999999w' is out of range",
@@ -234,7 +235,7 @@ CASES = [
     Case(
         "cancelling_someone_elses_order",
         lambda d: cancel_order(d.alice, d.bobs_open_buy),
-        lambda d: ["order", "cancel", str(d.bobs_open_buy), "--api-key", d.alice_key],
+        lambda d: ["order", "cancel", str(d.bobs_open_buy), *key_file(d.alice_key)],
         PermissionDenied,
         "is not yours to cancel",
         code=3,
@@ -243,35 +244,35 @@ CASES = [
     Case(
         "cancelling_an_unknown_order",
         lambda d: cancel_order(d.alice, uuid.UUID(int=7)),
-        lambda d: ["order", "cancel", str(uuid.UUID(int=7)), "--api-key", d.alice_key],
+        lambda d: ["order", "cancel", str(uuid.UUID(int=7)), *key_file(d.alice_key)],
         NotFound,
         f"no order with id {uuid.UUID(int=7)}",
     ),
     Case(
         "cancelling_with_a_malformed_id",
         lambda d: cancel_order(d.alice, "12; DROP TABLE"),
-        lambda d: ["order", "cancel", "12; DROP TABLE", "--api-key", d.alice_key],
+        lambda d: ["order", "cancel", "12; DROP TABLE", *key_file(d.alice_key)],
         ValidationError,
         "'12; DROP TABLE' is not an order id",
     ),
     Case(
         "cancelling_a_filled_order",
         lambda d: cancel_order(d.alice, d.alices_filled),
-        lambda d: ["order", "cancel", str(d.alices_filled), "--api-key", d.alice_key],
+        lambda d: ["order", "cancel", str(d.alices_filled), *key_file(d.alice_key)],
         ValidationError,
         "is already filled: only open orders can be cancelled",
     ),
     Case(
         "cancelling_an_already_cancelled_order",
         lambda d: cancel_order(d.alice, d.alices_cancelled),
-        lambda d: ["order", "cancel", str(d.alices_cancelled), "--api-key", d.alice_key],
+        lambda d: ["order", "cancel", str(d.alices_cancelled), *key_file(d.alice_key)],
         ValidationError,
         "is already cancelled",
     ),
     Case(
         "cancelling_an_expired_order",
         lambda d: cancel_order(d.alice, d.alices_expired),
-        lambda d: ["order", "cancel", str(d.alices_expired), "--api-key", d.alice_key],
+        lambda d: ["order", "cancel", str(d.alices_expired), *key_file(d.alice_key)],
         ValidationError,
         "is already expired",
     ),
@@ -280,7 +281,7 @@ CASES = [
         lambda d: place(
             dataclasses.replace(d.bob, permissions=frozenset({"read"})), "buy", "1", "0.1000"
         ),
-        lambda d: ["order", "place", "buy", "1", "0.1000", "--api-key", d.read_key],
+        lambda d: ["order", "place", "buy", "1", "0.1000", *key_file(d.read_key)],
         PermissionDenied,
         "may not trade for own prosumer with this API key",
         code=3,
@@ -291,7 +292,7 @@ CASES = [
         lambda d: cancel_order(
             dataclasses.replace(d.bob, permissions=frozenset({"read"})), d.bobs_open_buy
         ),
-        lambda d: ["order", "cancel", str(d.bobs_open_buy), "--api-key", d.read_key],
+        lambda d: ["order", "cancel", str(d.bobs_open_buy), *key_file(d.read_key)],
         PermissionDenied,
         "with this API key",
         code=3,
@@ -337,14 +338,14 @@ def test_user_without_prosumer_is_told_to_get_one_linked(desk):
 
 def test_cli_order_without_a_key_says_how_to_give_one(desk, run):
     before = snapshot()
-    one_line_error(run("order", "place", "buy", "1", "0.1"), 3, "--api-key KEY")
+    one_line_error(run("order", "place", "buy", "1", "0.1"), 3, "--api-key-file FILE")
     unchanged_but_denials(before)
 
 
 def test_cli_order_with_a_malformed_key_is_refused_and_audited(desk, run):
     before = snapshot()
     one_line_error(
-        run("order", "place", "buy", "1", "0.1", "--api-key", "etk_nope"), 3, "malformed API key"
+        run("order", "place", "buy", "1", "0.1", *key_file("etk_nope")), 3, "malformed API key"
     )
     unchanged_but_denials(before, 1)
 
@@ -359,7 +360,7 @@ def test_cli_key_from_the_environment_is_used_when_no_flag_is_given(desk, run, m
 def test_trader_key_cannot_run_operator_commands(desk, run):
     before = snapshot()
     for command in (("market", "sweep"), ("market", "check"), ("stats", "rebuild")):
-        one_line_error(run(*command, "--api-key", desk.alice_key), 3, "permission denied")
+        one_line_error(run(*command, *key_file(desk.alice_key)), 3, "permission denied")
     unchanged_but_denials(before, 3)
 
 

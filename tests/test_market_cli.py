@@ -11,6 +11,7 @@ import pytest
 from energy_tui.db.models import EnergyOrder, MarketCandle, MarketStatistics, Prosumer
 from energy_tui.services.market import invariants
 from tests.clock_support import freeze
+from tests.key_support import key_file
 from tests.market_support import key_for, place, trader
 
 D = Decimal
@@ -64,8 +65,8 @@ def set_up_two_traders_from_the_cli(run) -> tuple[str, str]:
 def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
     alice, bob = set_up_two_traders_from_the_cli(run)
 
-    sell = ok_json(run, *PLACE, "sell", "10", "0.1200", "--api-key", bob)
-    buy = ok_json(run, *PLACE, "buy", "4", "0.1500", "--api-key", alice)
+    sell = ok_json(run, *PLACE, "sell", "10", "0.1200", *key_file(bob))
+    buy = ok_json(run, *PLACE, "buy", "4", "0.1500", *key_file(alice))
 
     assert (sell["order"]["status"], sell["fills"]) == ("open", [])
     assert buy["order"]["status"] == "filled"
@@ -77,7 +78,7 @@ def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
         "0.03",
         "0.51",
     )
-    (trade,) = ok_json(run, "trades", "list", "--mine", "--api-key", alice)
+    (trade,) = ok_json(run, "trades", "list", "--mine", *key_file(alice))
     assert (trade["side"], trade["amount"], trade["buyer"], trade["seller"]) == (
         "buy",
         "4.00",
@@ -93,7 +94,7 @@ def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
     assert (b["energy_reserved"], b["energy_available"]) == ("6.00", "40.00")
     assert ok_json(run, "prosumer", "show", "grid-operator")["watt_total"] == "0.03"
 
-    (day,) = ok_json(run, "stats", "show", "--api-key", alice)
+    (day,) = ok_json(run, "stats", "show", *key_file(alice))
     assert (day["trades"], day["volume"], day["vwap"]) == (1, "4.00", "0.1200")
     assert (day["open_buys"], day["open_sells"]) == (0, 1)
     assert "all six invariants hold" in ok(run, "market", "check")
@@ -101,10 +102,10 @@ def test_two_keys_cross_and_balances_move_exactly_as_design_section_3_says(run):
 
 def test_placing_prints_what_happened_in_a_sentence_and_the_fills(run, pair):
     alice, bob = pair
-    rest = ok(run, *PLACE, "sell", "10", "0.1200", "--api-key", bob)
+    rest = ok(run, *PLACE, "sell", "10", "0.1200", *key_file(bob))
     assert "sell 10.00 kWh at 0.1200 WATT/kWh: 10.00 kWh resting on the book until" in rest
 
-    out = ok(run, *PLACE, "buy", "4", "0.1500", "--api-key", alice).splitlines()
+    out = ok(run, *PLACE, "buy", "4", "0.1500", *key_file(alice)).splitlines()
 
     assert out[0].endswith("buy 4.00 kWh at 0.1500 WATT/kWh: filled in 1 trade")
     header = "SEQ AMOUNT PRICE TOTAL FEE BUYER TOTAL BUYER SELLER"
@@ -114,8 +115,8 @@ def test_placing_prints_what_happened_in_a_sentence_and_the_fills(run, pair):
 
 def test_ioc_flag_cancels_the_remainder_and_says_so(run, pair):
     alice, bob = pair
-    ok(run, *PLACE, "sell", "3", "0.1000", "--api-key", bob)
-    out = ok(run, *PLACE, "buy", "5", "0.1000", "--ioc", "--api-key", alice)
+    ok(run, *PLACE, "sell", "3", "0.1000", *key_file(bob))
+    out = ok(run, *PLACE, "buy", "5", "0.1000", "--ioc", *key_file(alice))
     assert "(IOC): 3.00 kWh filled in 1 trade, 2.00 kWh cancelled" in out
     assert Prosumer.get_by_id("alice").watt_reserved == 0
 
@@ -123,16 +124,16 @@ def test_ioc_flag_cancels_the_remainder_and_says_so(run, pair):
 def test_expires_flag_sets_the_order_expiry(run, pair, monkeypatch):
     now = freeze(monkeypatch)
     alice, _ = pair
-    placed = ok_json(run, *PLACE, "buy", "1", "0.1", "--expires", "2h", "--api-key", alice)
+    placed = ok_json(run, *PLACE, "buy", "1", "0.1", "--expires", "2h", *key_file(alice))
     assert placed["order"]["expires_at"] == f"{now.now.date()} 14:00:00"
 
 
 def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair):
     alice, bob = pair
-    ok(run, *PLACE, "sell", "4", "0.1200", "--api-key", bob)
+    ok(run, *PLACE, "sell", "4", "0.1200", *key_file(bob))
     orders = EnergyOrder.select().count()
 
-    preview = ok_json(run, "order", "preview", "buy", "10", "0.1500", "--api-key", alice)
+    preview = ok_json(run, "order", "preview", "buy", "10", "0.1500", *key_file(alice))
 
     assert (preview["base_cost"], preview["fee"], preview["total"]) == ("1.50", "0.08", "1.58")
     assert (preview["grid_cost"], preview["savings"]) == ("2.50", "0.92")
@@ -143,18 +144,18 @@ def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair
     )
     assert (preview["available"], preview["enough"]) == ("100.00", True)
     assert EnergyOrder.select().count() == orders
-    text = ok(run, "order", "preview", "buy", "10", "0.1500", "--api-key", alice)
+    text = ok(run, "order", "preview", "buy", "10", "0.1500", *key_file(alice))
     assert "grid fee          0.08 WATT (5%, rounded up to the cent)" in text
 
 
 def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
     alice, _ = pair
-    first = ok_json(run, *PLACE, "buy", "1", "0.1000", "--api-key", alice)["order"]
-    second = ok_json(run, *PLACE, "buy", "2", "0.0900", "--api-key", alice)["order"]
-    ok(run, "order", "cancel", first["id"], "--api-key", alice)
+    first = ok_json(run, *PLACE, "buy", "1", "0.1000", *key_file(alice))["order"]
+    second = ok_json(run, *PLACE, "buy", "2", "0.0900", *key_file(alice))["order"]
+    ok(run, "order", "cancel", first["id"], *key_file(alice))
 
-    open_now = ok_json(run, "order", "list", "--api-key", alice)
-    everything = ok_json(run, "order", "list", "--all", "--api-key", alice)
+    open_now = ok_json(run, "order", "list", *key_file(alice))
+    everything = ok_json(run, "order", "list", "--all", *key_file(alice))
 
     assert [o["id"] for o in open_now] == [second["id"]]
     assert open_now[0]["note"] == "no sell orders on the book"
@@ -162,17 +163,17 @@ def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
         (second["id"], "open"),
         (first["id"], "cancelled"),
     ]
-    table = ok(run, "order", "list", "--api-key", alice).splitlines()
+    table = ok(run, "order", "list", *key_file(alice)).splitlines()
     assert table[0].split()[:4] == ["ID", "SIDE", "AMOUNT", "PRICE"]
     assert second["id"] in table[1]
 
 
 def test_cancel_releases_the_reservation_and_reports_it(run, pair):
     alice, _ = pair
-    order = ok_json(run, *PLACE, "buy", "10", "0.1000", "--api-key", alice)["order"]
+    order = ok_json(run, *PLACE, "buy", "10", "0.1000", *key_file(alice))["order"]
     assert Prosumer.get_by_id("alice").watt_reserved == D("1.05")
 
-    out = ok(run, "order", "cancel", order["id"], "--api-key", alice)
+    out = ok(run, "order", "cancel", order["id"], *key_file(alice))
 
     assert out.startswith(f"cancelled order {order['id']} (buy 10.00 kWh at 0.1000)")
     assert Prosumer.get_by_id("alice").watt_reserved == 0
@@ -181,8 +182,8 @@ def test_cancel_releases_the_reservation_and_reports_it(run, pair):
 def test_book_shows_levels_with_cumulative_quantity_and_best_prices(run, pair):
     alice, bob = pair
     for amount, price in (("1", "0.1300"), ("2", "0.1300"), ("3", "0.1400")):
-        ok(run, *PLACE, "sell", amount, price, "--api-key", bob)
-    ok(run, *PLACE, "buy", "5", "0.1100", "--api-key", alice)
+        ok(run, *PLACE, "sell", amount, price, *key_file(bob))
+    ok(run, *PLACE, "buy", "5", "0.1100", *key_file(alice))
 
     current = ok_json(run, "book", "--depth", "5")
     lines = ok(run, "book").splitlines()
@@ -210,8 +211,8 @@ def test_book_shows_levels_with_cumulative_quantity_and_best_prices(run, pair):
 
 def make_trades(alice: str, bob: str, run) -> None:
     for amount, price in (("1.25", "0.1000"), ("2.50", "0.1234"), ("0.10", "0.3333")):
-        ok(run, *PLACE, "sell", amount, price, "--api-key", bob)
-        ok(run, *PLACE, "buy", amount, price, "--api-key", alice)
+        ok(run, *PLACE, "sell", amount, price, *key_file(bob))
+        ok(run, *PLACE, "buy", amount, price, *key_file(alice))
 
 
 def test_trades_export_writes_exact_decimals_as_text_with_a_header(run, pair, tmp_path):
@@ -255,7 +256,7 @@ def test_trades_export_of_own_trades_adds_the_side_and_honours_filters(run, pair
     target = tmp_path / "mine.csv"
 
     report = ok_json(
-        run, "trades", "export", "--csv", str(target), "--mine", "--limit", "2", "--api-key", bob
+        run, "trades", "export", "--csv", str(target), "--mine", "--limit", "2", *key_file(bob)
     )
 
     assert report == {"path": str(target), "rows": 2}
@@ -301,15 +302,15 @@ def test_trades_list_filters_by_date_range_and_side(run, pair, monkeypatch):
 
     assert len(ok_json(run, "trades", "list", "--since", today, "--until", today)) == 3
     assert ok_json(run, "trades", "list", "--until", "2026-03-01") == []
-    assert ok_json(run, "trades", "list", "--side", "buy", "--api-key", bob) == []
-    sells = ok_json(run, "trades", "list", "--side", "sell", "--limit", "1", "--api-key", bob)
+    assert ok_json(run, "trades", "list", "--side", "buy", *key_file(bob)) == []
+    sells = ok_json(run, "trades", "list", "--side", "sell", "--limit", "1", *key_file(bob))
     assert [(t["seq"], t["side"]) for t in sells] == [(3, "sell")]
 
 
 def test_trades_list_mine_needs_a_key(run, pair):
     result = run("trades", "list", "--mine")
     assert result.code == 3
-    assert "--api-key" in result.err
+    assert "ENERGY_TUI_API_KEY" in result.err and "--api-key-file FILE" in result.err
 
 
 # --- statistics and maintenance ------------------------------------------------------
@@ -349,7 +350,7 @@ def test_stats_rebuild_prints_the_disagreements_it_fixed(run, pair):
 def test_market_sweep_expires_due_orders(run, pair, monkeypatch):
     now = freeze(monkeypatch)
     alice, _ = pair
-    ok(run, *PLACE, "buy", "1", "0.1", "--expires", "10m", "--api-key", alice)
+    ok(run, *PLACE, "buy", "1", "0.1", "--expires", "10m", *key_file(alice))
     assert ok(run, "market", "sweep") == "expired 0 orders\n"
     now.advance(minutes=11)
     assert ok_json(run, "market", "sweep") == {"expired": 1}
@@ -358,7 +359,7 @@ def test_market_sweep_expires_due_orders(run, pair, monkeypatch):
 
 def test_market_check_exits_1_and_lists_violations(run, pair):
     alice, _ = pair
-    ok(run, *PLACE, "buy", "1", "0.1", "--api-key", alice)
+    ok(run, *PLACE, "buy", "1", "0.1", *key_file(alice))
     Prosumer.update(watt_reserved=D("5.00")).where(Prosumer.address == "alice").execute()
 
     result = run("market", "check")
@@ -372,8 +373,8 @@ def test_market_check_exits_1_and_lists_violations(run, pair):
 def test_operator_commands_accept_a_manage_key(run, backend):
     trader("ops-desk")
     manage = key_for("ops-desk", "read,manage", role="operator")
-    assert ok_json(run, "market", "check", "--api-key", manage) == {"ok": True, "violations": []}
-    assert ok_json(run, "market", "sweep", "--api-key", manage) == {"expired": 0}
+    assert ok_json(run, "market", "check", *key_file(manage)) == {"ok": True, "violations": []}
+    assert ok_json(run, "market", "sweep", *key_file(manage)) == {"expired": 0}
 
 
 def test_market_wide_reads_work_without_a_key_for_the_local_operator(run, backend):

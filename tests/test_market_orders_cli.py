@@ -10,6 +10,7 @@ import pytest
 
 from energy_tui.db.models import EnergyOrder
 from energy_tui.services.market import invariants
+from tests.key_support import key_file
 from tests.market_support import balances, key_for, place, set_rule, snapshot, trader
 
 D = Decimal
@@ -57,7 +58,7 @@ def test_fok_that_cannot_fill_leaves_book_and_balances_untouched(run, book):
     before_book = ok_json(run, "book")
     before = balances("buyer")
 
-    killed = ok_json(run, "order", "place", "buy", "2.5", "0.1100", "--fok", "--api-key", buyer)
+    killed = ok_json(run, "order", "place", "buy", "2.5", "0.1100", "--fok", *key_file(buyer))
 
     assert killed["fills"] == []
     order = killed["order"]
@@ -73,7 +74,7 @@ def test_fok_that_cannot_fill_leaves_book_and_balances_untouched(run, book):
     after_book = ok_json(run, "book")
     assert (after_book["bids"], after_book["asks"]) == (before_book["bids"], before_book["asks"])
     assert balances("buyer") == before
-    text = ok(run, "order", "place", "buy", "2.5", "0.1100", "--fok", "--api-key", buyer)
+    text = ok(run, "order", "place", "buy", "2.5", "0.1100", "--fok", *key_file(buyer))
     assert text.endswith(
         "buy 2.50 kWh at 0.1100 WATT/kWh (FOK): nothing done: "
         "fill or kill: only 2.00 of 2.50 kWh could fill at once at 0.1100 or less\n"
@@ -82,7 +83,7 @@ def test_fok_that_cannot_fill_leaves_book_and_balances_untouched(run, book):
 
 def test_ioc_and_fok_together_are_refused_in_one_line(run, book):
     buyer, _ = book
-    err = fails(run, 2, "order", "place", "buy", "1", "0.1", "--ioc", "--fok", "--api-key", buyer)
+    err = fails(run, 2, "order", "place", "buy", "1", "0.1", "--ioc", "--fok", *key_file(buyer))
     assert "not both" in err
 
 
@@ -90,7 +91,7 @@ def test_market_buy_with_a_cap_stops_at_the_cap(run, book):
     buyer, _ = book
 
     result = ok_json(
-        run, "order", "place", "buy", "3", "market", "--max-price", "0.1200", "--api-key", buyer
+        run, "order", "place", "buy", "3", "market", "--max-price", "0.1200", *key_file(buyer)
     )
 
     assert [(f["amount"], f["price"]) for f in result["fills"]] == [
@@ -111,12 +112,10 @@ def test_market_buy_with_a_cap_stops_at_the_cap(run, book):
 
 def test_market_order_text_and_the_cap_flags(run, book):
     buyer, _seller = book
-    text = ok(
-        run, "order", "place", "buy", "1", "market", "--max-price", "0.12", "--api-key", buyer
-    )
+    text = ok(run, "order", "place", "buy", "1", "market", "--max-price", "0.12", *key_file(buyer))
     assert "buy 1.00 kWh capped at 0.1200 WATT/kWh: filled in 1 trade" in text
     # the default cap: last trade 0.1000 + 20% = 0.1200
-    text = ok(run, "order", "place", "buy", "5", "market", "--yes", "--api-key", buyer)
+    text = ok(run, "order", "place", "buy", "5", "market", "--yes", *key_file(buyer))
     assert "capped at 0.1200" in text
     assert "default cap: last trade 0.1000 + the 20% price band" in text
     err = fails(run, 2, "order", "place", "sell", "1", "market", "--max-price", "0.1")
@@ -131,10 +130,10 @@ def test_market_order_without_any_reference_needs_a_cap(run, backend):
     trader("buyer", watt="100")
     buyer = key_for("buyer")
 
-    err = fails(run, 2, "order", "place", "buy", "1", "market", "--api-key", buyer)
+    err = fails(run, 2, "order", "place", "buy", "1", "market", *key_file(buyer))
     assert "a market buy needs a price cap (--max-price" in err
     preview = ok(
-        run, "order", "preview", "buy", "3", "market", "--max-price", "0.2", "--api-key", buyer
+        run, "order", "preview", "buy", "3", "market", "--max-price", "0.2", *key_file(buyer)
     )
     assert "market buy 3.00 kWh, capped at 0.2000 WATT/kWh (as given)" in preview
     assert "worst price" in preview
@@ -142,32 +141,32 @@ def test_market_order_without_any_reference_needs_a_cap(run, backend):
 
 def test_amend_down_keeps_its_place_and_amend_up_does_not(run, book):
     _, seller = book
-    place = ("order", "place", "--yes", "sell", "2", "0.1400", "--api-key", seller)
+    place = ("order", "place", "--yes", "sell", "2", "0.1400", *key_file(seller))
     first = ok_json(run, *place)["order"]
     second = ok_json(run, *place)["order"]
     seq = {o.id.hex: o.seq for o in EnergyOrder.select()}
 
-    down = ok_json(run, "order", "amend", first["id"], "--amount", "1.5", "--api-key", seller)
+    down = ok_json(run, "order", "amend", first["id"], "--amount", "1.5", *key_file(seller))
     assert (down["order"]["amount"], down["fills"]) == ("1.50", [])
     assert EnergyOrder.get_by_id(first["id"]).seq == seq[first["id"].replace("-", "")]
 
-    text = ok(run, "order", "amend", second["id"], "--amount", "3", "--yes", "--api-key", seller)
+    text = ok(run, "order", "amend", second["id"], "--amount", "3", "--yes", *key_file(seller))
     assert text.startswith(
         f"amended (back of the queue at its price): order {second['id']}: sell 3.00 kWh at 0.1400"
     )
-    text = ok(run, "order", "amend", second["id"], "--amount", "2.5", "--api-key", seller)
+    text = ok(run, "order", "amend", second["id"], "--amount", "2.5", *key_file(seller))
     assert text.startswith("amended (kept its place in the queue): order")
     assert EnergyOrder.get_by_id(second["id"]).seq > EnergyOrder.get_by_id(first["id"]).seq
 
 
 def test_amend_that_crosses_prints_the_same_shape_as_place(run, book):
     buyer, _ = book
-    bid = ok_json(run, "order", "place", "buy", "3", "0.0900", "--api-key", buyer)["order"]
+    bid = ok_json(run, "order", "place", "buy", "3", "0.0900", *key_file(buyer))["order"]
 
     amended = ok_json(
-        run, "order", "amend", bid["id"], "--price", "0.1100", "--yes", "--api-key", buyer
+        run, "order", "amend", bid["id"], "--price", "0.1100", "--yes", *key_file(buyer)
     )
-    placed = ok_json(run, "order", "place", "buy", "1", "0.1300", "--api-key", buyer)
+    placed = ok_json(run, "order", "place", "buy", "1", "0.1300", *key_file(buyer))
 
     assert set(amended) == set(placed) == {"order", "fills"}
     assert set(amended["order"]) == set(placed["order"])
@@ -178,63 +177,61 @@ def test_amend_that_crosses_prints_the_same_shape_as_place(run, book):
 
 def test_amend_refusals(run, book):
     buyer, _seller = book
-    bid = ok_json(run, "order", "place", "buy", "1", "0.0900", "--api-key", buyer)["order"]
+    bid = ok_json(run, "order", "place", "buy", "1", "0.0900", *key_file(buyer))["order"]
     ask_id = EnergyOrder.get(EnergyOrder.order_type == "sell").id
 
-    assert "give --price, --amount" in fails(
-        run, 2, "order", "amend", bid["id"], "--api-key", buyer
-    )
-    far = fails(run, 2, "order", "amend", bid["id"], "--price", "0.05", "--api-key", buyer)
+    assert "give --price, --amount" in fails(run, 2, "order", "amend", bid["id"], *key_file(buyer))
+    far = fails(run, 2, "order", "amend", bid["id"], "--price", "0.05", *key_file(buyer))
     assert "Add --yes" in far
-    denied = run("order", "amend", str(ask_id), "--price", "0.2", "--api-key", buyer)
+    denied = run("order", "amend", str(ask_id), "--price", "0.2", *key_file(buyer))
     assert (denied.code, denied.out) == (3, "")
     assert "not yours" in denied.err
-    ok(run, "order", "cancel", bid["id"], "--api-key", buyer)
+    ok(run, "order", "cancel", bid["id"], *key_file(buyer))
     assert "is cancelled: only open orders" in fails(
-        run, 2, "order", "amend", bid["id"], "--price", "0.095", "--api-key", buyer
+        run, 2, "order", "amend", bid["id"], "--price", "0.095", *key_file(buyer)
     )
 
 
 def test_cancel_all_prints_count_and_released(run, book):
     buyer, seller = book
-    ok(run, "order", "place", "buy", "2", "0.0900", "--api-key", buyer)
-    ok(run, "order", "place", "buy", "1", "0.0800", "--api-key", buyer)
+    ok(run, "order", "place", "buy", "2", "0.0900", *key_file(buyer))
+    ok(run, "order", "place", "buy", "1", "0.0800", *key_file(buyer))
     held = balances("buyer").watt_reserved
 
     assert "--side goes with --all" in fails(run, 2, "order", "cancel", "--side", "buy")
-    assert "give the ID" in fails(run, 2, "order", "cancel", "--api-key", buyer)
-    sells = ok_json(run, "order", "cancel", "--all", "--side", "sell", "--api-key", seller)
+    assert "give the ID" in fails(run, 2, "order", "cancel", *key_file(buyer))
+    sells = ok_json(run, "order", "cancel", "--all", "--side", "sell", *key_file(seller))
     assert (sells["cancelled"], sells["released_energy"], sells["released_watt"]) == (
         3,
         "7.00",
         "0.00",
     )
-    text = ok(run, "order", "cancel", "--all", "--api-key", buyer)
+    text = ok(run, "order", "cancel", "--all", *key_file(buyer))
     assert text == f"cancelled 2 orders: released {held} WATT and 0.00 kWh\n"
-    assert ok(run, "order", "cancel", "--all", "--api-key", buyer) == "no open orders to cancel\n"
+    assert ok(run, "order", "cancel", "--all", *key_file(buyer)) == "no open orders to cancel\n"
     assert balances("buyer").watt_reserved == D("0.00")
 
 
 def test_order_list_by_status_with_average_price_and_show_with_fills(run, book):
     buyer, _ = book
-    filled = ok_json(run, "order", "place", "buy", "2", "0.1100", "--api-key", buyer)["order"]
-    resting = ok_json(run, "order", "place", "buy", "1", "0.0500", "--yes", "--api-key", buyer)
-    ok(run, "order", "cancel", resting["order"]["id"], "--api-key", buyer)
+    filled = ok_json(run, "order", "place", "buy", "2", "0.1100", *key_file(buyer))["order"]
+    resting = ok_json(run, "order", "place", "buy", "1", "0.0500", "--yes", *key_file(buyer))
+    ok(run, "order", "cancel", resting["order"]["id"], *key_file(buyer))
 
-    everything = ok_json(run, "order", "list", "--status", "all", "--api-key", buyer)
+    everything = ok_json(run, "order", "list", "--status", "all", *key_file(buyer))
     assert [o["status"] for o in everything] == ["cancelled", "filled"]
     assert everything[1]["avg_price"] == "0.1050"  # (0.1000 + 0.1100) / 2
     assert everything[0]["reason"] == "cancelled by its owner"
-    assert ok_json(run, "order", "list", "--api-key", buyer) == []
-    assert len(ok_json(run, "order", "list", "--status", "filled", "--api-key", buyer)) == 1
-    assert ok_json(run, "order", "list", "--status", "all", "--since", "1h", "--api-key", buyer)
-    text = ok(run, "order", "list", "--status", "all", "--api-key", buyer)
+    assert ok_json(run, "order", "list", *key_file(buyer)) == []
+    assert len(ok_json(run, "order", "list", "--status", "filled", *key_file(buyer))) == 1
+    assert ok_json(run, "order", "list", "--status", "all", "--since", "1h", *key_file(buyer))
+    text = ok(run, "order", "list", "--status", "all", *key_file(buyer))
     assert "avg_price" in text and "rounded half-even to 4 places" in text
     assert "--status 'bogus' is not valid" in fails(
-        run, 2, "order", "list", "--status", "bogus", "--api-key", buyer
+        run, 2, "order", "list", "--status", "bogus", *key_file(buyer)
     )
 
-    shown = ok_json(run, "order", "show", filled["id"], "--api-key", buyer)
+    shown = ok_json(run, "order", "show", filled["id"], *key_file(buyer))
     assert shown["order"]["avg_price"] == "0.1050"
     assert [(f["amount"], f["price"], f["side"]) for f in shown["fills"]] == [
         ("1.00", "0.1000", "buy"),

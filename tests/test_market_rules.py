@@ -21,6 +21,7 @@ from energy_tui.services.market import book as market_book
 from energy_tui.services.market import invariants
 from energy_tui.services.market import rules as market_rules
 from tests import backends
+from tests.key_support import key_file
 from tests.market_support import OPERATOR, balances, key_for, place, snapshot, trader
 from tests.test_migrations import fresh_database
 
@@ -107,8 +108,8 @@ def test_first_migrate_seeds_the_rules_and_a_clients_environment_no_longer_chang
     monkeypatch.setenv("GRID_FEE_RATE", "0")
     monkeypatch.setenv("GRID_OPERATOR_ADDRESS", "alice-house")
     monkeypatch.setenv("ORDER_TTL_HOURS", "0")
-    sell = run("order", "place", "sell", "10", "0.1200", "--api-key", bob, "--json", "--yes")
-    buy = run("order", "place", "buy", "4", "0.1500", "--api-key", alice, "--json", "--yes")
+    sell = run("order", "place", "sell", "10", "0.1200", *key_file(bob), "--json", "--yes")
+    buy = run("order", "place", "buy", "4", "0.1500", *key_file(alice), "--json", "--yes")
 
     assert ok_json(sell)["order"]["expires_at"] == "2026-03-02 14:00:00"  # the database's 2h
     (fill,) = ok_json(buy)["fills"]
@@ -205,7 +206,7 @@ def test_rules_set_refuses_who_is_not_an_admin_with_exit_3_and_writes_nothing(ru
     before, version = snapshot(), market_book.version()
 
     for key in (trader_key, operator_key):
-        result = run("market", "rules", "set", "GRID_FEE_RATE", "0", "--api-key", key)
+        result = run("market", "rules", "set", "GRID_FEE_RATE", "0", *key_file(key))
         assert result.code == 3
         assert result.err.count("\n") == 1
         assert "may not change the market rules" in result.err

@@ -12,6 +12,7 @@ from energy_tui.db.models import MODELS
 from energy_tui.errors import AuthError
 from energy_tui.services import auth, keys
 from tests.auth_support import OPERATOR, settings
+from tests.key_support import key_file
 
 BOB_PASSWORD = "plain-Bob-pw-7Qx!"
 BOB_NEW_PASSWORD = "plain-Bob-new-pw-9Zk"
@@ -54,12 +55,14 @@ def use_everything(cli, backend) -> list[str]:
     ]  # fmt: skip
     made.append(keys.create_key(OPERATOR, "bob", "svc", "read").key)
     wrong = made[0][:-3] + ("xyz" if not made[0].endswith("xyz") else "abc")
-    ok(cli, backend, "whoami", "--api-key", made[0])
-    ok(cli, backend, "key", "create", "--user", "bob", "--name", "k2", "--api-key", made[1])
-    refused(cli, backend, "whoami", "--api-key", wrong)
-    refused(cli, backend, "key", "create", "--user", "otto", "--name", "x", "--api-key", made[0])
+    ok(cli, backend, "whoami", *key_file(made[0]))
+    ok(cli, backend, "key", "create", "--user", "bob", "--name", "k2", *key_file(made[1]))
+    refused(cli, backend, "whoami", *key_file(wrong))
+    refused(cli, backend, "key", "create", "--user", "otto", "--name", "x", *key_file(made[0]))
     ok(cli, backend, "key", "revoke", made[2][:12])
-    refused(cli, backend, "whoami", "--api-key", made[2])
+    refused(cli, backend, "whoami", *key_file(made[2]))
+    refused(cli, backend, "whoami", "--api-key", made[0])  # a key on the command line
+    ok(cli, backend, "whoami", "--api-key-file", "-", stdin=made[0] + "\n")
 
     tokens = []
     for name, password in (("bob", BOB_PASSWORD), ("otto", OTTO_PASSWORD)):

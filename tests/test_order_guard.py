@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from energy_tui.services.market import MarketRules, guard, order_request
+from tests.key_support import key_file
 from tests.market_support import RULES, key_for, place, snapshot, trader
 
 D = Decimal
@@ -91,7 +92,7 @@ def run(cli, backend):
 def test_cli_refuses_a_far_price_without_yes_and_writes_nothing(market, run):
     key = key_for("alice")
     before = snapshot()
-    result = run("order", "place", "buy", "1", "2.5000", "--api-key", key)
+    result = run("order", "place", "buy", "1", "2.5000", *key_file(key))
     assert (result.code, result.out) == (2, "")
     assert result.err == (
         "energy-tui: order not placed: the price 2.5000 is 900% above the last trade 0.2500 "
@@ -103,10 +104,10 @@ def test_cli_refuses_a_far_price_without_yes_and_writes_nothing(market, run):
 def test_cli_refuses_a_large_share_without_yes_and_places_it_with_yes(market, run):
     key = key_for("alice")
     before = snapshot()
-    refused = run("order", "place", "sell", "6", "0.2500", "--api-key", key)
+    refused = run("order", "place", "sell", "6", "0.2500", *key_file(key))
     assert refused.code == 2
     assert "it commits 6.00 of your 11.00 kWh available (more than half)" in refused.err
     assert snapshot() == before
-    placed = run("order", "place", "sell", "6", "0.2500", "--yes", "--api-key", key)
+    placed = run("order", "place", "sell", "6", "0.2500", "--yes", *key_file(key))
     assert (placed.code, placed.err) == (0, "")
     assert "sell 6.00 kWh at 0.2500 WATT/kWh: 6.00 kWh resting" in placed.out

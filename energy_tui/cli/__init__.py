@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from energy_tui import locations, logs
 from energy_tui.cli import tui_cmd
-from energy_tui.cli.arguments import non_utf8_argument, one_line
+from energy_tui.cli.arguments import key_on_command_line, non_utf8_argument, one_line
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 log = logging.getLogger("energy_tui.cli")
@@ -23,7 +23,7 @@ log = logging.getLogger("energy_tui.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     logs.setup()
     argv = sys.argv[1:] if argv is None else list(argv)
-    reason = non_utf8_argument(argv)
+    reason = key_on_command_line(argv) or non_utf8_argument(argv)
     if reason is not None:
         print(f"energy-tui: {reason}", file=sys.stderr)
         return 2

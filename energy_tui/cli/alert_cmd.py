@@ -1,6 +1,6 @@
 """`energy-tui alert add|list|remove`: one's price alerts on the last trade price.
 
-They act as the owner of the API key (`--api-key` or ENERGY_TUI_API_KEY), which needs
+They act as the owner of the API key (ENERGY_TUI_API_KEY or `--api-key-file`), which needs
 `read`: an alert changes nothing in the market. The app shows a fired alert in every
 terminal of its user (a toast and the bell); `alert list --all` shows them here.
 """

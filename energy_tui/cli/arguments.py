@@ -108,3 +108,29 @@ def non_utf8_argument(argv: Sequence[str]) -> str | None:
                 "check the terminal's encoding or the script that passes it"
             )
     return None
+
+
+API_KEY_ENV = "ENERGY_TUI_API_KEY"
+HOW_TO_GIVE_A_KEY = (
+    f"put the key in {API_KEY_ENV}, or in a file only you can read, given with "
+    "--api-key-file FILE (- for standard input)"
+)
+# --api-key and the abbreviations argparse would expand to it (`--api-k=KEY`): a value
+# there is a key on the command line, where `ps` shows it to every local user.
+_KEY_OPTIONS = tuple("--api-key"[:end] for end in range(len("--api-k"), len("--api-key") + 1))
+
+
+def key_on_command_line(argv: Sequence[str]) -> str | None:
+    """A one-line refusal when an argument before `--` is `--api-key` (with a value or
+    not, `--api-key=KEY` too), else None. The value is never shown: it is a secret that
+    is already in `ps` and the shell's history, and argparse would echo it in its own
+    messages (an unknown or ambiguous option) if it saw it first."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if arg.split("=", 1)[0] in _KEY_OPTIONS:
+            return (
+                "--api-key is refused: other users of this machine can read a command "
+                "line (ps), and it stays in your shell history; " + HOW_TO_GIVE_A_KEY
+            )
+    return None

@@ -91,6 +91,11 @@ def _print_created(created: CreatedKey) -> None:
     print(f"    {created.key}")
     print()
     print("This is the only time the key is shown: store it now. Only its prefix is kept.")
+    print(
+        "Commands act as its owner with the key in ENERGY_TUI_API_KEY, or in a file only "
+        "you can read (chmod 600) given with --api-key-file FILE; never type it on a "
+        "command line (other users see command lines in ps)."
+    )
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -119,7 +124,8 @@ def run_whoami(args: argparse.Namespace) -> int:
     elif info is None:
         print(
             f"{actor.label}: local operator, with full rights (anyone with a shell here "
-            "and the database settings has them); give --api-key to act as a key's owner"
+            "and the database settings has them); give a key in ENERGY_TUI_API_KEY or "
+            "--api-key-file FILE to act as its owner"
         )
     else:
         print_fields(_whoami_fields(actor, info))

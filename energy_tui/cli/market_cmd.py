@@ -1,6 +1,6 @@
 """`energy-tui order|book|trades|stats|market`: the market from the command line.
 
-Trading commands act as the owner of the API key (`--api-key` or ENERGY_TUI_API_KEY):
+Trading commands act as the owner of the API key (ENERGY_TUI_API_KEY or `--api-key-file`):
 `trade` to place and cancel, `read` to look. Market-wide reads (book, trades, stats)
 also work without a key, as the local operator; `stats rebuild`, `market sweep` and
 `market check` are operator commands (the local operator, or a key with `manage`).

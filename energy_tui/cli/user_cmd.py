@@ -7,7 +7,7 @@ import getpass
 import sys
 
 from energy_tui.cli.output import print_json, print_table
-from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
+from energy_tui.cli.runtime import add_api_key_option, command_actor, connected, key_from_stdin
 from energy_tui.db.models import ROLES
 from energy_tui.errors import ValidationError
 from energy_tui.services import passwords, users, validation
@@ -88,6 +88,11 @@ def piped_password(args: argparse.Namespace) -> str | None:
     """A password piped in is read and checked before anything connects (bad input
     writes nothing, not even a new SQLite file); one typed at the terminal is asked
     for only after the key check, so nobody types it for a command that is denied."""
+    if args.password_stdin and key_from_stdin(args):
+        raise ValidationError(
+            "--password-stdin and --api-key-file - both read standard input: give the key "
+            "in ENERGY_TUI_API_KEY or in a file instead"
+        )
     return read_password(True) if args.password_stdin else None
 
 

@@ -115,7 +115,8 @@ def _user_id(actor: Actor) -> uuid.UUID:
     require(actor, Action.READ_MARKET, what="price alerts")
     if actor.user_id is None:
         raise ValidationError(
-            "price alerts belong to a user: log in, or give a user's API key (--api-key)"
+            "price alerts belong to a user: log in, or give a user's API key "
+            "(ENERGY_TUI_API_KEY or --api-key-file)"
         )
     return actor.user_id
 

@@ -25,7 +25,7 @@ from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 STATUS_STYLES = {"active": "green", "revoked": "red", "expired": "yellow"}
 HINT = (
-    "Scripts act as a key's owner with --api-key KEY or ENERGY_TUI_API_KEY. "
+    "Scripts act as a key's owner with ENERGY_TUI_API_KEY or --api-key-file FILE. "
     "A key is shown whole once, at creation; then only its prefix."
 )
 
