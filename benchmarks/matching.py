@@ -1,100 +1,113 @@
-"""Matching throughput: orders/s, trades/s and latency per order, one process.
+"""Matching throughput with N traders at once, against the raw-driver floor of the same run.
 
-    python benchmarks/matching.py [--db URL --reset] [--orders 5000]
+    python benchmarks/matching.py [--db URL] [--writers 1] [--orders 3000] [--repeat 3]
 
-Each order is its own transaction through `market.place_order`, on a book prepared
-with resting orders on both sides around a mid price; incoming prices straddle the
-mid so that about half of them trade.
+`--writers` processes place the same workload at once (order i by writer i mod N), each
+order its own transaction through `market.place_order`, on a book prepared with resting
+orders on both sides around a mid price; incoming prices straddle the mid so that about
+half of them trade. benchmarks/floor.py's raw-driver matcher places the same workload in
+the same run; the two alternate over --repeat rounds, each on a fresh database, and the
+medians are compared. Reported: aggregate orders/s, p50/p99 latency per order, the share
+of the writers' time spent taking the market lock (SQLite: BEGIN IMMEDIATE; PostgreSQL
+and MySQL: the round trip that locks `market_state` and brings the first reads), and
+client CPU per order (on SQLite this includes the engine's work).
+
+On a server URL, the database named `bench_scale` (or --name) is created for each round
+and dropped after it. The machine's other load shows in absolute figures: read the ratios.
 """
 
 from __future__ import annotations
 
-import random
+import statistics
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import describe_ms, parser, prepare
-from energy_tui.db.models import Prosumer, User
+from benchmarks._common import Job, Placer, Refused, actor_of, median_figures
+from benchmarks.floor import FloorPlacer, arguments, banner, measure
+from energy_tui.db.connect import backend_of, open_database
+from energy_tui.db.models import db
+from energy_tui.db.urls import parse_url
 from energy_tui.errors import EnergyError
-from energy_tui.services import prosumers
-from energy_tui.services.context import Actor
-from energy_tui.services.market import OrderRequest, place_order
-from energy_tui.services.market import rules as market_rules
-
-MID = Decimal("0.2000")
-TRADERS = 400
 
 
-def setup_traders(database) -> list[Actor]:
-    op = Actor.local_operator()
-    actors = []
-    for i in range(TRADERS):
-        address = f"bench-{i:03d}"
-        prosumers.add_prosumer(op, address, f"Bench {i}")
-        prosumers.deposit(op, address, "1000000")
-        prosumers.add_meter_reading(op, address, generated="1000000")
-        actors.append(
-            Actor(f"user:{address}", "trader", username=address, prosumer_address=address)
+class AppPlacer(Placer):
+    """energy-tui's `place_order`, timing how long taking the market lock takes."""
+
+    def __init__(self, url: str) -> None:
+        from energy_tui.services.market import OrderRequest, orders, place_order
+
+        database = open_database(parse_url(url), pool_size=1, timeout=60)
+        db.initialize(database)
+        database.connect()
+        self.request, self.place_order = OrderRequest, place_order
+        self.actors: dict[str, Any] = {}
+        self._time_lock(orders, database)
+
+    def _time_lock(self, orders: Any, database: Any) -> None:
+        placer = self
+        if backend_of(database) == "sqlite":
+            begin = database.begin
+
+            def timed_begin(*args: Any, **kwargs: Any) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return begin(*args, **kwargs)
+                finally:
+                    placer.lock_wait += time.perf_counter() - t0
+
+            database.begin = timed_begin
+            return
+        read_together = orders.read_together
+
+        def timed_reads(*queries: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return read_together(*queries)
+            finally:
+                if "market_state" in queries[0][0]:
+                    placer.lock_wait += time.perf_counter() - t0
+
+        orders.read_together = timed_reads
+
+    def place(self, job: Job) -> int:
+        actor = self.actors.get(job.address) or self.actors.setdefault(
+            job.address, actor_of(job.address)
         )
-    return actors
+        try:
+            result = self.place_order(actor, self.request(job.side, job.amount, job.price))
+        except EnergyError as exc:  # e.g. it would cross the trader's own order
+            raise Refused from exc
+        return len(result.fills)
 
-
-def random_request(rng: random.Random, spread: int) -> OrderRequest:
-    side = rng.choice(("buy", "sell"))
-    offset = Decimal(rng.randint(-spread, spread)) / 10000
-    price = MID + offset if side == "buy" else MID - offset
-    amount = Decimal(rng.randint(1, 2000)) / 100
-    return OrderRequest(side, amount, price)
-
-
-def seed_book(actors: list[Actor], resting: int, rng: random.Random) -> None:
-    """Resting orders on both sides that do not cross: bids below mid, asks above."""
-    for i in range(resting):
-        side = "buy" if i % 2 else "sell"
-        step = Decimal(rng.randint(1, 200)) / 10000
-        price = MID - step if side == "buy" else MID + step
-        request = OrderRequest(side, Decimal(rng.randint(100, 5000)) / 100, price)
-        place_order(actors[i % len(actors)], request)
+    def close(self) -> None:
+        db.close()
 
 
 def main() -> None:
-    p = parser(__doc__.splitlines()[0])
-    p.add_argument("--orders", type=int, default=5000)
-    p.add_argument("--resting", type=int, default=2000)
-    args = p.parse_args()
-    url, database = prepare(args.db, args.reset)
-    rng = random.Random(args.seed)
-    actors = setup_traders(database)
-    # resting orders that never expire mid-run
-    market_rules.set_rule(Actor.local_operator(), "ORDER_TTL_HOURS", "0")
-    seed_book(actors, args.resting, rng)
-    requests = [(rng.choice(actors), random_request(rng, 60)) for _ in range(args.orders)]
-    latencies, trades, refused = [], 0, 0
-    started = time.perf_counter()
-    for actor, request in requests:
-        t0 = time.perf_counter()
-        try:
-            trades += len(place_order(actor, request).fills)
-        except EnergyError:  # e.g. it would cross the trader's own order: rolled back
-            refused += 1
-        latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - started
-    backend = url.split(":", 1)[0]
-    print(
-        f"backend {backend}: {args.orders} orders on a book of {args.resting} resting orders, "
-        f"{TRADERS} traders"
+    args = arguments(__doc__.splitlines()[0])
+    print(banner(args) + "  (machine shared and loaded: read the ratios)")
+    figures = measure({"floor": FloorPlacer, "energy-tui": AppPlacer}, args)
+    floor, app = median_figures(figures["floor"]), median_figures(figures["energy-tui"])
+    print(f"medians of {args.repeat} round(s), {args.writers} writer(s):")
+    for label, m in (("floor", floor), ("energy-tui", app)):
+        print(
+            f"  {label:10} {m['rate']:8,.0f} orders/s  p50 {m['p50'] * 1000:7.2f} ms  "
+            f"p99 {m['p99'] * 1000:7.2f} ms  lock wait {m['lock']:5.1%}  "
+            f"client CPU {m['cpu'] * 1e6:5.0f} us/order"
+        )
+    paired = statistics.median(
+        a.rate / f.rate for a, f in zip(figures["energy-tui"], figures["floor"], strict=True)
     )
     print(
-        f"  {args.orders / elapsed:,.0f} orders/s, {trades / elapsed:,.0f} trades/s "
-        f"({trades} trades in {elapsed:.2f} s; {refused} orders refused by the rules)"
+        f"  ratio to the floor: throughput {app['rate'] / floor['rate']:.2f}x "
+        f"(median of each round's own ratio: {paired:.2f}x), "
+        f"client CPU per order {app['cpu'] / floor['cpu']:.2f}x, "
+        f"p99/p50 {app['p99'] / app['p50']:.1f} (floor {floor['p99'] / floor['p50']:.1f})"
     )
-    print(f"  latency per order: {describe_ms(latencies)}")
-    print(f"  prosumers {Prosumer.select().count()}, users {User.select().count()}")
-    database.close()
 
 
 if __name__ == "__main__":

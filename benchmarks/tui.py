@@ -19,6 +19,12 @@ memory does not count) with resting orders, trades and a trader, then, headless 
   marker every second) are timed for each of --refreshes orders (budget: 50 ms for
   the refresh);
 - peak RSS of this process (budget: 150 MB).
+
+    python benchmarks/tui.py --live [--live postgresql://... --live mysql://...]
+
+measures only the order's commit to visible, per backend (p50/p99 of --refreshes), on a
+`bench_scale_tui` database made on each server and dropped after (no URL: a SQLite
+file). On PostgreSQL the app hears the change (LISTEN/NOTIFY); elsewhere it polls.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from benchmarks._common import percentile
+from energy_tui.config import load_settings
 from energy_tui.db.models import EnergyOrder, EnergyTrade, db
 from energy_tui.db.urls import parse_url
 from energy_tui.runtime import bind
@@ -260,11 +268,16 @@ def place(price: Decimal) -> int:
         return market_book.version()
 
 
-async def refreshes(path: Path, count: int, probe: Probe) -> list[tuple[float, float, float]]:
-    """(commit to visible, screen refresh, its query) in seconds, for `count` orders."""
-    runtime = bind(screenshots.settings_for(path))
+Figures = list[tuple[float, float, float, float]]
+
+
+async def refreshes(path: Path | str, count: int, probe: Probe) -> Figures:
+    """(commit to visible, screen refresh, its query, commit to the widgets updated) in
+    seconds, for `count` orders; `path`: the SQLite file, or a database URL."""
+    settings = screenshots.settings_for(path) if isinstance(path, Path) else load_settings(db=path)
+    runtime = bind(settings)
     app: EnergyApp = make_app(runtime.settings, runtime.url)
-    figures: list[tuple[float, float, float]] = []
+    figures: Figures = []
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot)
         screen = app.screen
@@ -281,7 +294,8 @@ async def refreshes(path: Path, count: int, probe: Probe) -> list[tuple[float, f
             await pilot.pause()  # the frame that shows it
             visible = time.perf_counter() - committed
             refresh, query = probe.refreshes[-1]
-            figures.append((visible, refresh, query))
+            shown = max(0.0, probe.shown[0] - committed)  # in the widgets, before the frame
+            figures.append((visible, refresh, query, shown))
     runtime.database.close()
     return figures
 
@@ -320,7 +334,7 @@ def report_launch(label: str, energy: float, bare: float, runs: int, *, budget: 
     )
 
 
-def report_refresh(figures: list[tuple[float, float, float]]) -> None:
+def report_refresh(figures: Figures) -> None:
     visible = [f[0] for f in figures]
     refresh = [f[1] for f in figures]
     query = [f[2] for f in figures]
@@ -340,8 +354,59 @@ def report_refresh(figures: list[tuple[float, float, float]]) -> None:
     )
 
 
+def live(urls: list[str], count: int, orders: int, seed: int) -> None:
+    """Commit-to-visible per backend: another trader's order, placed at a random moment
+    of the poll interval, until the app's order book shows it. PostgreSQL: the change
+    notification (LISTEN/NOTIFY) brings it; SQLite and MySQL: the 1 s poll."""
+    from benchmarks._common import drop_database, fresh_database
+    from benchmarks.book import fill
+    from energy_tui.db import migrations
+    from energy_tui.services import users
+
+    probe = Probe()
+    probe.install()
+    for given in urls:
+        url = fresh_database(given or None, "bench_scale_tui")
+        try:
+            runtime = bind(load_settings(db=url))
+            with runtime.database.connection_context():
+                migrations.migrate(runtime.database)
+                fill(orders, 100, random.Random(seed))
+                admin = Actor(label="bench:setup", role="admin")
+                users.add_user(
+                    admin, USER, "bench@example.org", PASSWORD, rounds=4, prosumer_address=HOME
+                )
+            figures = asyncio.run(refreshes(url, count, probe))
+            if hasattr(runtime.database, "close_all"):
+                runtime.database.close_all()
+        finally:
+            drop_database(url)
+        visible = [f[0] for f in figures]
+        backend = url.split(":", 1)[0]
+        print(
+            f"{backend}: order committed to visible in the order book, {len(visible)} orders: "
+            f"p50 {ms(percentile(visible, 0.5))}, p99 {ms(percentile(visible, 0.99))}, "
+            f"max {ms(max(visible))}"
+        )
+        print(
+            f"  commit to the ladder's rows updated (before the frame is drawn): p50 "
+            f"{ms(percentile([f[3] for f in figures], 0.5))}, p99 "
+            f"{ms(percentile([f[3] for f in figures], 0.99))}; the screen's refresh p50 "
+            f"{ms(percentile([f[1] for f in figures], 0.5))} (its query "
+            f"{ms(percentile([f[2] for f in figures], 0.5))})"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--live",
+        action="append",
+        metavar="URL",
+        nargs="?",
+        const="",
+        help="only commit-to-visible, on this database server (repeatable; no URL: SQLite)",
+    )
     p.add_argument("--orders", type=int, default=100_000)
     p.add_argument("--trades", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=5, help="launches of each app (default 5)")
@@ -352,6 +417,9 @@ def main() -> None:
     where.add_argument("--use", metavar="PATH", help="a file an earlier --keep filled")
     args = p.parse_args()
     print("$ python " + shlex.join(sys.argv))
+    if args.live is not None:
+        live(args.live, args.refreshes, min(args.orders, 2000), args.seed)
+        return
     with tempfile.TemporaryDirectory(prefix="tui-bench-") as scratch:
         measure(args, filled(args, Path(scratch)))
 

@@ -6,7 +6,7 @@ full disk, busy (issue 11). Each case is made real, not mocked:
 - read-only filesystem: the folder bind-mounted read-only in a private mount namespace
   (`unshare -m`) of the one command, so nothing outside it sees the mount;
 - full disk: `PRAGMA max_page_count` caps the file at its current size, which SQLite
-  reports exactly as a full disk (SQLITE_FULL); and a real 300 KiB tmpfs, mounted in a
+  reports exactly as a full disk (SQLITE_FULL); and a real 1 MiB tmpfs, mounted in a
   private mount namespace, filled up.
 Each is skipped, saying why, where the system does not allow it.
 """
@@ -167,12 +167,12 @@ with runtime.database.connection_context():
 
 
 def test_a_really_full_filesystem_says_the_disk_is_full(tmp_path: Path):
-    """A tmpfs of 300 KiB, mounted for this one process only, filled with prosumers."""
+    """A tmpfs of 1 MiB (the schema alone takes a few hundred KiB), mounted for this one process only, filled with prosumers."""
     if shutil.which("unshare") is None:
         pytest.skip("no unshare(1) to mount a small filesystem for one process")
     folder = tmp_path / "small"
     folder.mkdir()
-    script = 'mount -t tmpfs -o size=300k tmpfs "$1" && shift && exec "$@"'
+    script = 'mount -t tmpfs -o size=1m tmpfs "$1" && shift && exec "$@"'
     probe = subprocess.run(
         ["unshare", "-m", "sh", "-c", script, "sh", str(folder), "true"],
         capture_output=True,

@@ -48,6 +48,7 @@ from energy_tui.tui.screens.help import HelpScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 
 if TYPE_CHECKING:
+    from energy_tui.db.notify import ChangeListener
     from energy_tui.services.alerts import AlertView
     from energy_tui.services.auth import LoginResult
     from energy_tui.services.context import Actor
@@ -57,6 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
+# The change listener waits this long at a time, so that it stops soon after the app.
+LISTEN_SLICE_SECONDS = 0.25
 # Top-level screens (modes) in key order: F1/1 opens the first.
 SCREENS = (
     ("book", "Order book"),
@@ -146,6 +149,8 @@ class EnergyApp(App[None]):
         self.activity = 0  # keys and clicks so far: the session guard reports them
         self.market_version = -1
         self.market_changed: Signal[int] = Signal(self, "market-changed")
+        self.change_listener: ChangeListener | None = None  # PostgreSQL: see listen_for_changes
+        self.market_notifications = 0  # changes the listener reported
         # price alerts: shown are those fired since `alerts_since` (set at login) that
         # this terminal has not shown yet
         self.alerts_since = clock.now()
@@ -238,6 +243,7 @@ class EnergyApp(App[None]):
             self.add_mode(mode.name, mode.factory)
         self._bridge = bridge
         self._loaded.set()
+        self.listen_for_changes()
 
     @property
     def bridge(self) -> Bridge:
@@ -437,6 +443,38 @@ class EnergyApp(App[None]):
         ended elsewhere is noticed at once). The poll itself is not activity."""
         if self.session is not None and self.session_over is None:
             self.read_market_version()
+
+    def listen_for_changes(self) -> None:
+        """PostgreSQL: read the market's version as soon as a change commits anywhere
+        (LISTEN/NOTIFY), not only at the next poll. The 1 s poll goes on regardless: it
+        is all there is on SQLite and MySQL, and while the listener reconnects. The
+        listener waits in a daemon thread of its own (not a worker: it lasts as long as
+        the app, and waiting for the workers to finish must not wait for it)."""
+        from energy_tui.services.market import changes
+
+        listener = changes.listener()
+        if listener is None:
+            return
+        self.change_listener = listener
+        thread = threading.Thread(
+            target=self._listen, args=(listener,), name="market-changes", daemon=True
+        )
+        thread.start()
+
+    def _listen(self, listener: ChangeListener) -> None:
+        try:
+            while not listener.closed and self.is_running:
+                if listener.wait_for_change(LISTEN_SLICE_SECONDS) and self.is_running:
+                    self.call_from_thread(self.market_notified)
+        except RuntimeError:  # the app stopped between the notification and the call
+            pass
+        finally:
+            listener.close()
+
+    def market_notified(self) -> None:
+        """A change committed somewhere: read the version now (as the poll does)."""
+        self.market_notifications += 1
+        self.poll_market()
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def read_market_version(self) -> None:

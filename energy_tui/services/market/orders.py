@@ -27,6 +27,7 @@ from energy_tui.services.market import stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
+    accounts_statement,
     as_uuid,
     batch,
     dec,
@@ -170,6 +171,20 @@ class Ledger:
         sql, params = _trader_query(address, side, price)
         return self.trader(run(sql, *params).fetchone(), address)
 
+    def load_many(self, addresses: list[str]) -> None:
+        """Read the accounts not loaded yet in one statement, locked (the makers an
+        order will reach and the fee's receiver), instead of one round trip each; an
+        address without a row is left to `get` (and `grid_operator`)."""
+        wanted = [a for a in dict.fromkeys(addresses) if a not in self.accounts]
+        if len(wanted) < 2:
+            return
+        rows = run(accounts_statement(len(wanted)), *wanted).fetchall()
+        by_name = {str(row[0]).lower(): row for row in rows}
+        for address in wanted:
+            row = by_name.get(address.lower())
+            if row is not None:
+                self._load(row, address)
+
     def trader(self, row: tuple[Any, ...] | None, address: str) -> Decimal | None:
         """`load_trader` with the row read already."""
         row = self._load(row, address)
@@ -231,16 +246,18 @@ class _Opening:
     state: _State
     own_price: Decimal | None  # of the trader's own order the new one would cross
     makers: list[_Order] | None  # the first batch; None: `_match` reads it
+    statistics: Any = stats.UNREAD  # today's statistics row, when read with the lock
 
 
 def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime) -> _Opening:
     """Lock the market, expire what is due, load the trader (and, on PostgreSQL, read
     the first makers).
 
-    On PostgreSQL the three are read in one round trip; elsewhere the makers wait for
-    `_match`, so that an order refused on the way costs no book query. If orders
-    expired, balances and the book moved after those reads: the trader is read again
-    and the makers are left to `_match`.
+    On PostgreSQL and MySQL these (and today's statistics row) are read in one round
+    trip; on SQLite the makers wait for `_match`, so that an order refused on the way
+    costs no book query. If orders expired, balances and the book moved after those
+    reads: the trader is read again and the makers are left to `_match` (expiry
+    changes no trade statistics).
     """
     price = _limit(request)
     queries = [
@@ -249,14 +266,16 @@ def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime)
     ]
     if pipelined():
         queries.append(_makers_query(request.side, price))
-    locked, trader, *makers = read_together(*queries)
+        queries.append((statements().stats_row, (now.date(),)))
+    locked, trader, *more = read_together(*queries)
     state = _state(locked[0])
+    today = (more[1][0] if more[1] else None) if more else stats.UNREAD
     if _expire_due(now, state):
         own_price = ledger.load_trader(address, request.side, price)
-        return _Opening(state, own_price, None)
+        return _Opening(state, own_price, None, today)
     own_price = ledger.trader(trader[0] if trader else None, address)
-    first = [_Order.of(row) for row in makers[0]] if makers else None
-    return _Opening(state, own_price, first)
+    first = [_Order.of(row) for row in more[0]] if more else None
+    return _Opening(state, own_price, first, today)
 
 
 def _lock() -> _State:
@@ -305,7 +324,10 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     address = own_address(actor)
     if request.kind == "limit" and request.price is None:
         raise ValidationError("a limit order needs a price", field="price")
-    with db.atomic(), batch():
+    # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
+    # the writes, releasing the market lock as they land.
+    own_transaction = db.transaction_depth() == 0
+    with db.atomic(), batch(commit=own_transaction):
         now = clock.now()
         ledger = Ledger()
         cap_note = ""
@@ -372,7 +394,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         if not killed:  # a killed order changed no balance
             ledger.save(now)
         # the open counts: an expiry on the way may have changed them even when killed
-        stats.record(now.date(), fills, state.open_buys, state.open_sells, now)
+        stats.record(now.date(), fills, state.open_buys, state.open_sells, now, opening.statistics)
         _save_state(state, now)
         _audit(
             actor,
@@ -591,6 +613,7 @@ def _match(
         first = None
         if not makers:
             break
+        ledger.load_many(_reached(order, makers, rules))
         for maker in makers:
             if order.capped and _beyond_hold(order, maker, rules):
                 order.held_out = True
@@ -616,6 +639,21 @@ def _beyond_hold(buy: _Order, maker: _Order, rules: MarketRules) -> bool:
     """Whether filling `buy` against `maker` would cost more than the buy still holds."""
     total = rules.trade_total(min(buy.remaining, maker.remaining), maker.price)
     return total + rules.fee(total) > buy.reserved
+
+
+def _reached(order: _Order, makers: list[_Order], rules: MarketRules) -> list[str]:
+    """The accounts that filling `order` against `makers` will change besides the
+    taker's: the makers it reaches, in book order until its remainder is used up, and
+    the fee's receiver."""
+    addresses, left = [], order.remaining
+    for maker in makers:
+        if left <= 0:
+            break
+        addresses.append(maker.trader)
+        left -= maker.remaining
+    if addresses and rules.fee_rate > 0:
+        addresses.append(rules.grid_operator_address)
+    return addresses
 
 
 class _Unpayable(Exception):

@@ -14,12 +14,12 @@ import dataclasses
 import functools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
-from energy_tui.db.connect import backend_of, lock_timeout_of
-from energy_tui.db.failures import is_lock_timeout
+from energy_tui.db.connect import PEEWEE_ERRORS, backend_of, lock_timeout_of
+from energy_tui.db.failures import busy, is_lock_timeout
 from energy_tui.db.models import db
 from energy_tui.errors import DatabaseBusy, MarketBusy
 
@@ -195,40 +195,97 @@ def statements() -> Statements:
     return _build(backend_of(db))
 
 
+def accounts_statement(count: int) -> str:
+    """`count` prosumers' balances, locked, in one statement (addresses in any case but
+    on MySQL, whose collation ignores case by itself and would not use the index)."""
+    return _accounts(backend_of(db), count)
+
+
+@functools.cache
+def _accounts(backend: str, count: int) -> str:
+    p = "?" if backend == "sqlite" else "%s"
+    lock = "" if backend == "sqlite" else " FOR UPDATE"
+    if backend == "mysql":
+        where = f"address IN ({', '.join([p] * count)})"
+    else:
+        where = f"lower(address) IN ({', '.join([f'lower({p})'] * count)})"
+    return f"SELECT {_ACCOUNT_COLUMNS} FROM prosumers WHERE {where}{lock}"
+
+
 _pending = threading.local()
 
 
 def run(sql: str, *params: Any) -> Any:
     """Execute one statement (after any pending writes); return the cursor."""
     flush()
-    return db.execute_sql(sql, params)
+    return _execute(sql, params)
+
+
+def _execute(sql: str, params: tuple[Any, ...]) -> Any:
+    plain = getattr(db.obj, "execute_plain", None)  # SQLite's lighter path
+    return plain(sql, params) if plain is not None else db.execute_sql(sql, params)
 
 
 def pipelined() -> bool:
-    """Whether `read_together` and `batch` save round trips here (PostgreSQL)."""
-    return backend_of(db) == "postgres"
+    """Whether `read_together` and `batch` save round trips here: PostgreSQL and
+    MySQL (several statements sent as one text)."""
+    return backend_of(db) != "sqlite"
 
 
 def read_together(*queries: tuple[str, tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """Every row of each query, in order; on PostgreSQL in one round trip (a pipeline).
+    """Every row of each query, in order; on PostgreSQL and MySQL in one round trip.
 
     The server still runs them one after another, and each sees what was committed
     when it started: a read queued behind the market lock runs once the lock is held,
     exactly as if it had been sent then.
     """
     flush()
-    if not pipelined():
-        return [db.execute_sql(sql, params).fetchall() for sql, params in queries]
+    if backend_of(db) == "sqlite":
+        return [_execute(sql, params).fetchall() for sql, params in queries]
+    with _driver_errors():
+        return _as_one_text(queries)
+
+
+def _as_one_text(
+    queries: Sequence[tuple[str, tuple[Any, ...]]],
+) -> list[list[tuple[Any, ...]]]:
+    """PostgreSQL and MySQL: the statements sent as one text (one round trip), each
+    statement's rows back in order. The values are bound by the driver on the client
+    (psycopg's ClientCursor, PyMySQL's own binding), so each is quoted exactly as it
+    would be alone; MySQL's connection allows several statements a text
+    (CLIENT.MULTI_STATEMENTS, `db.connect`). A failing statement stops the rest and
+    raises here. (psycopg's pipeline mode did the same in one round trip too, but spun
+    the client's CPU while waiting for the answer.)"""
     connection = db.connection()
-    cursors = [connection.cursor() for _ in queries]
+    if backend_of(db) == "postgres":
+        from psycopg import ClientCursor
+
+        cursor = ClientCursor(connection)
+    else:
+        cursor = connection.cursor()
+    with cursor:
+        cursor.execute(";\n".join(cursor.mogrify(sql, params) for sql, params in queries))
+        results = [_rows(cursor)]
+        while cursor.nextset():
+            results.append(_rows(cursor))
+    return results
+
+
+def _rows(cursor: Any) -> list[tuple[Any, ...]]:
+    return list(cursor.fetchall()) if cursor.description is not None else []
+
+
+@contextlib.contextmanager
+def _driver_errors() -> Iterator[None]:
+    """The driver's errors as Peewee's (as `execute_sql` raises them), a lock wait
+    that ran out as DatabaseBusy."""
     try:
-        with connection.pipeline():
-            for cursor, (sql, params) in zip(cursors, queries, strict=True):
-                cursor.execute(sql, params)
-        return [cursor.fetchall() for cursor in cursors]
-    finally:
-        for cursor in cursors:
-            cursor.close()
+        with PEEWEE_ERRORS:
+            yield
+    except Exception as exc:
+        if is_lock_timeout(exc):
+            raise busy(lock_timeout_of(db)) from exc
+        raise
 
 
 def lock_market() -> tuple[Any, ...]:
@@ -249,7 +306,7 @@ R = TypeVar("R")
 def market_busy(action: Callable[P, R]) -> Callable[P, R]:
     """`action` (which takes the market lock), raising MarketBusy when the lock wait ran
     out (DB_TIMEOUT_SECONDS): SQLite's write lock, PostgreSQL's lock_timeout, MySQL's
-    innodb_lock_wait_timeout, whether Peewee or a pipeline reported it. Its transaction
+    innodb_lock_wait_timeout, whether Peewee or `read_together` reported it. Its transaction
     is rolled back by then, so nothing was written."""
 
     @functools.wraps(action)
@@ -276,34 +333,42 @@ def _market_busy(seconds: int) -> MarketBusy:
 def write(sql: str, *params: Any) -> None:
     """Execute a statement whose result is not needed.
 
-    Inside `batch()` on PostgreSQL it is queued and sent with the others in one
-    pipeline (one network round trip instead of one each); elsewhere it runs now.
+    Inside `batch()` on PostgreSQL and MySQL it is queued and sent with the others as
+    one text (one network round trip instead of one each); elsewhere it runs now.
     """
     queue = getattr(_pending, "queue", None)
     if queue is None:
-        db.execute_sql(sql, params)
+        _execute(sql, params)
     else:
         queue.append((sql, params))
 
 
-def flush() -> None:
-    queue = getattr(_pending, "queue", None)
-    if not queue:
+def flush(commit: bool = False) -> None:
+    """Send the queued writes in one round trip; with `commit`, COMMIT in the same one,
+    so that the market lock is released as the writes land (no further round trip
+    holding it)."""
+    queue: list[tuple[str, tuple[Any, ...]]] = getattr(_pending, "queue", None) or []
+    if not queue and not commit:
         return
     _pending.queue = []
-    connection = db.connection()
-    with connection.pipeline(), connection.cursor() as cursor:
-        for sql, params in queue:
-            cursor.execute(sql, params)
+    if commit:
+        queue.append(("COMMIT", ()))
+    with _driver_errors():
+        _as_one_text(queue)
 
 
 @contextlib.contextmanager
-def batch() -> Iterator[None]:
-    """Queue `write`s until the block ends (PostgreSQL only); `run` reads flush first.
+def batch(*, commit: bool = False) -> Iterator[None]:
+    """Queue `write`s until the block ends (PostgreSQL, MySQL); `run` reads flush first.
 
     Use inside the transaction, so a failure discards the queue and rolls back, and
     only where every read in the block goes through `run`: a Peewee model query does
-    not flush the queue and would read stale rows.
+    not flush the queue and would read stale rows. With `commit`, for a block that is
+    the whole of a transaction the caller began itself (`with db.atomic(),
+    batch(commit=True):` with no transaction open before: not a savepoint, which
+    Peewee does not count in `transaction_depth`), the COMMIT goes with the writes, so
+    the market lock is released as they land; the transaction's own commit then finds
+    nothing left to do. Nothing may run in that transaction after the block.
     """
     if not pipelined() or getattr(_pending, "queue", None) is not None:
         yield
@@ -311,7 +376,7 @@ def batch() -> Iterator[None]:
     _pending.queue = []
     try:
         yield
-        flush()
+        flush(commit=commit)
     finally:
         _pending.queue = None
 

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from peewee import fn
 
@@ -27,21 +27,34 @@ _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _NOTIONAL = Decimal(1).scaleb(-NOTIONAL_PLACES)
 
 
+UNREAD: Any = object()  # `record`'s `stored`: the day's row is read by `record` itself
+
+
 def record(
-    day: dt.date, fills: Iterable[Fill], open_buys: int, open_sells: int, now: dt.datetime
+    day: dt.date,
+    fills: Iterable[Fill],
+    open_buys: int,
+    open_sells: int,
+    now: dt.datetime,
+    stored: Any = UNREAD,
 ) -> None:
     """Add fills to the day's row and to their candle buckets, and refresh the day's
     open-order counts (inside the matching transaction, so both always agree with the
-    trades)."""
+    trades). `stored`: the day's `stats_row` (None: there is none) when read already
+    under the market lock."""
     fills = list(fills)
     sql = statements()
     if not fills:
         write(sql.upsert_stats_counts, day, open_buys, open_sells, now)
         return
     keys = buckets.keys_of(fills)
-    day_rows, candle_rows = read_together((sql.stats_row, (day,)), buckets.load_query(keys))
+    if stored is UNREAD:
+        day_rows, candle_rows = read_together((sql.stats_row, (day,)), buckets.load_query(keys))
+        row = day_rows[0] if day_rows else None
+    else:
+        row = stored
+        (candle_rows,) = read_together(buckets.load_query(keys))
     buckets.record(fills, keys, candle_rows)
-    row = day_rows[0] if day_rows else None
     trades, volume, notional, high, low = (
         (
             int(row[0]),
