@@ -47,7 +47,8 @@ WHO = "p0001"
 DAYS = 365
 ORDER_COLUMNS = (
     "id, trader_address, order_type, energy_amount, price_per_kwh, is_active, created_at, "
-    "filled_amount, status, time_in_force, expires_at, updated_at, watt_reserved, seq, kind"
+    "filled_amount, status, time_in_force, expires_at, updated_at, watt_reserved, seq, kind, "
+    "placed_seq"
 )
 TRADE_COLUMNS = (
     "id, buyer_address, seller_address, energy_amount, price_per_kwh, total_price, "
@@ -93,6 +94,7 @@ def fill_orders(orders: int, rng: random.Random, now: dt.datetime) -> None:
                 Decimal("0.00"),
                 i + 1,
                 "limit",
+                i + 1,
             )
 
     bulk_insert("energy_orders", ORDER_COLUMNS, rows())

@@ -129,7 +129,8 @@ class FloorPlacer(Placer):
         self.sql_order = (
             "INSERT INTO energy_orders (id, trader_address, order_type, energy_amount, "
             "price_per_kwh, is_active, created_at, filled_amount, status, time_in_force, "
-            f"expires_at, updated_at, watt_reserved, seq) VALUES ({', '.join([p] * 14)})"
+            "expires_at, updated_at, watt_reserved, seq, kind, placed_seq) "
+            f"VALUES ({', '.join([p] * 16)})"
         )
         self.sql_state = (
             f"UPDATE market_state SET order_seq = {p}, trade_seq = {p}, version = version + 1, "
@@ -254,7 +255,7 @@ class FloorPlacer(Placer):
         status = "filled" if not resting else ("partially_filled" if filled else "open")
         ex(
             self.sql_order, oid.hex, job.address, job.side, job.amount, job.price, resting, now,
-            filled, status, "gtc", None, now, rest_hold, order_seq,
+            filled, status, "gtc", None, now, rest_hold, order_seq, "limit", order_seq,
         )  # fmt: skip
         for fill in fills:
             ex(self.sql_trade, *fill)

@@ -245,6 +245,28 @@ def test_pages_follow_the_cursor_to_the_end(client, pair):
     assert len(seen) == len(set(seen)) == 5
 
 
+def test_pages_through_history_give_each_order_once_newest_placed_first_across_an_amend(
+    client, pair
+):
+    # an amend that loses priority renews the order's seq: paging must not follow it
+    _, bob = pair
+    placed = [order(client, bob, "sell", "1", "0.2400").json()["order"]["id"] for _ in range(5)]
+    first = client.get(f"{V1}/orders", params={"limit": 2}, headers=bob).json()
+    seen, cursor = [o["id"] for o in first["items"]], first["next_cursor"]
+    for oldest_unseen in (placed[0], placed[1]):  # before the next page: both lose priority
+        amended = client.patch(f"{V1}/orders/{oldest_unseen}", json={"price": "0.2500"},
+                               headers=bob)  # fmt: skip
+        assert amended.json()["kept_place"] is False, amended.text
+    while cursor is not None:
+        page = client.get(f"{V1}/orders", params={"limit": 2, "cursor": cursor},
+                          headers=bob).json()  # fmt: skip
+        seen += [o["id"] for o in page["items"]]
+        cursor = page["next_cursor"]
+    assert seen == placed[::-1]
+    whole = client.get(f"{V1}/orders", headers=bob).json()["items"]
+    assert [o["id"] for o in whole] == placed[::-1]
+
+
 def test_operators_and_admins_manage_prosumers_users_keys_and_read_the_audit(client, backend):
     user("olga", role="operator")
     user("adam", role="admin")

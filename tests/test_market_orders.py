@@ -523,12 +523,6 @@ def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(
     assert seller_view.average_price == D("0.1001")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: history is ordered by seq, which an amendment renews; the HTTP API "
-    "pages by seq (before_seq), so ordering by when placed needs an immutable placement "
-    "sequence or a (created_at, id) cursor first",
-)
 def test_order_history_stays_newest_placed_first_after_an_amendment(monkeypatch):
     clock = freeze(monkeypatch)
     buyer = trader("buyer", watt="50")
@@ -543,6 +537,8 @@ def test_order_history_stays_newest_placed_first_after_an_amendment(monkeypatch)
 
     assert [o.id for o in market_book.order_history("buyer")] == [third.id, second.id, first.id]
     assert [o.id for o in market_book.order_history("buyer", limit=1)] == [third.id]
+    assert [o.id for o in market_book.orders("buyer")] == [third.id, second.id, first.id]
+    assert [o.id for o in market_book.open_orders("buyer")] == [third.id, second.id, first.id]
 
 
 def test_a_resting_buy_that_cannot_pay_its_rounding_cent_is_cancelled_with_the_reason():

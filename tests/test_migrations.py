@@ -15,6 +15,7 @@ import peewee
 import pytest
 
 from energy_tui.db import migrations
+from energy_tui.db.connect import backend_of
 from energy_tui.db.models import (
     MODELS,
     ApiKey,
@@ -486,13 +487,23 @@ def test_names_differing_only_by_case_stop_migrate_naming_them_and_nothing_chang
 # --- 0008: order kinds and reasons ---------------------------------------------------------
 
 
+PLACED_SEQ_INDEXES = (
+    "energy_orders_trader_address_placed_seq",
+    "energy_orders_trader_address_status_placed_seq",
+)
+
+
 def test_migration_0008_adds_kind_and_reason_to_orders_made_before_it(cli, fresh_url):
     run_json(cli, "db", "migrate", "--db", fresh_url)
     database = backends.bind(fresh_url)
     try:
         with database.connection_context():
             # as a database made before 0008: no such columns, one order already placed
-            for column in ("kind", "status_reason"):
+            # (placed_seq's indexes first: SQLite drops no indexed column)
+            on_table = " ON energy_orders" if backend_of(database) == "mysql" else ""
+            for index in PLACED_SEQ_INDEXES:
+                database.execute_sql(f"DROP INDEX {index}{on_table}")
+            for column in ("kind", "status_reason", "placed_seq"):
                 database.execute_sql(f"ALTER TABLE energy_orders DROP COLUMN {column}")
             migrations.SchemaVersion.delete().where(migrations.SchemaVersion.version == 8).execute()
             p = database.param
@@ -513,7 +524,7 @@ def test_migration_0008_adds_kind_and_reason_to_orders_made_before_it(cli, fresh
                     "gtc",
                     "2026-01-01 00:00:00",
                     Decimal("0.00"),
-                    1,
+                    7,
                 ),
             )
     finally:
@@ -527,6 +538,9 @@ def test_migration_0008_adds_kind_and_reason_to_orders_made_before_it(cli, fresh
         with database.connection_context():
             order = EnergyOrder.get_by_id(uuid.UUID(int=1))
             assert (order.kind, order.status_reason) == ("limit", None)
+            assert order.placed_seq == 7  # its seq: the best record of when it was placed
+            present = {index.name for index in database.get_indexes("energy_orders")}
+            assert set(PLACED_SEQ_INDEXES) <= present
             # run on a database that has the columns already: nothing to add, no error
             module = next(s for s in migrations.steps() if s.version == 8)
             module.up(database)

@@ -96,19 +96,19 @@ def test_the_history_reads_use_the_prosumer_indexes(monkeypatch):
     assert "energy_trades_seller_address_seq_executed_at" in trades_plan
     open_plan = plan(
         f"SELECT id FROM energy_orders WHERE trader_address = {p} AND is_active = {p} "
-        "ORDER BY seq DESC",
+        "ORDER BY placed_seq DESC",
         ("a", True),
     )
-    assert "energy_orders_trader_address_" in open_plan  # (is_active, seq) or (seq, ...)
+    assert "energy_orders_trader_address_" in open_plan  # (is_active, ...) or (placed_seq)
     all_plan = plan(
         f"SELECT id FROM energy_orders WHERE trader_address = {p} "
-        "ORDER BY seq DESC, created_at DESC LIMIT 100",
+        "ORDER BY placed_seq DESC LIMIT 100",
         ("a",),
     )
-    assert "energy_orders_trader_address_" in all_plan
+    assert "energy_orders_trader_address_placed_seq" in all_plan
     filled_plan = plan(
         f"SELECT id FROM energy_orders WHERE trader_address = {p} AND status = {p} "
-        "ORDER BY seq DESC, created_at DESC LIMIT 100",
+        "ORDER BY placed_seq DESC LIMIT 100",
         ("a", "filled"),
     )
-    assert "energy_orders_trader_address_" in filled_plan
+    assert "energy_orders_trader_address_status_placed_seq" in filled_plan

@@ -163,23 +163,16 @@ async def list_orders(
             status=status,
             since=parse_since(since, clock.now()),
             limit=limit + 1,
-            before_seq=decode_cursor(cursor, "order"),
+            before_placed=decode_cursor(cursor, "order"),
         )
         more = len(found) > limit
-        last = _seq_of(found[limit - 1]) if more else None
+        last = found[limit - 1].placed_seq if more else None
         return Page[OrderOut](
             items=[OrderOut.of(o) for o in found[:limit]],
             next_cursor=encode_cursor("order", last) if last is not None else None,
         )
 
     return await api_of(request).call(request, work, Action.READ_MARKET)
-
-
-def _seq_of(order: OrderView) -> int:
-    from energy_tui.db.models import EnergyOrder  # the arrival sequence is not in the view
-
-    row = EnergyOrder.select(EnergyOrder.seq).where(EnergyOrder.id == order.id).first()
-    return int(row.seq) if row is not None else 0
 
 
 @router.get("/{order_id}", response_model=OrderDetailOut, summary="One of my orders, with fills")

@@ -134,6 +134,9 @@ class EnergyOrder(BaseModel):
     seq = BigIntegerField(default=0)  # arrival sequence: time priority without clock ties
     kind = CharField(max_length=10, default="limit")  # limit / market (migration 0008)
     status_reason = CharField(max_length=255, null=True)  # why it was cancelled or expired
+    # when it was placed: its seq at insertion, never renewed by an amendment (0008);
+    # "my orders" are newest placed first by it (seq orders the book)
+    placed_seq = BigIntegerField(default=0)
 
     class Meta:
         table_name = "energy_orders"
@@ -144,10 +147,10 @@ class EnergyOrder(BaseModel):
             (("is_active", "expires_at"), False),
             # a prosumer's orders, and the self-trade check
             (("trader_address", "is_active", "order_type", "price_per_kwh"), False),
-            # "my orders" newest first, all and by status (migration 0010); the open
-            # ones come from the index above (a prosumer's few, sorted)
-            (("trader_address", "seq", "created_at"), False),
-            (("trader_address", "status", "seq"), False),
+            # "my orders" newest placed first, all and by status (migration 0010); the
+            # open ones come from the index above (a prosumer's few, sorted)
+            (("trader_address", "placed_seq"), False),
+            (("trader_address", "status", "placed_seq"), False),
         )
 
 

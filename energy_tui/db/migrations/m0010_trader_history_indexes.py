@@ -3,10 +3,10 @@
 energy_trades by (buyer_address, seq, executed_at) and (seller_address, seq,
 executed_at), which replace the single-column indexes on buyer_address and
 seller_address (their prefixes: every trade would otherwise maintain both); energy_orders
-by (trader_address, seq, created_at) and (trader_address, status, seq). "My trades" and
-"my orders" (all, or by status) then read the newest rows of one prosumer straight from
-an index, however many trades the market holds (`services.market.book.trades`,
-`orders`, `order_history`).
+by (trader_address, placed_seq) and (trader_address, status, placed_seq) (placed_seq:
+migration 0008). "My trades" and "my orders" (all, or by status) then read the newest
+rows of one prosumer straight from an index, however many trades the market holds
+(`services.market.book.trades`, `orders`, `order_history`).
 """
 
 from __future__ import annotations

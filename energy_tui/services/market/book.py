@@ -186,7 +186,7 @@ def open_orders(address: str) -> list[OrderView]:
     query = (
         EnergyOrder.select()
         .where(ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address))
-        .order_by(EnergyOrder.seq.desc())
+        .order_by(EnergyOrder.placed_seq.desc())
     )
     return [OrderView.of(row) for row in query]
 
@@ -195,7 +195,7 @@ def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> l
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
     if not include_closed:
         query = query.where(ORDER_IS_ACTIVE)
-    query = query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit)
+    query = query.order_by(EnergyOrder.placed_seq.desc()).limit(limit)
     return [OrderView.of(row) for row in query]
 
 
@@ -248,13 +248,14 @@ def order_history(
     status: str = "all",
     since: dt.datetime | None = None,
     limit: int = 100,
-    before_seq: int | None = None,
+    before_placed: int | None = None,
 ) -> list[OrderView]:
     """The prosumer's orders, newest first, each with the average price of its fills:
     sum(amount x price) / sum(amount) over its trades, exact, then rounded half-even
     to 4 places (None when nothing filled). `status`: open (partially filled included),
-    filled, cancelled, expired or all; `since`: placed at or after; `before_seq`: only
-    orders older than that arrival sequence (the HTTP API's next page)."""
+    filled, cancelled, expired or all; `since`: placed at or after; `before_placed`:
+    only orders placed before the one with that `placed_seq` (the HTTP API's next page).
+    Newest placed first: by `placed_seq`, which an amendment does not renew (seq does)."""
     if status not in HISTORY_STATUSES:
         raise ValidationError(
             f"status {status[:20]!r} is not one of {', '.join(HISTORY_STATUSES)}", field="status"
@@ -265,9 +266,9 @@ def order_history(
         query = query.where(EnergyOrder.status.in_(statuses))
     if since is not None:
         query = query.where(EnergyOrder.created_at >= since)
-    if before_seq is not None:
-        query = query.where(EnergyOrder.seq < before_seq)
-    rows = list(query.order_by(EnergyOrder.seq.desc(), EnergyOrder.created_at.desc()).limit(limit))
+    if before_placed is not None:
+        query = query.where(EnergyOrder.placed_seq < before_placed)
+    rows = list(query.order_by(EnergyOrder.placed_seq.desc()).limit(limit))
     averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
     return [
         dataclasses.replace(OrderView.of(row), average_price=averages.get(row.id)) for row in rows

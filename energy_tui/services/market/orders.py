@@ -424,6 +424,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         order.reserved,
         request.kind,
         reason,
+        placed_seq=order.seq,
     )
     return PlaceResult(view, fills)
 
@@ -790,6 +791,7 @@ def _insert_order(
         order.seq,
         kind,
         reason[:255] if reason else None,
+        order.seq,  # placed_seq: its seq now, kept when an amendment renews seq
     )
 
 

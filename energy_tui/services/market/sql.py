@@ -122,8 +122,8 @@ def _build(backend: str) -> Statements:
         insert_order=(
             "INSERT INTO energy_orders (id, trader_address, order_type, energy_amount, "
             "price_per_kwh, is_active, created_at, filled_amount, status, time_in_force, "
-            "expires_at, updated_at, watt_reserved, seq, kind, status_reason) "
-            f"VALUES ({', '.join([p] * 16)})"
+            "expires_at, updated_at, watt_reserved, seq, kind, status_reason, placed_seq) "
+            f"VALUES ({', '.join([p] * 17)})"
         ),
         # What a fill-or-kill order could take at once: the crossing makers' remainders
         # in the order the matcher would meet them (read until enough).

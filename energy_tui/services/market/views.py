@@ -38,6 +38,7 @@ class OrderView:
     kind: str = "limit"  # limit / market (a market order's price is its cap)
     reason: str | None = None  # why it was cancelled, killed or expired
     average_price: Decimal | None = None  # of its fills, set by history reads
+    placed_seq: int = 0  # when placed (history's order and the API's page cursor)
 
     @property
     def remaining(self) -> Decimal:
@@ -63,6 +64,7 @@ class OrderView:
             row.watt_reserved,
             row.kind or "limit",
             row.status_reason,
+            placed_seq=int(row.placed_seq or 0),
         )
 
 
