@@ -11,7 +11,13 @@ from decimal import Decimal
 import pytest
 
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketState, MarketStatistics
-from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
+from energy_tui.errors import (
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from energy_tui.services.market import (
     amend_order,
     cancel_all,
@@ -307,6 +313,26 @@ def test_amend_down_keeps_time_priority():
     taken = place(trader("buyer", watt="50"), "buy", "1", "0.1000")
     assert fills_of(taken) == [("s1", D("1.00"), D("0.1000"))]
     assert balances("s1").energy_reserved == D("0.00")
+
+
+def test_an_amend_typed_against_a_stale_view_is_refused_and_changes_nothing():
+    """Two terminals of one trader: one amended the price meanwhile; the other's amount
+    change, sent with what it showed, must not apply to an order it has not seen."""
+    sellers, first, _second = two_sells_at_one_price()
+    shown = (first.price, first.amount)
+    amend_order(sellers["s1"], first.id, price="0.1200")  # the other terminal
+
+    refused(
+        Conflict,
+        lambda: amend_order(sellers["s1"], first.id, amount="1", expected=shown),
+        "changed since you opened it: it is now 2.00 kWh at 0.1200",
+    )
+
+    now = row(first.id)
+    result = amend_order(
+        sellers["s1"], first.id, amount="1", expected=(now.price_per_kwh, now.energy_amount)
+    )
+    assert (result.order.amount, result.order.price) == (D("1.00"), D("0.1200"))
 
 
 def first_seq(order) -> int:

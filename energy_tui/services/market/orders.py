@@ -20,7 +20,13 @@ from energy_tui import clock
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES, PRICE_PLACES
 from energy_tui.db.ids import new_id
 from energy_tui.db.models import ORDER_IS_ACTIVE, ORDER_SIDES, EnergyOrder, Prosumer, db
-from energy_tui.errors import InsufficientFunds, NotFound, PermissionDenied, ValidationError
+from energy_tui.errors import (
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import stats
@@ -980,9 +986,15 @@ def amend_order(
     price: str | Decimal | None = None,
     amount: str | Decimal | None = None,
     confirmed: bool = False,
+    expected: tuple[Decimal, Decimal] | None = None,
 ) -> PlaceResult:
     """Change the price and/or amount of one of the actor's resting orders, in one
     transaction under the market lock (DESIGN §3, Amend).
+
+    `expected`: the (price, amount) the caller's view showed. When the order is no
+    longer so (amended meanwhile from another terminal), nothing is done: `Conflict`,
+    so that a change typed against a stale view never applies to an order the user
+    has not seen.
 
     A smaller amount keeps the order's time priority; a new price or a larger amount
     loses it (the order goes to the back of its new level). A new price that crosses
@@ -1014,6 +1026,11 @@ def amend_order(
         if not row.is_active:
             raise ValidationError(
                 f"order {oid} is {row.status.replace('_', ' ')}: only open orders can be amended"
+            )
+        if expected is not None and (row.price_per_kwh, row.energy_amount) != expected:
+            raise Conflict(
+                f"the order changed since you opened it: it is now "
+                f"{row.energy_amount:,.2f} kWh at {row.price_per_kwh:.4f}; look at it again"
             )
         order = _Order(
             row.id,

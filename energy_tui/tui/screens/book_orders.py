@@ -87,7 +87,13 @@ class TradingScreen(DataScreen):
 
         def work(bridge: Any) -> PlaceResult:
             return bridge.call(
-                amend_order, actor, oid, price=price, amount=amount, confirmed=confirmed
+                amend_order,
+                actor,
+                oid,
+                price=price,
+                amount=amount,
+                confirmed=confirmed,
+                expected=(order.price, order.amount),  # as the user saw it
             )
 
         self.pending_amendment = request
