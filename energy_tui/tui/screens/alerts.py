@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
 
 FIRED_SHOWN = 20  # the most recent fired alerts listed under the waiting ones
-HINT = "Rings here and in your other terminals, once, when the last price reaches it."
+HINT = "Rings here and in your other terminals, once, when a trade reaches its level."
 EMPTY = "No alerts yet: choose above or below, type a price, Enter."
 
 
