@@ -120,6 +120,21 @@ class _Order:
             tif or "gtc",
         )
 
+    @classmethod
+    def of_model(cls, row: EnergyOrder) -> _Order:
+        """A resting order read as a model row (cancel, amend, cancel-all)."""
+        return cls(
+            row.id,
+            row.trader_address,
+            row.order_type,
+            row.energy_amount,
+            row.price_per_kwh,
+            row.filled_amount,
+            row.watt_reserved,
+            row.seq,
+            row.time_in_force,
+        )
+
 
 @dataclasses.dataclass
 class _Account:
@@ -900,16 +915,7 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
                 "only open orders can be cancelled"
             )
         ledger = Ledger()
-        order = _Order(
-            row.id,
-            row.trader_address,
-            row.order_type,
-            row.energy_amount,
-            row.price_per_kwh,
-            row.filled_amount,
-            row.watt_reserved,
-            row.seq,
-        )
+        order = _Order.of_model(row)
         _release(order, ledger)
         state.count_open(order.side, -1)
         ledger.save(now)
@@ -1032,17 +1038,7 @@ def amend_order(
                 f"the order changed since you opened it: it is now "
                 f"{row.energy_amount:,.2f} kWh at {row.price_per_kwh:.4f}; look at it again"
             )
-        order = _Order(
-            row.id,
-            address,
-            row.order_type,
-            row.energy_amount,
-            row.price_per_kwh,
-            row.filled_amount,
-            row.watt_reserved,
-            row.seq,
-            row.time_in_force,
-        )
+        order = _Order.of_model(row)
         change = _amendment(order, new_price, new_amount, state.rules)
         ledger = Ledger()
         if change.price != order.price:
@@ -1184,16 +1180,7 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
         ledger = Ledger()
         watt, energy = _ZERO.quantize(_WATT), _ZERO.quantize(_KWH)
         for row in rows:
-            order = _Order(
-                row.id,
-                address,
-                row.order_type,
-                row.energy_amount,
-                row.price_per_kwh,
-                row.filled_amount,
-                row.watt_reserved,
-                row.seq,
-            )
+            order = _Order.of_model(row)
             watt += order.reserved
             energy += order.remaining if order.side == "sell" else _ZERO
             _release(order, ledger)
