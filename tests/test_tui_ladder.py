@@ -10,46 +10,37 @@ import pytest
 from textual.widgets import Input, Static
 
 from energy_tui.runtime import bind
-from energy_tui.services import prosumers
-from energy_tui.services.context import Actor
 from energy_tui.services.market import order_request, place_order
 from energy_tui.tui.app import make_app
 from energy_tui.tui.screens.order_book import OrderBookScreen
 from energy_tui.tui.widgets.ladder import SPREAD, PriceLadder
 from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
-    SEEDER,
+    ALICE,
+    SELLER,
     SIZE,
     in_db,
     login,
     screen_text,
-    seeded_database,
+    seller_market,
     settle,
     sync,
 )
-
-SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
-ALICE = Actor(label="test:alice", role="trader", username="alice", prosumer_address="home-01")
 
 
 @pytest.fixture
 def market(tmp_path: Path):
     """Asks at 0.2000 and 0.2100 (a seller's), bids at 0.1500 (the seller's and one of
     alice's) and 0.1400 (the seller's): alice trades for home-01."""
-    settings, url = seeded_database(tmp_path)
-    with bind(settings).database.connection_context():
-        prosumers.add_prosumer(SEEDER, "seller", "Solar barn", "residential")
-        prosumers.add_meter_reading(SEEDER, "seller", "100")
-        prosumers.deposit(SEEDER, "seller", "100")
-        for side, amount, price in (
+    return seller_market(
+        tmp_path,
+        (
             ("sell", "5", "0.2000"),
             ("sell", "3", "0.2100"),
             ("buy", "1", "0.1500"),
             ("buy", "2", "0.1400"),
-        ):
-            place_order(SELLER, order_request(side, amount, price))
-        place_order(ALICE, order_request("buy", "2.5", "0.1500"))
-    return settings, url
+        ),
+    )
 
 
 def _ticket(app) -> tuple[str, str, str]:

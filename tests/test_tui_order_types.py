@@ -12,7 +12,6 @@ from textual.widgets import Input, Label, Static
 from energy_tui.db.models import EnergyOrder, EnergyTrade
 from energy_tui.runtime import bind
 from energy_tui.services import prosumers
-from energy_tui.services.context import Actor
 from energy_tui.services.market import order_request, place_order
 from energy_tui.tui.app import make_app
 from energy_tui.tui.widgets.confirm import Confirm
@@ -22,20 +21,18 @@ from energy_tui.tui.widgets.order_fills import OrderFills
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
-    SEEDER,
+    ALICE,
     SIZE,
     in_db,
     login,
     screen_text,
-    seeded_database,
+    seller_market,
     settle,
     sync,
     table_rows,
     type_text,
 )
 
-SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
-ALICE = Actor(label="test:alice", role="trader", username="alice", prosumer_address="home-01")
 D = Decimal
 
 
@@ -44,19 +41,14 @@ def market(tmp_path: Path):
     """Asks 5 kWh at 0.2000 and 3 at 0.2100, a bid at 0.1400 (a seller's), and alice's
     resting buy of 2.50 kWh at 0.1500: the mid 0.1750 sets a market order's default
     cap (0.2100 for a buy, the 20% band)."""
-    settings, url = seeded_database(tmp_path)
-    with bind(settings).database.connection_context():
-        prosumers.add_prosumer(SEEDER, "seller", "Solar barn", "residential")
-        prosumers.add_meter_reading(SEEDER, "seller", "100")
-        prosumers.deposit(SEEDER, "seller", "100")
-        for side, amount, price in (
+    return seller_market(
+        tmp_path,
+        (
             ("sell", "5", "0.2000"),
             ("sell", "3", "0.2100"),
             ("buy", "2", "0.1400"),
-        ):
-            place_order(SELLER, order_request(side, amount, price))
-        place_order(ALICE, order_request("buy", "2.5", "0.1500"))
-    return settings, url
+        ),
+    )
 
 
 def _ticket(app) -> OrderTicket:

@@ -161,3 +161,25 @@ def in_db(fn, *args, **kwargs):
     """Call a service from the test (not the UI thread of the app under test)."""
     with db.connection_context():
         return fn(*args, **kwargs)
+
+
+SELLER = Actor(label="test:seller", role="trader", username="seller", prosumer_address="seller")
+ALICE = Actor(label="test:alice", role="trader", username="alice", prosumer_address="home-01")
+
+
+def seller_market(
+    tmp_path: Path, seller_orders: tuple[tuple[str, str, str], ...]
+) -> tuple[Settings, DatabaseURL]:
+    """The seeded people plus a seller ("Solar barn": 100 kWh, 100 WATT) whose
+    (side, kWh, price) orders rest, then alice's buy of 2.5 kWh at 0.1500 (home-01)."""
+    from energy_tui.services.market import order_request, place_order
+
+    settings, url = seeded_database(tmp_path)
+    with bind(settings).database.connection_context():
+        prosumers.add_prosumer(SEEDER, "seller", "Solar barn", "residential")
+        prosumers.add_meter_reading(SEEDER, "seller", "100")
+        prosumers.deposit(SEEDER, "seller", "100")
+        for side, amount, price in seller_orders:
+            place_order(SELLER, order_request(side, amount, price))
+        place_order(ALICE, order_request("buy", "2.5", "0.1500"))
+    return settings, url
