@@ -42,7 +42,6 @@ from energy_tui.services.market import (
 )
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market import cancel_order as cancel
-from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.orders import amount_value, price_value
 from energy_tui.services.market.views import OrderView
 from energy_tui.services.permissions import Action, allows
@@ -109,16 +108,8 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
 
 
 def _guarded_place(api: Api, actor: Actor, wanted: OrderRequest, confirmed: bool) -> PlaceResult:
-    """The fat-finger guard as the CLI has it (`confirm` for --yes), then the market.
-
-    A confirmed order with a price skips the guard's reads (balances, the book's best
-    levels, the rules: as costly as the placement itself), whose only outcome would be a
-    confirmation it already has; a market order without a cap is still judged, as its
-    cap comes from the guard's reference price."""
-    address = own_address(actor)
-    if not (confirmed and wanted.price is not None):
-        caution = guard.check(address, wanted, market_rules.current())
-        guard.require_confirmed(caution, confirmed)
+    """The fat-finger guard as the CLI has it (`confirm` for --yes), then the market."""
+    guard.require_safe(own_address(actor), wanted, confirmed)
     started = time.perf_counter()
     result = place_order(actor, wanted)
     api.metrics.placement_seconds.observe(time.perf_counter() - started)

@@ -412,8 +412,7 @@ def run_place(args: argparse.Namespace) -> int:
     request = typed_request(args, ioc=args.ioc, fok=args.fok)
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
-        caution = guard.check(own_address(actor), request, market_rules.current())
-        guard.require_confirmed(caution, args.yes)
+        guard.require_safe(own_address(actor), request, args.yes)
         result = place_order(actor, request)
     return print_result(args, result)
 

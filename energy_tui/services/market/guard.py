@@ -107,6 +107,21 @@ def require_confirmed(caution: Caution, confirmed: bool) -> None:
         raise Unconfirmed(caution)
 
 
+def require_safe(address: str, request: OrderRequest, confirmed: bool) -> None:
+    """The guard for a front end that cannot ask (the CLI's `--yes`, the API's
+    `confirm`): `Unconfirmed` unless the order needs no confirmation or was confirmed.
+
+    A confirmed order with a price skips the guard's reads (balances, the book's best
+    levels, the rules: as costly as the placement itself), whose only outcome would be
+    a confirmation it already has; a market order without a cap is still judged, as its
+    cap comes from the guard's reference price."""
+    if confirmed and request.price is not None:
+        return
+    from energy_tui.services.market.rules import current  # rules imports the market
+
+    require_confirmed(check(address, request, current()), confirmed)
+
+
 def _far_from(price: Decimal, reference: Reference, band: Decimal) -> str:
     if band <= 0 or reference.price <= 0:  # a band of 0 turns the check off
         return ""
