@@ -24,6 +24,7 @@ from energy_tui.services import demo, users
 from energy_tui.tui import screenshots
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.my_orders import MyOrders
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from tests.tui_identity_support import login, seeded_database
 
@@ -221,7 +222,16 @@ def test_cancel_all_asks_with_the_count_and_what_it_releases(snap_compare, app_o
 
 
 def test_my_order_history_lists_status_average_price_and_why(snap_compare, app_on_copy) -> None:
-    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=visit("alice", "h"))
+    async def run_before(pilot: Pilot) -> None:
+        # the history loads in a worker after `h`: wait for its rows, or the picture may
+        # catch the table before its columns took their widths (it did in a CI run)
+        await screenshots.log_in(pilot, "alice")
+        await pilot.press("h")
+        mine = pilot.app.screen.query_one(MyOrders)
+        await screenshots.wait_for(pilot, lambda: bool(mine.history), "the history")
+        await screenshots.still(pilot)
+
+    assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
 
 
 # --- empty states: what is empty and what to do next ----------------------------------
