@@ -337,6 +337,29 @@ async def test_a_viewer_sees_the_book_but_no_ticket(market) -> None:
 
 
 @sync
+async def test_a_viewer_on_a_small_terminal_sees_the_tape_in_place_of_the_ticket(
+    market, tmp_path: Path
+) -> None:
+    """At 80x24 a trader's tape gives its rows to the ticket; a viewer has no ticket, so
+    the tape stays, and the empty book does not ask them to type into one."""
+    settings, _ = market
+    with bind(settings).database.connection_context():
+        EnergyOrder.delete().execute()  # an empty book
+    app = make_app(*market)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await login(pilot, "viewer")
+        await _wait_for(pilot, lambda: app.screen.query_one("#ladder-empty").display)
+        assert app.screen.query_one("#tape-pane").region.width > 0
+        note = str(app.screen.query_one("#ladder-empty", Static).render())
+        assert note == order_book.EMPTY_BOOK_VIEWER
+        await pilot.press("ctrl+o")
+        await login(pilot, "alice")
+        await _wait_for(pilot, lambda: app.screen.query_one("#ladder-empty").display)
+        assert app.screen.query_one("#tape-pane").region.width == 0  # the ticket's rows
+        assert str(app.screen.query_one("#ladder-empty", Static).render()) == order_book.EMPTY_BOOK
+
+
+@sync
 async def test_another_terminals_order_appears_without_a_key_press(market) -> None:
     app = make_app(*market)
     async with app.run_test(size=SIZE, notifications=True) as pilot:

@@ -40,6 +40,7 @@ WIDE = 160  # columns from which today's price chart sits beside the tape
 TALL = 44  # rows from which the book gets three quarters of the height
 MY_ORDER_KEYS = 120  # columns from which the footer lists a, x and h (in my orders)
 EMPTY_BOOK = "No orders yet: be the first — type an amount and a price"
+EMPTY_BOOK_VIEWER = "No orders yet"  # a viewer has no ticket to type into
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,6 +156,10 @@ class OrderBookScreen(TradingScreen):
         self.trading = self.energy.can(Action.TRADE_OWN) and self.address is not None
         self.query_one("#ticket-pane").display = self.trading
         self.query_one("#orders-pane").display = self.trading
+        self.set_class(self.trading, "-trading")  # a short screen gives the tape to the ticket
+        self.query_one("#ladder-empty", Static).update(
+            EMPTY_BOOK if self.trading else EMPTY_BOOK_VIEWER
+        )
         self.query_one(PriceLadder).trading = self.trading
         if not self.trading and self.focused is not None:
             self.set_focus(None)  # not left typing into a hidden ticket
