@@ -183,12 +183,31 @@ def _levels(rows: list[tuple[Any, ...]], backend: str) -> list[Level]:
 
 
 def open_orders(address: str) -> list[OrderView]:
-    query = (
-        EnergyOrder.select()
-        .where(ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address))
-        .order_by(EnergyOrder.placed_seq.desc())
+    """Newest first, read as tuples (`reads.open_orders_rows`): the order book screen
+    reads them on every refresh, and model instances cost several times the query."""
+    return [_order_of(row) for row in reads.open_orders_rows(address)]
+
+
+def _order_of(row: list[Any]) -> OrderView:
+    """An OrderView of a row of `reads.ORDER_COLUMNS`."""
+    oid, trader, side, amount, price, filled, status, tif, created, expires, held = row[:11]
+    kind, reason, placed = row[11:]
+    return OrderView(
+        oid,
+        trader,
+        side,
+        amount,
+        price,
+        filled,
+        status,
+        tif,
+        created,
+        expires,
+        held,
+        kind or "limit",
+        reason,
+        placed_seq=int(placed or 0),
     )
-    return [OrderView.of(row) for row in query]
 
 
 def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> list[OrderView]:

@@ -180,6 +180,44 @@ def trades_rows(
     return convert_rows(rows, trade_converters(name))
 
 
+ORDER_COLUMNS = (
+    "id, trader_address, order_type, energy_amount, price_per_kwh, filled_amount, status, "
+    "time_in_force, created_at, expires_at, watt_reserved, kind, status_reason, placed_seq"
+)
+
+
+@functools.cache
+def open_orders_statement(backend: str) -> str:
+    """One prosumer's open orders, newest first (the (trader_address, placed_seq)
+    index). Parameters: is_active, address."""
+    p = "?" if backend == "sqlite" else "%s"
+    return (
+        f"SELECT {ORDER_COLUMNS} FROM energy_orders WHERE is_active = {p} "
+        f"AND trader_address = {p} ORDER BY placed_seq DESC"
+    )
+
+
+@functools.cache
+def order_converters(backend: str) -> tuple[Convert, ...]:
+    """One per ORDER_COLUMNS column."""
+    kwh, price, money = (
+        (_same, _same, _same)
+        if backend != "sqlite"
+        else (_exact(ENERGY_PLACES), _exact(PRICE_PLACES), _exact(MONEY_PLACES))
+    )
+    when = _datetime if backend == "sqlite" else _same
+    text = _same
+    return (_uuid, text, text, kwh, price, kwh, text, text, when, when, money, text, text, int)
+
+
+def open_orders_rows(address: str) -> list[list[Any]]:
+    """Rows of ORDER_COLUMNS' values: `address`'s open orders, newest first."""
+    name = backend()
+    rows = db.execute_sql(open_orders_statement(name), (True, address)).fetchall()
+    converters = order_converters(name)
+    return [[f(v) for f, v in zip(converters, row, strict=True)] for row in rows]
+
+
 @functools.cache
 def book_statements(backend: str, mine: bool = False) -> tuple[str, str, str]:
     """(bids, asks, last two prices): the levels of one side, best first, from the

@@ -74,6 +74,16 @@ def load_snapshot(address: str | None, chart: bool = False, history: bool = Fals
     )
 
 
+def _tape_cells(t: TradeView) -> tuple[object, ...]:
+    style = "green" if t.taker_side == "buy" else "red"
+    return (
+        t.executed_at.strftime("%H:%M:%S"),
+        Text(f"{t.price:.4f}", style=style),
+        Text(f"{t.amount:,.2f}", justify="right"),
+        t.taker_side or "",
+    )
+
+
 def _today(seconds: int) -> list[Candle]:
     midnight = dt.datetime.combine(clock.now().date(), dt.time())
     return stats.candles(seconds, midnight)
@@ -105,6 +115,7 @@ class OrderBookScreen(TradingScreen):
         self.last_fill_seq: int | None = None
         self.snapshot: Snapshot | None = None
         self.trading = False  # a ticket and orders of one's own (follow_role)
+        self.balances_text = ""
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
@@ -229,16 +240,7 @@ class OrderBookScreen(TradingScreen):
             self._preview(self.query_one(OrderTicket).current())
 
     def _show_tape(self, trades: list[TradeView]) -> None:
-        table = self.query_one("#tape", Table)
-        table.clear()
-        for t in trades:
-            style = "green" if t.taker_side == "buy" else "red"
-            table.add_row(
-                t.executed_at.strftime("%H:%M:%S"),
-                Text(f"{t.price:.4f}", style=style),
-                Text(f"{t.amount:,.2f}", justify="right"),
-                t.taker_side or "",
-            )
+        self.query_one("#tape", Table).sync_values(((str(t.seq), t) for t in trades), _tape_cells)
 
     def _show_balances(self, b: prosumers.Balances | None) -> None:
         # two lines: one would wrap mid-figure in a half-width pane
@@ -255,7 +257,10 @@ class OrderBookScreen(TradingScreen):
                 f"({b.watt_reserved:,.2f} held)\n"
                 f"energy {b.energy_available:,.2f} kWh avail ({b.energy_reserved:,.2f} held)"
             )
-        self.query_one("#balances", Static).update(text)
+        balances = self.query_one("#balances", Static)
+        if text != self.balances_text:  # parsing its markup again costs a millisecond
+            self.balances_text = text
+            balances.update(text)
 
     def toast_fills(self, fills: Iterable[TradeView | Fill], *, quiet_first: bool = False) -> None:
         """One toast per fill not shown yet. The first snapshot's trades (`quiet_first`)

@@ -97,7 +97,7 @@ class PriceLadder(Table):
         bids = [Row("bid", level) for level in book.bids[:fits]]
         self.levels = {row.key: row for row in asks + bids}
         rows = self._rows(book, asks, bids, fits, bar, narrow) if self.levels else []
-        self.refill(rows, select=current if current in self.levels else _nearest(book))
+        self.sync(rows, select=current if current in self.levels else _nearest(book))
         self._show_cursor(self.has_focus)
 
     def _rows(
