@@ -239,10 +239,13 @@ class Probe:
         )
 
         def timed_load(
-            address: str | None, chart: bool = False, history: bool = False
+            address: str | None,
+            chart: bool = False,
+            history: bool = False,
+            depth: int = order_book.DEPTH,
         ) -> order_book.Snapshot:
             started = time.perf_counter()
-            snapshot = load(address, chart, history)
+            snapshot = load(address, chart, history, depth)
             self.query = time.perf_counter() - started
             return snapshot
 
