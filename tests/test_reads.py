@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_a_uuid_from_its_32_hex_digits_is_the_uuid_parsed(made: uuid.UUID) -> No
 
 
 def test_a_trade_view_filled_in_directly_equals_one_built_and_stays_frozen() -> None:
-    values = [
+    values: list[Any] = [
         uuid.uuid4(),
         7,
         dt.datetime(2026, 1, 2, 3, 4, 5),
@@ -48,8 +49,8 @@ def test_a_trade_view_filled_in_directly_equals_one_built_and_stays_frozen() -> 
 
 
 def test_sqlite_reads_convert_only_the_columns_that_need_it() -> None:
-    rows = [("ab" * 16, 3, "2026-01-02 03:04:05", 1.1, 0.21, 0.23, 0.01, 0.24, "b", "s", "buy")]
-    rows[0] += (None, "cd" * 16)
+    row: tuple[Any, ...] = ("ab" * 16, 3, "2026-01-02 03:04:05", 1.1, 0.21, 0.23, 0.01, 0.24)
+    rows = [(*row, "b", "s", "buy", None, "cd" * 16)]
     [converted] = reads.convert_rows(rows, reads.trade_converters("sqlite"))
     assert [str(v) for v in converted[3:8]] == ["1.10", "0.2100", "0.23", "0.01", "0.24"]
     assert converted[2] == dt.datetime(2026, 1, 2, 3, 4, 5)
