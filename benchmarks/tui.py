@@ -228,6 +228,9 @@ class Probe:
 
     def __init__(self) -> None:
         self.refresh_started = 0.0
+        self.cpu_started = 0.0
+        self.cpu: list[float] = []  # this process's CPU seconds over each refresh
+        self.order_cpu: list[float] = []  # ... over the refresh that showed each order
         self.query = 0.0
         self.shown: tuple[float, int] | None = None  # (when, market version shown)
         self.refreshes: list[tuple[float, float]] = []  # (refresh s, query s)
@@ -261,11 +264,13 @@ class Probe:
 
         def timed_refresh(screen: OrderBookScreen) -> None:
             self.refresh_started = time.perf_counter()
+            self.cpu_started = time.process_time()
             refresh(screen)
 
         def timed_show(screen: OrderBookScreen, snap: order_book.Snapshot) -> None:
             show(screen, snap)
             done = time.perf_counter()
+            self.cpu.append(time.process_time() - self.cpu_started)
             self.refreshes.append((done - self.refresh_started, self.query))
             self.shown = (done, snap.book.version)
             if self.waiting is not None:
@@ -308,6 +313,7 @@ async def refreshes(path: Path | str, count: int, probe: Probe) -> Figures:
             await pilot.pause()  # the frame that shows it
             visible = time.perf_counter() - committed
             refresh, query = probe.refreshes[-1]
+            probe.order_cpu.append(probe.cpu[-1])
             assert probe.shown is not None
             shown = max(0.0, probe.shown[0] - committed)  # in the widgets, before the frame
             figures.append((visible, refresh, query, shown))
@@ -471,6 +477,11 @@ def measure(args: argparse.Namespace, path: Path) -> None:
     probe = Probe()
     probe.install()
     report_refresh(asyncio.run(refreshes(path, args.refreshes, probe)))
+    cpu = probe.order_cpu
+    print(
+        f"  CPU time of this process over a refresh (all its threads; what a loaded "
+        f"machine stretches): median {ms(statistics.median(cpu))}, max {ms(max(cpu))}"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"peak RSS of this process: {peak:.0f} MB, budget {RSS_BUDGET_MB:.0f} MB: "
