@@ -37,10 +37,11 @@ from benchmarks._common import parser, prepare
 from energy_tui import clock
 from energy_tui.db import migrations
 from energy_tui.db.connect import backend_of, open_database
+from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES, PRICE_PLACES
 from energy_tui.db.models import EnergyOrder, EnergyTrade, Prosumer, db
 from energy_tui.db.urls import parse_url
 from energy_tui.services.market import book as market_book
-from energy_tui.services.market import stats
+from energy_tui.services.market import reads, stats
 
 TRADERS = 1000
 WHO = "p0001"
@@ -227,6 +228,41 @@ def raw(sql: str, params: tuple[Any, ...] = ()) -> Callable[[], object]:
     return run
 
 
+def exact_raw(
+    sql: str, params: tuple[Any, ...], made: dict[int, Callable[[Any], Any]]
+) -> Callable[[], object]:
+    """`raw`, and on SQLite each value the screens show made what they show: its REALs
+    as exact Decimals at the column's scale, its text times as datetimes (`made`:
+    column -> how), in a plain loop. SQLite has no exact decimal: the bare driver's
+    floats are not the values a screen may show, so this is the honest floor of such
+    a read there. PostgreSQL's and MySQL's drivers hand back Decimals and datetimes
+    already: `raw` as it is. Ids are left as the driver gives them (no screen shows
+    them), so the floor is the lower for it."""
+    bare = raw(sql, params)
+    return bare if backend_of(db) != "sqlite" else ExactRaw(bare, tuple(made.items()))
+
+
+class ExactRaw:
+    """`exact_raw` on SQLite: the bare read, then each shown value made exact."""
+
+    def __init__(self, bare: Callable[[], Any], plan: tuple[tuple[int, Callable], ...]) -> None:
+        self.bare, self.plan = bare, plan
+
+    def __call__(self) -> object:
+        rows = []
+        for row in self.bare():
+            values = list(row)
+            for i, how in self.plan:
+                values[i] = how(values[i])
+            rows.append(values)
+        return rows
+
+
+def exactly(places: int) -> Callable[[Any], Decimal]:
+    exponent = Decimal(1).scaleb(-places)
+    return lambda value: Decimal(str(value)).quantize(exponent)
+
+
 def raw_together(*calls: Callable[[], object]) -> Callable[[], object]:
     return lambda: [call() for call in calls]
 
@@ -239,6 +275,7 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
     since_90 = (now - dt.timedelta(days=89)).replace(hour=0, minute=0, second=0, microsecond=0)
     year = now.date() - dt.timedelta(days=364)
     mine = market_book.TradeFilter(address=WHO, limit=50)
+    kwh, price, money = exactly(ENERGY_PLACES), exactly(PRICE_PLACES), exactly(MONEY_PLACES)
     book_raw = raw_together(
         raw(
             "SELECT price_per_kwh, SUM(energy_amount - filled_amount), COUNT(id) "
@@ -263,7 +300,11 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
         (
             "recent trades (50)",
             lambda: market_book.trades(market_book.TradeFilter(limit=50)),
-            raw(f"SELECT {READ_COLUMNS} FROM energy_trades ORDER BY seq DESC LIMIT 50"),
+            exact_raw(
+                f"SELECT {READ_COLUMNS} FROM energy_trades ORDER BY seq DESC LIMIT 50",
+                (),
+                {2: dt.datetime.fromisoformat, 3: kwh, 4: price, 5: money, 6: money, 7: money},
+            ),
         ),
         (
             "one prosumer's trades (50 newest)",
@@ -294,7 +335,12 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
         (
             "stats for 365 days",
             lambda: stats.daily(365, now.date()),
-            raw(f"SELECT * FROM market_statistics WHERE date >= {p} ORDER BY date", (year,)),
+            exact_raw(
+                f"SELECT {reads.DAY_COLUMNS} FROM market_statistics WHERE date >= {p} "
+                "ORDER BY date",
+                (year,),
+                {0: dt.date.fromisoformat, 2: kwh, 3: exactly(6), 4: price, 5: price, 6: price},
+            ),
         ),
         (
             "book, 30 levels with my size on each",
@@ -309,6 +355,10 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
         ),
         ("daily candles over 90 days", lambda: stats.candles(86400, since_90), None),
     ]
+    if backend_of(db) == "sqlite":  # the bare driver's floats too, for comparison
+        for name, call, raw_call in list(cases):
+            if isinstance(raw_call, ExactRaw):
+                cases.append((f"{name}, vs floats", call, raw_call.bare))
     result: dict[str, tuple[float, float | None]] = {}
     for name, call, raw_call in cases:
         if raw_call is None:

@@ -68,6 +68,7 @@ SIZE = (120, 36)
 USER, PASSWORD, HOME = "bench", "bench-password", "p0001"
 OTHER = Actor(label="bench:other", role="trader", username="other", prosumer_address="p0002")
 LAUNCH_BUDGET, REFRESH_BUDGET_MS, RSS_BUDGET_MB = 1.5, 50.0, 150.0
+FRAME_MS = 16.0  # issue 15: the refresh's median, query included, within a 60 Hz frame
 
 
 # --- the data, filled in a child process ---------------------------------------------
@@ -227,9 +228,21 @@ class Probe:
 
     def __init__(self) -> None:
         self.refresh_started = 0.0
+        self.cpu_started = 0.0
+        self.cpu: list[float] = []  # this process's CPU seconds over each refresh
+        self.order_cpu: list[float] = []  # ... over the refresh that showed each order
         self.query = 0.0
         self.shown: tuple[float, int] | None = None  # (when, market version shown)
         self.refreshes: list[tuple[float, float]] = []  # (refresh s, query s)
+        self.waiting: asyncio.Event | None = None
+
+    async def until_shown(self, version: int) -> None:
+        """Until the screen has shown `version`: woken by the screen's own call, not
+        by polling (a 0.5 ms poll loop took the UI thread's time from the refresh it
+        was timing)."""
+        while self.shown is None or self.shown[1] < version:
+            self.waiting = asyncio.Event()
+            await self.waiting.wait()
 
     def install(self) -> None:
         load, refresh, show = (
@@ -239,22 +252,29 @@ class Probe:
         )
 
         def timed_load(
-            address: str | None, chart: bool = False, history: bool = False
+            address: str | None,
+            chart: bool = False,
+            history: bool = False,
+            depth: int = order_book.DEPTH,
         ) -> order_book.Snapshot:
             started = time.perf_counter()
-            snapshot = load(address, chart, history)
+            snapshot = load(address, chart, history, depth)
             self.query = time.perf_counter() - started
             return snapshot
 
         def timed_refresh(screen: OrderBookScreen) -> None:
             self.refresh_started = time.perf_counter()
+            self.cpu_started = time.process_time()
             refresh(screen)
 
         def timed_show(screen: OrderBookScreen, snap: order_book.Snapshot) -> None:
             show(screen, snap)
             done = time.perf_counter()
+            self.cpu.append(time.process_time() - self.cpu_started)
             self.refreshes.append((done - self.refresh_started, self.query))
             self.shown = (done, snap.book.version)
+            if self.waiting is not None:
+                self.waiting.set()
 
         order_book.load_snapshot = timed_load
         OrderBookScreen.refresh_data = timed_refresh  # type: ignore[method-assign,assignment]
@@ -289,11 +309,12 @@ async def refreshes(path: Path | str, count: int, probe: Probe) -> Figures:
             probe.shown, probe.refreshes = None, []
             version = await asyncio.to_thread(place, best_bid)
             committed = time.perf_counter()
-            while probe.shown is None or probe.shown[1] < version:
-                await asyncio.sleep(0.0005)
+            await probe.until_shown(version)
             await pilot.pause()  # the frame that shows it
             visible = time.perf_counter() - committed
             refresh, query = probe.refreshes[-1]
+            probe.order_cpu.append(probe.cpu[-1])
+            assert probe.shown is not None
             shown = max(0.0, probe.shown[0] - committed)  # in the widgets, before the frame
             figures.append((visible, refresh, query, shown))
     runtime.database.close()
@@ -342,7 +363,8 @@ def report_refresh(figures: Figures) -> None:
     print(
         f"order book refresh (worker start to ladder rows updated), {len(figures)} orders: "
         f"median {ms(statistics.median(refresh))}, max {worst:.1f} ms, budget "
-        f"{REFRESH_BUDGET_MS:.0f} ms: {verdict(worst <= REFRESH_BUDGET_MS)}"
+        f"{REFRESH_BUDGET_MS:.0f} ms: {verdict(worst <= REFRESH_BUDGET_MS)}; median budget "
+        f"{FRAME_MS:.0f} ms: {verdict(statistics.median(refresh) * 1000 <= FRAME_MS)}"
     )
     print(
         f"  of which the snapshot query: median {ms(statistics.median(query))}, "
@@ -455,6 +477,11 @@ def measure(args: argparse.Namespace, path: Path) -> None:
     probe = Probe()
     probe.install()
     report_refresh(asyncio.run(refreshes(path, args.refreshes, probe)))
+    cpu = probe.order_cpu
+    print(
+        f"  CPU time of this process over a refresh (all its threads; what a loaded "
+        f"machine stretches): median {ms(statistics.median(cpu))}, max {ms(max(cpu))}"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"peak RSS of this process: {peak:.0f} MB, budget {RSS_BUDGET_MB:.0f} MB: "

@@ -57,3 +57,32 @@ def test_the_book_read_for_no_one_marks_nothing():
 
     assert level.mine == for_other.mine == D("0.00")
     assert level.quantity == for_other.quantity == D("1.00")
+
+
+def test_my_open_orders_read_as_tuples_are_exactly_what_the_models_say():
+    """`open_orders` reads fixed SQL as tuples (issue 15): the same exact Decimals,
+    times, ids and fields as the models give, newest first, only the open ones."""
+    from energy_tui.db.models import ORDER_IS_ACTIVE, EnergyOrder
+    from energy_tui.services.market.views import OrderView
+
+    me, other = trader("me", watt="50", energy="50"), trader("other", watt="50", energy="50")
+    place(me, "buy", "1.10", "0.1234")
+    place(me, "sell", "0.33", "0.3000")
+    place(other, "buy", "0.20", "0.3000")  # fills part of my sell: partially filled
+    gone = place(me, "buy", "2", "0.1100")
+    cancel_order(me, gone.order.id)
+    models = (
+        EnergyOrder.select()
+        .where(ORDER_IS_ACTIVE & (EnergyOrder.trader_address == "me"))
+        .order_by(EnergyOrder.placed_seq.desc())
+    )
+    expected = [OrderView.of(row) for row in models]
+
+    read = market_book.open_orders("me")
+
+    assert read == expected and len(read) == 2
+    assert [(o.filled, o.price, o.watt_reserved) for o in read] == [
+        (D("0.20"), D("0.3000"), D("0.00")),
+        (D("0.00"), D("0.1234"), expected[1].watt_reserved),
+    ]
+    assert all(isinstance(o.amount, Decimal) and o.amount.as_tuple().exponent == -2 for o in read)

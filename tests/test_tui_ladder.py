@@ -204,3 +204,27 @@ async def test_at_80x24_enter_takes_unlisted_and_the_help_lists_it(market) -> No
         assert "Take" in screen_text(app)
         await pilot.press("escape", "enter")  # the best ask, bought
         assert _ticket(app) == ("buy", "", "0.2000")
+
+
+@sync
+async def test_a_ladder_made_taller_reads_the_levels_it_now_has_room_for(market) -> None:
+    """The book is read only as deep as the ladder shows (issue 15): grown from 80x24
+    to 200x50, it reads the deeper levels and shows them."""
+    with bind(market[0]).database.connection_context():
+        for i in range(20):
+            place_order(SELLER, order_request("sell", "1", f"0.{2200 + 100 * i}"))
+    app = make_app(*market)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await login(pilot, "alice")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
+        ladder = screen.query_one(PriceLadder)
+        read_small = len(screen.snapshot.book.asks)
+        assert read_small == ladder.fits() < 10  # no deeper than it shows
+        await pilot.resize_terminal(200, 50)
+        await settle(pilot)
+        await settle(pilot)
+        assert len(screen.snapshot.book.asks) == ladder.fits() > read_small
+        asks = [key for key in ladder.levels if key.startswith("ask:")]
+        assert len(asks) == ladder.fits()

@@ -25,10 +25,12 @@ from energy_tui.tui.screens import order_book
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
 from energy_tui.tui.widgets.ladder import PriceLadder
+from energy_tui.tui.widgets.my_orders import MyOrders
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
+    ALICE,
     SEEDER,
     SIZE,
     in_db,
@@ -656,3 +658,31 @@ async def test_enter_pressed_twice_places_one_order(market) -> None:
         finally:
             order_book.place_order = real
         assert in_db(EnergyOrder.select().count) == 2  # the seller's and one buy
+
+
+@sync
+async def test_my_orders_keep_the_cursor_on_its_order_when_another_terminal_adds_one(
+    market,
+) -> None:
+    """The refresh changes only the rows that changed: a new order of mine comes in
+    at the top of my open orders and the cursor stays on the order it was on."""
+    for price in ("0.1000", "0.1100", "0.1200"):
+        in_db(place_order, ALICE, order_request("buy", "1", price))
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        screen = app.screen
+        assert isinstance(screen, OrderBookScreen)
+        orders = screen.query_one("#orders", Table)
+        await _wait_for(pilot, lambda: orders.row_count == 3)
+        await pilot.press("o", "j")  # onto the second newest: the one at 0.1100
+        chosen = screen.query_one(MyOrders).selected_open()
+        assert chosen is not None and chosen.price == Decimal("0.1100")
+        first_cells = orders.get_row(str(chosen.id))
+        in_db(place_order, ALICE, order_request("buy", "1", "0.1300"))
+        await _wait_for(pilot, lambda: orders.row_count == 4, tries=60)
+        assert str(orders.get_row_at(0)[2]) == "0.1300"  # the new one, on top
+        again = screen.query_one(MyOrders).selected_open()
+        assert again is not None and again.id == chosen.id
+        # its row was not made again: the same cells, moved down one
+        assert all(a is b for a, b in zip(orders.get_row(str(chosen.id)), first_cells, strict=True))

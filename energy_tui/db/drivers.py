@@ -6,8 +6,9 @@ installs `PeeweeWithoutDrivers`, which hides the drivers while Peewee's module r
 (Peewee then records each as absent); `load(backend)` imports the one a database URL
 needs and hands it to Peewee, as Peewee's own import would have.
 
-Only psycopg 3 is wired for PostgreSQL (the `postgres` extra): with the drivers
-hidden, a psycopg2-only install is not picked up.
+For PostgreSQL, psycopg 3 (the `postgres` extra) is preferred; an install that has
+only psycopg2 (the `postgres2` extra) gets it, wired into Peewee as Peewee's own
+import would have (`postgres_driver` says which one is in use).
 """
 
 from __future__ import annotations
@@ -71,22 +72,59 @@ def load(backend: str) -> None:
     missing driver is left absent: Peewee then says so at connect."""
     import peewee
 
-    if backend == "postgres" and peewee.psycopg is None:
-        try:
-            import psycopg
-            from psycopg.pq import TransactionStatus
-            from psycopg.types.json import Json, Jsonb
-        except ImportError:
-            return
-        peewee.psycopg, peewee.TransactionStatus = psycopg, TransactionStatus
-        peewee.Json_pg3, peewee.Jsonb_pg3 = Json, Jsonb
-        adapter = peewee.Psycopg3Adapter
-        adapter.txn_idle = TransactionStatus.IDLE
-        adapter.txn_inerror = TransactionStatus.INERROR
-        adapter.txn_unknown = TransactionStatus.UNKNOWN
+    if backend == "postgres" and postgres_driver() is None:
+        _load_psycopg3() or _load_psycopg2()
     elif backend == "mysql" and peewee.mysql is None:
         try:
             import pymysql  # type: ignore[import-untyped]
         except ImportError:
             return
         peewee.mysql = pymysql
+
+
+def postgres_driver() -> str | None:
+    """The PostgreSQL driver Peewee has: "psycopg" (3), "psycopg2", or None."""
+    import peewee
+
+    if peewee.psycopg is not None:
+        return "psycopg"
+    return "psycopg2" if peewee.psycopg2 is not None else None
+
+
+def _load_psycopg3() -> bool:
+    import peewee
+
+    try:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+        from psycopg.types.json import Json, Jsonb
+    except ImportError:
+        return False
+    peewee.psycopg, peewee.TransactionStatus = psycopg, TransactionStatus
+    peewee.Json_pg3, peewee.Jsonb_pg3 = Json, Jsonb
+    adapter = peewee.Psycopg3Adapter
+    adapter.txn_idle = TransactionStatus.IDLE
+    adapter.txn_inerror = TransactionStatus.INERROR
+    adapter.txn_unknown = TransactionStatus.UNKNOWN
+    return True
+
+
+def _load_psycopg2() -> bool:
+    """psycopg2, as Peewee's import wires it: its extensions, Json, and UUID columns
+    read as UUIDs (`register_uuid`, which Peewee calls at its import)."""
+    import peewee
+
+    try:
+        import psycopg2
+        from psycopg2 import extensions
+        from psycopg2.extras import Json, register_uuid
+    except ImportError:
+        return False
+    register_uuid()
+    peewee.psycopg2, peewee.pg_extensions = psycopg2, extensions
+    peewee.pg_register_uuid, peewee.Json_pg2 = register_uuid, Json
+    adapter = peewee.Psycopg2Adapter
+    adapter.txn_idle = extensions.TRANSACTION_STATUS_IDLE
+    adapter.txn_inerror = extensions.TRANSACTION_STATUS_INERROR
+    adapter.txn_unknown = extensions.TRANSACTION_STATUS_UNKNOWN
+    return True

@@ -48,7 +48,8 @@ def is_lock_timeout(exc: BaseException) -> bool:
     error = cause(exc)
     if isinstance(error, sqlite3.Error):
         return _sqlite_code(error) in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    if getattr(error, "sqlstate", None) == _PG_LOCK_NOT_AVAILABLE:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)  # psycopg 3, 2
+    if code == _PG_LOCK_NOT_AVAILABLE:
         return True
     return type(error).__module__.startswith("pymysql") and _first_arg(error) == (
         _MYSQL_LOCK_WAIT_TIMEOUT

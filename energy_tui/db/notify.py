@@ -6,7 +6,8 @@ holds a connection of its own that LISTENs, and `wait_for_change(timeout)` retur
 soon as one arrives. It never raises for a lost server: it answers False (as after a
 quiet `timeout`) and connects again on a later call, so a caller keeps its ordinary
 poll as the fallback and uses the listener only to look sooner. SQLite and MySQL have
-no NOTIFY: `ChangeListener.of` gives None there.
+no NOTIFY: `ChangeListener.of` gives None there, and on PostgreSQL through psycopg2
+(the listener is written for psycopg 3's `notifies`).
 
 Front ends (the app's live screens, the coming HTTP API's streams) use it the same way:
 
@@ -24,6 +25,7 @@ from typing import Any
 
 import peewee
 
+from energy_tui.db import drivers
 from energy_tui.db.connect import backend_of
 
 CHANNEL = "energy_tui_market"
@@ -50,6 +52,8 @@ class ChangeListener:
             database = database.obj
         if database is None or backend_of(database) != "postgres":
             return None
+        if drivers.postgres_driver() != "psycopg":
+            return None  # psycopg2 (the `postgres2` extra): the callers' poll alone
         params = dict(database.connect_params)
         name = database.database
 

@@ -34,9 +34,18 @@ def _same(value: Any) -> Any:
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
+    """SQLite's and MySQL's 32 hex digits (Peewee's UUIDField) made into the UUID
+    without `UUID.__init__`'s parsing of every spelling a UUID may have: three ids a
+    trade, that parsing was a third of the tape's time. `int` and `is_safe` are the
+    attributes a UUID holds (its `__slots__`)."""
     if value is None or isinstance(value, uuid.UUID):
         return value
-    return uuid.UUID(value)
+    if len(value) != 32:
+        return uuid.UUID(value)
+    made = object.__new__(uuid.UUID)
+    object.__setattr__(made, "int", int(value, 16))
+    object.__setattr__(made, "is_safe", uuid.SafeUUID.unknown)
+    return made
 
 
 @functools.cache
@@ -60,7 +69,9 @@ def _exact(places: int) -> Convert:
 
 
 def _date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value if len(value) == 10 else str(value)[:10])
 
 
 def _datetime(value: Any) -> dt.datetime | None:
@@ -84,7 +95,8 @@ def trade_converters(backend: str) -> tuple[Convert, ...] | None:
         else (_exact(ENERGY_PLACES), _exact(PRICE_PLACES), _exact(MONEY_PLACES))
     )
     when = _same if backend == "mysql" else _datetime
-    return (_uuid, int, when, kwh, price, money, money, money, _same, _same, _same, _uuid, _uuid)
+    seq = _same if backend == "sqlite" else int  # SQLite's INTEGER is an int already
+    return (_uuid, seq, when, kwh, price, money, money, money, _same, _same, _same, _uuid, _uuid)
 
 
 @functools.cache
@@ -98,7 +110,21 @@ def convert_rows(
     """Rows with each value converted; as they are where nothing needs it (None)."""
     if converters is None:
         return rows
-    return [[f(v) for f, v in zip(converters, row, strict=True)] for row in rows]
+    plan = _plan(converters)
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i, f in plan:
+            values[i] = f(values[i])
+        converted.append(values)
+    return converted
+
+
+@functools.cache
+def _plan(converters: tuple[Convert, ...]) -> tuple[tuple[int, Convert], ...]:
+    """(column, converter) of the columns that need one: a call per value saved where
+    the driver's value is already right (addresses, sides, SQLite's integers)."""
+    return tuple((i, f) for i, f in enumerate(converters) if f is not _same)
 
 
 DAY_COLUMNS = (
@@ -120,8 +146,9 @@ def day_converters(backend: str) -> tuple[Convert, ...] | None:
         return None
     if backend == "mysql":
         return (_date, int, _same, _same, _same, _same, _same, int, int)
-    kwh, price = _exact(ENERGY_PLACES), _exact(PRICE_PLACES)
-    return (_date, int, kwh, _exact(ENERGY_PLACES + PRICE_PLACES), price, price, price, int, int)
+    kwh, price, count = _exact(ENERGY_PLACES), _exact(PRICE_PLACES), _same  # INTEGER: an int
+    notional = _exact(ENERGY_PLACES + PRICE_PLACES)
+    return (_date, count, kwh, notional, price, price, price, count, count)
 
 
 def days_rows(since: dt.date) -> list[tuple[Any, ...]] | list[list[Any]]:
@@ -178,6 +205,43 @@ def trades_rows(
     text = trades_statement(name, who, since is not None, until is not None, before_seq is not None)
     rows = db.execute_sql(text, params).fetchall()
     return convert_rows(rows, trade_converters(name))
+
+
+ORDER_COLUMNS = (
+    "id, trader_address, order_type, energy_amount, price_per_kwh, filled_amount, status, "
+    "time_in_force, created_at, expires_at, watt_reserved, kind, status_reason, placed_seq"
+)
+
+
+@functools.cache
+def open_orders_statement(backend: str) -> str:
+    """One prosumer's open orders, newest first (the (trader_address, placed_seq)
+    index). Parameters: is_active, address."""
+    p = "?" if backend == "sqlite" else "%s"
+    return (
+        f"SELECT {ORDER_COLUMNS} FROM energy_orders WHERE is_active = {p} "
+        f"AND trader_address = {p} ORDER BY placed_seq DESC"
+    )
+
+
+@functools.cache
+def order_converters(backend: str) -> tuple[Convert, ...]:
+    """One per ORDER_COLUMNS column."""
+    kwh, price, money = (
+        (_same, _same, _same)
+        if backend != "sqlite"
+        else (_exact(ENERGY_PLACES), _exact(PRICE_PLACES), _exact(MONEY_PLACES))
+    )
+    when = _datetime if backend == "sqlite" else _same
+    text, seq = _same, (_same if backend == "sqlite" else int)
+    return (_uuid, text, text, kwh, price, kwh, text, text, when, when, money, text, text, seq)
+
+
+def open_orders_rows(address: str) -> list[list[Any]]:
+    """Rows of ORDER_COLUMNS' values: `address`'s open orders, newest first."""
+    name = backend()
+    rows = db.execute_sql(open_orders_statement(name), (True, address)).fetchall()
+    return [list(row) for row in convert_rows(rows, order_converters(name))]
 
 
 @functools.cache

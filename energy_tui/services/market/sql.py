@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
+from energy_tui.db import drivers
 from energy_tui.db.connect import PEEWEE_ERRORS, backend_of, lock_timeout_of
 from energy_tui.db.failures import busy, is_lock_timeout
 from energy_tui.db.models import db
@@ -258,6 +259,8 @@ def _as_one_text(
     the client's CPU while waiting for the answer.)"""
     connection = db.connection()
     if backend_of(db) == "postgres":
+        if drivers.postgres_driver() != "psycopg":
+            return _one_by_one(connection, queries)
         from psycopg import ClientCursor
 
         cursor = ClientCursor(connection)
@@ -267,6 +270,19 @@ def _as_one_text(
         cursor.execute(";\n".join(cursor.mogrify(sql, params) for sql, params in queries))
         results = [_rows(cursor)]
         while cursor.nextset():
+            results.append(_rows(cursor))
+    return results
+
+
+def _one_by_one(
+    connection: Any, queries: Sequence[tuple[str, tuple[Any, ...]]]
+) -> list[list[tuple[Any, ...]]]:
+    """psycopg2: a round trip a statement (it hands back the rows of a text's last
+    statement only, and has no `nextset`)."""
+    results = []
+    with connection.cursor() as cursor:
+        for sql, params in queries:
+            cursor.execute(sql, params or None)
             results.append(_rows(cursor))
     return results
 

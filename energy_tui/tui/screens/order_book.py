@@ -33,7 +33,7 @@ from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 from energy_tui.tui.widgets.today_chart import BUCKET_SECONDS, TodayChart
 
-DEPTH = 30  # levels a side read; the ladder shows as many as its height holds
+DEPTH = 30  # levels a side read at most: as many as the ladder's height holds
 TAPE = 30
 SHORT, NARROW = 34, 100  # terminal rows and columns below which the screen compacts
 WIDE = 160  # columns from which today's price chart sits beside the tape
@@ -56,10 +56,14 @@ class Snapshot:
     history: list[OrderView] | None = None  # all my orders, read only while shown
 
 
-def load_snapshot(address: str | None, chart: bool = False, history: bool = False) -> Snapshot:
-    """The book (with my size on its levels), the tape, my orders, fills and balances;
-    today's candles too when the chart is shown, my order history when it is."""
-    book = market.book(DEPTH, address)
+def load_snapshot(
+    address: str | None, chart: bool = False, history: bool = False, depth: int = DEPTH
+) -> Snapshot:
+    """The book's `depth` levels a side (with my size on them), the tape, my orders,
+    fills and balances; today's candles too when the chart is shown, my order history
+    when it is. The deeper levels cost most of the book's query: only those the ladder
+    shows are read."""
+    book = market.book(depth, address)
     tape = market.trades(market.TradeFilter(limit=TAPE))
     candles = _today(BUCKET_SECONDS) if chart else None
     if address is None:
@@ -72,6 +76,16 @@ def load_snapshot(address: str | None, chart: bool = False, history: bool = Fals
         prosumers.balances(address),
         candles,
         market.order_history(address) if history else None,
+    )
+
+
+def _tape_cells(t: TradeView) -> tuple[object, ...]:
+    style = "green" if t.taker_side == "buy" else "red"
+    return (
+        t.executed_at.strftime("%H:%M:%S"),
+        Text(f"{t.price:.4f}", style=style),
+        Text(f"{t.amount:,.2f}", justify="right"),
+        t.taker_side or "",
     )
 
 
@@ -106,6 +120,8 @@ class OrderBookScreen(TradingScreen):
         self.last_fill_seq: int | None = None
         self.snapshot: Snapshot | None = None
         self.trading = False  # a ticket and orders of one's own (follow_role)
+        self.balances_text = ""
+        self.depth_read = 0  # levels a side the last refresh asked for
 
     def on_resize(self) -> None:
         # 80x24 and the like: the ticket drops its spacing and the address, the open
@@ -206,11 +222,13 @@ class OrderBookScreen(TradingScreen):
         if self.energy.session is not None:
             chart = self.has_class("-wide")
             history = self.query_one(MyOrders).view == "history"
+            self.depth_read = min(DEPTH, self.query_one(PriceLadder).fits())
             self.run_db(
                 load_snapshot,
                 self.address,
                 chart,
                 history,
+                self.depth_read,
                 then=self.show_snapshot,
                 group="snapshot",
             )
@@ -234,16 +252,7 @@ class OrderBookScreen(TradingScreen):
             self._preview(self.query_one(OrderTicket).current())
 
     def _show_tape(self, trades: list[TradeView]) -> None:
-        table = self.query_one("#tape", Table)
-        table.clear()
-        for t in trades:
-            style = "green" if t.taker_side == "buy" else "red"
-            table.add_row(
-                t.executed_at.strftime("%H:%M:%S"),
-                Text(f"{t.price:.4f}", style=style),
-                Text(f"{t.amount:,.2f}", justify="right"),
-                t.taker_side or "",
-            )
+        self.query_one("#tape", Table).sync_values(((str(t.seq), t) for t in trades), _tape_cells)
 
     def _show_balances(self, b: prosumers.Balances | None) -> None:
         # two lines: one would wrap mid-figure in a half-width pane
@@ -260,7 +269,10 @@ class OrderBookScreen(TradingScreen):
                 f"({b.watt_reserved:,.2f} held)\n"
                 f"energy {b.energy_available:,.2f} kWh avail ({b.energy_reserved:,.2f} held)"
             )
-        self.query_one("#balances", Static).update(text)
+        balances = self.query_one("#balances", Static)
+        if text != self.balances_text:  # parsing its markup again costs a millisecond
+            self.balances_text = text
+            balances.update(text)
 
     def toast_fills(self, fills: Iterable[TradeView | Fill], *, quiet_first: bool = False) -> None:
         """One toast per fill not shown yet. The first snapshot's trades (`quiet_first`)
@@ -280,6 +292,11 @@ class OrderBookScreen(TradingScreen):
         return f"Sold {what} ({fill.total:,.2f} WATT)"
 
     # -- ticket ---------------------------------------------------------------------------
+
+    @on(PriceLadder.Resized)
+    def ladder_resized(self, event: PriceLadder.Resized) -> None:
+        if self.snapshot is not None and min(DEPTH, event.fits) > self.depth_read:
+            self.refresh_data()  # taller: the levels it now has room for were not read
 
     @on(PriceLadder.Picked)
     def take_level(self, event: PriceLadder.Picked) -> None:

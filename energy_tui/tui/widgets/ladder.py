@@ -90,15 +90,19 @@ class PriceLadder(Table):
         sits in the middle; the cursor stays on the level it was on. An empty book is
         shown as the header alone (the screen says what to do)."""
         self.book = book
-        fits = max(2, (self.size.height - 2) // 2) if self.size.height else 10
+        fits = self.fits()
         current = self.selected_key()
         bar, narrow = self._columns()
         asks = [Row("ask", level) for level in book.asks[:fits]]
         bids = [Row("bid", level) for level in book.bids[:fits]]
         self.levels = {row.key: row for row in asks + bids}
         rows = self._rows(book, asks, bids, fits, bar, narrow) if self.levels else []
-        self.refill(rows, select=current if current in self.levels else _nearest(book))
+        self.sync(rows, select=current if current in self.levels else _nearest(book))
         self._show_cursor(self.has_focus)
+
+    def fits(self) -> int:
+        """Levels a side the ladder's height holds (the spread row in the middle)."""
+        return max(2, (self.size.height - 2) // 2) if self.size.height else 10
 
     def _rows(
         self, book: Book, asks: list[Row], bids: list[Row], fits: int, bar: int, narrow: bool
@@ -187,11 +191,18 @@ class PriceLadder(Table):
             return self.trading and not crowded(self, parameters)
         return super().check_action(action, parameters)
 
+    @dataclasses.dataclass
+    class Resized(Message):
+        """The ladder's size changed: it may now hold more levels than were read."""
+
+        fits: int
+
     def on_resize(self) -> None:
         """Levels to the new height, bars to the new width."""
         if self.book is not None:
             self.show(self.book)
         self.refresh_bindings()
+        self.post_message(self.Resized(self.fits()))
 
     def action_take(self, _unlisted: str = "") -> None:
         self._pick()

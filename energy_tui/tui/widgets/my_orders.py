@@ -77,12 +77,14 @@ class MyOrders(Vertical):
     def show_open(self, orders: list[OrderView], why: Callable[[OrderView], str]) -> None:
         self.open_orders = {str(o.id): o for o in orders}
         self.query_one("#orders-empty").display = self.view == "open" and not orders
-        self.query_one("#orders", Table).refill((str(o.id), _open_cells(o, why(o))) for o in orders)
+        self.query_one("#orders", Table).sync_values(
+            ((key, (o, why(o))) for key, o in self.open_orders.items()), _open_row
+        )
 
     def show_history(self, orders: list[OrderView]) -> None:
         self.history = {str(o.id): o for o in orders}
         self.query_one("#history-empty").display = self.view == "history" and not orders
-        self.query_one("#history", Table).refill((str(o.id), _history_cells(o)) for o in orders)
+        self.query_one("#history", Table).sync_values(self.history.items(), _history_cells)
 
     def selected_open(self) -> OrderView | None:
         """The open order under the cursor of the open orders (None in the history)."""
@@ -100,6 +102,10 @@ class MyOrders(Vertical):
 
 def _side(o: OrderView) -> Text:
     return Text(o.side, style="green" if o.side == "buy" else "red")
+
+
+def _open_row(value: tuple[OrderView, str]) -> tuple[object, ...]:
+    return _open_cells(*value)
 
 
 def _open_cells(o: OrderView, why: str) -> tuple[object, ...]:
