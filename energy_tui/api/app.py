@@ -141,10 +141,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         request: Request,
         max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> StreamingResponse:
-        async def recheck() -> None:
-            await api.call(request, lambda actor: None, Action.READ_MARKET)
+        async def recheck() -> None:  # at each keep-alive: costs no request allowance
+            await api.call(request, lambda actor: None, Action.READ_MARKET, limited=False)
 
-        await recheck()
+        await api.call(request, lambda actor: None, Action.READ_MARKET)
         return StreamingResponse(
             hub.events(max_events, recheck),
             media_type="text/event-stream",
@@ -155,8 +155,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(
         Guard,
         max_body=settings.api_max_body_bytes,
-        per_key=settings.api_rate_per_key,
-        per_address=settings.api_rate_per_address,
         metrics=metrics,
         log=access_logger(),
     )

@@ -31,6 +31,7 @@ from energy_tui.errors import (
     ValidationError,
 )
 from energy_tui.services.market import guard
+from energy_tui.services.rate_limits import TooManyRequests
 
 log = logging.getLogger("energy_tui.api")
 PROBLEM = "application/problem+json"
@@ -78,6 +79,8 @@ _CLI_FLAGS = ("--max-price", "--min-price")
 
 
 def status_of(exc: EnergyError) -> int:
+    if isinstance(exc, TooManyRequests):
+        return 429
     if isinstance(exc, AuthError):
         return 401
     if isinstance(exc, PermissionDenied):
@@ -110,6 +113,8 @@ def from_error(exc: EnergyError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, DatabaseBusy):
         headers["Retry-After"] = "1"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     field = getattr(exc, "field", None)
     if status >= 500:
         log.warning("%s: %s", type(exc).__name__, exc)
