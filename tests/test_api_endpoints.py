@@ -148,6 +148,24 @@ def test_a_retried_client_order_id_returns_the_first_order(client, pair):
     assert order(client, bob, "sell", "1", "0.2400", client_order_id="bot-1").status_code == 201
 
 
+def test_a_filled_placement_answers_its_exact_average_fill_price(client, pair):
+    alice, bob = pair
+    order(client, bob, "sell", "1", "0.2400")
+    order(client, bob, "sell", "1", "0.2401")
+    resting = order(client, bob, "sell", "5", "0.2600").json()["order"]
+    assert resting["average_price"] is None  # no fill, no average
+    placed = order(client, alice, "buy", "2", "0.2500", client_order_id="avg-1").json()
+    # (0.2400 + 0.2401) / 2 = 0.24005: half-even to 0.2400 (half-up would say 0.2401)
+    assert [f["price"] for f in placed["fills"]] == ["0.2400", "0.2401"]
+    assert placed["order"]["average_price"] == "0.2400"
+    read_back = client.get(f"{V1}/orders/{placed['order']['id']}", headers=alice).json()
+    assert read_back["order"]["average_price"] == "0.2400"
+    replayed = order(client, alice, "buy", "2", "0.2500", client_order_id="avg-1").json()
+    assert (replayed["replayed"], replayed["order"]["average_price"]) == (True, "0.2400")
+    partly = order(client, alice, "buy", "7", "0.2600", time_in_force="ioc").json()["order"]
+    assert (partly["filled"], partly["average_price"]) == ("5.00", "0.2600")
+
+
 def test_a_refused_placement_keeps_no_client_order_id(client, pair):
     alice, _ = pair
     refused = order(client, alice, "buy", "1000", "0.2500", client_order_id="x-1")
