@@ -166,6 +166,21 @@ def test_a_filled_placement_answers_its_exact_average_fill_price(client, pair):
     assert (partly["filled"], partly["average_price"]) == ("5.00", "0.2600")
 
 
+def test_client_order_ids_differing_by_case_are_two_orders_on_every_backend(client, pair):
+    alice, bob = pair
+    order(client, bob, "sell", "10", "0.2400")
+    lower = order(client, alice, "buy", "1", "0.2500", client_order_id="bot-abc")
+    upper = order(client, alice, "buy", "2", "0.2500", client_order_id="bot-ABC")
+    assert (lower.status_code, upper.status_code) == (201, 201), upper.text
+    assert upper.json()["replayed"] is False
+    assert lower.json()["order"]["id"] != upper.json()["order"]["id"]
+    again = order(client, alice, "buy", "2", "0.2500", client_order_id="bot-ABC")
+    assert (again.status_code, again.json()["order"]["id"]) == (200, upper.json()["order"]["id"])
+    assert balances("alice").energy_bought == 3
+    stored = sorted(r.client_order_id for r in ApiClientOrder.select())
+    assert stored == ["bot-ABC", "bot-abc"]  # as the client typed them
+
+
 def test_a_refused_placement_keeps_no_client_order_id(client, pair):
     alice, _ = pair
     refused = order(client, alice, "buy", "1000", "0.2500", client_order_id="x-1")

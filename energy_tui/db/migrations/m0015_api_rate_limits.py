@@ -1,10 +1,13 @@
-"""The HTTP API's shared rate limits (issue 14).
+"""The HTTP API's shared rate limits, and exact `client_order_id`s on MySQL (issue 14).
 
 `api_rate_limits` holds one row per limited name, updated by one atomic upsert per
 request, so that `energy-tui api --workers N` (and every host on the same database)
 keeps one allowance instead of N.
 
-The limited names (an address, a credential's hash) compare exactly on MySQL too.
+`api_client_orders.client_order_id` gets a binary collation on MySQL/MariaDB: under the
+database's default case-insensitive collation `abc` and `ABC` were one idempotency key
+there and two on SQLite and PostgreSQL. Binary comparison is stricter, so no existing
+pair of rows can clash under it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ EXACT_COLLATION = "utf8mb4_bin"
 def up(database: Database) -> None:
     ensure_table(database, ApiRateLimit)
     if backend_of(database) == "mysql":
+        database.execute_sql(
+            "ALTER TABLE api_client_orders MODIFY client_order_id VARCHAR(64) "
+            f"CHARACTER SET utf8mb4 COLLATE {EXACT_COLLATION} NOT NULL"
+        )
         database.execute_sql(
             "ALTER TABLE api_rate_limits MODIFY name VARCHAR(80) "
             f"CHARACTER SET utf8mb4 COLLATE {EXACT_COLLATION} NOT NULL"
