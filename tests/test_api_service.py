@@ -289,3 +289,19 @@ def test_the_cli_help_does_not_import_the_web_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_access_log_rotates_like_a_rotating_file_handler(tmp_path):
+    from energy_tui.api.middleware import AccessLog
+
+    path = tmp_path / "api-access.log"
+    writer = AccessLog(path, max_bytes=100, backups=2)
+    for number in range(10):
+        writer.write(json.dumps({"n": number, "pad": "x" * 20}))
+    writer.close()
+    kept = [path, path.with_name("api-access.log.1"), path.with_name("api-access.log.2")]
+    assert not path.with_name("api-access.log.3").exists()
+    numbers = [json.loads(line)["n"] for p in reversed(kept) for line in p.read_text().splitlines()]
+    assert numbers == list(range(10))[-len(numbers) :] and len(numbers) >= 6
+    assert all(p.stat().st_size <= 100 for p in kept)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

@@ -10,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import logging.handlers
+import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from energy_tui import locations
@@ -25,34 +27,89 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ACCESS_LOG = "api-access.log"
+log = logging.getLogger("energy_tui.api")
 
 
 class _TooLarge(Exception):
     pass
 
 
-def access_logger() -> logging.Logger:
-    """One JSON line per request in the log dir's api-access.log (owner-only)."""
-    logger = logging.getLogger("energy_tui.api.access")
+class AccessLog:
+    """api-access.log in the log dir (owner-only): one JSON line per request, each in
+    ONE append write, so that the worker processes' lines never interleave; rotated
+    at `max_bytes` like a RotatingFileHandler (api-access.log.1 ... .N).
+
+    Not a `logging` handler: the logging machinery (a LogRecord with the caller's frame,
+    the handler's lock, RotatingFileHandler's two stats, seek and text-mode tell before
+    each line) cost about as much as the rest of the middleware together."""
+
+    def __init__(self, path: Path, max_bytes: int = 10_000_000, backups: int = 5) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.lock = threading.Lock()
+        self.fd: int | None = None
+        self._start()
+
+    def _start(self) -> None:
+        try:
+            locations.private_dir(self.path.parent)
+            self.fd = self._open()
+        except OSError as exc:
+            log.warning("the API's access log %s cannot be written: %s", self.path, exc)
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def write(self, line: str) -> None:
+        data = line.encode("utf-8") + b"\n"
+        with self.lock:
+            if self.fd is None:
+                return
+            try:
+                if os.fstat(self.fd).st_size + len(data) > self.max_bytes:
+                    self._rotate(len(data))
+                os.write(self.fd, data)
+            except OSError as exc:
+                log.warning("the API's access log %s cannot be written: %s", self.path, exc)
+
+    def _rotate(self, coming: int) -> None:
+        """As RotatingFileHandler does: .N-1 -> .N, ..., the file -> .1, a new file;
+        unless another worker process rotated it already (then only reopen it)."""
+        self.close()
+        if self.path.exists() and self.path.stat().st_size + coming > self.max_bytes:
+            for number in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{number}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{number + 1}"))
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self.fd = self._open()
+
+    def move_to(self, path: Path) -> None:
+        with self.lock:
+            self.close()
+            self.path = path
+            self._start()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+_access_log: AccessLog | None = None
+
+
+def access_log() -> AccessLog:
+    """This process's writer of the log dir's api-access.log: one, shared by every app
+    the process builds, moved to the log dir of now when that changed (tests)."""
+    global _access_log
     path = locations.log_dir() / ACCESS_LOG
-    for old in list(logger.handlers):
-        if getattr(old, "baseFilename", None) == str(path):
-            return logger
-        logger.removeHandler(old)
-        old.close()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    try:
-        locations.private_dir(path.parent)
-        locations.private_file(path)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
-        )
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    return logger
+    if _access_log is None:
+        _access_log = AccessLog(path)
+    elif _access_log.path != path:
+        _access_log.move_to(path)
+    return _access_log
 
 
 class Guard:
@@ -65,7 +122,7 @@ class Guard:
         *,
         max_body: int,
         metrics: Metrics,
-        log: logging.Logger,
+        log: AccessLog,
     ) -> None:
         self.app = app
         self.max_body = max_body
@@ -138,4 +195,4 @@ class Guard:
             "who": state.get("who"),
             "client": client[0] if client else None,
         }
-        self.log.info(json.dumps(line, separators=(",", ":")))
+        self.log.write(json.dumps(line, separators=(",", ":")))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import threading
 
@@ -108,33 +109,38 @@ def _spend(
 ) -> dict[str, tuple[bool, int]]:
     """name -> (allowed, tat after the statement) for each (name, now + step, cap)."""
     backend = backend_of(database)
-    p = database.param
-    values = ", ".join(f"({p}, {p}, {p}, 1)" for _ in rows)
+    upsert, select = _statements(backend, database.param, len(rows))
     params: list[object] = [value for row in rows for value in row]
+    if select is not None:  # MySQL: no RETURNING on an upsert; read back under the locks
+        with database.atomic():
+            database.execute_sql(upsert, [*params, now, now])
+            found = database.execute_sql(select, [name for name, _, _ in rows]).fetchall()
+    else:
+        found = database.execute_sql(upsert, [*params, now, now, now]).fetchall()
+    return {name: (bool(allowed), int(tat)) for name, allowed, tat in found}
+
+
+@functools.cache
+def _statements(backend: str, p: str, count: int) -> tuple[str, str | None]:
+    """The upsert for `count` names (and MySQL's read-back), made once."""
+    values = ", ".join(f"({p}, {p}, {p}, 1)" for _ in range(count))
     if backend == "mysql":
         # assignments run left to right: `allowed` is set first, from the old tat
         fresh = f"GREATEST(tat - {p}, 0) + VALUES(tat)"
-        sql = (
+        upsert = (
             f"INSERT INTO api_rate_limits (name, tat, cap, allowed) VALUES {values} "
             f"ON DUPLICATE KEY UPDATE allowed = IF({fresh} <= VALUES(cap), 1, 0), "
             f"tat = IF(allowed = 1, {fresh}, tat), cap = VALUES(cap)"
         )
-        names = ", ".join(p for _ in rows)
-        with database.atomic():
-            database.execute_sql(sql, [*params, now, now])
-            found = database.execute_sql(
-                f"SELECT name, allowed, tat FROM api_rate_limits WHERE name IN ({names})",
-                [name for name, _, _ in rows],
-            ).fetchall()
-    else:
-        greatest = "max" if backend == "sqlite" else "GREATEST"
-        fresh = f"{greatest}(r.tat - {p}, 0) + excluded.tat"
-        sql = (
-            f"INSERT INTO api_rate_limits AS r (name, tat, cap, allowed) VALUES {values} "
-            "ON CONFLICT (name) DO UPDATE SET "
-            f"allowed = CASE WHEN {fresh} <= excluded.cap THEN 1 ELSE 0 END, "
-            f"tat = CASE WHEN {fresh} <= excluded.cap THEN {fresh} ELSE r.tat END, "
-            "cap = excluded.cap RETURNING name, allowed, tat"
-        )
-        found = database.execute_sql(sql, [*params, now, now, now]).fetchall()
-    return {name: (bool(allowed), int(tat)) for name, allowed, tat in found}
+        names = ", ".join(p for _ in range(count))
+        return upsert, f"SELECT name, allowed, tat FROM api_rate_limits WHERE name IN ({names})"
+    greatest = "max" if backend == "sqlite" else "GREATEST"
+    fresh = f"{greatest}(r.tat - {p}, 0) + excluded.tat"
+    upsert = (
+        f"INSERT INTO api_rate_limits AS r (name, tat, cap, allowed) VALUES {values} "
+        "ON CONFLICT (name) DO UPDATE SET "
+        f"allowed = CASE WHEN {fresh} <= excluded.cap THEN 1 ELSE 0 END, "
+        f"tat = CASE WHEN {fresh} <= excluded.cap THEN {fresh} ELSE r.tat END, "
+        "cap = excluded.cap RETURNING name, allowed, tat"
+    )
+    return upsert, None
