@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from energy_tui.db.models import db
 from energy_tui.services.rate_limits import Limit, SharedLimiter
 
@@ -36,3 +38,14 @@ def test_a_limit_of_0_is_off_and_touches_no_row(backend, now):
     limiter = SharedLimiter()
     assert all(limiter.wait([Limit("a:x", 0)]) == 0 for _ in range(100))
     assert db.execute_sql("SELECT COUNT(*) FROM api_rate_limits").fetchone()[0] == 0
+
+
+def test_the_counters_table_is_unlogged_on_postgresql(backend):
+    # its commits then wait for no WAL flush (an fsync each request); a crash that empties
+    # it only refills every bucket
+    if backend.name != "postgres":
+        pytest.skip("UNLOGGED is PostgreSQL's")
+    row = db.execute_sql(
+        "SELECT relpersistence FROM pg_class WHERE relname = 'api_rate_limits'"
+    ).fetchone()
+    assert row == ("u",)
