@@ -386,6 +386,33 @@ def test_a_meter_key_posts_readings_for_its_own_prosumer_only(client, pair):
     assert readings[0]["recorded_by"].startswith("user:alice key:")
 
 
+def test_a_trader_posting_own_readings_is_told_what_it_lacks(client, pair):
+    alice, _ = pair
+    reading = {"generated": "5"}
+    problem(client.post(f"{V1}/account/meter-readings", json=reading, headers=alice), 403,
+            "may not post meter readings for own prosumer with this API key")  # fmt: skip
+    token = login(client).json()["access_token"]
+    problem(client.post(f"{V1}/account/meter-readings", json=reading, headers=bearer(token)),
+            403, "`meter` permission", "not from a login session")  # fmt: skip
+    assert MeterReading.select().where(MeterReading.prosumer == "alice").count() == 0
+    denied = AuditLog.select().where(AuditLog.event_type == "permission_denied")
+    assert denied.count() == 2
+
+
+def test_a_body_that_is_not_a_json_object_says_so(client, pair):
+    alice, _ = pair
+    form = client.post(f"{V1}/orders", content=b"side=buy", headers={
+        **alice, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    problem(form, 422, "must be a JSON object", "Content-Type: application/json")
+    broken = client.post(f"{V1}/orders", content=b"{bad", headers={
+        **alice, "Content-Type": "application/json"})  # fmt: skip
+    assert problem(broken, 422, "not valid JSON (at character 1").get("field") is None
+    listed = client.post(f"{V1}/orders", json=["buy"], headers=alice)
+    problem(listed, 422, "must be a JSON object ({...})")
+    problem(client.get(f"{V1}/nothing", headers=alice), 404, "no endpoint /api/v1/nothing", "/docs")
+    problem(client.put(f"{V1}/orders", headers=alice), 405, "PUT is not an endpoint")
+
+
 # --- login tokens ------------------------------------------------------------------------
 
 

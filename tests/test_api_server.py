@@ -163,3 +163,14 @@ def test_the_server_uses_httptools_and_uvloop_when_installed_with_tcp_nodelay():
     assert protocol.__name__ == "NoDelayHttpToolsProtocol"  # the api extra installs httptools
     assert pickle.loads(pickle.dumps(protocol)) is protocol  # --workers hands it over
     assert server.event_loop() == ("asyncio" if sys.platform == "win32" else "uvloop")
+
+
+def test_the_start_up_names_the_database_with_its_password_masked():
+    from energy_tui.api.server import startup_lines
+    from energy_tui.config import default_settings
+    from energy_tui.db.urls import parse_url
+
+    url = parse_url("postgresql://energy:s3cret@db.example.org:5432/market")
+    lines = startup_lines(default_settings(), "127.0.0.1", 3000, 4, url)
+    assert "energy-tui api: database postgresql://energy:***@db.example.org:5432/market" in lines
+    assert "s3cret" not in "\n".join(lines)
