@@ -130,6 +130,18 @@ def test_bad_server_options_are_one_line_and_exit_2(cli, args, fragment):
     assert len(result.err.strip().splitlines()) == 1
 
 
+def test_a_port_in_use_is_one_line_and_exit_2_before_claiming_to_serve(cli, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("--db", f"sqlite:///{tmp_path}/x.db", "api", "--port", port)
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith(f"energy-tui: cannot listen on 127.0.0.1:{port}: ")
+    assert "--port" in result.err and "serving" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
 def test_a_bad_api_setting_names_its_source(cli, monkeypatch):
     monkeypatch.setenv("API_PORT", "99999")
     result = cli("api")
