@@ -19,7 +19,7 @@ import peewee
 
 from energy_tui.db import migrations
 from energy_tui.db.connect import open_database
-from energy_tui.db.models import MODELS, ApiClientOrder, SchemaVersion, db
+from energy_tui.db.models import MODELS, ApiClientOrder, ApiRateLimit, SchemaVersion, db
 from energy_tui.db.urls import DatabaseURL, parse_url
 
 
@@ -43,7 +43,7 @@ def prepare(url: str | None, reset: bool) -> tuple[str, peewee.Database]:
     db.initialize(database)
     database.connect()
     if reset:
-        database.drop_tables([ApiClientOrder, *MODELS, SchemaVersion], safe=True)
+        database.drop_tables([ApiClientOrder, ApiRateLimit, *MODELS, SchemaVersion], safe=True)
     elif migrations.status(database).current:
         raise SystemExit(f"{url} already holds an energy-tui schema: pass --reset to drop it")
     migrations.migrate(database)

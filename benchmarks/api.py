@@ -3,6 +3,7 @@ over HTTP against `energy-tui api --workers W`, against the same placements thro
 the service in-process, in the same run.
 
     python benchmarks/api.py [--db URL --reset] [--clients 1,8] [--workers 2] [--requests 200]
+                             [--no-rate-limits]
 
 A maker rests large orders on both sides (asks at 0.2100, bids at 0.1900); each client
 (a trader with its own key) alternates IOC buys at 0.2100 and IOC sells at 0.1900 of
@@ -10,6 +11,10 @@ A maker rests large orders on both sides (asks at 0.2100, bids at 0.1900); each 
 order. Prints requests/s and p50/p99 latency per endpoint for each client count, and
 the budgets of issue 14: a placement over HTTP at 1 client costs at most 2x the
 in-process one (p50), and 8 clients get at least the throughput of 1.
+
+The server runs with its rate limits on (at a million a minute, never reached), as a
+real one pays for them: one upsert per request in the shared `api_rate_limits` table;
+the same upsert is timed in-process too. `--no-rate-limits` turns them off.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from benchmarks._common import parser, percentile, prepare
 from energy_tui.services import keys, prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import OrderRequest, place_order
+from energy_tui.services.rate_limits import Limit, SharedLimiter
 
 OPERATOR = Actor(label="os:bench", role="admin")
 PASSWORD = "a long enough password"
@@ -76,15 +82,28 @@ def in_process(actor: Actor, count: int, key: str | None = None) -> list[float]:
     return seconds
 
 
+def rate_limit_checks(count: int) -> list[float]:
+    """Each shared rate-limit check's seconds: the address's and a key's, one upsert."""
+    limiter = SharedLimiter()
+    limits = [Limit("a:127.0.0.1", 1_000_000), Limit("k:bench", 1_000_000)]
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        limiter.wait(limits)
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def start_server(url: str, workers: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(url: str, workers: int, limits: bool) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
-    env = {**os.environ, "API_RATE_PER_KEY": "0", "API_RATE_PER_ADDRESS": "0"}
+    rate = "1000000" if limits else "0"
+    env = {**os.environ, "API_RATE_PER_KEY": rate, "API_RATE_PER_ADDRESS": rate}
     command = [sys.executable, "-m", "energy_tui", "--db", url, "api", "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
@@ -179,6 +198,7 @@ def main() -> None:
     p.add_argument("--clients", default="1,8", help="client counts, comma-separated")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--requests", type=int, default=200, help="orders per client")
+    p.add_argument("--no-rate-limits", action="store_true", help="serve without rate limits")
     args = p.parse_args()
     counts = [int(n) for n in args.clients.split(",")]
     url, database = prepare(args.db, args.reset)
@@ -194,6 +214,7 @@ def main() -> None:
     assert floor_key is not None
     floor = in_process(floor_actor, args.requests)
     same_work = in_process(floor_actor, args.requests, key=floor_key)
+    limiting = rate_limit_checks(args.requests)
     database.close()
     print(f"{url.split('@')[-1]}: {args.workers} worker(s), {args.requests} orders per client")
     floor_p50 = percentile(floor, 0.5)
@@ -206,7 +227,12 @@ def main() -> None:
         f"in-process key check + placement (the server's work): p50 {work_p50 * 1000:.2f} ms,"
         f" p99 {percentile(same_work, 0.99) * 1000:.2f} ms"
     )
-    process, base = start_server(url, args.workers)
+    print(
+        f"in-process shared rate-limit check (one upsert): p50 "
+        f"{percentile(limiting, 0.5) * 1000:.3f} ms, p99 {percentile(limiting, 0.99) * 1000:.3f} ms"
+        f"{'' if not args.no_rate_limits else ' (the server runs without)'}"
+    )
+    process, base = start_server(url, args.workers, not args.no_rate_limits)
     throughput = {}
     try:
         health = http_floor(base, client_keys[0], args.requests)

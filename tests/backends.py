@@ -91,8 +91,9 @@ def drop_private_database(base: str, name: str) -> None:
 
 
 def empty_tables(database: peewee.Database, backend: str) -> None:
-    # api_client_orders: the HTTP API's idempotency records (migration 0013), after users
-    tables = [*(model._meta.table_name for model in MODELS), "api_client_orders"]
+    # the HTTP API's idempotency records (migration 0013), after users, and its rate
+    # limits (migration 0015)
+    tables = [*(model._meta.table_name for model in MODELS), "api_client_orders", "api_rate_limits"]
     if backend == "postgres":
         database.execute_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     elif backend == "mysql":

@@ -148,6 +148,39 @@ def test_a_retried_client_order_id_returns_the_first_order(client, pair):
     assert order(client, bob, "sell", "1", "0.2400", client_order_id="bot-1").status_code == 201
 
 
+def test_a_filled_placement_answers_its_exact_average_fill_price(client, pair):
+    alice, bob = pair
+    order(client, bob, "sell", "1", "0.2400")
+    order(client, bob, "sell", "1", "0.2401")
+    resting = order(client, bob, "sell", "5", "0.2600").json()["order"]
+    assert resting["average_price"] is None  # no fill, no average
+    placed = order(client, alice, "buy", "2", "0.2500", client_order_id="avg-1").json()
+    # (0.2400 + 0.2401) / 2 = 0.24005: half-even to 0.2400 (half-up would say 0.2401)
+    assert [f["price"] for f in placed["fills"]] == ["0.2400", "0.2401"]
+    assert placed["order"]["average_price"] == "0.2400"
+    read_back = client.get(f"{V1}/orders/{placed['order']['id']}", headers=alice).json()
+    assert read_back["order"]["average_price"] == "0.2400"
+    replayed = order(client, alice, "buy", "2", "0.2500", client_order_id="avg-1").json()
+    assert (replayed["replayed"], replayed["order"]["average_price"]) == (True, "0.2400")
+    partly = order(client, alice, "buy", "7", "0.2600", time_in_force="ioc").json()["order"]
+    assert (partly["filled"], partly["average_price"]) == ("5.00", "0.2600")
+
+
+def test_client_order_ids_differing_by_case_are_two_orders_on_every_backend(client, pair):
+    alice, bob = pair
+    order(client, bob, "sell", "10", "0.2400")
+    lower = order(client, alice, "buy", "1", "0.2500", client_order_id="bot-abc")
+    upper = order(client, alice, "buy", "2", "0.2500", client_order_id="bot-ABC")
+    assert (lower.status_code, upper.status_code) == (201, 201), upper.text
+    assert upper.json()["replayed"] is False
+    assert lower.json()["order"]["id"] != upper.json()["order"]["id"]
+    again = order(client, alice, "buy", "2", "0.2500", client_order_id="bot-ABC")
+    assert (again.status_code, again.json()["order"]["id"]) == (200, upper.json()["order"]["id"])
+    assert balances("alice").energy_bought == 3
+    stored = sorted(r.client_order_id for r in ApiClientOrder.select())
+    assert stored == ["bot-ABC", "bot-abc"]  # as the client typed them
+
+
 def test_a_refused_placement_keeps_no_client_order_id(client, pair):
     alice, _ = pair
     refused = order(client, alice, "buy", "1000", "0.2500", client_order_id="x-1")
@@ -351,6 +384,33 @@ def test_a_meter_key_posts_readings_for_its_own_prosumer_only(client, pair):
     readings = client.get(f"{V1}/account/meter-readings", headers=alice).json()["items"]
     assert [r["energy_generated"] for r in readings][-1] == "1.25"
     assert readings[0]["recorded_by"].startswith("user:alice key:")
+
+
+def test_a_trader_posting_own_readings_is_told_what_it_lacks(client, pair):
+    alice, _ = pair
+    reading = {"generated": "5"}
+    problem(client.post(f"{V1}/account/meter-readings", json=reading, headers=alice), 403,
+            "may not post meter readings for own prosumer with this API key")  # fmt: skip
+    token = login(client).json()["access_token"]
+    problem(client.post(f"{V1}/account/meter-readings", json=reading, headers=bearer(token)),
+            403, "`meter` permission", "not from a login session")  # fmt: skip
+    assert MeterReading.select().where(MeterReading.prosumer == "alice").count() == 0
+    denied = AuditLog.select().where(AuditLog.event_type == "permission_denied")
+    assert denied.count() == 2
+
+
+def test_a_body_that_is_not_a_json_object_says_so(client, pair):
+    alice, _ = pair
+    form = client.post(f"{V1}/orders", content=b"side=buy", headers={
+        **alice, "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    problem(form, 422, "must be a JSON object", "Content-Type: application/json")
+    broken = client.post(f"{V1}/orders", content=b"{bad", headers={
+        **alice, "Content-Type": "application/json"})  # fmt: skip
+    assert problem(broken, 422, "not valid JSON (at character 1").get("field") is None
+    listed = client.post(f"{V1}/orders", json=["buy"], headers=alice)
+    problem(listed, 422, "must be a JSON object ({...})")
+    problem(client.get(f"{V1}/nothing", headers=alice), 404, "no endpoint /api/v1/nothing", "/docs")
+    problem(client.put(f"{V1}/orders", headers=alice), 405, "PUT is not an endpoint")
 
 
 # --- login tokens ------------------------------------------------------------------------

@@ -130,6 +130,18 @@ def test_bad_server_options_are_one_line_and_exit_2(cli, args, fragment):
     assert len(result.err.strip().splitlines()) == 1
 
 
+def test_a_port_in_use_is_one_line_and_exit_2_before_claiming_to_serve(cli, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("--db", f"sqlite:///{tmp_path}/x.db", "api", "--port", port)
+    assert (result.code, result.out) == (2, "")
+    assert result.err.startswith(f"energy-tui: cannot listen on 127.0.0.1:{port}: ")
+    assert "--port" in result.err and "serving" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+
+
 def test_a_bad_api_setting_names_its_source(cli, monkeypatch):
     monkeypatch.setenv("API_PORT", "99999")
     result = cli("api")
@@ -163,3 +175,14 @@ def test_the_server_uses_httptools_and_uvloop_when_installed_with_tcp_nodelay():
     assert protocol.__name__ == "NoDelayHttpToolsProtocol"  # the api extra installs httptools
     assert pickle.loads(pickle.dumps(protocol)) is protocol  # --workers hands it over
     assert server.event_loop() == ("asyncio" if sys.platform == "win32" else "uvloop")
+
+
+def test_the_start_up_names_the_database_with_its_password_masked():
+    from energy_tui.api.server import startup_lines
+    from energy_tui.config import default_settings
+    from energy_tui.db.urls import parse_url
+
+    url = parse_url("postgresql://energy:s3cret@db.example.org:5432/market")
+    lines = startup_lines(default_settings(), "127.0.0.1", 3000, 4, url)
+    assert "energy-tui api: database postgresql://energy:***@db.example.org:5432/market" in lines
+    assert "s3cret" not in "\n".join(lines)

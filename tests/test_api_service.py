@@ -14,7 +14,6 @@ from openapi_spec_validator import validate
 
 from energy_tui import locations
 from energy_tui.api import routes_orders, stream
-from energy_tui.api.middleware import RateLimiter
 from energy_tui.db.models import db
 from energy_tui.errors import AuthError, DatabaseUnavailable, MarketBusy
 from tests.api_support import PASSWORD, client_for, key, make_app, problem, user
@@ -60,14 +59,59 @@ def test_rate_limits_per_key_and_per_address_answer_429_with_retry_after(backend
     assert limited.get("/health").status_code == 200  # health is never limited
 
 
-def test_the_token_bucket_refills_with_time():
-    now = [0.0]
-    limiter = RateLimiter(60, clock=lambda: now[0])
-    assert all(limiter.wait("k") == 0 for _ in range(60))
-    assert limiter.wait("k") == pytest.approx(1.0)
-    now[0] += 1.0
-    assert limiter.wait("k") == 0
-    assert RateLimiter(0).wait("k") == 0  # 0: no limit
+def test_two_app_instances_on_one_database_share_one_allowance(backend):
+    # as two worker processes of `energy-tui api --workers 2` (or two hosts) would: each
+    # app has its own middleware and limiter object, only the database is shared
+    first = client_for(make_app(api_rate_per_key=3, api_rate_per_address=100))
+    second = client_for(make_app(api_rate_per_key=3, api_rate_per_address=100))
+    user("alice")
+    alice = key("alice")
+    answers = [
+        app.get(f"{V1}/market/book", headers=alice).status_code
+        for app in (first, second, first, second)
+    ]
+    assert answers == [200, 200, 200, 429]
+    refused = problem(second.get(f"{V1}/market/book", headers=alice), 429, "too many")
+    assert refused["status"] == 429
+    limited = first.get(f"{V1}/market/book", headers=alice)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) == 20
+
+
+def test_the_shared_allowance_refills_with_time_and_a_refusal_spends_nothing(backend, now):
+    app = client_for(make_app(api_rate_per_key=0, api_rate_per_address=60))
+    user("alice")
+    alice = key("alice")
+    assert all(app.get(f"{V1}/auth/whoami", headers=alice).status_code == 200 for _ in range(60))
+    refused = app.get(f"{V1}/auth/whoami", headers=alice)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "1")
+    now.advance(seconds=0.5)
+    assert app.get(f"{V1}/auth/whoami", headers=alice).status_code == 429
+    now.advance(seconds=0.5)  # one second: one request, though two were refused
+    assert app.get(f"{V1}/auth/whoami", headers=alice).status_code == 200
+    assert app.get(f"{V1}/auth/whoami", headers=alice).status_code == 429
+    now.advance(minutes=5)  # a full bucket holds a minute's worth, no more
+    assert all(app.get(f"{V1}/auth/whoami", headers=alice).status_code == 200 for _ in range(60))
+    assert app.get(f"{V1}/auth/whoami", headers=alice).status_code == 429
+
+
+def test_a_bad_authorization_header_is_still_counted_against_its_address(backend):
+    app = client_for(make_app(api_rate_per_key=0, api_rate_per_address=2))
+    bad = {"Authorization": "Basic abc"}
+    assert [app.get(f"{V1}/auth/whoami", headers=bad).status_code for _ in range(3)] == [
+        401,
+        401,
+        429,
+    ]
+
+
+def test_login_is_limited_per_address_and_health_never(backend):
+    app = client_for(make_app(api_rate_per_key=0, api_rate_per_address=2))
+    user("alice")
+    login = {"username": "alice", "password": PASSWORD}
+    statuses = [app.post(f"{V1}/auth/login", json=login).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert app.get("/health/ready").status_code == 200
+    assert app.get("/health").status_code == 200
 
 
 def test_a_body_over_the_cap_is_refused_with_413(backend):
@@ -245,3 +289,19 @@ def test_the_cli_help_does_not_import_the_web_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_access_log_rotates_like_a_rotating_file_handler(tmp_path):
+    from energy_tui.api.middleware import AccessLog
+
+    path = tmp_path / "api-access.log"
+    writer = AccessLog(path, max_bytes=100, backups=2)
+    for number in range(10):
+        writer.write(json.dumps({"n": number, "pad": "x" * 20}))
+    writer.close()
+    kept = [path, path.with_name("api-access.log.1"), path.with_name("api-access.log.2")]
+    assert not path.with_name("api-access.log.3").exists()
+    numbers = [json.loads(line)["n"] for p in reversed(kept) for line in p.read_text().splitlines()]
+    assert numbers == list(range(10))[-len(numbers) :] and len(numbers) >= 6
+    assert all(p.stat().st_size <= 100 for p in kept)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

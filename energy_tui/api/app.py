@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import peewee
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 
 from energy_tui import __version__
 from energy_tui.api import (
@@ -23,7 +25,7 @@ from energy_tui.api import (
 )
 from energy_tui.api.context import Api
 from energy_tui.api.metrics import CONTENT_TYPE
-from energy_tui.api.middleware import Guard, access_logger
+from energy_tui.api.middleware import Guard, access_log
 from energy_tui.api.schemas import ProblemOut
 from energy_tui.api.stream import Hub
 from energy_tui.config import Settings, load_settings
@@ -44,11 +46,23 @@ details (`application/problem+json`) with the reason in `detail` and the bad fie
 `field`. Lists are pages: pass `next_cursor` back as `cursor`.
 """
 
-# Declared for the OpenAPI document (and the "Authorize" button of /docs); the check
-# itself is `Api.call`, in the request's database connection.
-_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
-_BEARER = HTTPBearer(auto_error=False, description="an API key or a login token")
-_SECURED = [Depends(_KEY), Depends(_BEARER)]
+# Declared in the OpenAPI document only (and the "Authorize" button of /docs): the check
+# itself is `Api.call`, in the request's database connection. Not as FastAPI security
+# dependencies, which would run (and cost) on every request without checking anything.
+_SCHEMES = {
+    "APIKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "an API key",
+    },
+    "HTTPBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "an API key or a login token",
+    },
+}
+_SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
 _PROBLEMS: dict[int | str, dict[str, object]] = {
     code: {"model": ProblemOut, "content": {problems.PROBLEM: {}}, "description": text}
     for code, text in (
@@ -82,13 +96,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.api = api
     app.state.hub = hub
-    for router in (
+    secured = [
         routes_market.router,
         routes_orders.router,
         routes_account.router,
         routes_admin.router,
-    ):
-        app.include_router(router, dependencies=_SECURED, responses=_PROBLEMS)
+    ]
+    for router in secured:
+        app.include_router(router, responses=_PROBLEMS)
     app.include_router(routes_auth.router, responses=_PROBLEMS)
 
     app.add_exception_handler(EnergyError, problems.energy_error)
@@ -133,7 +148,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="First a `snapshot` event (the book), then `book` and `trade` events, "
         "each with a rising `seq`; a `resync` event (a fresh snapshot) when this client "
         "fell behind. `max_events` ends the stream after that many events.",
-        dependencies=_SECURED,
         response_class=StreamingResponse,
         responses={200: {"content": {"text/event-stream": {}}}, **_PROBLEMS},
     )
@@ -141,23 +155,50 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         request: Request,
         max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     ) -> StreamingResponse:
-        async def recheck() -> None:
-            await api.call(request, lambda actor: None, Action.READ_MARKET)
+        async def recheck() -> None:  # at each keep-alive: costs no request allowance
+            await api.call(request, lambda actor: None, Action.READ_MARKET, limited=False)
 
-        await recheck()
+        await api.call(request, lambda actor: None, Action.READ_MARKET)
         return StreamingResponse(
             hub.events(max_events, recheck),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    _declare_security(app, [route for router in secured for route in router.routes], stream)
+
     settings = runtime.settings
     app.add_middleware(
         Guard,
         max_body=settings.api_max_body_bytes,
-        per_key=settings.api_rate_per_key,
-        per_address=settings.api_rate_per_address,
         metrics=metrics,
-        log=access_logger(),
+        log=access_log(),
     )
     return app
+
+
+def _declare_security(app: FastAPI, routes: list[BaseRoute], stream: Callable[..., Any]) -> None:
+    """The document's security schemes, and each secured operation's `security`."""
+    secured = {
+        (route.path, method.lower())
+        for route in routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    secured |= {
+        (r.path, "get") for r in app.routes if isinstance(r, APIRoute) and r.endpoint is stream
+    }
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        document.setdefault("components", {})["securitySchemes"] = _SCHEMES
+        for path, operations in document.get("paths", {}).items():
+            for method, operation in operations.items():
+                if (path, method) in secured:
+                    operation["security"] = _SECURITY
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -31,6 +31,7 @@ from energy_tui.runtime import Runtime
 from energy_tui.services import auth, keys
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, require
+from energy_tui.services.rate_limits import Limit, SharedLimiter
 
 T = TypeVar("T")
 JWT_ALGORITHM = "HS256"
@@ -93,22 +94,33 @@ class Api:
         self.database = db
         self.login_enabled = jwt_enabled(self.settings.jwt_secret)
         self.metrics = Metrics(db)
+        self.limiter = SharedLimiter()
 
     async def call(
         self,
         request: Request,
         work: Callable[[Actor], T],
         *needs: Action,
+        limited: bool = True,
     ) -> T:
-        """`work(actor)` in a worker thread with its own connection, after
-        authenticating the request and requiring each of `needs`."""
-        given = credential(request)
+        """`work(actor)` in a worker thread with its own connection, after the rate
+        limits (unless not `limited`), authenticating the request and requiring each of
+        `needs`."""
         ip = client_ip(request)
+        malformed: AuthError | None = None
+        try:
+            given = credential(request)
+        except AuthError as exc:  # refused below, after the address's limit
+            given, malformed = None, exc
 
         request.state.who = given.shown if given is not None else None
 
         def job() -> T:
             with self.connection():
+                if limited:
+                    self.limit(ip, given)
+                if malformed is not None:
+                    raise malformed
                 actor = self.authenticate(given, ip)
                 request.state.who = _who(actor)
                 for need in needs:
@@ -117,14 +129,25 @@ class Api:
 
         return await run_in_threadpool(job)
 
-    async def public(self, work: Callable[[], T]) -> T:
-        """`work()` in a worker thread with its own connection, for anyone."""
+    async def public(self, work: Callable[[], T], request: Request | None = None) -> T:
+        """`work()` in a worker thread with its own connection, for anyone; with
+        `request`, after its address's rate limit."""
 
         def job() -> T:
             with self.connection():
+                if request is not None:
+                    self.limit(client_ip(request), None)
                 return work()
 
         return await run_in_threadpool(job)
+
+    def limit(self, ip: str | None, given: Credential | None) -> None:
+        """Spend one request of the address's and the credential's allowances (shared
+        by every worker on this database), or raise TooManyRequests."""
+        limits = [Limit(f"a:{ip or '-'}", self.settings.api_rate_per_address)]
+        if given is not None:
+            limits.append(Limit(f"k:{given.bucket}", self.settings.api_rate_per_key))
+        self.limiter.spend(limits)
 
     def connection(self) -> contextlib.AbstractContextManager[object]:
         """The request's connection: from the pool, given back at the end (PostgreSQL,

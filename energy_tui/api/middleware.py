@@ -1,9 +1,8 @@
-"""What every request passes through: the access log and metrics, the body size cap,
-the rate limits.
+"""What every request passes through: the access log and metrics, the body size cap.
 
-Rate limits are token buckets kept in this process (with `--workers N` each worker
-keeps its own, so the effective limit is up to N times the setting): one per client
-address and one per credential (an API key or a login token, named by a hash of it).
+The rate limits are not here but in `Api.call` (context.py): they are kept in the
+database, shared by every worker process, and spent in the request's own worker thread
+and connection, before the credential is checked.
 """
 
 from __future__ import annotations
@@ -11,113 +10,122 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import logging.handlers
-import math
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
-from starlette.requests import Request
-
 from energy_tui import locations
-from energy_tui.api.context import credential
 from energy_tui.api.metrics import Metrics
 from energy_tui.api.problems import problem
-from energy_tui.errors import AuthError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-UNLIMITED = ("/health", "/health/ready", "/metrics")
 ACCESS_LOG = "api-access.log"
-
-
-class Bucket:
-    __slots__ = ("stamp", "tokens")
-
-    def __init__(self, tokens: float, stamp: float) -> None:
-        self.tokens = tokens
-        self.stamp = stamp
-
-
-class RateLimiter:
-    """`per_minute` requests a minute per name, in bursts of up to that many."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self.clock = clock
-        self.buckets: dict[str, Bucket] = {}
-        self.lock = threading.Lock()
-
-    def wait(self, name: str) -> float:
-        """0 if `name` may go now (and spend a token), else the seconds to wait."""
-        if self.per_minute <= 0:
-            return 0.0
-        rate = self.per_minute / 60.0
-        now = self.clock()
-        with self.lock:
-            bucket = self.buckets.get(name)
-            if bucket is None:
-                if len(self.buckets) > 100_000:  # forget idle names rather than grow
-                    self.buckets.clear()
-                bucket = self.buckets[name] = Bucket(float(self.per_minute), now)
-            bucket.tokens = min(self.per_minute, bucket.tokens + (now - bucket.stamp) * rate)
-            bucket.stamp = now
-            if bucket.tokens >= 1:
-                bucket.tokens -= 1
-                return 0.0
-            return (1 - bucket.tokens) / rate
+log = logging.getLogger("energy_tui.api")
 
 
 class _TooLarge(Exception):
     pass
 
 
-def access_logger() -> logging.Logger:
-    """One JSON line per request in the log dir's api-access.log (owner-only)."""
-    logger = logging.getLogger("energy_tui.api.access")
+class AccessLog:
+    """api-access.log in the log dir (owner-only): one JSON line per request, each in
+    ONE append write, so that the worker processes' lines never interleave; rotated
+    at `max_bytes` like a RotatingFileHandler (api-access.log.1 ... .N).
+
+    Not a `logging` handler: the logging machinery (a LogRecord with the caller's frame,
+    the handler's lock, RotatingFileHandler's two stats, seek and text-mode tell before
+    each line) cost about as much as the rest of the middleware together."""
+
+    def __init__(self, path: Path, max_bytes: int = 10_000_000, backups: int = 5) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.lock = threading.Lock()
+        self.fd: int | None = None
+        self._start()
+
+    def _start(self) -> None:
+        try:
+            locations.private_dir(self.path.parent)
+            self.fd = self._open()
+        except OSError as exc:
+            log.warning("the API's access log %s cannot be written: %s", self.path, exc)
+
+    def _open(self) -> int:
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def write(self, line: str) -> None:
+        data = line.encode("utf-8") + b"\n"
+        with self.lock:
+            if self.fd is None:
+                return
+            try:
+                if os.fstat(self.fd).st_size + len(data) > self.max_bytes:
+                    self._rotate(len(data))
+                os.write(self.fd, data)
+            except OSError as exc:
+                log.warning("the API's access log %s cannot be written: %s", self.path, exc)
+
+    def _rotate(self, coming: int) -> None:
+        """As RotatingFileHandler does: .N-1 -> .N, ..., the file -> .1, a new file;
+        unless another worker process rotated it already (then only reopen it)."""
+        self.close()
+        if self.path.exists() and self.path.stat().st_size + coming > self.max_bytes:
+            for number in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{number}")
+                if older.exists():
+                    older.replace(self.path.with_name(f"{self.path.name}.{number + 1}"))
+            self.path.replace(self.path.with_name(f"{self.path.name}.1"))
+        self.fd = self._open()
+
+    def move_to(self, path: Path) -> None:
+        with self.lock:
+            self.close()
+            self.path = path
+            self._start()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+_access_log: AccessLog | None = None
+
+
+def access_log() -> AccessLog:
+    """This process's writer of the log dir's api-access.log: one, shared by every app
+    the process builds, moved to the log dir of now when that changed (tests)."""
+    global _access_log
     path = locations.log_dir() / ACCESS_LOG
-    for old in list(logger.handlers):
-        if getattr(old, "baseFilename", None) == str(path):
-            return logger
-        logger.removeHandler(old)
-        old.close()
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    try:
-        locations.private_dir(path.parent)
-        locations.private_file(path)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=10_000_000, backupCount=5, encoding="utf-8"
-        )
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger.addHandler(handler)
-    return logger
+    if _access_log is None:
+        _access_log = AccessLog(path)
+    elif _access_log.path != path:
+        _access_log.move_to(path)
+    return _access_log
 
 
 class Guard:
-    """The outermost layer: times the request, caps the body, applies the rate limits,
-    then counts it and writes its access-log line (never a secret or a body)."""
+    """The outermost layer: times the request, caps the body, then counts it and
+    writes its access-log line (never a secret or a body)."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         max_body: int,
-        per_key: int,
-        per_address: int,
         metrics: Metrics,
-        log: logging.Logger,
+        log: AccessLog,
     ) -> None:
         self.app = app
         self.max_body = max_body
-        self.per_key = RateLimiter(per_key)
-        self.per_address = RateLimiter(per_address)
         self.metrics = metrics
         self.log = log
 
@@ -147,29 +155,9 @@ class Guard:
             self.finish(scope, status["code"], time.perf_counter() - started)
 
     def refusal(self, scope: Scope) -> ASGIApp | None:
-        path = scope.get("path", "")
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return self.too_large()
-        if path in UNLIMITED:
-            return None
-        client = scope.get("client")
-        address = client[0] if client else "-"
-        wait = self.per_address.wait(address)
-        if not wait:
-            try:
-                given = credential(Request(scope))
-            except AuthError:
-                given = None
-            if given is not None:
-                wait = self.per_key.wait(given.bucket)
-        if wait:
-            seconds = max(1, math.ceil(wait))
-            return problem(
-                429,
-                f"too many requests: try again in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
         return None
 
     def too_large(self) -> ASGIApp:
@@ -207,4 +195,4 @@ class Guard:
             "who": state.get("who"),
             "client": client[0] if client else None,
         }
-        self.log.info(json.dumps(line, separators=(",", ":")))
+        self.log.write(json.dumps(line, separators=(",", ":")))

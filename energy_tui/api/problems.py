@@ -31,6 +31,7 @@ from energy_tui.errors import (
     ValidationError,
 )
 from energy_tui.services.market import guard
+from energy_tui.services.rate_limits import TooManyRequests
 
 log = logging.getLogger("energy_tui.api")
 PROBLEM = "application/problem+json"
@@ -78,6 +79,8 @@ _CLI_FLAGS = ("--max-price", "--min-price")
 
 
 def status_of(exc: EnergyError) -> int:
+    if isinstance(exc, TooManyRequests):
+        return 429
     if isinstance(exc, AuthError):
         return 401
     if isinstance(exc, PermissionDenied):
@@ -110,6 +113,8 @@ def from_error(exc: EnergyError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, DatabaseBusy):
         headers["Retry-After"] = "1"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
     field = getattr(exc, "field", None)
     if status >= 500:
         log.warning("%s: %s", type(exc).__name__, exc)
@@ -136,20 +141,48 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     error's field and message, all of them under `errors`."""
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field(error.get("loc", ())), "message": str(error.get("msg", ""))}
-        for error in exc.errors()
+        {"field": _field(error), "message": _message(error, request)} for error in exc.errors()
     ]
     first = errors[0] if errors else {"field": None, "message": "invalid request"}
     detail = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
     return problem(422, detail, field=first["field"], errors=errors)
 
 
-def _field(loc: Any) -> str | None:
+_JSON_BODY = "send it with `Content-Type: application/json`"
+
+
+def _field(error: Any) -> str | None:
+    if error.get("type") == "json_invalid":  # its loc is ("body", position): no field
+        return None
+    loc = error.get("loc", ())
     parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
+
+
+def _message(error: Any, request: Request) -> str:
+    """Pydantic's words, but for the two ways a whole body goes wrong, which it names
+    with no field: not JSON at all, or JSON that is not an object."""
+    kind, loc = error.get("type"), tuple(error.get("loc", ()))
+    if kind == "json_invalid":
+        position = loc[1] if len(loc) > 1 else "?"
+        why = (error.get("ctx") or {}).get("error", "")
+        return f"the request body is not valid JSON (at character {position}: {why})"
+    if loc == ("body",) and kind in ("model_attributes_type", "dict_type"):
+        sent = request.headers.get("content-type", "none")
+        if not sent.startswith("application/json"):
+            return (
+                f"the request body must be a JSON object, and its Content-Type was {sent}: "
+                f"{_JSON_BODY}"
+            )
+        return "the request body must be a JSON object ({...})"
+    return str(error.get("msg", ""))
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
+    if exc.status_code == 404 and detail == "Not Found":  # no route, not a missing thing
+        detail = f"no endpoint {request.url.path}: the endpoints are listed at /docs"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not an endpoint of {request.url.path} (see /docs)"
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}) or None)

@@ -142,6 +142,7 @@ async def post_readings(request: Request, body: ReadingsIn) -> ReadingsOut:
 
 def record_readings(actor: Actor, address: str, body: ReadingsIn) -> ReadingsOut:
     batch = readings_of(body)
+    prosumers.require_meter(actor, address)  # before the transaction: a denial's audit stays
     with db.atomic():
         for reading in batch:
             result = prosumers.add_meter_reading(

@@ -43,7 +43,7 @@ async def login(request: Request, body: LoginIn) -> TokenOut:
             role=result.role,
         )
 
-    return await api.public(work)
+    return await api.public(work, request)
 
 
 @router.post("/logout", response_model=Message, summary="End this login token's session")

@@ -98,7 +98,7 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
     def placed(result: PlaceResult, client_id: str | None) -> PlacedOut:
         api.metrics.placed(result)
         return PlacedOut(
-            order=OrderOut.of(result.order),
+            order=OrderOut.of(market_book.placed_with_average(result)),
             fills=[TradeOut.of(f) for f in result.fills],
             client_order_id=client_id,
             replayed=False,

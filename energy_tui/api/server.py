@@ -22,6 +22,8 @@ from energy_tui import logs
 from energy_tui.api.app import create_app
 from energy_tui.api.context import jwt_enabled
 from energy_tui.config import Settings, load_settings
+from energy_tui.db.urls import DatabaseURL
+from energy_tui.errors import ConfigError
 from energy_tui.runtime import bind, ensure_schema
 
 log = logging.getLogger("energy_tui.api")
@@ -79,11 +81,14 @@ def app_factory() -> FastAPI:
     return create_app(load_settings())
 
 
-def startup_lines(settings: Settings, host: str, port: int, workers: int) -> list[str]:
+def startup_lines(
+    settings: Settings, host: str, port: int, workers: int, url: DatabaseURL
+) -> list[str]:
     shown = f"[{host}]" if ":" in host else host
     lines = [
         f"energy-tui api: serving http://{shown}:{port} with {workers} worker"
-        f"{'' if workers == 1 else 's'} (docs at /docs; stop with Ctrl+C)"
+        f"{'' if workers == 1 else 's'} (docs at /docs; stop with Ctrl+C)",
+        f"energy-tui api: database {url}",  # its password masked
     ]
     if jwt_enabled(settings.jwt_secret):
         lines.append("energy-tui api: password login on (POST /api/v1/auth/login)")
@@ -98,9 +103,27 @@ def startup_lines(settings: Settings, host: str, port: int, workers: int) -> lis
     return lines
 
 
+def require_free(host: str, port: int) -> None:
+    """Bind `host:port` once (as uvicorn will, with SO_REUSEADDR) and let it go, so that a
+    port in use stops the start-up with one line and exit 2, before it claims to serve
+    (uvicorn would log a traceback-like ERROR and exit 3, which here means "denied")."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {why} (another server there? choose another "
+            "port with --port or API_PORT)"
+        ) from None
+
+
 def serve(settings: Settings, host: str, port: int, workers: int, db: str | None) -> None:
     import uvicorn
 
+    require_free(host, port)
     runtime = bind(settings)  # fail here, once, with the CLI's message
     with runtime.database.connection_context():
         ensure_schema(runtime)
@@ -114,7 +137,7 @@ def serve(settings: Settings, host: str, port: int, workers: int, db: str | None
         # one set of metrics over every worker (metrics.py), in a directory of our own
         made = tempfile.mkdtemp(prefix="energy-tui-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
-    for line in startup_lines(settings, host, port, workers):
+    for line in startup_lines(settings, host, port, workers, runtime.url):
         print(line, file=sys.stderr, flush=True)
     log.info("HTTP API on %s:%s, %s worker(s)", host, port, workers)
     try:

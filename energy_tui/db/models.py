@@ -375,6 +375,21 @@ class ApiClientOrder(BaseModel):
         indexes = ((("user", "client_order_id"), True),)
 
 
+class ApiRateLimit(BaseModel):
+    """The HTTP API's rate limits (migration 0015), shared by every worker process and
+    host on this database: per limited name (a client address or a hash of a
+    credential) the time its allowance is next full, in microseconds since the epoch
+    (GCRA, a token bucket kept as one number; see services/rate_limits). Not in MODELS."""
+
+    name = CharField(max_length=80, primary_key=True)
+    tat = BigIntegerField()  # "theoretical arrival time": when the bucket is full again
+    cap = BigIntegerField()  # the latest tat the last request could reach
+    allowed = IntegerField()  # 1 if the last request was let through, else 0
+
+    class Meta:
+        table_name = "api_rate_limits"
+
+
 class SchemaVersion(BaseModel):
     version = IntegerField(primary_key=True)
     name = CharField(max_length=100)

@@ -36,7 +36,7 @@ def placed_before(actor: Actor, client_order_id: str) -> Replay | None:
     order_id = _recorded(_owner(actor), client_order_id)
     if order_id is None:
         return None
-    return Replay(book.get_order(order_id), book.order_fills(order_id))
+    return Replay(book.order_with_average(order_id), book.order_fills(order_id))
 
 
 def place_once(

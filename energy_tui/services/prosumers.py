@@ -14,7 +14,13 @@ from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import PROSUMER_KINDS, MeterReading, Prosumer, db
-from energy_tui.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from energy_tui.errors import (
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, allows, require
@@ -203,7 +209,7 @@ def add_meter_reading(
         raise ValidationError(
             "a meter reading needs generated or consumed energy above 0 kWh", field="generated"
         )
-    _require_meter(actor, address)
+    require_meter(actor, address)
     with db.atomic():
         row = _locked(address)
         if max(row.energy_generated + gen, row.energy_consumed + con) > MAX_BALANCE:
@@ -226,7 +232,7 @@ def add_meter_reading(
     return Balances.of(row)
 
 
-def _require_meter(actor: Actor, address: str) -> None:
+def require_meter(actor: Actor, address: str) -> None:
     """Operators post readings for any prosumer; a key with the `meter` permission posts
     them for its owner's prosumer only (a session or other key of a trader does not:
     self-reported generation would be energy to sell)."""
@@ -235,8 +241,25 @@ def _require_meter(actor: Actor, address: str) -> None:
     own = actor.prosumer_address is not None and (
         address.strip().lower() == actor.prosumer_address.lower()
     )
-    if own and actor.permissions is not None and allows(actor, Action.RECORD_OWN_METER):
+    if own and actor.permissions is not None:
+        # a key of the owner's: say what it lacks (the `meter` permission), not that it
+        # cannot manage prosumers
+        require(actor, Action.RECORD_OWN_METER, address=address)
         return
+    if own:
+        audit.record(
+            "permission_denied",
+            actor,
+            outcome="denied",
+            action=str(Action.RECORD_OWN_METER),
+            address=address,
+        )
+        raise PermissionDenied(
+            f"permission denied: meter readings for {actor.prosumer_address} come from a "
+            "meter, with an API key that has the `meter` permission (an operator makes "
+            "one: `energy-tui key create --user NAME --permissions meter`), or from an "
+            "operator; not from a login session"
+        )
     require(actor, Action.MANAGE_PROSUMERS, address=address)
 
 

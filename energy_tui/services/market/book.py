@@ -33,7 +33,7 @@ from energy_tui.services.market.money import MarketRules, round_price
 from energy_tui.services.market.orders import default_cap
 from energy_tui.services.market.rules import current as current_rules
 from energy_tui.services.market.sql import read_together
-from energy_tui.services.market.views import OrderView, parse_order_id
+from energy_tui.services.market.views import OrderView, PlaceResult, parse_order_id
 from energy_tui.services.prosumers import Balances
 
 _ZERO = Decimal(0)
@@ -321,7 +321,23 @@ def _average_prices(ids: list[uuid.UUID]) -> dict[uuid.UUID, Decimal]:
                 if oid in wanted:
                     volume[oid] = volume.get(oid, _ZERO) + amount
                     notional[oid] = notional.get(oid, _ZERO) + amount * price
-    return {oid: round_price(notional[oid] / volume[oid]) for oid in volume if volume[oid]}
+    return {oid: _vwap(notional[oid], volume[oid]) for oid in volume if volume[oid]}
+
+
+def _vwap(notional: Decimal, volume: Decimal) -> Decimal:
+    """sum(amount x price) / sum(amount), half-even to the price's places."""
+    return round_price(notional / volume)
+
+
+def placed_with_average(result: PlaceResult) -> OrderView:
+    """A new order as `place_order` returned it, with the average price of the fills
+    it got (all of its fills: it did not exist before), as `order_with_average` reads
+    it back."""
+    volume = sum((fill.amount for fill in result.fills), _ZERO)
+    if not volume:
+        return result.order
+    notional = sum((fill.amount * fill.price for fill in result.fills), _ZERO)
+    return dataclasses.replace(result.order, average_price=_vwap(notional, volume))
 
 
 def get_order(order_id: str | uuid.UUID) -> OrderView:
