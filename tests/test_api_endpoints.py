@@ -54,6 +54,7 @@ def test_two_keys_cross_and_every_read_shows_it_exactly(client, pair):
     placed = buy.json()
     assert placed["order"]["status"] == "filled"
     (fill,) = placed["fills"]
+    assert fill["side"] == "buy"  # the fills of my order: I bought
     # 4 x 0.2400 = 0.96 at the maker's price; fee 5% = 0.048 -> 0.05 (up); 1.01 in all
     assert (fill["price"], fill["total"], fill["fee"], fill["buyer_total"]) == (
         "0.2400",
@@ -98,7 +99,7 @@ def test_two_keys_cross_and_every_read_shows_it_exactly(client, pair):
     sell_id = sell.json()["order"]["id"]
     detail = client.get(f"{V1}/orders/{sell_id}", headers=bob).json()
     assert (detail["order"]["status"], detail["order"]["remaining"]) == ("partially_filled", "6.00")
-    assert [f["id"] for f in detail["fills"]] == [fill["id"]]
+    assert [(f["id"], f["side"]) for f in detail["fills"]] == [(fill["id"], "sell")]
     listed = client.get(f"{V1}/orders", headers=bob).json()["items"]
     assert [o["id"] for o in listed] == [sell_id]
     closed = client.get(f"{V1}/orders", params={"status": "filled"}, headers=alice).json()

@@ -90,7 +90,7 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
         response.status_code = 200
         return PlacedOut(
             order=OrderOut.of(outcome.order),
-            fills=[TradeOut.of(t) for t in outcome.fills],
+            fills=[TradeOut.of(t, outcome.order.trader_address) for t in outcome.fills],
             client_order_id=body.client_order_id,
             replayed=True,
         )
@@ -99,7 +99,7 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
         api.metrics.placed(result)
         return PlacedOut(
             order=OrderOut.of(market_book.placed_with_average(result)),
-            fills=[TradeOut.of(f) for f in result.fills],
+            fills=[TradeOut.of(f, result.order.trader_address) for f in result.fills],
             client_order_id=client_id,
             replayed=False,
         )
@@ -171,7 +171,8 @@ async def get_order(request: Request, order_id: OrderId) -> OrderDetailOut:
     def work(actor: Actor) -> OrderDetailOut:
         order = market_book.order_with_average(_mine(actor, order_id).id)
         fills = market_book.order_fills(order.id)
-        return OrderDetailOut(order=OrderOut.of(order), fills=[TradeOut.of(t) for t in fills])
+        mine = [TradeOut.of(t, order.trader_address) for t in fills]
+        return OrderDetailOut(order=OrderOut.of(order), fills=mine)
 
     return await api_of(request).call(request, work, Action.READ_MARKET)
 
@@ -219,7 +220,7 @@ async def amend(request: Request, order_id: OrderId, body: AmendIn) -> AmendedOu
         after = result.order
         return AmendedOut(
             order=OrderOut.of(after),
-            fills=[TradeOut.of(f) for f in result.fills],
+            fills=[TradeOut.of(f, after.trader_address) for f in result.fills],
             kept_place=after.price == before.price and after.amount < before.amount,
         )
 

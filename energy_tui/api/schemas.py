@@ -131,7 +131,9 @@ class TradeOut(BaseModel):
     buyer_address: str
     seller_address: str
     taker_side: str | None
-    side: str | None = Field(None, description="in my trades: whether I bought or sold")
+    side: str | None = Field(
+        None, description="in my trades and my orders' fills: whether I bought or sold"
+    )
 
     @classmethod
     def of(cls, t: TradeView | Fill, address: str | None = None) -> TradeOut:
