@@ -515,3 +515,21 @@ def test_amend_keeps_or_loses_the_place_and_cancel_all_releases_everything(clien
     every = client.get(f"{V1}/orders", params={"status": "all"}, headers=bob).json()["items"]
     assert {o["status"] for o in every} == {"cancelled"}
     assert invariants.check() == []
+
+
+def test_cancel_all_up_to_placed_seq_leaves_orders_placed_after_the_listing_open(client, pair):
+    _, bob = pair
+    order(client, bob, "sell", "3", "0.2500")
+    listed = client.get(f"{V1}/orders", headers=bob).json()["items"]
+    later = order(client, bob, "sell", "2", "0.2600").json()["order"]
+    seen = max(o["placed_seq"] for o in listed)
+
+    done = client.delete(f"{V1}/orders", params={"up_to_placed_seq": seen}, headers=bob)
+
+    assert done.status_code == 200, done.text
+    assert (done.json()["cancelled"], done.json()["left_newer"]) == (1, 1)
+    assert [o["id"] for o in done.json()["orders"]] == [listed[0]["id"]]
+    still = client.get(f"{V1}/orders", headers=bob).json()["items"]
+    assert [o["id"] for o in still] == [later["id"]]
+    problem(client.delete(f"{V1}/orders", params={"up_to_placed_seq": -1}, headers=bob), 422)
+    assert invariants.check() == []

@@ -486,9 +486,10 @@ def test_cancel_all_releases_everything_and_is_audited():
     place(both, "sell", "3", "0.2000")
     held = balances("both")
     summary = market_book.open_summary("both")
-    assert summary == market_book.OpenSummary(3, held.watt_reserved, D("3.00"))
+    newest = EnergyOrder.select().order_by(EnergyOrder.placed_seq.desc()).first().placed_seq
+    assert summary == market_book.OpenSummary(3, held.watt_reserved, D("3.00"), newest)
     assert market_book.open_summary("both", "sell") == market_book.OpenSummary(
-        1, D("0.00"), D("3.00")
+        1, D("0.00"), D("3.00"), newest
     )
 
     sells = cancel_all(both, "sell")
@@ -514,6 +515,42 @@ def test_cancel_all_releases_everything_and_is_audited():
     events = [e for e in audit_events("order_cancelled") if '"scope": "all"' in e.event_data]
     assert len(events) == 2
     assert row(rest.orders[0].id).status_reason == "cancelled with all open orders of its owner"
+
+
+def test_cancel_all_cancels_only_the_orders_the_question_showed():
+    # the question is asked; then another terminal (a bot, the API) places an order
+    both = trader("both", watt="50", energy="10")
+    shown_buy = place(both, "buy", "2", "0.0900").order
+    shown_sell = place(both, "sell", "3", "0.2000").order
+    summary = market_book.open_summary("both")
+    newer = place(both, "buy", "1", "0.0800").order
+
+    done = cancel_all(both, up_to_placed_seq=summary.up_to_placed_seq)
+
+    assert {o.id for o in done.orders} == {shown_buy.id, shown_sell.id}
+    assert (done.count, done.released_watt, done.released_energy, done.left_newer) == (
+        summary.count,
+        summary.watt_reserved,
+        summary.energy_reserved,
+        1,
+    )
+    assert (row(newer.id).status, row(newer.id).is_active) == ("open", True)
+    assert balances("both").watt_reserved == newer.watt_reserved
+    event = json.loads(audit_events("order_cancelled")[-1].event_data)
+    assert (event["orders"], event["left_newer"]) == (2, 1)
+
+
+def test_cancel_all_of_one_side_counts_only_newer_orders_of_that_side():
+    both = trader("both", watt="50", energy="10")
+    place(both, "sell", "3", "0.2000")
+    summary = market_book.open_summary("both", "sell")
+    place(both, "buy", "1", "0.0800")  # the other side: not "left", never asked about
+    place(both, "sell", "1", "0.2100")
+
+    done = cancel_all(both, "sell", up_to_placed_seq=summary.up_to_placed_seq)
+
+    assert (done.count, done.left_newer) == (1, 1)
+    assert market_book.open_summary("both").count == 2
 
 
 def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(monkeypatch):
@@ -686,7 +723,11 @@ def test_cancel_all_question_does_not_count_orders_that_have_expired(monkeypatch
     summary = market_book.open_summary("both")
     done = cancel_all(both)
 
-    assert summary == market_book.OpenSummary(1, D("0.00"), D("3.00"))
+    assert (summary.count, summary.watt_reserved, summary.energy_reserved) == (
+        1,
+        D("0.00"),
+        D("3.00"),
+    )
     assert (done.count, done.released_watt, done.released_energy) == (
         summary.count,
         summary.watt_reserved,

@@ -181,6 +181,30 @@ async def test_cancel_all_asks_with_the_count_and_what_it_releases(market) -> No
 
 
 @sync
+async def test_cancel_all_leaves_an_order_placed_after_the_question_open(market) -> None:
+    with bind(market[0]).database.connection_context():
+        place_order(ALICE, order_request("sell", "2", "0.2500"))
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await pilot.press("x")
+        await _wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "Cancel all 2 open orders?" in screen_text(app)
+        # meanwhile another terminal (or a bot, the API) places one more
+        later = in_db(place_order, ALICE, order_request("sell", "1", "0.2600")).order
+        await pilot.press("y")
+        await _wait_for(pilot, lambda: len([o for o in in_db(_alices) if o.is_active]) == 1)
+        await settle(pilot)
+        assert [o.id for o in in_db(_alices) if o.is_active] == [later.id]
+        toasts = [n.message for n in app._notifications]
+        assert any(
+            m.startswith("Cancelled 2 orders")
+            and m.endswith("; 1 order placed since the question was left open")
+            for m in toasts
+        ), toasts
+
+
+@sync
 async def test_h_shows_the_history_and_enter_lists_an_orders_fills(market) -> None:
     with bind(market[0]).database.connection_context():
         place_order(ALICE, order_request("buy", "6", "0.2100"))  # 5 at 0.2000, 1 at 0.2100

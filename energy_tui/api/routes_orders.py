@@ -228,12 +228,23 @@ async def amend(request: Request, order_id: OrderId, body: AmendIn) -> AmendedOu
 
 @router.delete("", response_model=CancelAllOut, summary="Cancel all my open orders")
 async def cancel_every(
-    request: Request, side: Literal["buy", "sell"] | None = None
+    request: Request,
+    side: Literal["buy", "sell"] | None = None,
+    up_to_placed_seq: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="only orders placed up to this one (the largest placed_seq the "
+            "client listed and means to cancel); orders placed since stay open and are "
+            "counted in left_newer",
+        ),
+    ] = None,
 ) -> CancelAllOut:
     def work(actor: Actor) -> CancelAllOut:
-        done = cancel_all(actor, side)
+        done = cancel_all(actor, side, up_to_placed_seq)
         return CancelAllOut(
             cancelled=done.count,
+            left_newer=done.left_newer,
             orders=[OrderOut.of(o) for o in done.orders],
             released_watt=str(done.released_watt),
             released_energy=str(done.released_energy),

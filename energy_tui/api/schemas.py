@@ -289,6 +289,9 @@ class OrderOut(BaseModel):
     created_at: str
     expires_at: str | None
     watt_reserved: DecimalText
+    placed_seq: int = Field(
+        description="when it was placed, in the market's order (up_to_placed_seq of cancel-all)"
+    )
 
     @classmethod
     def of(cls, o: OrderView) -> OrderOut:
@@ -308,6 +311,7 @@ class OrderOut(BaseModel):
             created_at=iso(o.created_at) or "",
             expires_at=iso(o.expires_at),
             watt_reserved=_fixed(o.watt_reserved, MONEY_PLACES),
+            placed_seq=o.placed_seq,
         )
 
 
@@ -342,6 +346,9 @@ class AmendedOut(BaseModel):
 
 class CancelAllOut(BaseModel):
     cancelled: int
+    left_newer: int = Field(
+        description="open orders placed after up_to_placed_seq, left untouched (0 without it)"
+    )
     orders: list[OrderOut]
     released_watt: DecimalText
     released_energy: DecimalText

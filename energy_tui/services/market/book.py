@@ -206,6 +206,9 @@ class OpenSummary:
     count: int
     watt_reserved: Decimal  # held by its open buy orders
     energy_reserved: Decimal  # held by its open sell orders (their remainders)
+    # the newest of them (its placed_seq): `cancel_all(up_to_placed_seq=...)` cancels
+    # exactly these, not an order placed after the question was asked
+    up_to_placed_seq: int = 0
 
 
 def open_summary(address: str, side: str | None = None) -> OpenSummary:
@@ -217,20 +220,25 @@ def open_summary(address: str, side: str | None = None) -> OpenSummary:
         wanted &= o.order_type == side
     rows = (
         o.select(
-            o.order_type, fn.COUNT(o.id), exact_sum(db, o.watt_reserved, MONEY_PLACES), _remaining()
+            o.order_type,
+            fn.COUNT(o.id),
+            exact_sum(db, o.watt_reserved, MONEY_PLACES),
+            _remaining(),
+            fn.MAX(o.placed_seq),
         )
         .where(wanted)
         .group_by(o.order_type)
         .tuples()
     )
-    count, watt, energy = 0, Decimal("0.00"), Decimal("0.00")
-    for kind, number, held, remaining in rows:
+    count, watt, energy, newest = 0, Decimal("0.00"), Decimal("0.00"), 0
+    for kind, number, held, remaining, last in rows:
         count += number
+        newest = max(newest, int(last or 0))
         if kind == "buy":
             watt += exact_value(db, held, MONEY_PLACES)
         else:
             energy += exact_value(db, remaining, ENERGY_PLACES)
-    return OpenSummary(count, watt, energy)
+    return OpenSummary(count, watt, energy, newest)
 
 
 HISTORY_STATUSES = {

@@ -1162,9 +1162,16 @@ def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules
     order.amount, order.price = change.amount, change.price
 
 
-def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
+def cancel_all(
+    actor: Actor, side: str | None = None, up_to_placed_seq: int | None = None
+) -> CancelAll:
     """Cancel every open order of the actor's (of one side, if given) in one
-    transaction under the market lock, releasing what they hold."""
+    transaction under the market lock, releasing what they hold.
+
+    `up_to_placed_seq` (a question's `OpenSummary.up_to_placed_seq`, or the newest
+    `placed_seq` a client listed): only orders placed up to it, those the user saw and
+    confirmed; orders placed since (another terminal, the API, a bot) are left open and
+    counted in `left_newer`."""
     require(actor, Action.CANCEL_OWN)
     address = own_address(actor)
     if side is not None:
@@ -1176,6 +1183,11 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
         wanted = ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address)
         if side is not None:
             wanted &= EnergyOrder.order_type == side
+        newer = 0
+        if up_to_placed_seq is not None:
+            later = EnergyOrder.placed_seq > up_to_placed_seq
+            newer = EnergyOrder.select().where(wanted & later).count()
+            wanted &= EnergyOrder.placed_seq <= up_to_placed_seq
         rows = list(EnergyOrder.select().where(wanted).order_by(EnergyOrder.seq))
         ledger = Ledger()
         watt, energy = _ZERO.quantize(_WATT), _ZERO.quantize(_KWH)
@@ -1197,6 +1209,7 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                 status_reason=_CANCELLED_ALL,
             ).where(EnergyOrder.id.in_([row.id for row in rows])).execute()
             ids = [str(row.id) for row in rows]
+            bounded: dict[str, Any] = {} if up_to_placed_seq is None else {"left_newer": newer}
             # a MySQL/MariaDB TEXT holds 64 KB (about 1,600 ids): very many orders are
             # listed over several events, each saying which part of how many it is
             parts = [ids[i : i + _IDS_PER_EVENT] for i in range(0, len(ids), _IDS_PER_EVENT)]
@@ -1210,12 +1223,13 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                     order_ids=part,
                     released_watt=str(watt),
                     released_energy=str(energy),
+                    **bounded,
                     **({"part": f"{number} of {len(parts)}"} if len(parts) > 1 else {}),
                 )
         if rows or expired:
             stats.record(now.date(), (), state.open_buys, state.open_sells, now)
             _save_state(state, now)
-    return CancelAll([OrderView.of(row) for row in rows], watt, energy)
+    return CancelAll([OrderView.of(row) for row in rows], watt, energy, newer)
 
 
 def amount_value(raw: str | Decimal) -> Decimal:

@@ -98,6 +98,7 @@ class CancelAll:
     orders: list[OrderView]
     released_watt: Decimal  # WATT the cancelled buy orders held
     released_energy: Decimal  # kWh the cancelled sell orders held
+    left_newer: int = 0  # open orders placed after `up_to_placed_seq`, left untouched
 
     @property
     def count(self) -> int:
