@@ -517,6 +517,46 @@ def test_amend_keeps_or_loses_the_place_and_cancel_all_releases_everything(clien
     assert invariants.check() == []
 
 
+def test_a_market_order_is_placed_at_the_default_cap_its_preview_showed(client, pair):
+    alice, bob = pair
+
+    def trade_at(price):
+        order(client, bob, "sell", "1", price)
+        order(client, alice, "buy", "1", price)
+
+    trade_at("0.2000")  # last trade 0.2000: a market buy's default cap is 0.2400
+    order(client, bob, "sell", "5", "0.2400")
+    order(client, bob, "sell", "5", "0.2450")
+    shown = client.post(f"{V1}/orders/preview", json={"side": "buy", "amount": "10",
+                        "type": "market"}, headers=alice)  # fmt: skip
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["cap"], shown.json()["fill_now"]) == ("0.2400", "5.00")
+    assert shown.json()["cap_note"] == "default cap: last trade 0.2000 + the 20% price band"
+    trade_at("0.2100")  # the default is 0.2520 now, which would also take the 0.2450 ask
+
+    body = {"side": "buy", "amount": "10", "type": "market", "confirm": True}
+    placed = client.post(
+        f"{V1}/orders", json=body | {"default_cap": shown.json()["cap"]}, headers=alice
+    )
+
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["order"]["price"], placed.json()["order"]["filled"]) == (
+        "0.2400",
+        "5.00",
+    )
+    trade_at("0.1900")  # the band now ends at 0.2280: a cap of 0.2400 lies outside it
+    before = balances("alice")
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1", "type": "market",
+            "default_cap": "0.2400", "confirm": True}, headers=alice), 422,
+            "the market moved: the default cap 0.2400 you confirmed is now outside",
+            field="price")  # fmt: skip
+    assert balances("alice") == before
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1", "price": "0.2",
+            "default_cap": "0.2400"}, headers=alice), 422, "market order without price",
+            field="default_cap")  # fmt: skip
+    assert invariants.check() == []
+
+
 def test_cancel_all_up_to_placed_seq_leaves_orders_placed_after_the_listing_open(client, pair):
     _, bob = pair
     order(client, bob, "sell", "3", "0.2500")

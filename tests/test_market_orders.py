@@ -4,6 +4,7 @@ leaves the database as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from decimal import Decimal
@@ -19,12 +20,14 @@ from energy_tui.errors import (
     ValidationError,
 )
 from energy_tui.services.market import (
+    OrderRequest,
     amend_order,
     cancel_all,
     cancel_order,
     guard,
     invariants,
     order_request,
+    place_order,
 )
 from energy_tui.services.market import book as market_book
 from tests.clock_support import freeze
@@ -189,6 +192,51 @@ def test_market_buy_without_a_cap_takes_the_price_band_around_the_last_trade():
     assert result.order.reason == (
         "market order: 3.00 of 8.00 kWh found no sell order at or below its cap 0.1200 "
         "(default cap: last trade 0.1000 + the 20% price band)"
+    )
+
+
+def _last_trade_at(price: str) -> None:
+    tag = price.replace(".", "")
+    place(trader(f"tape-s{tag}", energy="5"), "sell", "1", price)
+    place(trader(f"tape-b{tag}", watt="5"), "buy", "1", price)
+
+
+def _shown_cap(side: str, amount: str) -> OrderRequest:
+    """The market order as the preview showed it: its default cap, confirmed."""
+    shown = market_book.preview(None, side, D(amount), None, market=True)
+    request = order_request(side, amount, "", market=True)
+    return dataclasses.replace(request, price=shown.cap, shown_cap=True)
+
+
+def test_market_buy_places_at_the_default_cap_it_was_shown_though_the_market_moved():
+    asks(("s1", "5", "0.1190"), ("s2", "5", "0.1240"))
+    buyer = trader("buyer", watt="50")
+    _last_trade_at("0.1000")
+    request = _shown_cap("buy", "6")  # shown: cap 0.1200
+    _last_trade_at("0.1050")  # now the default would be 0.1260, and 0.1240 would fill
+
+    result = place_order(buyer, request)
+
+    assert result.order.price == D("0.1200")
+    assert [(f.amount, f.price) for f in result.fills] == [(D("5.00"), D("0.1190"))]
+    assert "the default cap shown when it was confirmed" in (result.order.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("side", "then", "moved"), [("buy", "0.0900", "0.1200"), ("sell", "0.1200", "0.0800")]
+)
+def test_market_order_at_a_shown_cap_the_band_has_left_is_refused_saying_why(side, then, moved):
+    actor = trader("buyer", watt="50", energy="20")
+    _last_trade_at("0.1000")
+    request = _shown_cap(side, "1")
+    assert request.price == D(moved)
+    _last_trade_at(then)  # the band moved: the shown cap lies outside it now
+
+    refused(
+        ValidationError,
+        lambda: place_order(actor, request),
+        f"the market moved: the default cap {moved} you confirmed is now outside the 20% "
+        f"price band around the last trade {then}",
     )
 
 

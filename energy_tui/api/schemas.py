@@ -262,13 +262,23 @@ class OrderIn(BaseModel):
         description="place it even if the fat-finger guard asks (price far from the "
         "market, or a large share of what is available)",
     )
+    default_cap: str | None = Field(
+        None,
+        max_length=40,
+        description="a market order without price: the default cap a preview showed "
+        "(its `cap`), to be placed at that cap and no other; refused (422) if the "
+        "market's price band has since moved away from it",
+    )
 
 
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     side: Literal["buy", "sell"]
     amount: str = Field(max_length=40)
-    price: str = Field(max_length=40)
+    price: str | None = Field(
+        None, max_length=40, description="the limit; a market order's cap (optional)"
+    )
+    type: Literal["limit", "market"] = "limit"
 
 
 class OrderOut(BaseModel):
@@ -375,6 +385,10 @@ class PreviewOut(BaseModel):
     enough: bool
     own_cross: DecimalText | None
     fee_rate: DecimalText
+    cap: DecimalText | None = Field(
+        None, description="a market order's cap, as given or by default (its default_cap)"
+    )
+    cap_note: str | None = Field(None, description="where a default cap comes from")
 
     @classmethod
     def of(cls, p: Preview) -> PreviewOut:
@@ -394,6 +408,8 @@ class PreviewOut(BaseModel):
             enough=p.enough,
             own_cross=text(p.own_cross),
             fee_rate=str(p.fee_rate),
+            cap=text(p.cap),
+            cap_note=p.cap_note or None,
         )
 
 

@@ -78,6 +78,9 @@ class OrderRequest:
     time_in_force: str = "gtc"  # gtc / ioc / fok
     expires_at: dt.datetime | None = None  # None: the market's ORDER_TTL_HOURS from placing
     kind: str = "limit"  # limit / market
+    # a market order's `price` is the default cap a preview showed and the user confirmed:
+    # placed at it, or refused if the market's band has since moved away from it
+    shown_cap: bool = False
 
     @property
     def immediate(self) -> bool:
@@ -354,6 +357,8 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         cap_note = ""
         if request.price is None:  # a market order without a cap
             request, cap_note = _default_cap(request, now)
+        elif request.shown_cap:
+            cap_note = _confirmed_cap(request, now)
         price = _limit(request)
         opening = _open(address, request, ledger, now)
         state = opening.state
@@ -543,6 +548,28 @@ def _default_cap(request: OrderRequest, now: dt.datetime) -> tuple[OrderRequest,
     state = _lock()
     cap, note = default_cap(request.side, state.rules, now)
     return dataclasses.replace(request, price=cap), note
+
+
+def _confirmed_cap(request: OrderRequest, now: dt.datetime) -> str:
+    """The note of a default cap the user was shown and confirmed: it is the cap used,
+    unless the market's price band (around the reference read now, under the lock) has
+    moved so that the cap lies outside it; then ValidationError saying so, nothing done."""
+    state = _lock()
+    cap = _limit(request)
+    _, now_note = default_cap(request.side, state.rules, now)  # refused if there is none now
+    reference = reference_now(now)
+    assert reference is not None  # default_cap found one
+    price, source = reference
+    band = state.rules.price_band_percent
+    low, high = band_cap("sell", price, band), band_cap("buy", price, band)
+    if low is None or high is None or not low <= cap <= high:
+        raise ValidationError(
+            f"the market moved: the default cap {cap} you confirmed is now outside the "
+            f"{band.normalize():f}% price band around the {source} {price} ({low} to {high}): "
+            "nothing was placed; look at the new cap and place again",
+            field="price",
+        )
+    return f"the default cap shown when it was confirmed; {now_note.replace('default cap', 'now')}"
 
 
 def check_value(amount: Decimal, price: Decimal, rules: MarketRules) -> None:
