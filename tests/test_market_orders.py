@@ -343,6 +343,40 @@ def test_preview_of_a_market_order_shows_the_walk_and_the_worst_price():
     assert by_default.cap_note == "default cap: mid 0.0900 + the 20% price band"
 
 
+def test_a_fok_sell_a_buyer_cannot_pay_for_says_what_happened_and_not_try_again():
+    # 10 kWh at 0.0100 holds 0.11 WATT; each 1 kWh fill costs 0.01 + a 0.01 fee: after
+    # five fills the buyer, with nothing else available, cannot pay the sixth
+    buyer = trader("buyer", watt="0.11")
+    place(buyer, "buy", "10", "0.0100")
+    seller = trader("seller", energy="10")
+    for _ in range(5):
+        place(seller, "sell", "1", "0.0100")
+    assert (balances("buyer").watt_reserved, balances("buyer").watt_available) == (
+        D("0.01"),
+        D("0.00"),
+    )
+
+    before = snapshot()
+    with pytest.raises(ValidationError) as refusal:
+        place(seller, "sell", "1", "0.0100", fok=True)
+
+    assert snapshot() == before
+    assert str(refusal.value) == (
+        "fill or kill: only 0.00 of 1.00 kWh could fill at once at 0.0100 or more: 1 buy "
+        "order on the book counted for the rest, but its owner could not pay the rounding "
+        "cent of the trade (each trade's price and fee are rounded to the cent); nothing "
+        "was done. The same order is refused again while its owner cannot pay; an IOC or "
+        "GTC sell trades what it can (and the market then cancels such a buy order)"
+    )
+    ioc = place(seller, "sell", "1", "0.0100", ioc=True).order  # as the message says
+    assert (ioc.status, ioc.filled) == ("cancelled", D("0.00"))
+    assert market_book.open_summary("buyer").count == 0
+    killed = place(seller, "sell", "1", "0.0100", fok=True).order  # nothing left to take it
+    assert killed.reason == (
+        "fill or kill: only 0.00 of 1.00 kWh could fill at once at 0.0100 or more"
+    )
+
+
 # --- amend -----------------------------------------------------------------------------
 
 

@@ -103,6 +103,7 @@ class _Order:
     tif: str = "gtc"
     capped: bool = False  # a market buy: spends at most what it holds (amount x cap + fee)
     held_out: bool = False  # a capped buy stopped: the next fill would cost more than that
+    dropped: int = 0  # makers cancelled on the way: they could not pay a rounding cent
 
     @property
     def remaining(self) -> Decimal:
@@ -387,7 +388,8 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             fillable = _fillable_now(order)
             if fillable < order.amount:
                 reason = (
-                    f"fill or kill: only {fillable} of {order.amount} kWh could fill at once "
+                    f"fill or kill: only {fillable.quantize(_KWH)} of {order.amount} kWh could "
+                    "fill at once "
                     f"at {_or_better(order)}"
                 )
                 killed = True
@@ -400,12 +402,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
                     "its own fee, rounded up to the cent: nothing was done"
                 )
             if order.tif == "fok" and order.remaining:
-                # a maker dropped out on a rounding cent after the count: all or nothing
-                raise ValidationError(
-                    f"fill or kill: {order.remaining} of {order.amount} kWh could not fill "
-                    "at once after all (a buyer on the book could not pay its rounding "
-                    "cent): nothing was done, try again"
-                )
+                raise ValidationError(_fok_dropped(order))
             status = _final_status(order)
             if status in ("filled", "cancelled"):
                 _release(order, ledger)
@@ -463,6 +460,24 @@ def _limit(request: OrderRequest) -> Decimal:
 
 def _or_better(order: _Order) -> str:
     return f"{order.price} or {'less' if order.side == 'buy' else 'more'}"
+
+
+def _fok_dropped(order: _Order) -> str:
+    """Why a FOK sell was refused after the count: makers dropped out on a rounding cent
+    (only a buy maker pays, so only a sell meets this; a buy short of a cent is refused
+    as InsufficientFunds). Nothing is written, those buy orders included: the same
+    order would be refused again while their owners cannot pay."""
+    orders = "buy order" if order.dropped == 1 else "buy orders"
+    its = "its owner" if order.dropped == 1 else "their owners"
+    return (
+        f"fill or kill: only {order.filled.quantize(_KWH)} of {order.amount} kWh could fill "
+        f"at once at "
+        f"{_or_better(order)}: {order.dropped} {orders} on the book counted for the rest, "
+        f"but {its} could not pay the rounding cent of the trade (each trade's price and "
+        f"fee are rounded to the cent); nothing was done. The same order is refused again "
+        f"while {its} cannot pay; an IOC or GTC sell trades what it can (and the market "
+        "then cancels such a buy order)"
+    )
 
 
 def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str, hold: Decimal) -> str:
@@ -676,6 +691,7 @@ def _match(
                         field="amount",
                     ) from None
                 _close_maker(maker, "cancelled", ledger, state, now)
+                order.dropped += 1
                 continue
             _save_maker(maker, ledger, state, now)
             if order.remaining == 0:
