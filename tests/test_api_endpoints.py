@@ -17,6 +17,7 @@ from energy_tui.services import keys, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import invariants
 from tests.api_support import PASSWORD, bearer, client_for, key, make_app, problem, user
+from tests.clock_support import freeze
 from tests.market_support import OPERATOR, balances
 
 V1 = "/api/v1"
@@ -555,6 +556,20 @@ def test_a_market_order_is_placed_at_the_default_cap_its_preview_showed(client, 
             "default_cap": "0.2400"}, headers=alice), 422, "market order without price",
             field="default_cap")  # fmt: skip
     assert invariants.check() == []
+
+
+def test_an_order_past_its_expiry_is_listed_as_expired_not_open(client, pair, monkeypatch):
+    clock = freeze(monkeypatch)
+    alice, _ = pair
+    due = order(client, alice, "buy", "1", "0.0500", expires="1h").json()["order"]
+    clock.advance(hours=2)  # not swept yet
+
+    assert client.get(f"{V1}/orders", headers=alice).json()["items"] == []
+    listed = client.get(f"{V1}/orders", params={"status": "expired"}, headers=alice).json()
+    assert [(o["id"], o["status"]) for o in listed["items"]] == [(due["id"], "expired")]
+    detail = client.get(f"{V1}/orders/{due['id']}", headers=alice).json()["order"]
+    assert (detail["status"], detail["reason"]) == ("expired", "its lifetime ran out (expires_at)")
+    problem(client.delete(f"{V1}/orders/{due['id']}", headers=alice), 409, "already expired")
 
 
 def test_cancel_all_up_to_placed_seq_leaves_orders_placed_after_the_listing_open(client, pair):

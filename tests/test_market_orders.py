@@ -635,6 +635,33 @@ def test_cancel_all_of_one_side_counts_only_newer_orders_of_that_side():
     assert market_book.open_summary("both").count == 2
 
 
+def test_an_order_past_its_expiry_reads_as_expired_everywhere_before_any_sweep(monkeypatch):
+    clock = freeze(monkeypatch)
+    both = trader("both", watt="50", energy="10")
+    due = place(both, "buy", "2", "0.0900", expires="1h").order
+    live = place(both, "sell", "3", "0.2000").order
+    clock.advance(hours=2)  # the buy's lifetime ran out; nothing has swept it yet
+    stored = snapshot()
+
+    def ids(status: str) -> list:
+        return [o.id for o in market_book.order_history("both", status=status)]
+
+    assert ids("open") == [live.id]
+    assert ids("expired") == [due.id]
+    (expired,) = market_book.order_history("both", status="expired")
+    assert (expired.status, expired.reason) == ("expired", "its lifetime ran out (expires_at)")
+    assert {o.id: o.status for o in market_book.order_history("both")} == {
+        due.id: "expired",
+        live.id: "open",
+    }
+    assert market_book.get_order(due.id).status == "expired"
+    assert market_book.order_with_average(due.id).status == "expired"
+    assert [o.id for o in market_book.open_orders("both")] == [live.id]
+    assert [o.id for o in market_book.orders("both")] == [live.id]
+    assert snapshot() == stored  # read as of now: nothing written
+    assert row(due.id).status == "open"
+
+
 def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(monkeypatch):
     clock = freeze(monkeypatch)
     asks(("s1", "1", "0.1000"), ("s2", "2", "0.1001"))

@@ -10,6 +10,7 @@ import pytest
 
 from energy_tui.db.models import EnergyOrder
 from energy_tui.services.market import invariants
+from tests.clock_support import freeze
 from tests.key_support import key_file
 from tests.market_support import balances, key_for, place, set_rule, snapshot, trader
 
@@ -210,6 +211,23 @@ def test_cancel_all_prints_count_and_released(run, book):
     assert text == f"cancelled 2 orders: released {held} WATT and 0.00 kWh\n"
     assert ok(run, "order", "cancel", "--all", *key_file(buyer)) == "no open orders to cancel\n"
     assert balances("buyer").watt_reserved == D("0.00")
+
+
+def test_order_list_open_leaves_out_an_order_past_its_expiry_and_lists_it_expired(
+    run, book, monkeypatch
+):
+    clock = freeze(monkeypatch)
+    buyer, _ = book
+    due = ok_json(run, "order", "place", "buy", "1", "0.0900", "--expires", "1h",
+                  *key_file(buyer))["order"]  # fmt: skip
+    clock.advance(hours=2)  # not swept yet
+
+    assert ok_json(run, "order", "list", *key_file(buyer)) == []
+    assert ok_json(run, "order", "list", "--status", "open", *key_file(buyer)) == []
+    (expired,) = ok_json(run, "order", "list", "--status", "expired", *key_file(buyer))
+    assert (expired["id"], expired["status"]) == (due["id"], "expired")
+    shown = ok_json(run, "order", "show", due["id"], *key_file(buyer))["order"]
+    assert shown["status"] == "expired"
 
 
 def test_order_list_by_status_with_average_price_and_show_with_fills(run, book):

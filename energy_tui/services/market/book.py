@@ -182,21 +182,32 @@ def _levels(rows: list[tuple[Any, ...]], backend: str) -> list[Level]:
     return result
 
 
+def _live(now: dt.datetime) -> Any:
+    """Not expired at `now` (an active order past its expiry is expired, swept or not)."""
+    return EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
+
+
+def _due(now: dt.datetime) -> Any:
+    """Active but past its expiry at `now`: expired, not yet swept."""
+    return ORDER_IS_ACTIVE & EnergyOrder.expires_at.is_null(False) & (EnergyOrder.expires_at <= now)
+
+
 def open_orders(address: str) -> list[OrderView]:
     query = (
         EnergyOrder.select()
-        .where(ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address))
+        .where(ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address) & _live(clock.now()))
         .order_by(EnergyOrder.placed_seq.desc())
     )
     return [OrderView.of(row) for row in query]
 
 
 def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> list[OrderView]:
+    now = clock.now()
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
     if not include_closed:
-        query = query.where(ORDER_IS_ACTIVE)
+        query = query.where(ORDER_IS_ACTIVE & _live(now))
     query = query.order_by(EnergyOrder.placed_seq.desc()).limit(limit)
-    return [OrderView.of(row) for row in query]
+    return [OrderView.of(row).as_of(now) for row in query]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,8 +225,8 @@ class OpenSummary:
 def open_summary(address: str, side: str | None = None) -> OpenSummary:
     """How many open orders `address` has (of `side`, if given) and what they hold."""
     o = EnergyOrder
-    live = o.expires_at.is_null() | (o.expires_at > clock.now())  # cancel-all expires them
-    wanted = ORDER_IS_ACTIVE & (o.trader_address == address) & live
+    # cancel-all expires them
+    wanted = ORDER_IS_ACTIVE & (o.trader_address == address) & _live(clock.now())
     if side is not None:
         wanted &= o.order_type == side
     rows = (
@@ -268,9 +279,14 @@ def order_history(
         raise ValidationError(
             f"status {status[:20]!r} is not one of {', '.join(HISTORY_STATUSES)}", field="status"
         )
+    now = clock.now()
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
     statuses = HISTORY_STATUSES[status]
-    if statuses is not None:
+    if status == "open":  # as of now: one past its expiry is expired, swept or not
+        query = query.where(EnergyOrder.status.in_(statuses) & _live(now))
+    elif status == "expired":
+        query = query.where((EnergyOrder.status == "expired") | _due(now))
+    elif statuses is not None:
         query = query.where(EnergyOrder.status.in_(statuses))
     if since is not None:
         query = query.where(EnergyOrder.created_at >= since)
@@ -279,7 +295,8 @@ def order_history(
     rows = list(query.order_by(EnergyOrder.placed_seq.desc()).limit(limit))
     averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
     return [
-        dataclasses.replace(OrderView.of(row), average_price=averages.get(row.id)) for row in rows
+        dataclasses.replace(OrderView.of(row).as_of(now), average_price=averages.get(row.id))
+        for row in rows
     ]
 
 
@@ -317,7 +334,7 @@ def get_order(order_id: str | uuid.UUID) -> OrderView:
     row = EnergyOrder.get_or_none(EnergyOrder.id == oid)
     if row is None:
         raise NotFound(f"no order with id {oid}")
-    return OrderView.of(row)
+    return OrderView.of(row).as_of(clock.now())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,7 @@ from energy_tui.services.market.sql import (
     write,
 )
 from energy_tui.services.market.views import (
+    EXPIRED,
     CancelAll,
     Fill,
     OrderView,
@@ -61,7 +62,6 @@ _KWH = Decimal(1).scaleb(-ENERGY_PLACES)
 _WATT = Decimal(1).scaleb(-MONEY_PLACES)
 _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
-_EXPIRED = "its lifetime ran out (expires_at)"
 _CANCELLED_ALL = "cancelled with all open orders of its owner"
 _IDS_PER_EVENT = 1000  # order ids listed in one audit event of a cancel-all
 _UNPAYABLE = (
@@ -915,7 +915,7 @@ def _expire_due(now: dt.datetime, state: _State) -> int:
     for order in due:
         _release(order, ledger)
         state.count_open(order.side, -1)
-        write(statements().expire_order, False, now, _EXPIRED, order.id.hex)
+        write(statements().expire_order, False, now, EXPIRED, order.id.hex)
         _audit(_EXPIRY_ACTOR, now, "order_expired", order_id=str(order.id), trader=order.trader)
     ledger.save(now)
     return len(due)
