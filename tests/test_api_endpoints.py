@@ -572,6 +572,16 @@ def test_an_order_past_its_expiry_is_listed_as_expired_not_open(client, pair, mo
     problem(client.delete(f"{V1}/orders/{due['id']}", headers=alice), 409, "already expired")
 
 
+def test_amounts_read_at_their_columns_scale_as_the_cli_gives_them(client, pair):
+    alice, bob = pair
+    shown = client.post(f"{V1}/orders/preview", json={"side": "sell", "amount": "4",
+                        "price": "0.1200"}, headers=bob).json()  # fmt: skip
+    assert [shown[k] for k in ("fee", "savings", "fill_now", "fill_cost")] == ["0.00"] * 4
+    order(client, bob, "sell", "1", "0.1000")
+    filled = order(client, alice, "buy", "1", "0.1000").json()["order"]
+    assert (filled["status"], filled["watt_reserved"]) == ("filled", "0.00")
+
+
 def test_cancel_all_up_to_placed_seq_leaves_orders_placed_after_the_listing_open(client, pair):
     _, bob = pair
     order(client, bob, "sell", "3", "0.2500")

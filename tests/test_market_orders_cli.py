@@ -230,6 +230,25 @@ def test_order_list_open_leaves_out_an_order_past_its_expiry_and_lists_it_expire
     assert shown["status"] == "expired"
 
 
+def test_json_reserved_is_exact_at_its_columns_scale_once_an_order_holds_nothing(run, book):
+    buyer, seller = book
+    filled = ok_json(run, "order", "place", "buy", "1", "0.1000", *key_file(buyer))["order"]
+    ioc = ok_json(run, "order", "place", "buy", "2", "0.1100", "--ioc", *key_file(buyer))["order"]
+    resting = ok_json(run, "order", "place", "buy", "1", "0.0900", *key_file(buyer))["order"]
+    cancelled = ok_json(run, "order", "cancel", resting["id"], *key_file(buyer))
+
+    assert [o["status"] for o in (filled, ioc, cancelled)] == ["filled", "cancelled", "cancelled"]
+    assert [o["reserved"] for o in (filled, ioc, cancelled)] == ["0.00", "0.00", "0.00"]
+    assert resting["reserved"] == "0.10"  # 1 kWh x 0.0900 = 0.09, + the 0.01 fee
+    # a sell holds its remainder in kWh while open, nothing once closed
+    sells = ok_json(run, "order", "cancel", "--all", *key_file(seller))["orders"]
+    assert {(o["status"], o["remaining"], o["reserved"]) for o in sells} == {
+        ("cancelled", "5.00", "0.00")
+    }
+    listed = ok_json(run, "order", "list", "--status", "all", *key_file(buyer))
+    assert {o["reserved"] for o in listed} == {"0.00"}
+
+
 def test_order_list_by_status_with_average_price_and_show_with_fills(run, book):
     buyer, _ = book
     filled = ok_json(run, "order", "place", "buy", "2", "0.1100", *key_file(buyer))["order"]

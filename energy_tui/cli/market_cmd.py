@@ -52,6 +52,7 @@ from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
 
 KWH = Decimal("0.01")
+WATT = Decimal("0.01")
 ORDER_COLUMNS = [
     "id",
     "side",
@@ -653,13 +654,21 @@ def order_dict(o: OrderView) -> dict[str, Any]:
         "remaining": o.remaining.quantize(KWH),
         "status": o.status,
         "tif": o.time_in_force,
-        "reserved": o.watt_reserved if o.side == "buy" else o.remaining.quantize(KWH),
+        "reserved": _reserved(o),
         "created_at": o.created_at,
         "expires_at": o.expires_at,
         "kind": o.kind,
         "avg_price": o.average_price,
         "reason": o.reason,
     }
+
+
+def _reserved(o: OrderView) -> Decimal:
+    """What the order holds, at its column's scale: a buy's WATT, an open sell's
+    remainder in kWh (a closed sell holds nothing)."""
+    if o.side == "buy":
+        return o.watt_reserved.quantize(WATT)
+    return o.remaining.quantize(KWH) if o.is_open else Decimal(0).quantize(KWH)
 
 
 def fill_dict(f: Fill) -> dict[str, Any]:

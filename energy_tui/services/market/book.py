@@ -36,6 +36,8 @@ from energy_tui.services.market.views import OrderView, parse_order_id
 from energy_tui.services.prosumers import Balances
 
 _ZERO = Decimal(0)
+_WATT_ZERO = _ZERO.scaleb(-MONEY_PLACES)  # 0.00 WATT
+_KWH_ZERO = _ZERO.scaleb(-ENERGY_PLACES)  # 0.00 kWh
 
 
 def version() -> int:
@@ -472,10 +474,12 @@ def _preview(
     rules: MarketRules, address: str | None, side: str, amount: Decimal, price: Decimal
 ) -> Preview:
     base = rules.trade_total(amount, price)
-    fee = rules.fee(base) if side == "buy" else _ZERO
+    fee = rules.fee(base) if side == "buy" else _WATT_ZERO
     total = base + fee
     grid_cost = rules.trade_total(amount, rules.grid_import_price)
     fill_now, fill_cost, notional, worst = _walk(side, amount, price, rules, address)
+    # each amount at its column's scale, zero included ("0.00", never "0")
+    fill_now, fill_cost = fill_now.quantize(_KWH_ZERO), fill_cost.quantize(_WATT_ZERO)
     available, own = _own_state(address, side, price)
     return Preview(
         side,
@@ -485,7 +489,7 @@ def _preview(
         fee,
         total,
         grid_cost,
-        grid_cost - total if side == "buy" else _ZERO,
+        grid_cost - total if side == "buy" else _WATT_ZERO,
         fill_now,
         round_price(notional / fill_now) if fill_now else None,
         fill_cost,
@@ -525,10 +529,10 @@ def _walk(
 
 def _own_state(address: str | None, side: str, price: Decimal) -> tuple[Decimal, Decimal | None]:
     if address is None:
-        return _ZERO, None
+        return _WATT_ZERO, None  # WATT and kWh alike have 2 places
     row = Prosumer.get_or_none(Prosumer.address == address)
     if row is None:
-        return _ZERO, None
+        return _WATT_ZERO, None
     balances = Balances.of(row)
     available = balances.watt_available if side == "buy" else balances.energy_available
     other = "sell" if side == "buy" else "buy"

@@ -824,7 +824,7 @@ def _release(order: _Order, ledger: Ledger) -> None:
     account = ledger.get(order.trader)
     if order.side == "buy":
         account.watt_reserved -= order.reserved
-        order.reserved = _ZERO
+        order.reserved = _ZERO.quantize(_WATT)  # "0.00", as the column reads back
     else:
         account.energy_reserved -= order.remaining
 
