@@ -11,7 +11,13 @@ from decimal import Decimal
 
 import pytest
 
-from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketState, MarketStatistics
+from energy_tui.db.models import (
+    AuditLog,
+    EnergyOrder,
+    EnergyTrade,
+    MarketState,
+    MarketStatistics,
+)
 from energy_tui.errors import (
     Conflict,
     InsufficientFunds,
@@ -19,6 +25,7 @@ from energy_tui.errors import (
     PermissionDenied,
     ValidationError,
 )
+from energy_tui.services import audit
 from energy_tui.services.market import (
     OrderRequest,
     amend_order,
@@ -820,6 +827,30 @@ def test_cancel_all_of_very_many_orders_is_audited_in_full_on_every_backend():
         assert data["scope"] == "all"
         listed += re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", str(data["order_ids"]))
     assert sorted(listed) == sorted(str(o.id) for o in done.orders)
+
+
+def test_cancel_all_stores_its_order_ids_as_a_json_array_and_reads_old_rows_too():
+    both = trader("both", watt="50", energy="10")
+    place(both, "buy", "2", "0.0900")
+    place(both, "sell", "3", "0.2000")
+
+    done = cancel_all(both)
+
+    (event,) = audit_events("order_cancelled")
+    stored = json.loads(event.event_data)["order_ids"]
+    assert stored == [str(o.id) for o in done.orders]  # an array, not the text of one
+    # a row written before: the ids as the text of a Python list
+    old = ["3f2b8c1e-0000-4000-8000-000000000001", "3f2b8c1e-0000-4000-8000-000000000002"]
+    AuditLog.create(
+        created_at=event.created_at,
+        event_type="order_cancelled",
+        actor="user:both",
+        outcome="success",
+        event_data=json.dumps({"order_ids": str(old), "scope": "all", "reason": "[as typed]"}),
+    )
+    newest, first = audit.entries(event_type="order_cancelled")[:2]
+    assert (newest.data["order_ids"], newest.data["reason"]) == (old, "[as typed]")
+    assert first.data["order_ids"] == stored
 
 
 def test_cancel_all_question_does_not_count_orders_that_have_expired(monkeypatch):
