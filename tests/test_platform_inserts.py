@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+import peewee
 import pytest
 
 from energy_tui.db.models import ApiKey, EnergyOrder, MarketState, Prosumer, User, db
@@ -49,6 +50,11 @@ def test_an_order_inserted_with_the_note_columns_only_queues_behind_earlier_ones
     assert isinstance(raw.id, uuid.UUID) and raw.created_at is not None
     assert MarketState.get_by_id(1).open_buy_orders == 3
 
+    refused = (peewee.IntegrityError, peewee.OperationalError)  # MySQL: "no default value"
+    with pytest.raises(refused), db.atomic():  # the note requires a price
+        platform_insert(
+            "energy_orders", trader_address="platform", order_type="buy", energy_amount=D("1")
+        )
     sold = place(trader("seller", energy="5"), "sell", "3", "0.1000")
 
     assert [f.buyer_address for f in sold.fills] == ["early", "platform", "late"]

@@ -39,6 +39,21 @@ from energy_tui.errors import EnergyError
 
 # the note's tables whose rows the platform's services insert
 TABLES: tuple[type[Model], ...] = (User, ApiKey, Prosumer, EnergyOrder, EnergyTrade)
+# what the note itself requires (NOT NULL without a default): an INSERT without it is
+# refused, never given a made-up value such as an amount or a price of 0
+REQUIRED = {
+    "users": ("username", "email", "password_hash"),
+    "api_keys": ("name", "key_hash"),
+    "prosumers": ("address", "name"),
+    "energy_orders": ("trader_address", "order_type", "energy_amount", "price_per_kwh"),
+    "energy_trades": (
+        "buyer_address",
+        "seller_address",
+        "energy_amount",
+        "price_per_kwh",
+        "total_price",
+    ),
+}
 
 _NOW = {
     "postgres": "(now() AT TIME ZONE 'utc')",
@@ -66,6 +81,8 @@ def _defaults(database: Database, backend: str, model: type[Model]) -> None:
     for field in model._meta.sorted_fields:
         column = present.get(field.column_name)
         if column is None or column.null or column.default is not None:
+            continue
+        if field.column_name in REQUIRED.get(table, ()):
             continue
         default = _default_sql(field, backend)
         if default is not None:
