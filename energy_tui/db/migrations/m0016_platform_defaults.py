@@ -18,6 +18,10 @@ trigger writes it AFTER INSERT, in the same statement. Such an order holds nothi
 (its owner's balances were not reserved by us): a buy pays from what is available when
 it trades, as any order short of a rounding cent does.
 
+A later step that rebuilds `market_state` or `energy_orders` on SQLite (as Peewee's
+drop_column there does) must drop `energy_orders_seq` first and make it again
+(`_order_sequence`): SQLite checks the triggers naming a table it renames.
+
 SQLite cannot ALTER a column's default: the table's CREATE TABLE text is changed in
 `sqlite_schema` (the documented procedure for defaults, which leave the stored rows
 as they are), the schema version moved so every connection reads it again.
