@@ -230,6 +230,20 @@ def test_order_list_open_leaves_out_an_order_past_its_expiry_and_lists_it_expire
     assert shown["status"] == "expired"
 
 
+def test_a_market_order_the_guard_stops_names_the_flag_that_places_it_at_that_cap(run, book):
+    trader("small", watt="0.20")  # 1 kWh at the default cap 0.1200 (+ fee) is most of it
+    small = key_for("small")
+    ok(run, "order", "place", "buy", "1", "0.1000", *key_file(book[0]))  # last trade 0.1000
+
+    err = fails(run, 2, "order", "place", "buy", "1", "market", *key_file(small))
+
+    assert "(more than half)" in err
+    assert "add --max-price 0.1200 to place it at the cap judged here" in err
+    placed = ok_json(run, "order", "place", "buy", "1", "market", "--max-price", "0.1200",
+                     "--yes", *key_file(small))["order"]  # fmt: skip
+    assert placed["price"] == "0.1200"
+
+
 def test_json_reserved_is_exact_at_its_columns_scale_once_an_order_holds_nothing(run, book):
     buyer, seller = book
     filled = ok_json(run, "order", "place", "buy", "1", "0.1000", *key_file(buyer))["order"]

@@ -32,6 +32,7 @@ from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Pro
 from energy_tui.errors import NotFound, ValidationError
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (
+    OrderRequest,
     amend_order,
     cancel_all,
     cancel_order,
@@ -413,9 +414,25 @@ def run_place(args: argparse.Namespace) -> int:
     request = typed_request(args, ioc=args.ioc, fok=args.fok)
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
-        guard.require_safe(own_address(actor), request, args.yes)
+        try:
+            guard.require_safe(own_address(actor), request, args.yes)
+        except guard.Unconfirmed as stopped:
+            raise _pin_the_cap(request, stopped) from None
         result = place_order(actor, request)
     return print_result(args, result)
+
+
+def _pin_the_cap(request: OrderRequest, stopped: guard.Unconfirmed) -> ValidationError:
+    """The guard's question about a market order without a cap names the default cap it
+    judged; with --yes alone the cap is read again when placed, and the market may have
+    moved by then: say how to place it at the cap the question named."""
+    if request.kind != "market" or request.price is not None:
+        return stopped
+    flag = "--max-price" if request.side == "buy" else "--min-price"
+    return ValidationError(
+        f"{stopped} (the default cap is read again when placed: add {flag} "
+        f"{stopped.caution.request.price} to place it at the cap judged here)"
+    )
 
 
 def print_result(args: argparse.Namespace, result: PlaceResult, verb: str = "") -> int:
