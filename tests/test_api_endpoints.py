@@ -17,6 +17,7 @@ from energy_tui.services import keys, users
 from energy_tui.services.context import Actor
 from energy_tui.services.market import invariants
 from tests.api_support import PASSWORD, bearer, client_for, key, make_app, problem, user
+from tests.clock_support import freeze
 from tests.market_support import OPERATOR, balances
 
 V1 = "/api/v1"
@@ -575,4 +576,86 @@ def test_amend_keeps_or_loses_the_place_and_cancel_all_releases_everything(clien
     assert client.get(f"{V1}/orders", headers=bob).json()["items"] == []
     every = client.get(f"{V1}/orders", params={"status": "all"}, headers=bob).json()["items"]
     assert {o["status"] for o in every} == {"cancelled"}
+    assert invariants.check() == []
+
+
+def test_a_market_order_is_placed_at_the_default_cap_its_preview_showed(client, pair):
+    alice, bob = pair
+
+    def trade_at(price):
+        order(client, bob, "sell", "1", price)
+        order(client, alice, "buy", "1", price)
+
+    trade_at("0.2000")  # last trade 0.2000: a market buy's default cap is 0.2400
+    order(client, bob, "sell", "5", "0.2400")
+    order(client, bob, "sell", "5", "0.2450")
+    shown = client.post(f"{V1}/orders/preview", json={"side": "buy", "amount": "10",
+                        "type": "market"}, headers=alice)  # fmt: skip
+    assert shown.status_code == 200, shown.text
+    assert (shown.json()["cap"], shown.json()["fill_now"]) == ("0.2400", "5.00")
+    assert shown.json()["cap_note"] == "default cap: last trade 0.2000 + the 20% price band"
+    trade_at("0.2100")  # the default is 0.2520 now, which would also take the 0.2450 ask
+
+    body = {"side": "buy", "amount": "10", "type": "market", "confirm": True}
+    placed = client.post(
+        f"{V1}/orders", json=body | {"default_cap": shown.json()["cap"]}, headers=alice
+    )
+
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["order"]["price"], placed.json()["order"]["filled"]) == (
+        "0.2400",
+        "5.00",
+    )
+    trade_at("0.1900")  # the band now ends at 0.2280: a cap of 0.2400 lies outside it
+    before = balances("alice")
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1", "type": "market",
+            "default_cap": "0.2400", "confirm": True}, headers=alice), 422,
+            "the market moved: the default cap 0.2400 you confirmed is now outside",
+            field="price")  # fmt: skip
+    assert balances("alice") == before
+    problem(client.post(f"{V1}/orders", json={"side": "buy", "amount": "1", "price": "0.2",
+            "default_cap": "0.2400"}, headers=alice), 422, "market order without price",
+            field="default_cap")  # fmt: skip
+    assert invariants.check() == []
+
+
+def test_an_order_past_its_expiry_is_listed_as_expired_not_open(client, pair, monkeypatch):
+    clock = freeze(monkeypatch)
+    alice, _ = pair
+    due = order(client, alice, "buy", "1", "0.0500", expires="1h").json()["order"]
+    clock.advance(hours=2)  # not swept yet
+
+    assert client.get(f"{V1}/orders", headers=alice).json()["items"] == []
+    listed = client.get(f"{V1}/orders", params={"status": "expired"}, headers=alice).json()
+    assert [(o["id"], o["status"]) for o in listed["items"]] == [(due["id"], "expired")]
+    detail = client.get(f"{V1}/orders/{due['id']}", headers=alice).json()["order"]
+    assert (detail["status"], detail["reason"]) == ("expired", "its lifetime ran out (expires_at)")
+    problem(client.delete(f"{V1}/orders/{due['id']}", headers=alice), 409, "already expired")
+
+
+def test_amounts_read_at_their_columns_scale_as_the_cli_gives_them(client, pair):
+    alice, bob = pair
+    shown = client.post(f"{V1}/orders/preview", json={"side": "sell", "amount": "4",
+                        "price": "0.1200"}, headers=bob).json()  # fmt: skip
+    assert [shown[k] for k in ("fee", "savings", "fill_now", "fill_cost")] == ["0.00"] * 4
+    order(client, bob, "sell", "1", "0.1000")
+    filled = order(client, alice, "buy", "1", "0.1000").json()["order"]
+    assert (filled["status"], filled["watt_reserved"]) == ("filled", "0.00")
+
+
+def test_cancel_all_up_to_placed_seq_leaves_orders_placed_after_the_listing_open(client, pair):
+    _, bob = pair
+    order(client, bob, "sell", "3", "0.2500")
+    listed = client.get(f"{V1}/orders", headers=bob).json()["items"]
+    later = order(client, bob, "sell", "2", "0.2600").json()["order"]
+    seen = max(o["placed_seq"] for o in listed)
+
+    done = client.delete(f"{V1}/orders", params={"up_to_placed_seq": seen}, headers=bob)
+
+    assert done.status_code == 200, done.text
+    assert (done.json()["cancelled"], done.json()["left_newer"]) == (1, 1)
+    assert [o["id"] for o in done.json()["orders"]] == [listed[0]["id"]]
+    still = client.get(f"{V1}/orders", headers=bob).json()["items"]
+    assert [o["id"] for o in still] == [later["id"]]
+    problem(client.delete(f"{V1}/orders", params={"up_to_placed_seq": -1}, headers=bob), 422)
     assert invariants.check() == []

@@ -148,6 +148,15 @@ def test_preview_reports_cost_fee_savings_and_fill_now_without_writing(run, pair
     assert "grid fee          0.08 WATT (5%, rounded up to the cent)" in text
 
 
+def test_preview_json_gives_every_amount_at_its_columns_scale_even_when_zero(run, pair):
+    _, bob = pair  # nothing on the book to sell to; a seller pays no fee, saves nothing
+
+    preview = ok_json(run, "order", "preview", "sell", "4", "0.1200", *key_file(bob))
+
+    zeros = {k: preview[k] for k in ("fee", "savings", "fill_now", "fill_cost")}
+    assert zeros == {"fee": "0.00", "savings": "0.00", "fill_now": "0.00", "fill_cost": "0.00"}
+
+
 def test_order_list_shows_open_orders_and_with_all_the_closed_ones(run, pair):
     alice, _ = pair
     first = ok_json(run, *PLACE, "buy", "1", "0.1000", *key_file(alice))["order"]

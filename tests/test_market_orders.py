@@ -4,13 +4,20 @@ leaves the database as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from decimal import Decimal
 
 import pytest
 
-from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketState, MarketStatistics
+from energy_tui.db.models import (
+    AuditLog,
+    EnergyOrder,
+    EnergyTrade,
+    MarketState,
+    MarketStatistics,
+)
 from energy_tui.errors import (
     Conflict,
     InsufficientFunds,
@@ -18,13 +25,16 @@ from energy_tui.errors import (
     PermissionDenied,
     ValidationError,
 )
+from energy_tui.services import audit
 from energy_tui.services.market import (
+    OrderRequest,
     amend_order,
     cancel_all,
     cancel_order,
     guard,
     invariants,
     order_request,
+    place_order,
 )
 from energy_tui.services.market import book as market_book
 from tests.clock_support import freeze
@@ -192,6 +202,51 @@ def test_market_buy_without_a_cap_takes_the_price_band_around_the_last_trade():
     )
 
 
+def _last_trade_at(price: str) -> None:
+    tag = price.replace(".", "")
+    place(trader(f"tape-s{tag}", energy="5"), "sell", "1", price)
+    place(trader(f"tape-b{tag}", watt="5"), "buy", "1", price)
+
+
+def _shown_cap(side: str, amount: str) -> OrderRequest:
+    """The market order as the preview showed it: its default cap, confirmed."""
+    shown = market_book.preview(None, side, D(amount), None, market=True)
+    request = order_request(side, amount, "", market=True)
+    return dataclasses.replace(request, price=shown.cap, shown_cap=True)
+
+
+def test_market_buy_places_at_the_default_cap_it_was_shown_though_the_market_moved():
+    asks(("s1", "5", "0.1190"), ("s2", "5", "0.1240"))
+    buyer = trader("buyer", watt="50")
+    _last_trade_at("0.1000")
+    request = _shown_cap("buy", "6")  # shown: cap 0.1200
+    _last_trade_at("0.1050")  # now the default would be 0.1260, and 0.1240 would fill
+
+    result = place_order(buyer, request)
+
+    assert result.order.price == D("0.1200")
+    assert [(f.amount, f.price) for f in result.fills] == [(D("5.00"), D("0.1190"))]
+    assert "the default cap shown when it was confirmed" in (result.order.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("side", "then", "moved"), [("buy", "0.0900", "0.1200"), ("sell", "0.1200", "0.0800")]
+)
+def test_market_order_at_a_shown_cap_the_band_has_left_is_refused_saying_why(side, then, moved):
+    actor = trader("buyer", watt="50", energy="20")
+    _last_trade_at("0.1000")
+    request = _shown_cap(side, "1")
+    assert request.price == D(moved)
+    _last_trade_at(then)  # the band moved: the shown cap lies outside it now
+
+    refused(
+        ValidationError,
+        lambda: place_order(actor, request),
+        f"the market moved: the default cap {moved} you confirmed is now outside the 20% "
+        f"price band around the last trade {then}",
+    )
+
+
 def test_market_sell_without_a_cap_uses_the_mid_when_nothing_traded_yet():
     bidder = trader("bidder", watt="100")
     place(bidder, "buy", "2", "0.0800")
@@ -293,6 +348,40 @@ def test_preview_of_a_market_order_shows_the_walk_and_the_worst_price():
         D("1.00"),
     )
     assert by_default.cap_note == "default cap: mid 0.0900 + the 20% price band"
+
+
+def test_a_fok_sell_a_buyer_cannot_pay_for_says_what_happened_and_not_try_again():
+    # 10 kWh at 0.0100 holds 0.11 WATT; each 1 kWh fill costs 0.01 + a 0.01 fee: after
+    # five fills the buyer, with nothing else available, cannot pay the sixth
+    buyer = trader("buyer", watt="0.11")
+    place(buyer, "buy", "10", "0.0100")
+    seller = trader("seller", energy="10")
+    for _ in range(5):
+        place(seller, "sell", "1", "0.0100")
+    assert (balances("buyer").watt_reserved, balances("buyer").watt_available) == (
+        D("0.01"),
+        D("0.00"),
+    )
+
+    before = snapshot()
+    with pytest.raises(ValidationError) as refusal:
+        place(seller, "sell", "1", "0.0100", fok=True)
+
+    assert snapshot() == before
+    assert str(refusal.value) == (
+        "fill or kill: only 0.00 of 1.00 kWh could fill at once at 0.0100 or more: 1 buy "
+        "order on the book counted for the rest, but its owner could not pay the rounding "
+        "cent of the trade (each trade's price and fee are rounded to the cent); nothing "
+        "was done. The same order is refused again while its owner cannot pay; an IOC or "
+        "GTC sell trades what it can (and the market then cancels such a buy order)"
+    )
+    ioc = place(seller, "sell", "1", "0.0100", ioc=True).order  # as the message says
+    assert (ioc.status, ioc.filled) == ("cancelled", D("0.00"))
+    assert market_book.open_summary("buyer").count == 0
+    killed = place(seller, "sell", "1", "0.0100", fok=True).order  # nothing left to take it
+    assert killed.reason == (
+        "fill or kill: only 0.00 of 1.00 kWh could fill at once at 0.0100 or more"
+    )
 
 
 # --- amend -----------------------------------------------------------------------------
@@ -486,9 +575,10 @@ def test_cancel_all_releases_everything_and_is_audited():
     place(both, "sell", "3", "0.2000")
     held = balances("both")
     summary = market_book.open_summary("both")
-    assert summary == market_book.OpenSummary(3, held.watt_reserved, D("3.00"))
+    newest = EnergyOrder.select().order_by(EnergyOrder.placed_seq.desc()).first().placed_seq
+    assert summary == market_book.OpenSummary(3, held.watt_reserved, D("3.00"), newest)
     assert market_book.open_summary("both", "sell") == market_book.OpenSummary(
-        1, D("0.00"), D("3.00")
+        1, D("0.00"), D("3.00"), newest
     )
 
     sells = cancel_all(both, "sell")
@@ -514,6 +604,69 @@ def test_cancel_all_releases_everything_and_is_audited():
     events = [e for e in audit_events("order_cancelled") if '"scope": "all"' in e.event_data]
     assert len(events) == 2
     assert row(rest.orders[0].id).status_reason == "cancelled with all open orders of its owner"
+
+
+def test_cancel_all_cancels_only_the_orders_the_question_showed():
+    # the question is asked; then another terminal (a bot, the API) places an order
+    both = trader("both", watt="50", energy="10")
+    shown_buy = place(both, "buy", "2", "0.0900").order
+    shown_sell = place(both, "sell", "3", "0.2000").order
+    summary = market_book.open_summary("both")
+    newer = place(both, "buy", "1", "0.0800").order
+
+    done = cancel_all(both, up_to_placed_seq=summary.up_to_placed_seq)
+
+    assert {o.id for o in done.orders} == {shown_buy.id, shown_sell.id}
+    assert (done.count, done.released_watt, done.released_energy, done.left_newer) == (
+        summary.count,
+        summary.watt_reserved,
+        summary.energy_reserved,
+        1,
+    )
+    assert (row(newer.id).status, row(newer.id).is_active) == ("open", True)
+    assert balances("both").watt_reserved == newer.watt_reserved
+    event = json.loads(audit_events("order_cancelled")[-1].event_data)
+    assert (event["orders"], event["left_newer"]) == (2, 1)
+
+
+def test_cancel_all_of_one_side_counts_only_newer_orders_of_that_side():
+    both = trader("both", watt="50", energy="10")
+    place(both, "sell", "3", "0.2000")
+    summary = market_book.open_summary("both", "sell")
+    place(both, "buy", "1", "0.0800")  # the other side: not "left", never asked about
+    place(both, "sell", "1", "0.2100")
+
+    done = cancel_all(both, "sell", up_to_placed_seq=summary.up_to_placed_seq)
+
+    assert (done.count, done.left_newer) == (1, 1)
+    assert market_book.open_summary("both").count == 2
+
+
+def test_an_order_past_its_expiry_reads_as_expired_everywhere_before_any_sweep(monkeypatch):
+    clock = freeze(monkeypatch)
+    both = trader("both", watt="50", energy="10")
+    due = place(both, "buy", "2", "0.0900", expires="1h").order
+    live = place(both, "sell", "3", "0.2000").order
+    clock.advance(hours=2)  # the buy's lifetime ran out; nothing has swept it yet
+    stored = snapshot()
+
+    def ids(status: str) -> list:
+        return [o.id for o in market_book.order_history("both", status=status)]
+
+    assert ids("open") == [live.id]
+    assert ids("expired") == [due.id]
+    (expired,) = market_book.order_history("both", status="expired")
+    assert (expired.status, expired.reason) == ("expired", "its lifetime ran out (expires_at)")
+    assert {o.id: o.status for o in market_book.order_history("both")} == {
+        due.id: "expired",
+        live.id: "open",
+    }
+    assert market_book.get_order(due.id).status == "expired"
+    assert market_book.order_with_average(due.id).status == "expired"
+    assert [o.id for o in market_book.open_orders("both")] == [live.id]
+    assert [o.id for o in market_book.orders("both")] == [live.id]
+    assert snapshot() == stored  # read as of now: nothing written
+    assert row(due.id).status == "open"
 
 
 def test_order_history_filters_by_status_and_gives_the_exact_average_fill_price(monkeypatch):
@@ -676,6 +829,30 @@ def test_cancel_all_of_very_many_orders_is_audited_in_full_on_every_backend():
     assert sorted(listed) == sorted(str(o.id) for o in done.orders)
 
 
+def test_cancel_all_stores_its_order_ids_as_a_json_array_and_reads_old_rows_too():
+    both = trader("both", watt="50", energy="10")
+    place(both, "buy", "2", "0.0900")
+    place(both, "sell", "3", "0.2000")
+
+    done = cancel_all(both)
+
+    (event,) = audit_events("order_cancelled")
+    stored = json.loads(event.event_data)["order_ids"]
+    assert stored == [str(o.id) for o in done.orders]  # an array, not the text of one
+    # a row written before: the ids as the text of a Python list
+    old = ["3f2b8c1e-0000-4000-8000-000000000001", "3f2b8c1e-0000-4000-8000-000000000002"]
+    AuditLog.create(
+        created_at=event.created_at,
+        event_type="order_cancelled",
+        actor="user:both",
+        outcome="success",
+        event_data=json.dumps({"order_ids": str(old), "scope": "all", "reason": "[as typed]"}),
+    )
+    newest, first = audit.entries(event_type="order_cancelled")[:2]
+    assert (newest.data["order_ids"], newest.data["reason"]) == (old, "[as typed]")
+    assert first.data["order_ids"] == stored
+
+
 def test_cancel_all_question_does_not_count_orders_that_have_expired(monkeypatch):
     clock = freeze(monkeypatch)
     both = trader("both", watt="50", energy="10")
@@ -686,7 +863,11 @@ def test_cancel_all_question_does_not_count_orders_that_have_expired(monkeypatch
     summary = market_book.open_summary("both")
     done = cancel_all(both)
 
-    assert summary == market_book.OpenSummary(1, D("0.00"), D("3.00"))
+    assert (summary.count, summary.watt_reserved, summary.energy_reserved) == (
+        1,
+        D("0.00"),
+        D("3.00"),
+    )
     assert (done.count, done.released_watt, done.released_energy) == (
         summary.count,
         summary.watt_reserved,

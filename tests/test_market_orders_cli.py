@@ -10,6 +10,7 @@ import pytest
 
 from energy_tui.db.models import EnergyOrder
 from energy_tui.services.market import invariants
+from tests.clock_support import freeze
 from tests.key_support import key_file
 from tests.market_support import balances, key_for, place, set_rule, snapshot, trader
 
@@ -210,6 +211,56 @@ def test_cancel_all_prints_count_and_released(run, book):
     assert text == f"cancelled 2 orders: released {held} WATT and 0.00 kWh\n"
     assert ok(run, "order", "cancel", "--all", *key_file(buyer)) == "no open orders to cancel\n"
     assert balances("buyer").watt_reserved == D("0.00")
+
+
+def test_order_list_open_leaves_out_an_order_past_its_expiry_and_lists_it_expired(
+    run, book, monkeypatch
+):
+    clock = freeze(monkeypatch)
+    buyer, _ = book
+    due = ok_json(run, "order", "place", "buy", "1", "0.0900", "--expires", "1h",
+                  *key_file(buyer))["order"]  # fmt: skip
+    clock.advance(hours=2)  # not swept yet
+
+    assert ok_json(run, "order", "list", *key_file(buyer)) == []
+    assert ok_json(run, "order", "list", "--status", "open", *key_file(buyer)) == []
+    (expired,) = ok_json(run, "order", "list", "--status", "expired", *key_file(buyer))
+    assert (expired["id"], expired["status"]) == (due["id"], "expired")
+    shown = ok_json(run, "order", "show", due["id"], *key_file(buyer))["order"]
+    assert shown["status"] == "expired"
+
+
+def test_a_market_order_the_guard_stops_names_the_flag_that_places_it_at_that_cap(run, book):
+    trader("small", watt="0.20")  # 1 kWh at the default cap 0.1200 (+ fee) is most of it
+    small = key_for("small")
+    ok(run, "order", "place", "buy", "1", "0.1000", *key_file(book[0]))  # last trade 0.1000
+
+    err = fails(run, 2, "order", "place", "buy", "1", "market", *key_file(small))
+
+    assert "(more than half)" in err
+    assert "add --max-price 0.1200 to place it at the cap judged here" in err
+    placed = ok_json(run, "order", "place", "buy", "1", "market", "--max-price", "0.1200",
+                     "--yes", *key_file(small))["order"]  # fmt: skip
+    assert placed["price"] == "0.1200"
+
+
+def test_json_reserved_is_exact_at_its_columns_scale_once_an_order_holds_nothing(run, book):
+    buyer, seller = book
+    filled = ok_json(run, "order", "place", "buy", "1", "0.1000", *key_file(buyer))["order"]
+    ioc = ok_json(run, "order", "place", "buy", "2", "0.1100", "--ioc", *key_file(buyer))["order"]
+    resting = ok_json(run, "order", "place", "buy", "1", "0.0900", *key_file(buyer))["order"]
+    cancelled = ok_json(run, "order", "cancel", resting["id"], *key_file(buyer))
+
+    assert [o["status"] for o in (filled, ioc, cancelled)] == ["filled", "cancelled", "cancelled"]
+    assert [o["reserved"] for o in (filled, ioc, cancelled)] == ["0.00", "0.00", "0.00"]
+    assert resting["reserved"] == "0.10"  # 1 kWh x 0.0900 = 0.09, + the 0.01 fee
+    # a sell holds its remainder in kWh while open, nothing once closed
+    sells = ok_json(run, "order", "cancel", "--all", *key_file(seller))["orders"]
+    assert {(o["status"], o["remaining"], o["reserved"]) for o in sells} == {
+        ("cancelled", "5.00", "0.00")
+    }
+    listed = ok_json(run, "order", "list", "--status", "all", *key_file(buyer))
+    assert {o["reserved"] for o in listed} == {"0.00"}
 
 
 def test_order_list_by_status_with_average_price_and_show_with_fills(run, book):

@@ -22,6 +22,7 @@ from energy_tui.tui.widgets.tables import Table
 from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
     ALICE,
+    SELLER,
     SIZE,
     in_db,
     login,
@@ -90,6 +91,35 @@ async def test_f10_makes_a_market_buy_whose_preview_walks_to_the_worst_price(mar
         await _wait_for(pilot, lambda: in_db(EnergyTrade.select().count) == 2)
         (market_buy,) = [o for o in in_db(_alices) if o.kind == "market"]
         assert (market_buy.filled_amount, market_buy.is_active) == (D("6.00"), False)
+
+
+@sync
+async def test_a_market_buy_is_placed_at_the_default_cap_its_preview_showed(market) -> None:
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await pilot.press("b", "1", "0")
+        await pilot.press("f10", "f10", "f10")  # market, no cap
+        await settle(pilot)
+        assert "Market buy, cap 0.2100 (default cap: mid 0.1750" in _preview(app)
+        app.screen._preview = lambda request: None  # type: ignore[attr-defined]  # stays shown
+        # meanwhile the market moves: mid 0.1800 (a default cap of 0.2160), an ask at 0.2150
+        in_db(place_order, SELLER, order_request("buy", "2", "0.1600"))
+        in_db(place_order, SELLER, order_request("sell", "2", "0.2150"))
+        await pilot.press("enter")
+        await _wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfirmOrder)
+                or any(o.kind == "market" for o in in_db(_alices))
+            ),
+        )
+        if isinstance(app.screen, ConfirmOrder):
+            assert "0.2100" in screen_text(app)
+            await pilot.press("y")
+        await _wait_for(pilot, lambda: any(o.kind == "market" for o in in_db(_alices)))
+        (placed,) = [o for o in in_db(_alices) if o.kind == "market"]
+        assert (placed.price_per_kwh, placed.filled_amount) == (D("0.2100"), D("8.00"))
 
 
 @sync
@@ -178,6 +208,30 @@ async def test_cancel_all_asks_with_the_count_and_what_it_releases(market) -> No
         after = in_db(prosumers.balances, "home-01")
         assert (after.watt_reserved, after.energy_reserved) == (D("0.00"), D("0.00"))
         assert any(n.message.startswith("Cancelled 2 orders") for n in app._notifications)
+
+
+@sync
+async def test_cancel_all_leaves_an_order_placed_after_the_question_open(market) -> None:
+    with bind(market[0]).database.connection_context():
+        place_order(ALICE, order_request("sell", "2", "0.2500"))
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await pilot.press("x")
+        await _wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "Cancel all 2 open orders?" in screen_text(app)
+        # meanwhile another terminal (or a bot, the API) places one more
+        later = in_db(place_order, ALICE, order_request("sell", "1", "0.2600")).order
+        await pilot.press("y")
+        await _wait_for(pilot, lambda: len([o for o in in_db(_alices) if o.is_active]) == 1)
+        await settle(pilot)
+        assert [o.id for o in in_db(_alices) if o.is_active] == [later.id]
+        toasts = [n.message for n in app._notifications]
+        assert any(
+            m.startswith("Cancelled 2 orders")
+            and m.endswith("; 1 order placed since the question was left open")
+            for m in toasts
+        ), toasts
 
 
 @sync

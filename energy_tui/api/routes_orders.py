@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Annotated, Literal
 
@@ -79,6 +80,7 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
             market=body.type == "market",
             expires=body.expires,
         )
+        wanted = _at_default_cap(wanted, body.default_cap)
         if body.client_order_id is None:
             return placed(_guarded_place(api, actor, wanted, body.confirm), None)
         outcome = client_orders.place_once(
@@ -107,6 +109,22 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
     return await api.call(request, work, Action.TRADE_OWN)
 
 
+def _at_default_cap(wanted: OrderRequest, cap: str | None) -> OrderRequest:
+    """A market order at the default cap its preview showed (`default_cap`)."""
+    if cap is None:
+        return wanted
+    if wanted.kind != "market" or wanted.price is not None:
+        raise ValidationError(
+            "default_cap is for a market order without price: the cap its preview showed",
+            field="default_cap",
+        )
+    try:
+        shown = price_value(cap)
+    except ValidationError as exc:
+        raise ValidationError(f"default_cap: {exc}", field="default_cap") from None
+    return dataclasses.replace(wanted, price=shown, shown_cap=True)
+
+
 def _guarded_place(api: Api, actor: Actor, wanted: OrderRequest, confirmed: bool) -> PlaceResult:
     """The fat-finger guard as the CLI has it (`confirm` for --yes), then the market."""
     guard.require_safe(own_address(actor), wanted, confirmed)
@@ -129,8 +147,11 @@ def _same_order(order: OrderView, wanted: OrderRequest, client_id: str) -> None:
 @router.post("/preview", response_model=PreviewOut, summary="What an order would cost and fill")
 async def preview(request: Request, body: PreviewIn) -> PreviewOut:
     def work(actor: Actor) -> PreviewOut:
-        amount, price = amount_value(body.amount), price_value(body.price)
-        return PreviewOut.of(market_book.preview(actor.prosumer_address, body.side, amount, price))
+        market = body.type == "market"
+        amount = amount_value(body.amount)
+        price = None if market and body.price is None else price_value(body.price or "")
+        found = market_book.preview(actor.prosumer_address, body.side, amount, price, market=market)
+        return PreviewOut.of(found)
 
     return await api_of(request).call(request, work, Action.READ_MARKET)
 
@@ -229,12 +250,23 @@ async def amend(request: Request, order_id: OrderId, body: AmendIn) -> AmendedOu
 
 @router.delete("", response_model=CancelAllOut, summary="Cancel all my open orders")
 async def cancel_every(
-    request: Request, side: Literal["buy", "sell"] | None = None
+    request: Request,
+    side: Literal["buy", "sell"] | None = None,
+    up_to_placed_seq: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="only orders placed up to this one (the largest placed_seq the "
+            "client listed and means to cancel); orders placed since stay open and are "
+            "counted in left_newer",
+        ),
+    ] = None,
 ) -> CancelAllOut:
     def work(actor: Actor) -> CancelAllOut:
-        done = cancel_all(actor, side)
+        done = cancel_all(actor, side, up_to_placed_seq)
         return CancelAllOut(
             cancelled=done.count,
+            left_newer=done.left_newer,
             orders=[OrderOut.of(o) for o in done.orders],
             released_watt=str(done.released_watt),
             released_energy=str(done.released_energy),

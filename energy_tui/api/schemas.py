@@ -264,13 +264,23 @@ class OrderIn(BaseModel):
         description="place it even if the fat-finger guard asks (price far from the "
         "market, or a large share of what is available)",
     )
+    default_cap: str | None = Field(
+        None,
+        max_length=40,
+        description="a market order without price: the default cap a preview showed "
+        "(its `cap`), to be placed at that cap and no other; refused (422) if the "
+        "market's price band has since moved away from it",
+    )
 
 
 class PreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     side: Literal["buy", "sell"]
     amount: str = Field(max_length=40)
-    price: str = Field(max_length=40)
+    price: str | None = Field(
+        None, max_length=40, description="the limit; a market order's cap (optional)"
+    )
+    type: Literal["limit", "market"] = "limit"
 
 
 class OrderOut(BaseModel):
@@ -291,6 +301,9 @@ class OrderOut(BaseModel):
     created_at: str
     expires_at: str | None
     watt_reserved: DecimalText
+    placed_seq: int = Field(
+        description="when it was placed, in the market's order (up_to_placed_seq of cancel-all)"
+    )
 
     @classmethod
     def of(cls, o: OrderView) -> OrderOut:
@@ -310,6 +323,7 @@ class OrderOut(BaseModel):
             created_at=iso(o.created_at) or "",
             expires_at=iso(o.expires_at),
             watt_reserved=_fixed(o.watt_reserved, MONEY_PLACES),
+            placed_seq=o.placed_seq,
         )
 
 
@@ -344,6 +358,9 @@ class AmendedOut(BaseModel):
 
 class CancelAllOut(BaseModel):
     cancelled: int
+    left_newer: int = Field(
+        description="open orders placed after up_to_placed_seq, left untouched (0 without it)"
+    )
     orders: list[OrderOut]
     released_watt: DecimalText
     released_energy: DecimalText
@@ -370,6 +387,10 @@ class PreviewOut(BaseModel):
     enough: bool
     own_cross: DecimalText | None
     fee_rate: DecimalText
+    cap: DecimalText | None = Field(
+        None, description="a market order's cap, as given or by default (its default_cap)"
+    )
+    cap_note: str | None = Field(None, description="where a default cap comes from")
 
     @classmethod
     def of(cls, p: Preview) -> PreviewOut:
@@ -389,6 +410,8 @@ class PreviewOut(BaseModel):
             enough=p.enough,
             own_cross=text(p.own_cross),
             fee_rate=str(p.fee_rate),
+            cap=text(p.cap),
+            cap_note=p.cap_note or None,
         )
 
 

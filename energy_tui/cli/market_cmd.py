@@ -32,6 +32,7 @@ from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Pro
 from energy_tui.errors import NotFound, ValidationError
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (
+    OrderRequest,
     amend_order,
     cancel_all,
     cancel_order,
@@ -52,6 +53,7 @@ from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
 
 KWH = Decimal("0.01")
+WATT = Decimal("0.01")
 ORDER_COLUMNS = [
     "id",
     "side",
@@ -412,9 +414,25 @@ def run_place(args: argparse.Namespace) -> int:
     request = typed_request(args, ioc=args.ioc, fok=args.fok)
     with connected(args) as runtime:
         actor = api_actor(args, runtime, "trade")
-        guard.require_safe(own_address(actor), request, args.yes)
+        try:
+            guard.require_safe(own_address(actor), request, args.yes)
+        except guard.Unconfirmed as stopped:
+            raise _pin_the_cap(request, stopped) from None
         result = place_order(actor, request)
     return print_result(args, result)
+
+
+def _pin_the_cap(request: OrderRequest, stopped: guard.Unconfirmed) -> ValidationError:
+    """The guard's question about a market order without a cap names the default cap it
+    judged; with --yes alone the cap is read again when placed, and the market may have
+    moved by then: say how to place it at the cap the question named."""
+    if request.kind != "market" or request.price is not None:
+        return stopped
+    flag = "--max-price" if request.side == "buy" else "--min-price"
+    return ValidationError(
+        f"{stopped} (the default cap is read again when placed: add {flag} "
+        f"{stopped.caution.request.price} to place it at the cap judged here)"
+    )
 
 
 def print_result(args: argparse.Namespace, result: PlaceResult, verb: str = "") -> int:
@@ -653,13 +671,21 @@ def order_dict(o: OrderView) -> dict[str, Any]:
         "remaining": o.remaining.quantize(KWH),
         "status": o.status,
         "tif": o.time_in_force,
-        "reserved": o.watt_reserved if o.side == "buy" else o.remaining.quantize(KWH),
+        "reserved": _reserved(o),
         "created_at": o.created_at,
         "expires_at": o.expires_at,
         "kind": o.kind,
         "avg_price": o.average_price,
         "reason": o.reason,
     }
+
+
+def _reserved(o: OrderView) -> Decimal:
+    """What the order holds, at its column's scale: a buy's WATT, an open sell's
+    remainder in kWh (a closed sell holds nothing)."""
+    if o.side == "buy":
+        return o.watt_reserved.quantize(WATT)
+    return o.remaining.quantize(KWH) if o.is_open else Decimal(0).quantize(KWH)
 
 
 def fill_dict(f: Fill) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime as dt
 import hashlib
@@ -24,9 +25,41 @@ from energy_tui.services.context import Actor
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):  # a JSON array, never Python's repr of a list
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, Decimal | dt.datetime | dt.date):
         return str(value)
     return str(value) if not isinstance(value, int | float | bool | type(None)) else value
+
+
+# Details older rows hold as the text of a Python list ("['3f2b...', ...]", a cancel-all's
+# order ids before they were stored as JSON arrays): read back as the list they were.
+_LISTS_AS_TEXT = ("order_ids",)
+
+
+def decode(text: str | None) -> dict[str, Any]:
+    """`event_data` as a dict, old rows' list texts read as lists."""
+    data = json.loads(text or "{}")
+    if not isinstance(data, dict):
+        return {"value": data}
+    for key in _LISTS_AS_TEXT:
+        value = data.get(key)
+        if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+            data[key] = _old_list(value)
+    return data
+
+
+def _old_list(text: str) -> Any:
+    """The list a row stored as `str(list)`; the text as it is if it is not one."""
+    try:
+        items = ast.literal_eval(text)  # literals only: never runs code
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    if not isinstance(items, list):
+        return text
+    return [item if isinstance(item, int | str) else str(item) for item in items]
 
 
 def record(event_type: str, actor: Actor, outcome: str = "success", **data: Any) -> AuditLog:
@@ -154,7 +187,7 @@ def entries(
             row.user.username if row.user is not None else None,
             row.ip_address,
             row.outcome,
-            json.loads(row.event_data or "{}"),
+            decode(row.event_data),
         )
         for row in query
     ]

@@ -37,6 +37,8 @@ from energy_tui.services.market.views import OrderView, PlaceResult, parse_order
 from energy_tui.services.prosumers import Balances
 
 _ZERO = Decimal(0)
+_WATT_ZERO = _ZERO.scaleb(-MONEY_PLACES)  # 0.00 WATT
+_KWH_ZERO = _ZERO.scaleb(-ENERGY_PLACES)  # 0.00 kWh
 
 
 def version() -> int:
@@ -183,10 +185,21 @@ def _levels(rows: list[tuple[Any, ...]], backend: str) -> list[Level]:
     return result
 
 
+def _live(now: dt.datetime) -> Any:
+    """Not expired at `now` (an active order past its expiry is expired, swept or not)."""
+    return EnergyOrder.expires_at.is_null() | (EnergyOrder.expires_at > now)
+
+
+def _due(now: dt.datetime) -> Any:
+    """Active but past its expiry at `now`: expired, not yet swept."""
+    return ORDER_IS_ACTIVE & EnergyOrder.expires_at.is_null(False) & (EnergyOrder.expires_at <= now)
+
+
 def open_orders(address: str) -> list[OrderView]:
-    """Newest first, read as tuples (`reads.open_orders_rows`): the order book screen
-    reads them on every refresh, and model instances cost several times the query."""
-    return [_order_of(row) for row in reads.open_orders_rows(address)]
+    """Newest first, not expired now (swept or not), read as tuples
+    (`reads.open_orders_rows`): the order book screen reads them on every refresh, and
+    model instances cost several times the query."""
+    return [_order_of(row) for row in reads.open_orders_rows(address, clock.now())]
 
 
 def _order_of(row: list[Any]) -> OrderView:
@@ -212,11 +225,12 @@ def _order_of(row: list[Any]) -> OrderView:
 
 
 def orders(address: str, *, include_closed: bool = False, limit: int = 100) -> list[OrderView]:
+    now = clock.now()
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
     if not include_closed:
-        query = query.where(ORDER_IS_ACTIVE)
+        query = query.where(ORDER_IS_ACTIVE & _live(now))
     query = query.order_by(EnergyOrder.placed_seq.desc()).limit(limit)
-    return [OrderView.of(row) for row in query]
+    return [OrderView.of(row).as_of(now) for row in query]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,31 +240,39 @@ class OpenSummary:
     count: int
     watt_reserved: Decimal  # held by its open buy orders
     energy_reserved: Decimal  # held by its open sell orders (their remainders)
+    # the newest of them (its placed_seq): `cancel_all(up_to_placed_seq=...)` cancels
+    # exactly these, not an order placed after the question was asked
+    up_to_placed_seq: int = 0
 
 
 def open_summary(address: str, side: str | None = None) -> OpenSummary:
     """How many open orders `address` has (of `side`, if given) and what they hold."""
     o = EnergyOrder
-    live = o.expires_at.is_null() | (o.expires_at > clock.now())  # cancel-all expires them
-    wanted = ORDER_IS_ACTIVE & (o.trader_address == address) & live
+    # cancel-all expires them
+    wanted = ORDER_IS_ACTIVE & (o.trader_address == address) & _live(clock.now())
     if side is not None:
         wanted &= o.order_type == side
     rows = (
         o.select(
-            o.order_type, fn.COUNT(o.id), exact_sum(db, o.watt_reserved, MONEY_PLACES), _remaining()
+            o.order_type,
+            fn.COUNT(o.id),
+            exact_sum(db, o.watt_reserved, MONEY_PLACES),
+            _remaining(),
+            fn.MAX(o.placed_seq),
         )
         .where(wanted)
         .group_by(o.order_type)
         .tuples()
     )
-    count, watt, energy = 0, Decimal("0.00"), Decimal("0.00")
-    for kind, number, held, remaining in rows:
+    count, watt, energy, newest = 0, Decimal("0.00"), Decimal("0.00"), 0
+    for kind, number, held, remaining, last in rows:
         count += number
+        newest = max(newest, int(last or 0))
         if kind == "buy":
             watt += exact_value(db, held, MONEY_PLACES)
         else:
             energy += exact_value(db, remaining, ENERGY_PLACES)
-    return OpenSummary(count, watt, energy)
+    return OpenSummary(count, watt, energy, newest)
 
 
 HISTORY_STATUSES = {
@@ -280,9 +302,14 @@ def order_history(
         raise ValidationError(
             f"status {status[:20]!r} is not one of {', '.join(HISTORY_STATUSES)}", field="status"
         )
+    now = clock.now()
     query = EnergyOrder.select().where(EnergyOrder.trader_address == address)
     statuses = HISTORY_STATUSES[status]
-    if statuses is not None:
+    if status == "open":  # as of now: one past its expiry is expired, swept or not
+        query = query.where(EnergyOrder.status.in_(statuses) & _live(now))
+    elif status == "expired":
+        query = query.where((EnergyOrder.status == "expired") | _due(now))
+    elif statuses is not None:
         query = query.where(EnergyOrder.status.in_(statuses))
     if since is not None:
         query = query.where(EnergyOrder.created_at >= since)
@@ -291,7 +318,8 @@ def order_history(
     rows = list(query.order_by(EnergyOrder.placed_seq.desc()).limit(limit))
     averages = _average_prices([row.id for row in rows if row.filled_amount > 0])
     return [
-        dataclasses.replace(OrderView.of(row), average_price=averages.get(row.id)) for row in rows
+        dataclasses.replace(OrderView.of(row).as_of(now), average_price=averages.get(row.id))
+        for row in rows
     ]
 
 
@@ -345,7 +373,7 @@ def get_order(order_id: str | uuid.UUID) -> OrderView:
     row = EnergyOrder.get_or_none(EnergyOrder.id == oid)
     if row is None:
         raise NotFound(f"no order with id {oid}")
-    return OrderView.of(row)
+    return OrderView.of(row).as_of(clock.now())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -495,10 +523,12 @@ def _preview(
     rules: MarketRules, address: str | None, side: str, amount: Decimal, price: Decimal
 ) -> Preview:
     base = rules.trade_total(amount, price)
-    fee = rules.fee(base) if side == "buy" else _ZERO
+    fee = rules.fee(base) if side == "buy" else _WATT_ZERO
     total = base + fee
     grid_cost = rules.trade_total(amount, rules.grid_import_price)
     fill_now, fill_cost, notional, worst = _walk(side, amount, price, rules, address)
+    # each amount at its column's scale, zero included ("0.00", never "0")
+    fill_now, fill_cost = fill_now.quantize(_KWH_ZERO), fill_cost.quantize(_WATT_ZERO)
     available, own = _own_state(address, side, price)
     return Preview(
         side,
@@ -508,7 +538,7 @@ def _preview(
         fee,
         total,
         grid_cost,
-        grid_cost - total if side == "buy" else _ZERO,
+        grid_cost - total if side == "buy" else _WATT_ZERO,
         fill_now,
         round_price(notional / fill_now) if fill_now else None,
         fill_cost,
@@ -548,10 +578,10 @@ def _walk(
 
 def _own_state(address: str | None, side: str, price: Decimal) -> tuple[Decimal, Decimal | None]:
     if address is None:
-        return _ZERO, None
+        return _WATT_ZERO, None  # WATT and kWh alike have 2 places
     row = Prosumer.get_or_none(Prosumer.address == address)
     if row is None:
-        return _ZERO, None
+        return _WATT_ZERO, None
     balances = Balances.of(row)
     available = balances.watt_available if side == "buy" else balances.energy_available
     other = "sell" if side == "buy" else "buy"

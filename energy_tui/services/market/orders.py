@@ -46,6 +46,7 @@ from energy_tui.services.market.sql import (
     write,
 )
 from energy_tui.services.market.views import (
+    EXPIRED,
     CancelAll,
     Fill,
     OrderView,
@@ -61,7 +62,6 @@ _KWH = Decimal(1).scaleb(-ENERGY_PLACES)
 _WATT = Decimal(1).scaleb(-MONEY_PLACES)
 _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 _EXPIRY_ACTOR = Actor(label="system:expiry", role="admin")
-_EXPIRED = "its lifetime ran out (expires_at)"
 _CANCELLED_ALL = "cancelled with all open orders of its owner"
 _IDS_PER_EVENT = 1000  # order ids listed in one audit event of a cancel-all
 _UNPAYABLE = (
@@ -78,6 +78,9 @@ class OrderRequest:
     time_in_force: str = "gtc"  # gtc / ioc / fok
     expires_at: dt.datetime | None = None  # None: the market's ORDER_TTL_HOURS from placing
     kind: str = "limit"  # limit / market
+    # a market order's `price` is the default cap a preview showed and the user confirmed:
+    # placed at it, or refused if the market's band has since moved away from it
+    shown_cap: bool = False
 
     @property
     def immediate(self) -> bool:
@@ -100,6 +103,7 @@ class _Order:
     tif: str = "gtc"
     capped: bool = False  # a market buy: spends at most what it holds (amount x cap + fee)
     held_out: bool = False  # a capped buy stopped: the next fill would cost more than that
+    dropped: int = 0  # makers cancelled on the way: they could not pay a rounding cent
 
     @property
     def remaining(self) -> Decimal:
@@ -354,6 +358,8 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         cap_note = ""
         if request.price is None:  # a market order without a cap
             request, cap_note = _default_cap(request, now)
+        elif request.shown_cap:
+            cap_note = _confirmed_cap(request, now)
         price = _limit(request)
         opening = _open(address, request, ledger, now)
         state = opening.state
@@ -382,7 +388,8 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             fillable = _fillable_now(order)
             if fillable < order.amount:
                 reason = (
-                    f"fill or kill: only {fillable} of {order.amount} kWh could fill at once "
+                    f"fill or kill: only {fillable.quantize(_KWH)} of {order.amount} kWh could "
+                    "fill at once "
                     f"at {_or_better(order)}"
                 )
                 killed = True
@@ -395,12 +402,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
                     "its own fee, rounded up to the cent: nothing was done"
                 )
             if order.tif == "fok" and order.remaining:
-                # a maker dropped out on a rounding cent after the count: all or nothing
-                raise ValidationError(
-                    f"fill or kill: {order.remaining} of {order.amount} kWh could not fill "
-                    "at once after all (a buyer on the book could not pay its rounding "
-                    "cent): nothing was done, try again"
-                )
+                raise ValidationError(_fok_dropped(order))
             status = _final_status(order)
             if status in ("filled", "cancelled"):
                 _release(order, ledger)
@@ -458,6 +460,24 @@ def _limit(request: OrderRequest) -> Decimal:
 
 def _or_better(order: _Order) -> str:
     return f"{order.price} or {'less' if order.side == 'buy' else 'more'}"
+
+
+def _fok_dropped(order: _Order) -> str:
+    """Why a FOK sell was refused after the count: makers dropped out on a rounding cent
+    (only a buy maker pays, so only a sell meets this; a buy short of a cent is refused
+    as InsufficientFunds). Nothing is written, those buy orders included: the same
+    order would be refused again while their owners cannot pay."""
+    orders = "buy order" if order.dropped == 1 else "buy orders"
+    its = "its owner" if order.dropped == 1 else "their owners"
+    return (
+        f"fill or kill: only {order.filled.quantize(_KWH)} of {order.amount} kWh could fill "
+        f"at once at "
+        f"{_or_better(order)}: {order.dropped} {orders} on the book counted for the rest, "
+        f"but {its} could not pay the rounding cent of the trade (each trade's price and "
+        f"fee are rounded to the cent); nothing was done. The same order is refused again "
+        f"while {its} cannot pay; an IOC or GTC sell trades what it can (and the market "
+        "then cancels such a buy order)"
+    )
 
 
 def _cancel_reason(order: _Order, request: OrderRequest, cap_note: str, hold: Decimal) -> str:
@@ -543,6 +563,28 @@ def _default_cap(request: OrderRequest, now: dt.datetime) -> tuple[OrderRequest,
     state = _lock()
     cap, note = default_cap(request.side, state.rules, now)
     return dataclasses.replace(request, price=cap), note
+
+
+def _confirmed_cap(request: OrderRequest, now: dt.datetime) -> str:
+    """The note of a default cap the user was shown and confirmed: it is the cap used,
+    unless the market's price band (around the reference read now, under the lock) has
+    moved so that the cap lies outside it; then ValidationError saying so, nothing done."""
+    state = _lock()
+    cap = _limit(request)
+    _, now_note = default_cap(request.side, state.rules, now)  # refused if there is none now
+    reference = reference_now(now)
+    assert reference is not None  # default_cap found one
+    price, source = reference
+    band = state.rules.price_band_percent
+    low, high = band_cap("sell", price, band), band_cap("buy", price, band)
+    if low is None or high is None or not low <= cap <= high:
+        raise ValidationError(
+            f"the market moved: the default cap {cap} you confirmed is now outside the "
+            f"{band.normalize():f}% price band around the {source} {price} ({low} to {high}): "
+            "nothing was placed; look at the new cap and place again",
+            field="price",
+        )
+    return f"the default cap shown when it was confirmed; {now_note.replace('default cap', 'now')}"
 
 
 def check_value(amount: Decimal, price: Decimal, rules: MarketRules) -> None:
@@ -649,6 +691,7 @@ def _match(
                         field="amount",
                     ) from None
                 _close_maker(maker, "cancelled", ledger, state, now)
+                order.dropped += 1
                 continue
             _save_maker(maker, ledger, state, now)
             if order.remaining == 0:
@@ -781,7 +824,7 @@ def _release(order: _Order, ledger: Ledger) -> None:
     account = ledger.get(order.trader)
     if order.side == "buy":
         account.watt_reserved -= order.reserved
-        order.reserved = _ZERO
+        order.reserved = _ZERO.quantize(_WATT)  # "0.00", as the column reads back
     else:
         account.energy_reserved -= order.remaining
 
@@ -872,7 +915,7 @@ def _expire_due(now: dt.datetime, state: _State) -> int:
     for order in due:
         _release(order, ledger)
         state.count_open(order.side, -1)
-        write(statements().expire_order, False, now, _EXPIRED, order.id.hex)
+        write(statements().expire_order, False, now, EXPIRED, order.id.hex)
         _audit(_EXPIRY_ACTOR, now, "order_expired", order_id=str(order.id), trader=order.trader)
     ledger.save(now)
     return len(due)
@@ -1162,9 +1205,16 @@ def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules
     order.amount, order.price = change.amount, change.price
 
 
-def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
+def cancel_all(
+    actor: Actor, side: str | None = None, up_to_placed_seq: int | None = None
+) -> CancelAll:
     """Cancel every open order of the actor's (of one side, if given) in one
-    transaction under the market lock, releasing what they hold."""
+    transaction under the market lock, releasing what they hold.
+
+    `up_to_placed_seq` (a question's `OpenSummary.up_to_placed_seq`, or the newest
+    `placed_seq` a client listed): only orders placed up to it, those the user saw and
+    confirmed; orders placed since (another terminal, the API, a bot) are left open and
+    counted in `left_newer`."""
     require(actor, Action.CANCEL_OWN)
     address = own_address(actor)
     if side is not None:
@@ -1176,6 +1226,11 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
         wanted = ORDER_IS_ACTIVE & (EnergyOrder.trader_address == address)
         if side is not None:
             wanted &= EnergyOrder.order_type == side
+        newer = 0
+        if up_to_placed_seq is not None:
+            later = EnergyOrder.placed_seq > up_to_placed_seq
+            newer = EnergyOrder.select().where(wanted & later).count()
+            wanted &= EnergyOrder.placed_seq <= up_to_placed_seq
         rows = list(EnergyOrder.select().where(wanted).order_by(EnergyOrder.seq))
         ledger = Ledger()
         watt, energy = _ZERO.quantize(_WATT), _ZERO.quantize(_KWH)
@@ -1197,6 +1252,7 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                 status_reason=_CANCELLED_ALL,
             ).where(EnergyOrder.id.in_([row.id for row in rows])).execute()
             ids = [str(row.id) for row in rows]
+            bounded: dict[str, Any] = {} if up_to_placed_seq is None else {"left_newer": newer}
             # a MySQL/MariaDB TEXT holds 64 KB (about 1,600 ids): very many orders are
             # listed over several events, each saying which part of how many it is
             parts = [ids[i : i + _IDS_PER_EVENT] for i in range(0, len(ids), _IDS_PER_EVENT)]
@@ -1210,12 +1266,13 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
                     order_ids=part,
                     released_watt=str(watt),
                     released_energy=str(energy),
+                    **bounded,
                     **({"part": f"{number} of {len(parts)}"} if len(parts) > 1 else {}),
                 )
         if rows or expired:
             stats.record(now.date(), (), state.open_buys, state.open_sells, now)
             _save_state(state, now)
-    return CancelAll([OrderView.of(row) for row in rows], watt, energy)
+    return CancelAll([OrderView.of(row) for row in rows], watt, energy, newer)
 
 
 def amount_value(raw: str | Decimal) -> Decimal:

@@ -215,12 +215,13 @@ ORDER_COLUMNS = (
 
 @functools.cache
 def open_orders_statement(backend: str) -> str:
-    """One prosumer's open orders, newest first (the (trader_address, placed_seq)
-    index). Parameters: is_active, address."""
+    """One prosumer's open orders not expired at now (swept or not), newest first (the
+    (trader_address, placed_seq) index). Parameters: is_active, address, now."""
     p = "?" if backend == "sqlite" else "%s"
     return (
         f"SELECT {ORDER_COLUMNS} FROM energy_orders WHERE is_active = {p} "
-        f"AND trader_address = {p} ORDER BY placed_seq DESC"
+        f"AND trader_address = {p} AND (expires_at IS NULL OR expires_at > {p}) "
+        "ORDER BY placed_seq DESC"
     )
 
 
@@ -237,10 +238,11 @@ def order_converters(backend: str) -> tuple[Convert, ...]:
     return (_uuid, text, text, kwh, price, kwh, text, text, when, when, money, text, text, seq)
 
 
-def open_orders_rows(address: str) -> list[list[Any]]:
-    """Rows of ORDER_COLUMNS' values: `address`'s open orders, newest first."""
+def open_orders_rows(address: str, now: dt.datetime) -> list[list[Any]]:
+    """Rows of ORDER_COLUMNS' values: `address`'s open orders not expired at `now`,
+    newest first."""
     name = backend()
-    rows = db.execute_sql(open_orders_statement(name), (True, address)).fetchall()
+    rows = db.execute_sql(open_orders_statement(name), (True, address, now)).fetchall()
     return [list(row) for row in convert_rows(rows, order_converters(name))]
 
 

@@ -22,6 +22,9 @@ def parse_order_id(raw: str | uuid.UUID) -> uuid.UUID:
         ) from None
 
 
+EXPIRED = "its lifetime ran out (expires_at)"  # an expired order's status_reason
+
+
 @dataclasses.dataclass(frozen=True)
 class OrderView:
     id: uuid.UUID
@@ -47,6 +50,14 @@ class OrderView:
     @property
     def is_open(self) -> bool:
         return self.status in ("open", "partially_filled")
+
+    def as_of(self, now: dt.datetime) -> OrderView:
+        """The order as it stands at `now`: an open order whose lifetime has run out is
+        expired, whether or not the sweep (at the next placement, cancel or
+        `sweep_expired`) has written it so yet; reads never write it."""
+        if self.is_open and self.expires_at is not None and self.expires_at <= now:
+            return dataclasses.replace(self, status="expired", reason=EXPIRED)
+        return self
 
     @classmethod
     def of(cls, row: EnergyOrder) -> OrderView:
@@ -98,6 +109,7 @@ class CancelAll:
     orders: list[OrderView]
     released_watt: Decimal  # WATT the cancelled buy orders held
     released_energy: Decimal  # kWh the cancelled sell orders held
+    left_newer: int = 0  # open orders placed after `up_to_placed_seq`, left untouched
 
     @property
     def count(self) -> int:

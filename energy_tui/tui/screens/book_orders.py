@@ -180,16 +180,24 @@ class TradingScreen(DataScreen):
         detail = f"Cancels {orders}, releasing {' and '.join(held) or 'nothing held'}"
 
         def answered(yes: bool | None) -> None:
-            if yes:
-                actor = self.energy.actor
-                self.run_db(cancel_all, actor, then=self.cancelled_all, group="cancel")
+            if yes:  # exactly the orders counted: none placed since (another terminal, a bot)
+                actor, seen = self.energy.actor, summary.up_to_placed_seq
+                self.run_db(cancel_all, actor, None, seen, then=self.cancelled_all, group="cancel")
 
         self.app.push_screen(Confirm(f"Cancel all {orders}?", detail, yes="Cancel all"), answered)
 
     def cancelled_all(self, done: CancelAll) -> None:
+        newer = ""
+        if done.left_newer:
+            placed = "was" if done.left_newer == 1 else "were"
+            newer = (
+                f"; {done.left_newer} order{'s' if done.left_newer != 1 else ''} placed "
+                f"since the question {placed} left open"
+            )
         self.notify(
             f"Cancelled {done.count} order{'s' if done.count != 1 else ''}: "
-            f"{done.released_watt:,.2f} WATT and {done.released_energy:,.2f} kWh released",
+            f"{done.released_watt:,.2f} WATT and {done.released_energy:,.2f} kWh released"
+            f"{newer}",
             title="Orders cancelled",
         )
         self.refresh_data()

@@ -366,8 +366,8 @@ class OrderBookScreen(TradingScreen):
         )
 
     def _guarded(self, caution: guard.Caution, request: OrderRequest) -> None:
-        """Placed as typed (a market order without a cap gets its default one when it
-        is placed, not the one the guard judged it at)."""
+        """Placed as typed; a market order without a cap at the default cap its preview
+        showed (`OrderTicket.with_shown_cap`), the one the guard judged and asked about."""
         if not caution.needs_confirmation:
             self.place(request)
             return

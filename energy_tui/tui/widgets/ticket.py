@@ -62,6 +62,7 @@ class OrderTicket(Vertical):
         self.rules = rules
         self.error = ""  # why the last order was not placed, while it is shown
         self.amending: OrderView | None = None
+        self.shown: Preview | None = None  # the preview on screen (its default cap)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="ticket-row side-row"):
@@ -243,17 +244,31 @@ class OrderTicket(Vertical):
     def submit(self) -> None:
         request = self.current()
         if request is not None:
-            self.post_message(self.Submitted(request))
+            self.post_message(self.Submitted(self.with_shown_cap(request)))
+
+    def with_shown_cap(self, request: OrderRequest) -> OrderRequest:
+        """A market order without a cap is placed at the default cap its preview shows
+        (the one the trader saw), not one read again when it is placed; the market
+        refuses it, saying why, if its price band has since left that cap. Before any
+        preview has shown one, as typed: the cap is set when placed."""
+        shown = self.shown
+        if request.kind != "market" or request.price is not None or shown is None:
+            return request
+        if shown.cap is None or not self.matches(shown):
+            return request
+        return dataclasses.replace(request, price=shown.cap, shown_cap=True)
 
     def clear_amount(self) -> None:
         self.query_one("#amount", Input).value = ""
 
     def show_preview(self, preview: Preview | None) -> None:
+        self.shown = preview if self.amending is None else None
         if self.amending is None:  # an amendment says what it changes instead
             self.query_one("#preview", Static).update(describe(preview, self.kind == "market"))
 
     def show_preview_error(self, message: str) -> None:
         """Why there is no preview (a market order without a default cap, say so)."""
+        self.shown = None
         if self.amending is None:
             self.query_one("#preview", Static).update(Text(message, style="bold"))
 

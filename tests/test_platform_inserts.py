@@ -1,0 +1,80 @@
+"""The platform's other services insert rows naming only the seed note's columns
+(migration 0016): every column we added has a database DEFAULT, and an order inserted
+so queues by its arrival, on every backend."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import peewee
+import pytest
+
+from energy_tui.db.models import ApiKey, EnergyOrder, MarketState, Prosumer, User, db
+from energy_tui.services.market import invariants
+from tests.market_support import place, set_rule, trader
+
+D = Decimal
+
+
+@pytest.fixture(autouse=True)
+def market(backend):
+    set_rule("GRID_IMPORT_PRICE", "0.1000")
+    yield backend
+    assert invariants.check() == []
+
+
+def platform_insert(table: str, **values: object) -> None:
+    """An INSERT as another service of the platform writes it: the named columns only."""
+    columns = ", ".join(values)
+    marks = ", ".join([db.param] * len(values))
+    db.execute_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values.values()))
+
+
+def test_an_order_inserted_with_the_note_columns_only_queues_behind_earlier_ones():
+    early = place(trader("early", watt="5"), "buy", "1", "0.1000").order
+    trader("platform", watt="5")
+    platform_insert(
+        "energy_orders",
+        trader_address="platform",
+        order_type="buy",
+        energy_amount=D("1.00"),
+        price_per_kwh=D("0.1000"),
+    )
+    late = place(trader("late", watt="5"), "buy", "1", "0.1000").order
+
+    (raw,) = EnergyOrder.select().where(EnergyOrder.trader_address == "platform")
+    assert (raw.kind, raw.status, raw.time_in_force, raw.is_active) == ("limit", "open", "gtc", 1)
+    assert (raw.filled_amount, raw.watt_reserved) == (D("0.00"), D("0.00"))
+    assert early.placed_seq < raw.seq == raw.placed_seq < late.placed_seq
+    assert isinstance(raw.id, uuid.UUID) and raw.created_at is not None
+    assert MarketState.get_by_id(1).open_buy_orders == 3
+
+    refused = (peewee.IntegrityError, peewee.OperationalError)  # MySQL: "no default value"
+    with pytest.raises(refused), db.atomic():  # the note requires a price
+        platform_insert(
+            "energy_orders", trader_address="platform", order_type="buy", energy_amount=D("1")
+        )
+    sold = place(trader("seller", energy="5"), "sell", "3", "0.1000")
+
+    assert [f.buyer_address for f in sold.fills] == ["early", "platform", "late"]
+    assert MarketState.get_by_id(1).open_buy_orders == 0
+
+
+def test_users_keys_and_prosumers_inserted_with_the_note_columns_only_are_accepted():
+    platform_insert("prosumers", address="platform-home", name="Platform home")
+    platform_insert(
+        "users", username="platform-user", email="p@example.org", password_hash="$2b$12$x"
+    )
+    user = User.get(User.username == "platform-user")
+    platform_insert("api_keys", user_id=user.id.hex, name="platform", key_hash="0" * 64)
+
+    home = Prosumer.get_by_id("platform-home")
+    assert (home.watt_tokens, home.watt_reserved, home.energy_reserved) == (
+        D("0.00"),
+        D("0.00"),
+        D("0.00"),
+    )
+    assert (user.role, user.is_active, user.failed_logins) == ("trader", 1, 0)
+    key = ApiKey.get(ApiKey.name == "platform")
+    assert (key.permissions, key.is_active) == (["read"], 1)
