@@ -29,7 +29,7 @@ from energy_tui.errors import (
 )
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
-from energy_tui.services.market import stats
+from energy_tui.services.market import server, stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
@@ -345,6 +345,19 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     address = own_address(actor)
     if request.kind == "limit" and request.price is None:
         raise ValidationError("a limit order needs a price", field="price")
+    if server.available():  # PostgreSQL: the same rules, in one call (migration 0014)
+        return server.place(
+            actor,
+            address,
+            new_id(),
+            request.side,
+            request.amount,
+            request.price,
+            request.time_in_force,
+            request.expires_at,
+            request.kind,
+            clock.now(),
+        )
     # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
     # the writes, releasing the market lock as they land.
     own_transaction = db.transaction_depth() == 0
