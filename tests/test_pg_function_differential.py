@@ -152,6 +152,30 @@ EVERY_PATH: dict[str, Any] = {
     ],
 }
 
+# A buyer on the book that cannot pay its rounding cent, a capped market buy held out
+# by per-trade fees, a buy sweeping three levels, a market sell at the default cap.
+CENTS: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("0.04", "0.50"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("ann", "buy", "0.30", "0.1000"),  # holds 0.04: three fills cost 0.06
+        _order("bob", "sell", "0.10", "0.1000"),
+        _order("bob", "sell", "0.10", "0.1000"),
+        _order("cy", "sell", "0.10", "0.1000"),  # ann cannot pay: cancelled; cy's rests
+        _order("cy", "sell", "0.10", "0.1000"),
+        _order("cy", "sell", "0.10", "0.1000"),
+        _order("bob", "buy", "0.30", "0.1000", "ioc", market=True),  # held out
+        _order("bob", "buy", "0.30", "0.1000", "fok", market=True),  # killed
+        _order("cy", "sell", "1.00", "0.1234"),
+        _order("cy", "sell", "1.00", "0.1100"),
+        _order("bob", "buy", "2.50", "0.2000"),  # three levels, rests
+        _order("ann", "sell", "0.40", None, "ioc", market=True),  # default cap
+        _order("bob", "buy", "0.50", "0.1300", "fok"),
+    ],
+}
+
 
 @settings(
     max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "20")),
@@ -159,6 +183,7 @@ EVERY_PATH: dict[str, Any] = {
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @example(case=dict(EVERY_PATH, fee="0.0500"))
+@example(case=dict(CENTS, fee="0.0500"))
 @example(case=dict(EVERY_PATH, fee="0", band="0", ttl=0))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
