@@ -178,7 +178,7 @@ CENTS: dict[str, Any] = {
 
 
 @settings(
-    max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "20")),
+    max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "15")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -326,7 +326,16 @@ _TABLES = {
     "market_candles": "seconds, bucket_start",
     "market_state": "id",
 }
-_UNCOMPARED = {"energy_trades": ("id",), "market_statistics": ("id",), "market_candles": ("id",)}
+_UNCOMPARED = {
+    "energy_trades": ("id",),
+    "market_statistics": ("id",),
+    "market_candles": ("id",),
+    # The Python path writes back every account it loaded, changed or not: a capped
+    # market buy that stops before a maker it had loaded bumps that maker's (and the fee
+    # receiver's) updated_at without changing a balance; the function touches only the
+    # accounts it changes. Every balance column is compared.
+    "prosumers": ("updated_at",),
+}
 
 
 def _rows(database: peewee.Database) -> dict[str, Any]:
