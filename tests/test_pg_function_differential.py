@@ -11,9 +11,9 @@ balances, holds, statistics, candles, the market's counters and the audit trail.
 Both sides run on PostgreSQL so that the storage (NUMERIC columns, timestamps) is the
 same and only the two implementations differ; SQLite against the function would mix
 in a backend's own differences. Order ids are compared by their placement sequence
-(the Python path draws new UUIDs for trades, the server its own). Only placement runs
-on the server: cancel, amend, cancel-all and the sweep take the Python path on both
-sides, so they are here as what moves the book between placements.
+(the Python path draws new UUIDs for trades, the server its own). Placement, cancel,
+cancel-all and the sweep run on the server; amendments take the Python path on both
+sides (they are here as what moves the book between the others).
 """
 
 from __future__ import annotations
@@ -173,6 +173,12 @@ CENTS: dict[str, Any] = {
         _order("bob", "buy", "2.50", "0.2000"),  # three levels, rests
         _order("ann", "sell", "0.40", None, "ioc", market=True),  # default cap
         _order("bob", "buy", "0.50", "0.1300", "fok"),
+        ("cancel", 10),  # bob's partly filled buy
+        ("cancel", 10),  # refused: already cancelled
+        ("cancel_all", "cy", "buy"),  # none
+        _order("cy", "sell", "0.50", "0.3333", minutes=30),
+        ("jump", 31),
+        ("sweep",),
     ],
 }
 

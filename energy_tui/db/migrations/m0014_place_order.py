@@ -99,6 +99,187 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 """
 
+# orders._expire_due: every active order whose time has come expires, releasing what
+# it holds; how many of each side (the caller holds the market lock and the counts).
+EXPIRE = r"""
+CREATE OR REPLACE FUNCTION energy_tui_expire_due(p_now timestamp, OUT buys int, OUT sells int)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  o record;
+  v_next timestamp;
+BEGIN
+  buys := 0;
+  sells := 0;
+  SELECT MIN(e.expires_at) INTO v_next FROM energy_orders e WHERE e.is_active;
+  IF v_next IS NULL OR v_next > p_now THEN
+    RETURN;
+  END IF;
+  FOR o IN SELECT e.id, e.trader_address, e.order_type, e.energy_amount, e.filled_amount,
+      e.watt_reserved FROM energy_orders e
+      WHERE e.is_active AND e.expires_at <= p_now ORDER BY e.seq LOOP
+    IF o.order_type = 'buy' THEN
+      UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
+        updated_at = p_now WHERE lower(address) = lower(o.trader_address);
+      buys := buys + 1;
+    ELSE
+      UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
+        - (o.energy_amount - o.filled_amount), updated_at = p_now
+        WHERE lower(address) = lower(o.trader_address);
+      sells := sells + 1;
+    END IF;
+    UPDATE energy_orders SET status = 'expired', is_active = false, watt_reserved = 0,
+      updated_at = p_now, status_reason = 'its lifetime ran out (expires_at)'
+      WHERE energy_orders.id = o.id;
+    INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address,
+      event_data, actor, outcome) VALUES (p_now, 'order_expired', NULL, NULL, NULL,
+      '{"order_id": ' || energy_tui_json_text(o.id::text) || ', "trader": '
+      || energy_tui_json_text(o.trader_address) || '}', 'system:expiry', 'success');
+  END LOOP;
+END $fn$;
+
+-- stats.record without fills and orders._save_state: the day's open counts, the
+-- counters and the change marker
+CREATE OR REPLACE FUNCTION energy_tui_save_counts(p_now timestamp, p_buys int, p_sells int)
+RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO market_statistics (date, total_trades, total_volume, notional,
+    average_price, highest_price, lowest_price, active_buy_orders, active_sell_orders,
+    created_at) VALUES (p_now::date, 0, 0, 0, 0, 0, 0, p_buys, p_sells, p_now)
+  ON CONFLICT (date) DO UPDATE SET active_buy_orders = excluded.active_buy_orders,
+    active_sell_orders = excluded.active_sell_orders;
+  UPDATE market_state SET version = market_state.version + 1, open_buy_orders = p_buys,
+    open_sell_orders = p_sells, updated_at = p_now WHERE market_state.id = 1;
+END $fn$;
+
+-- orders.sweep_expired
+CREATE OR REPLACE FUNCTION energy_tui_sweep(p_now timestamp) RETURNS int
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  st record;
+  ex record;
+BEGIN
+  SELECT * INTO st FROM market_state WHERE market_state.id = 1 FOR UPDATE;
+  SELECT * INTO ex FROM energy_tui_expire_due(p_now);
+  IF ex.buys + ex.sells > 0 THEN
+    PERFORM energy_tui_save_counts(p_now, st.open_buy_orders - ex.buys,
+      st.open_sell_orders - ex.sells);
+  END IF;
+  RETURN ex.buys + ex.sells;
+END $fn$;
+
+-- orders.cancel_order, once its caller checked the order exists and may be cancelled
+CREATE OR REPLACE FUNCTION energy_tui_cancel_order(p_id uuid, p_reason text,
+  p_now timestamp, p_user_id uuid, p_api_key_id uuid, p_ip text, p_label text)
+RETURNS SETOF energy_orders LANGUAGE plpgsql AS $fn$
+DECLARE
+  st record;
+  ex record;
+  o record;
+  v_buys int;
+  v_sells int;
+BEGIN
+  SELECT * INTO st FROM market_state WHERE market_state.id = 1 FOR UPDATE;
+  SELECT * INTO ex FROM energy_tui_expire_due(p_now);
+  v_buys := st.open_buy_orders - ex.buys;
+  v_sells := st.open_sell_orders - ex.sells;
+  SELECT * INTO o FROM energy_orders e WHERE e.id = p_id;
+  IF NOT o.is_active THEN
+    RAISE EXCEPTION USING ERRCODE = 'ET001', MESSAGE = format(
+      'order %s is already %s: only open orders can be cancelled', p_id,
+      replace(o.status, '_', ' '));
+  END IF;
+  IF o.order_type = 'buy' THEN
+    UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
+      updated_at = p_now WHERE lower(address) = lower(o.trader_address);
+    v_buys := v_buys - 1;
+  ELSE
+    UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
+      - (o.energy_amount - o.filled_amount), updated_at = p_now
+      WHERE lower(address) = lower(o.trader_address);
+    v_sells := v_sells - 1;
+  END IF;
+  UPDATE energy_orders SET status = 'cancelled', is_active = false, watt_reserved = 0,
+    updated_at = p_now, status_reason = left(p_reason, 255) WHERE energy_orders.id = p_id;
+  PERFORM energy_tui_save_counts(p_now, v_buys, v_sells);
+  INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address,
+    event_data, actor, outcome) VALUES (p_now, 'order_cancelled', p_user_id, p_api_key_id,
+    p_ip, '{"order_id": ' || energy_tui_json_text(p_id::text) || ', "remaining": '
+    || energy_tui_json_text((o.energy_amount - o.filled_amount)::text) || ', "side": '
+    || energy_tui_json_text(o.order_type) || '}', p_label, 'success');
+  RETURN QUERY SELECT * FROM energy_orders e WHERE e.id = p_id;
+END $fn$;
+
+-- orders.cancel_all: the rows cancelled (as they are now) with what each held before
+CREATE OR REPLACE FUNCTION energy_tui_cancel_all(p_address text, p_side text,
+  p_reason text, p_now timestamp, p_user_id uuid, p_api_key_id uuid, p_ip text,
+  p_label text)
+RETURNS TABLE (held numeric, id uuid, trader_address text, order_type text,
+  energy_amount numeric, price_per_kwh numeric, filled_amount numeric, status text,
+  time_in_force text, created_at timestamp, expires_at timestamp, watt_reserved numeric,
+  kind text, status_reason text, placed_seq bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  st record;
+  ex record;
+  o record;
+  v_buys int;
+  v_sells int;
+  v_count int := 0;
+  v_ids text[] := '{}';
+  v_watt numeric := 0.00;
+  v_energy numeric := 0.00;
+  v_parts int;
+  k int;
+BEGIN
+  SELECT * INTO st FROM market_state WHERE market_state.id = 1 FOR UPDATE;
+  SELECT * INTO ex FROM energy_tui_expire_due(p_now);
+  v_buys := st.open_buy_orders - ex.buys;
+  v_sells := st.open_sell_orders - ex.sells;
+  FOR o IN SELECT * FROM energy_orders e WHERE e.is_active AND e.trader_address = p_address
+      AND (p_side IS NULL OR e.order_type = p_side) ORDER BY e.seq LOOP
+    IF o.order_type = 'buy' THEN
+      UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
+        updated_at = p_now WHERE lower(address) = lower(o.trader_address);
+      v_buys := v_buys - 1;
+    ELSE
+      UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
+        - (o.energy_amount - o.filled_amount), updated_at = p_now
+        WHERE lower(address) = lower(o.trader_address);
+      v_sells := v_sells - 1;
+    END IF;
+    UPDATE energy_orders SET status = 'cancelled', is_active = false, watt_reserved = 0,
+      updated_at = p_now, status_reason = p_reason WHERE energy_orders.id = o.id;
+    v_count := v_count + 1;
+    v_ids := v_ids || ('''' || o.id::text || '''');  -- audit.encode: str() of a list
+    v_watt := v_watt + o.watt_reserved;
+    IF o.order_type = 'sell' THEN
+      v_energy := v_energy + (o.energy_amount - o.filled_amount);
+    END IF;
+    RETURN QUERY SELECT o.watt_reserved, o.id, o.trader_address::text, o.order_type::text,
+      o.energy_amount, o.price_per_kwh, o.filled_amount, 'cancelled'::text,
+      o.time_in_force::text, o.created_at, o.expires_at, 0.00, o.kind::text, p_reason,
+      o.placed_seq::bigint;
+  END LOOP;
+  -- one audit event per 1,000 ids (a MySQL TEXT holds about 1,600), as in Python
+  v_parts := (v_count + 999) / 1000;
+  FOR k IN 1 .. v_parts LOOP
+    INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address,
+      event_data, actor, outcome) VALUES (p_now, 'order_cancelled', p_user_id,
+      p_api_key_id, p_ip, '{"order_ids": ' || energy_tui_json_text('['
+      || array_to_string(v_ids[(k - 1) * 1000 + 1 : k * 1000], ', ') || ']') || ', "orders": '
+      || v_count || CASE WHEN v_parts > 1 THEN ', "part": '
+        || energy_tui_json_text(k || ' of ' || v_parts) ELSE '' END
+      || ', "released_energy": ' || energy_tui_json_text(v_energy::text)
+      || ', "released_watt": ' || energy_tui_json_text(v_watt::text)
+      || ', "scope": "all", "side": ' || energy_tui_json_text(coalesce(p_side, 'both'))
+      || '}', p_label, 'success');
+  END LOOP;
+  IF v_count > 0 OR ex.buys + ex.sells > 0 THEN
+    PERFORM energy_tui_save_counts(p_now, v_buys, v_sells);
+  END IF;
+END $fn$;
+"""
+
 PLACE = r"""
 CREATE OR REPLACE FUNCTION energy_tui_place_order(
   p_order_id uuid, p_address text, p_side text, p_amount numeric, p_price numeric,
@@ -112,6 +293,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql AS $fn$
 DECLARE
   st record;
+  ex record;
   tr record;
   m record;
   o record;
@@ -238,30 +420,9 @@ BEGIN
   END IF;
 
   -- expire what is due (orders._expire_due), releasing what it holds
-  SELECT MIN(e.expires_at) INTO v_next FROM energy_orders e WHERE e.is_active;
-  IF v_next IS NOT NULL AND v_next <= p_now THEN
-    FOR o IN SELECT e.id, e.trader_address, e.order_type, e.energy_amount, e.filled_amount,
-        e.watt_reserved FROM energy_orders e
-        WHERE e.is_active AND e.expires_at <= p_now ORDER BY e.seq LOOP
-      IF o.order_type = 'buy' THEN
-        UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
-          updated_at = p_now WHERE lower(address) = lower(o.trader_address);
-        v_buys := v_buys - 1;
-      ELSE
-        UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
-          - (o.energy_amount - o.filled_amount), updated_at = p_now
-          WHERE lower(address) = lower(o.trader_address);
-        v_sells := v_sells - 1;
-      END IF;
-      UPDATE energy_orders SET status = 'expired', is_active = false, watt_reserved = 0,
-        updated_at = p_now, status_reason = 'its lifetime ran out (expires_at)'
-        WHERE energy_orders.id = o.id;
-      INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address,
-        event_data, actor, outcome) VALUES (p_now, 'order_expired', NULL, NULL, NULL,
-        '{"order_id": ' || energy_tui_json_text(o.id::text) || ', "trader": '
-        || energy_tui_json_text(o.trader_address) || '}', 'system:expiry', 'success');
-    END LOOP;
-  END IF;
+  SELECT * INTO ex FROM energy_tui_expire_due(p_now);
+  v_buys := v_buys - ex.buys;
+  v_sells := v_sells - ex.sells;
 
   -- the trader, locked
   SELECT * INTO tr FROM prosumers WHERE address = p_address FOR UPDATE;
@@ -686,5 +847,5 @@ def up(database: Database) -> None:
     if backend_of(database) != "postgres":
         return
     cursor = database.cursor()  # no parameters: the texts' % signs are PL/pgSQL's own
-    for text in (HALF_EVEN, DIV_HALF_EVEN, MONEY, PLACE):
+    for text in (HALF_EVEN, DIV_HALF_EVEN, MONEY, EXPIRE, PLACE):
         cursor.execute(text)

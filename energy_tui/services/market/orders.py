@@ -893,6 +893,8 @@ def _expire_due(now: dt.datetime, state: _State) -> int:
 
 def sweep_expired() -> int:
     """Expire due orders now (also done at every placement); return how many."""
+    if server.available():  # PostgreSQL: in one call (migration 0014)
+        return server.sweep(clock.now())
     with db.atomic():
         now = clock.now()
         state = _lock()
@@ -917,6 +919,10 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             "permission_denied", actor, outcome="denied", action="cancel order", order_id=oid
         )
         raise PermissionDenied(f"order {oid} is not yours to cancel")
+    mine = owner.trader_address == actor.prosumer_address
+    by = "cancelled by its owner" if mine else f"cancelled by {actor.username or actor.label}"
+    if server.available():  # PostgreSQL: in one call (migration 0014)
+        return server.cancel(actor, oid, by[:255], clock.now())
     with db.atomic():  # no batch: the model reads below must see every write
         now = clock.now()
         state = _lock()
@@ -938,10 +944,7 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             _ZERO,
             now,
         )
-        mine = row.trader_address == actor.prosumer_address
-        row.status_reason = (
-            "cancelled by its owner" if mine else f"cancelled by {actor.username or actor.label}"
-        )[:255]
+        row.status_reason = by[:255]
         row.save()
         stats.record(now.date(), (), state.open_buys, state.open_sells, now)
         _save_state(state, now)
@@ -1182,6 +1185,8 @@ def cancel_all(actor: Actor, side: str | None = None) -> CancelAll:
     address = own_address(actor)
     if side is not None:
         side = validation.choice(side, "side", ORDER_SIDES)
+    if server.available():  # PostgreSQL: in one call (migration 0014)
+        return server.cancel_all(actor, address, side, _CANCELLED_ALL)
     with db.atomic():
         now = clock.now()
         state = _lock()

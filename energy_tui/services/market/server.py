@@ -18,12 +18,13 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from energy_tui import clock
 from energy_tui.db.connect import backend_of
 from energy_tui.db.failures import cause
 from energy_tui.db.models import db
 from energy_tui.errors import InsufficientFunds, NotFound, ValidationError
 from energy_tui.services.context import Actor
-from energy_tui.services.market.views import Fill, OrderView, PlaceResult
+from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceResult
 
 ENABLED = True
 
@@ -95,11 +96,71 @@ def place(
     return PlaceResult(view, [_fill(row, now) for row in fills])
 
 
-def _call(params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def sweep(now: dt.datetime) -> int:
+    """Expire due orders now (`orders.sweep_expired`); return how many."""
+    return int(_call((now,), "SELECT energy_tui_sweep(%s::timestamp)")[0][0])
+
+
+def cancel(actor: Actor, order_id: uuid.UUID, reason: str, now: dt.datetime) -> OrderView:
+    """Cancel an open order its caller may cancel (`orders.cancel_order`)."""
+    sql = (
+        "SELECT * FROM energy_tui_cancel_order(%s::uuid, %s::text, %s::timestamp, %s::uuid, "
+        "%s::uuid, %s::text, %s::text)"
+    )
+    cursor = _cursor(sql, (order_id, reason, now, *_who(actor)))
+    names = [column[0] for column in cursor.description]
+    return _view(dict(zip(names, cursor.fetchone(), strict=True)))
+
+
+def cancel_all(actor: Actor, address: str, side: str | None, reason: str) -> CancelAll:
+    """Cancel every open order of `address` (of one side), as `orders.cancel_all`."""
+    sql = (
+        "SELECT * FROM energy_tui_cancel_all(%s::text, %s::text, %s::text, %s::timestamp, "
+        "%s::uuid, %s::uuid, %s::text, %s::text)"
+    )
+    cursor = _cursor(sql, (address, side, reason, clock.now(), *_who(actor)))
+    names = [column[0] for column in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    watt, energy = Decimal("0.00"), Decimal("0.00")
+    for row in rows:
+        watt += row["held"]
+        if row["order_type"] == "sell":
+            energy += row["energy_amount"] - row["filled_amount"]
+    return CancelAll([_view(row) for row in rows], watt, energy)
+
+
+def _who(actor: Actor) -> tuple[Any, ...]:
+    return actor.user_id, actor.api_key_id, actor.ip_address, actor.label[:100]
+
+
+def _view(row: dict[str, Any]) -> OrderView:
+    return OrderView(
+        row["id"],
+        row["trader_address"],
+        row["order_type"],
+        row["energy_amount"],
+        row["price_per_kwh"],
+        row["filled_amount"],
+        row["status"],
+        row["time_in_force"],
+        row["created_at"],
+        row["expires_at"],
+        row["watt_reserved"],
+        row["kind"] or "limit",
+        row["status_reason"],
+        placed_seq=int(row["placed_seq"] or 0),
+    )
+
+
+def _call(params: tuple[Any, ...], sql: str = _PLACE) -> list[tuple[Any, ...]]:
+    return list(_cursor(sql, params).fetchall())
+
+
+def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
     """One statement: in autocommit when no transaction is open (its own transaction,
     one round trip), else inside the caller's."""
     try:
-        return list(db.execute_sql(_PLACE, params).fetchall())
+        return db.execute_sql(sql, params)
     except Exception as exc:
         domain = _domain_error(exc)
         if domain is None:
