@@ -289,7 +289,8 @@ RETURNS TABLE (
   row_kind text, id uuid, status text, amount numeric, price numeric, filled numeric,
   reserved numeric, reason text, seq bigint, expires_at timestamp,
   buy_order_id uuid, sell_order_id uuid, buyer_address text, seller_address text,
-  total numeric, fee numeric, buyer_total numeric, taker_side text)
+  total numeric, fee numeric, buyer_total numeric, taker_side text,
+  lock_wait double precision)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   st record;
@@ -368,9 +369,12 @@ DECLARE
   c_trades bigint; c_first bigint; c_last bigint;
   c_new boolean;
   v_data text;
+  v_waited double precision;
 BEGIN
   -- the market lock, the counters and the rules (sql.lock_state)
   SELECT * INTO st FROM market_state WHERE market_state.id = 1 FOR UPDATE;
+  -- how long the lock took (the benchmarks' share of time waiting on it)
+  v_waited := extract(epoch FROM clock_timestamp() - statement_timestamp());
   v_buys := st.open_buy_orders;
   v_sells := st.open_sell_orders;
   v_order_seq := st.order_seq;
@@ -834,11 +838,11 @@ BEGIN
       CASE WHEN buying THEN fills_maker[i] ELSE p_order_id END,
       CASE WHEN buying THEN p_address ELSE fills_maker_trader[i] END,
       CASE WHEN buying THEN fills_maker_trader[i] ELSE p_address END,
-      fills_total[i], fills_fee[i], fills_total[i] + fills_fee[i], p_side;
+      fills_total[i], fills_fee[i], fills_total[i] + fills_fee[i], p_side, NULL::float8;
   END LOOP;
   RETURN QUERY SELECT 'order'::text, p_order_id, v_status, p_amount, v_price, v_filled,
     v_reserved, v_reason, v_order_seq, v_expires, NULL::uuid, NULL::uuid, NULL::text,
-    NULL::text, NULL::numeric, NULL::numeric, NULL::numeric, NULL::text;
+    NULL::text, NULL::numeric, NULL::numeric, NULL::numeric, NULL::text, v_waited;
 END $fn$;
 """
 
