@@ -12,7 +12,9 @@ mirror `market.money` (half-even to the cent for a trade's value, never below a 
 the fee rounded UP to the cent), and tests/test_pg_function_differential.py runs
 random sequences through both and requires the same rows. Refusals are raised with
 SQLSTATEs of class `ET` and the Python message, mapped back to the same domain errors
-(`market.server.ERRORS`). SQLite and MySQL have no such function: nothing to do there.
+(`market.server.ERRORS`). Cancel, cancel-all and the sweep get one function each as well
+(`energy_tui_cancel_order`, `energy_tui_cancel_all`, `energy_tui_sweep`); amend stays in
+Python. SQLite and MySQL have no such functions: nothing to do there.
 The schema is forward-only (no downgrade); `CREATE OR REPLACE` makes a later step able
 to change the function in place.
 """

@@ -6,6 +6,11 @@ Inside it, the prosumers touched are loaded once into a `Ledger`, changed in exa
 Decimal arithmetic and written back once. The statements are the fixed texts of
 `market.sql`, so a placement costs about a dozen cheap statements however many
 fills it makes.
+
+On PostgreSQL, placing, cancelling, cancelling all and the sweep run instead as one
+call of a server function each (`market.server`, migration 0014), which applies these
+same rules; tests/test_pg_function_differential.py holds the two equal. Amendments
+run here on every backend.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""PostgreSQL: a placement as one call of the server's `energy_tui_place_order`.
+"""PostgreSQL: a placement (and a cancel, a cancel-all, the sweep) as one call of a
+server function.
 
-Migration 0014 installs the function; it runs the whole of `orders.place_order` (the
-market lock, expiry, the self-cross rule, the hold, matching, settlement, fee, trades,
-audit, statistics, candles, the change marker) in the database. Outside a caller's
-transaction the call is one statement in autocommit: one round trip, and the market
-lock is released when the statement ends. Its refusals come back as SQLSTATEs of
+Migration 0014 installs the functions. `energy_tui_place_order` runs the whole of
+`orders.place_order` (the market lock, expiry, the self-cross rule, the hold, matching,
+settlement, fee, trades, audit, statistics, candles, the change marker) in the
+database; `energy_tui_cancel_order`, `energy_tui_cancel_all` and `energy_tui_sweep` do
+the same for `orders.cancel_order` (once its permission checks passed here),
+`cancel_all` and `sweep_expired`. Outside a caller's transaction a call is one
+statement in autocommit: one round trip, and the market lock is released when the
+statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
 
 `ENABLED` turns it off (the Python path then runs on PostgreSQL too): the
