@@ -227,9 +227,11 @@ def _run(
         placed: list[uuid.UUID] = []
         answers = [_step(step, actors, placed, moment) for step in case["steps"]]
         seqs = _placed_seqs(database)
+        rows = _named(_rows(database), seqs)
+        rows["audit"] = _expiries_in_order(rows["audit"])
         return {
             "answers": [_named(answer, seqs) for answer in answers],
-            "rows": _named(_rows(database), seqs),
+            "rows": rows,
             "problems": invariants.check(),
         }
 
@@ -360,6 +362,24 @@ def _rows(database: peewee.Database) -> dict[str, Any]:
     ).fetchall()
     found["audit"] = [(*row[:5], _audit_data(row[5]), *row[6:]) for row in audit]
     return found
+
+
+def _expiries_in_order(audit: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The audit trail with each run of `order_expired` events of one moment sorted:
+    the Python path expires the due orders in the order the database returns them (its
+    statement has no ORDER BY), the function by seq; which orders expired, and when,
+    is what both must agree on."""
+    result: list[tuple[Any, ...]] = []
+    run: list[tuple[Any, ...]] = []
+    for row in [*audit, None]:
+        if row is not None and row[1] == "order_expired" and (not run or run[0][0] == row[0]):
+            run.append(row)
+            continue
+        result += sorted(run, key=repr)
+        run = [row] if row is not None and row[1] == "order_expired" else []
+        if row is not None and not run:
+            result.append(row)
+    return result
 
 
 def _audit_data(text: str) -> Any:
