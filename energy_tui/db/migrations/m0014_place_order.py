@@ -15,6 +15,7 @@ SQLSTATEs of class `ET` and the Python message, mapped back to the same domain e
 (`market.server.ERRORS`). Cancel, cancel-all and the sweep get one function each as well
 (`energy_tui_cancel_order`, `energy_tui_cancel_all`, `energy_tui_sweep`); amend stays in
 Python. SQLite and MySQL have no such functions: nothing to do there.
+It needs PostgreSQL 13 or later (`gen_random_uuid`, `trim_scale`).
 The schema is forward-only (no downgrade); `CREATE OR REPLACE` makes a later step able
 to change the function in place.
 """
