@@ -49,3 +49,18 @@ def test_refusals_keep_their_message_and_field(backend):
         "amount",
     )
     assert snapshot() == before
+
+
+def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(backend):
+    alice = trader("alice", watt="10", energy="1")
+    bob = trader("bob", watt="10")
+
+    with backend.database.atomic():
+        with pytest.raises(InsufficientFunds):
+            place(alice, "sell", "5", "0.1000")
+        resting = place(alice, "sell", "1", "0.1000")
+        bought = place(bob, "buy", "1", "0.1000")
+
+    assert resting.order.status == "open"
+    assert bought.order.status == "filled"
+    assert [f.sell_order_id for f in bought.fills] == [resting.order.id]

@@ -162,7 +162,16 @@ def _call(params: tuple[Any, ...], sql: str = _PLACE) -> list[tuple[Any, ...]]:
 
 def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
     """One statement: in autocommit when no transaction is open (its own transaction,
-    one round trip), else inside the caller's."""
+    one round trip), else in a savepoint of the caller's, so that a refusal undoes only
+    this call and leaves the caller's transaction usable (as a refusal of the Python
+    path does)."""
+    if db.in_transaction():
+        with db.atomic():
+            return _execute(sql, params)
+    return _execute(sql, params)
+
+
+def _execute(sql: str, params: tuple[Any, ...]) -> Any:
     try:
         return db.execute_sql(sql, params)
     except Exception as exc:
