@@ -8,8 +8,9 @@ orders on both sides around a mid price; incoming prices straddle the mid so tha
 half of them trade. benchmarks/floor.py's raw-driver matcher places the same workload in
 the same run; the two alternate over --repeat rounds, each on a fresh database, and the
 medians are compared. Reported: aggregate orders/s, p50/p99 latency per order, the share
-of the writers' time spent taking the market lock (SQLite: BEGIN IMMEDIATE; PostgreSQL
-and MySQL: the round trip that locks `market_state` and brings the first reads), and
+of the writers' time spent taking the market lock (SQLite: BEGIN IMMEDIATE; MySQL: the
+round trip that locks `market_state` and brings the first reads; PostgreSQL: the wait
+inside the placement function, as it reports it), and
 client CPU per order (on SQLite this includes the engine's work).
 
 On a server URL, the database named `bench_scale` (or --name) is created for each round
@@ -60,6 +61,19 @@ class AppPlacer(Placer):
                     placer.lock_wait += time.perf_counter() - t0
 
             database.begin = timed_begin
+            return
+        from energy_tui.services.market import server
+
+        if server.available():  # one call: the function says how long its lock took
+            call = server._call
+
+            def timed_call(*args: Any, **kwargs: Any) -> Any:
+                rows = call(*args, **kwargs)
+                if len(args) == 1 and not kwargs:  # a placement (not a sweep)
+                    placer.lock_wait += float(rows[-1][-1] or 0)
+                return rows
+
+            server._call = timed_call
             return
         read_together = orders.read_together
 

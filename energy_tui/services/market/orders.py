@@ -6,6 +6,11 @@ Inside it, the prosumers touched are loaded once into a `Ledger`, changed in exa
 Decimal arithmetic and written back once. The statements are the fixed texts of
 `market.sql`, so a placement costs about a dozen cheap statements however many
 fills it makes.
+
+On PostgreSQL, placing, cancelling, cancelling all and the sweep run instead as one
+call of a server function each (`market.server`, migration 0014), which applies these
+same rules; tests/test_pg_function_differential.py holds the two equal. Amendments
+run here on every backend.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from energy_tui.errors import (
 )
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
-from energy_tui.services.market import stats
+from energy_tui.services.market import server, stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
@@ -349,6 +354,19 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     address = own_address(actor)
     if request.kind == "limit" and request.price is None:
         raise ValidationError("a limit order needs a price", field="price")
+    if server.available():  # PostgreSQL: the same rules, in one call (migration 0014)
+        return server.place(
+            actor,
+            address,
+            new_id(),
+            request.side,
+            request.amount,
+            request.price,
+            request.time_in_force,
+            request.expires_at,
+            request.kind,
+            clock.now(),
+        )
     # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
     # the writes, releasing the market lock as they land.
     own_transaction = db.transaction_depth() == 0
@@ -923,6 +941,8 @@ def _expire_due(now: dt.datetime, state: _State) -> int:
 
 def sweep_expired() -> int:
     """Expire due orders now (also done at every placement); return how many."""
+    if server.available():  # PostgreSQL: in one call (migration 0014)
+        return server.sweep(clock.now())
     with db.atomic():
         now = clock.now()
         state = _lock()
@@ -947,6 +967,10 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             "permission_denied", actor, outcome="denied", action="cancel order", order_id=oid
         )
         raise PermissionDenied(f"order {oid} is not yours to cancel")
+    mine = owner.trader_address == actor.prosumer_address
+    by = "cancelled by its owner" if mine else f"cancelled by {actor.username or actor.label}"
+    if server.available():  # PostgreSQL: in one call (migration 0014)
+        return server.cancel(actor, oid, by[:255], clock.now())
     with db.atomic():  # no batch: the model reads below must see every write
         now = clock.now()
         state = _lock()
@@ -968,10 +992,7 @@ def cancel_order(actor: Actor, order_id: str | uuid.UUID) -> OrderView:
             _ZERO,
             now,
         )
-        mine = row.trader_address == actor.prosumer_address
-        row.status_reason = (
-            "cancelled by its owner" if mine else f"cancelled by {actor.username or actor.label}"
-        )[:255]
+        row.status_reason = by[:255]
         row.save()
         stats.record(now.date(), (), state.open_buys, state.open_sells, now)
         _save_state(state, now)
@@ -1219,6 +1240,8 @@ def cancel_all(
     address = own_address(actor)
     if side is not None:
         side = validation.choice(side, "side", ORDER_SIDES)
+    if server.available():  # PostgreSQL: in one call (migration 0014)
+        return server.cancel_all(actor, address, side, _CANCELLED_ALL)
     with db.atomic():
         now = clock.now()
         state = _lock()

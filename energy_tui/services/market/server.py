@@ -1,0 +1,212 @@
+"""PostgreSQL: a placement (and a cancel, a cancel-all, the sweep) as one call of a
+server function.
+
+Migration 0014 installs the functions. `energy_tui_place_order` runs the whole of
+`orders.place_order` (the market lock, expiry, the self-cross rule, the hold, matching,
+settlement, fee, trades, audit, statistics, candles, the change marker) in the
+database; `energy_tui_cancel_order`, `energy_tui_cancel_all` and `energy_tui_sweep` do
+the same for `orders.cancel_order` (once its permission checks passed here),
+`cancel_all` and `sweep_expired`. Outside a caller's transaction a call is one
+statement in autocommit: one round trip, and the market lock is released when the
+statement ends. Its refusals come back as SQLSTATEs of
+class ET with the message the Python path gives, raised here as the same errors.
+
+`ENABLED` turns it off (the Python path then runs on PostgreSQL too): the
+differential test compares the two, the benchmarks can measure both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from energy_tui import clock
+from energy_tui.db.connect import backend_of
+from energy_tui.db.failures import cause
+from energy_tui.db.models import db
+from energy_tui.errors import InsufficientFunds, NotFound, ValidationError
+from energy_tui.services.context import Actor
+from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceResult
+
+ENABLED = True
+
+# SQLSTATE raised by the function -> the error the Python path raises
+ERRORS: dict[str, type[ValidationError]] = {
+    "ET001": ValidationError,
+    "ET002": InsufficientFunds,
+    "ET004": NotFound,
+}
+
+_PLACE = (
+    "SELECT * FROM energy_tui_place_order(%s::uuid, %s::text, %s::text, %s::numeric, "
+    "%s::numeric, %s::text, %s::timestamp, %s::text, %s::timestamp, %s::uuid, %s::uuid, "
+    "%s::text, %s::text)"
+)
+
+
+def available() -> bool:
+    """Whether placements go to the server's function here (PostgreSQL)."""
+    return ENABLED and backend_of(db) == "postgres"
+
+
+def place(
+    actor: Actor,
+    address: str,
+    order_id: uuid.UUID,
+    side: str,
+    amount: Decimal,
+    price: Decimal | None,
+    tif: str,
+    expires_at: dt.datetime | None,
+    kind: str,
+    now: dt.datetime,
+) -> PlaceResult:
+    """Place one order by the server's function; the result as `place_order`'s."""
+    params = (
+        order_id,
+        address,
+        side,
+        amount,
+        price,
+        tif,
+        expires_at,
+        kind,
+        now,
+        actor.user_id,
+        actor.api_key_id,
+        actor.ip_address,
+        actor.label[:100],
+    )
+    rows = _call(params)
+    *fills, order = rows
+    view = OrderView(
+        order[1],
+        address,
+        side,
+        order[3],
+        order[4],
+        order[5],
+        order[2],
+        tif,
+        now,
+        order[9],
+        order[6],
+        kind,
+        order[7],
+        placed_seq=int(order[8]),
+    )
+    return PlaceResult(view, [_fill(row, now) for row in fills])
+
+
+def sweep(now: dt.datetime) -> int:
+    """Expire due orders now (`orders.sweep_expired`); return how many."""
+    return int(_call((now,), "SELECT energy_tui_sweep(%s::timestamp)")[0][0])
+
+
+def cancel(actor: Actor, order_id: uuid.UUID, reason: str, now: dt.datetime) -> OrderView:
+    """Cancel an open order its caller may cancel (`orders.cancel_order`)."""
+    sql = (
+        "SELECT * FROM energy_tui_cancel_order(%s::uuid, %s::text, %s::timestamp, %s::uuid, "
+        "%s::uuid, %s::text, %s::text)"
+    )
+    cursor = _cursor(sql, (order_id, reason, now, *_who(actor)))
+    names = [column[0] for column in cursor.description]
+    return _view(dict(zip(names, cursor.fetchone(), strict=True)))
+
+
+def cancel_all(actor: Actor, address: str, side: str | None, reason: str) -> CancelAll:
+    """Cancel every open order of `address` (of one side), as `orders.cancel_all`."""
+    sql = (
+        "SELECT * FROM energy_tui_cancel_all(%s::text, %s::text, %s::text, %s::timestamp, "
+        "%s::uuid, %s::uuid, %s::text, %s::text)"
+    )
+    cursor = _cursor(sql, (address, side, reason, clock.now(), *_who(actor)))
+    names = [column[0] for column in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    watt, energy = Decimal("0.00"), Decimal("0.00")
+    for row in rows:
+        watt += row["held"]
+        if row["order_type"] == "sell":
+            energy += row["energy_amount"] - row["filled_amount"]
+    return CancelAll([_view(row) for row in rows], watt, energy)
+
+
+def _who(actor: Actor) -> tuple[Any, ...]:
+    return actor.user_id, actor.api_key_id, actor.ip_address, actor.label[:100]
+
+
+def _view(row: dict[str, Any]) -> OrderView:
+    return OrderView(
+        row["id"],
+        row["trader_address"],
+        row["order_type"],
+        row["energy_amount"],
+        row["price_per_kwh"],
+        row["filled_amount"],
+        row["status"],
+        row["time_in_force"],
+        row["created_at"],
+        row["expires_at"],
+        row["watt_reserved"],
+        row["kind"] or "limit",
+        row["status_reason"],
+        placed_seq=int(row["placed_seq"] or 0),
+    )
+
+
+def _call(params: tuple[Any, ...], sql: str = _PLACE) -> list[tuple[Any, ...]]:
+    return list(_cursor(sql, params).fetchall())
+
+
+def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
+    """One statement: in autocommit when no transaction is open (its own transaction,
+    one round trip), else in a savepoint of the caller's, so that a refusal undoes only
+    this call and leaves the caller's transaction usable (as a refusal of the Python
+    path does)."""
+    if db.in_transaction():
+        with db.atomic():
+            return _execute(sql, params)
+    return _execute(sql, params)
+
+
+def _execute(sql: str, params: tuple[Any, ...]) -> Any:
+    try:
+        return db.execute_sql(sql, params)
+    except Exception as exc:
+        domain = _domain_error(exc)
+        if domain is None:
+            raise
+        raise domain from None
+
+
+def _domain_error(exc: BaseException) -> ValidationError | None:
+    # Peewee's wrapper keeps the driver's error as its first argument
+    first = exc.args[0] if exc.args else None
+    error = first if isinstance(first, BaseException) else cause(exc)
+    kind = ERRORS.get(getattr(error, "sqlstate", None) or "")
+    if kind is None:
+        return None
+    diag = getattr(error, "diag", None)
+    message = getattr(diag, "message_primary", None) or str(error)
+    field = getattr(diag, "message_hint", None) or None
+    return kind(message, field=field)
+
+
+def _fill(row: tuple[Any, ...], now: dt.datetime) -> Fill:
+    return Fill(
+        row[1],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        row[3],
+        row[4],
+        row[14],
+        row[15],
+        row[16],
+        row[17],
+        now,
+        int(row[8]),
+    )

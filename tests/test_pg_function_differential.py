@@ -1,0 +1,409 @@
+"""PostgreSQL's placement function obeys the same rules as the Python matcher (issue 13).
+
+The same random sequence (orders of every type and side at prices and amounts on the
+rules' edges, cancels, amendments, cancel-alls, clock jumps past expiries, sweeps,
+under random fee rates, minimum values and price bands) runs twice on two fresh
+PostgreSQL databases: once through the Python path (`server.ENABLED = False`) and once
+through `energy_tui_place_order`. Both must answer every step alike (the same result
+or the same refusal, message included) and end with the same rows: orders, trades,
+balances, holds, statistics, candles, the market's counters and the audit trail.
+
+Both sides run on PostgreSQL so that the storage (NUMERIC columns, timestamps) is the
+same and only the two implementations differ; SQLite against the function would mix
+in a backend's own differences. Order ids are compared by their placement sequence
+(the Python path draws new UUIDs for trades, the server its own). Placement, cancel,
+cancel-all and the sweep run on the server; amendments take the Python path on both
+sides (they are here as what moves the book between the others).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import peewee
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from energy_tui import clock
+from energy_tui.db import migrations
+from energy_tui.db.models import db
+from energy_tui.errors import EnergyError
+from energy_tui.services.context import Actor
+from energy_tui.services.market import (
+    amend_order,
+    cancel_all,
+    cancel_order,
+    invariants,
+    place_order,
+    server,
+    sweep_expired,
+)
+from energy_tui.services.market.orders import OrderRequest
+from tests import backends
+from tests.clock_support import START
+from tests.market_support import trader
+
+TRADERS = ("ann", "bob", "cy")
+AMOUNTS = ["0.01", "0.05", "0.13", "0.99", "1.00", "1.25", "1.35", "5.00", "7.77"]
+PRICES = ["0.0001", "0.0099", "0.0999", "0.1000", "0.1001", "0.1234", "0.3333", "1.0000"]
+WATT = ["0.05", "0.50", "3.00", "40.00"]
+ENERGY = ["0.50", "3.00", "20.00"]
+
+
+@pytest.fixture(scope="module")
+def two_databases() -> Iterator[tuple[peewee.Database, peewee.Database]]:
+    base = backends.server_url_or_skip("postgres")
+    names = [f"energy_tui_diff_{os.getpid()}_{side}" for side in ("py", "fn")]
+    bound = []
+    for name in names:
+        database = backends.bind(backends.create_private_database(base, name))
+        with database.connection_context():
+            migrations.migrate(database)
+        bound.append(database)
+    yield bound[0], bound[1]
+    for database, name in zip(bound, names, strict=True):
+        database.close_all()
+        backends.drop_private_database(base, name)
+
+
+AROUND = ["0.0999", "0.1000", "0.1001", "0.1234"]  # where buys and sells cross
+order_step = st.tuples(
+    st.just("place"),
+    st.sampled_from(TRADERS),
+    st.sampled_from(["buy", "sell"]),
+    st.one_of(st.sampled_from(["1.00", "1.25", "1.35", "5.00"]), st.sampled_from(AMOUNTS)),
+    st.one_of(st.sampled_from(AROUND), st.sampled_from([*PRICES, None])),
+    st.sampled_from(["gtc", "gtc", "gtc", "ioc", "fok"]),
+    st.sampled_from([False, False, True]),  # a market order (the price its cap; None: default)
+    st.sampled_from([None, None, 30, 90]),  # minutes to live
+)
+other_step = st.one_of(
+    st.tuples(st.just("cancel"), st.integers(0, 30)),
+    st.tuples(
+        st.just("amend"),
+        st.integers(0, 30),
+        st.sampled_from([None, *AROUND, *PRICES]),
+        st.sampled_from([None, *AMOUNTS]),
+    ),
+    st.tuples(st.just("cancel_all"), st.sampled_from(TRADERS), st.sampled_from([None, "buy"])),
+    st.tuples(st.just("jump"), st.sampled_from([5, 31, 61, 24 * 60 + 1])),
+    st.tuples(st.just("sweep")),
+)
+# mostly orders, each maybe followed by another kind of step
+steps = st.lists(
+    st.tuples(order_step, st.one_of(st.none(), st.none(), other_step)), min_size=6, max_size=16
+).map(lambda pairs: [step for pair in pairs for step in pair if step is not None])
+scenario = st.fixed_dictionaries(
+    {
+        "fee": st.sampled_from(["0.0500", "0", "0.0333", "0.2000"]),
+        "minimum": st.sampled_from(["0.01", "0.05"]),
+        "band": st.sampled_from(["20.00", "0", "12.50"]),
+        "ttl": st.sampled_from([24, 1, 0]),
+        "wallets": st.lists(
+            st.tuples(st.sampled_from(WATT[::-1]), st.sampled_from(ENERGY[::-1])),
+            min_size=3,
+            max_size=3,
+        ),
+        "steps": steps,
+    }
+)
+
+
+def _order(name: str, side: str, amount: str, price: str | None, tif: str = "gtc", **more: Any):
+    market, minutes = more.get("market", False), more.get("minutes")
+    return ("place", name, side, amount, price, tif, market, minutes)
+
+
+# Every path once, whatever hypothesis draws: resting, partial and full fills on both
+# sides, a maker that cannot pay its cent, IOC, FOK filled and killed, market orders
+# with and without a cap, expiry on the way, an amendment that trades, a cancel-all.
+EVERY_PATH: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 1,
+    "wallets": [("0.50", "20.00"), ("40.00", "20.00"), ("3.00", "0.50")],
+    "steps": [
+        _order("ann", "buy", "1.25", "0.1000"),  # rests; ann can hardly pay more
+        _order("bob", "sell", "0.99", "0.1000"),  # partial fill of ann's buy
+        _order("bob", "sell", "5.00", "0.0999"),  # fills ann's rest; rests
+        _order("cy", "buy", "1.35", "0.1234", "ioc"),
+        _order("cy", "buy", "7.77", "0.1001", "fok"),  # killed
+        _order("cy", "buy", "0.13", None, "ioc", market=True),  # default cap
+        _order("ann", "sell", "3.00", "0.1234", minutes=30),
+        ("jump", 31),
+        _order("cy", "buy", "1.00", "0.3333", "fok"),  # ann's sell expired on the way
+        _order("bob", "buy", "1.35", "0.0999", minutes=90),
+        _order("ann", "sell", "7.77", "0.0999", "ioc", market=True),
+        _order("ann", "buy", "5.00", "0.0999"),
+        ("amend", 11, "0.1234", None),
+        _order("cy", "sell", "0.50", "0.0001", "gtc", market=True),
+        ("cancel_all", "bob", None),
+        ("jump", 61),
+        ("sweep",),
+        _order("bob", "buy", "1.00", "1.0000", "fok"),
+    ],
+}
+
+# A buyer on the book that cannot pay its rounding cent, a capped market buy held out
+# by per-trade fees, a buy sweeping three levels, a market sell at the default cap.
+CENTS: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("0.04", "0.50"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("ann", "buy", "0.30", "0.1000"),  # holds 0.04: three fills cost 0.06
+        _order("bob", "sell", "0.10", "0.1000"),
+        _order("bob", "sell", "0.10", "0.1000"),
+        _order("cy", "sell", "0.10", "0.1000"),  # ann cannot pay: cancelled; cy's rests
+        _order("cy", "sell", "0.10", "0.1000"),
+        _order("cy", "sell", "0.10", "0.1000"),
+        _order("bob", "buy", "0.30", "0.1000", "ioc", market=True),  # held out
+        _order("bob", "buy", "0.30", "0.1000", "fok", market=True),  # killed
+        _order("cy", "sell", "1.00", "0.1234"),
+        _order("cy", "sell", "1.00", "0.1100"),
+        _order("bob", "buy", "2.50", "0.2000"),  # three levels, rests
+        _order("ann", "sell", "0.40", None, "ioc", market=True),  # default cap
+        _order("bob", "buy", "0.50", "0.1300", "fok"),
+        ("cancel", 10),  # bob's partly filled buy
+        ("cancel", 10),  # refused: already cancelled
+        ("cancel_all", "cy", "buy"),  # none
+        _order("cy", "sell", "0.50", "0.3333", minutes=30),
+        ("jump", 31),
+        ("sweep",),
+    ],
+}
+
+
+@settings(
+    max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@example(case=dict(EVERY_PATH, fee="0.0500"))
+@example(case=dict(CENTS, fee="0.0500"))
+@example(case=dict(EVERY_PATH, fee="0", band="0", ttl=0))
+@given(case=scenario)
+def test_server_function_places_exactly_as_the_python_path(
+    two_databases: tuple[peewee.Database, peewee.Database],
+    case: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    python_db, function_db = two_databases
+    monkeypatch.setattr(server, "ENABLED", False)
+    by_python = _run(python_db, case, monkeypatch)
+    monkeypatch.setattr(server, "ENABLED", True)
+    by_function = _run(function_db, case, monkeypatch)
+    assert by_function["answers"] == by_python["answers"]
+    assert by_function["rows"] == by_python["rows"]
+    assert by_function["problems"] == by_python["problems"] == []
+
+
+def _run(
+    database: peewee.Database, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    moment = [START]
+    monkeypatch.setattr(clock, "now", lambda: moment[0])
+    db.initialize(database)
+    with database.connection_context():
+        backends.empty_tables(database, "postgres")
+        database.execute_sql(
+            "UPDATE market_state SET grid_fee_rate = %s, min_order_value = %s, "
+            "price_band_percent = %s, order_ttl_hours = %s WHERE id = 1",
+            (Decimal(case["fee"]), Decimal(case["minimum"]), Decimal(case["band"]), case["ttl"]),
+        )
+        actors = {
+            name: trader(name, watt=watt, energy=energy)
+            for name, (watt, energy) in zip(TRADERS, case["wallets"], strict=True)
+        }
+        placed: list[uuid.UUID] = []
+        answers = [_step(step, actors, placed, moment) for step in case["steps"]]
+        seqs = _placed_seqs(database)
+        rows = _named(_rows(database), seqs)
+        rows["audit"] = _expiries_in_order(rows["audit"])
+        return {
+            "answers": [_named(answer, seqs) for answer in answers],
+            "rows": rows,
+            "problems": invariants.check(),
+        }
+
+
+def _step(
+    step: tuple[Any, ...],
+    actors: dict[str, Actor],
+    placed: list[uuid.UUID],
+    moment: list[dt.datetime],
+) -> Any:
+    kind = step[0]
+    try:
+        if kind == "place":
+            _, name, side, amount, price, tif, market, minutes = step
+            if not market and price is None:
+                price = "0.1000"
+            request = OrderRequest(
+                side,
+                Decimal(amount),
+                Decimal(price) if price is not None else None,
+                "ioc" if market and tif == "gtc" else tif,
+                moment[0] + dt.timedelta(minutes=minutes) if minutes else None,
+                "market" if market else "limit",
+            )
+            result = place_order(actors[name], request)
+            placed.append(result.order.id)
+            return ("placed", _view(result.order), [_fill(f) for f in result.fills])
+        if kind == "jump":
+            moment[0] += dt.timedelta(minutes=step[1])
+            return ("now", moment[0])
+        if kind == "sweep":
+            return ("swept", sweep_expired())
+        if not placed and kind in ("cancel", "amend"):
+            return ("nothing",)
+        if kind == "cancel":
+            order = placed[step[1] % len(placed)]
+            owner = _owner(order, actors)
+            return ("cancelled", _view(cancel_order(owner, order)))
+        if kind == "amend":
+            order = placed[step[1] % len(placed)]
+            result = amend_order(
+                _owner(order, actors), order, price=step[2], amount=step[3], confirmed=True
+            )
+            return ("amended", _view(result.order), [_fill(f) for f in result.fills])
+        done = cancel_all(actors[step[1]], step[2])
+        return ("cancel_all", done.count, done.released_watt, done.released_energy)
+    except EnergyError as exc:
+        return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None))
+
+
+def _owner(order: uuid.UUID, actors: dict[str, Actor]) -> Actor:
+    row = db.execute_sql(
+        "SELECT trader_address FROM energy_orders WHERE id = %s", (order,)
+    ).fetchone()
+    return actors[row[0]]
+
+
+def _view(view: Any) -> tuple[Any, ...]:
+    return (
+        view.id,
+        view.trader_address,
+        view.side,
+        view.amount,
+        view.price,
+        view.filled,
+        view.status,
+        view.time_in_force,
+        view.created_at,
+        view.expires_at,
+        view.watt_reserved,
+        view.kind,
+        view.reason,
+        view.placed_seq,
+    )
+
+
+def _fill(fill: Any) -> tuple[Any, ...]:
+    return (
+        "trade",  # its id is the implementation's own
+        fill.buy_order_id,
+        fill.sell_order_id,
+        fill.buyer_address,
+        fill.seller_address,
+        fill.amount,
+        fill.price,
+        fill.total,
+        fill.fee,
+        fill.buyer_total,
+        fill.taker_side,
+        fill.executed_at,
+        fill.seq,
+    )
+
+
+_TABLES = {
+    "prosumers": "address",
+    "energy_orders": "placed_seq",
+    "energy_trades": "seq",
+    "market_statistics": "date",
+    "market_candles": "seconds, bucket_start",
+    "market_state": "id",
+}
+_UNCOMPARED = {
+    "energy_trades": ("id",),
+    "market_statistics": ("id",),
+    "market_candles": ("id",),
+    # The Python path writes back every account it loaded, changed or not: a capped
+    # market buy that stops before a maker it had loaded bumps that maker's (and the fee
+    # receiver's) updated_at without changing a balance; the function touches only the
+    # accounts it changes. Every balance column is compared.
+    "prosumers": ("updated_at",),
+}
+
+
+def _rows(database: peewee.Database) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for table, order in _TABLES.items():
+        cursor = database.execute_sql(f"SELECT * FROM {table} ORDER BY {order}")
+        names = [column[0] for column in cursor.description]
+        skip = _UNCOMPARED.get(table, ())
+        found[table] = [
+            {k: v for k, v in zip(names, row, strict=True) if k not in skip}
+            for row in cursor.fetchall()
+        ]
+    audit = database.execute_sql(
+        "SELECT created_at, event_type, user_id, api_key_id, ip_address, event_data, actor, "
+        "outcome FROM audit_logs WHERE event_type LIKE 'order%%' ORDER BY id"
+    ).fetchall()
+    found["audit"] = [(*row[:5], _audit_data(row[5]), *row[6:]) for row in audit]
+    return found
+
+
+def _expiries_in_order(audit: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The audit trail with each run of `order_expired` events of one moment sorted:
+    the Python path expires the due orders in the order the database returns them (its
+    statement has no ORDER BY), the function by seq; which orders expired, and when,
+    is what both must agree on."""
+    result: list[tuple[Any, ...]] = []
+    run: list[tuple[Any, ...]] = []
+    for row in [*audit, None]:
+        if row is not None and row[1] == "order_expired" and (not run or run[0][0] == row[0]):
+            run.append(row)
+            continue
+        result += sorted(run, key=repr)
+        run = [row] if row is not None and row[1] == "order_expired" else []
+        if row is not None and not run:
+            result.append(row)
+    return result
+
+
+def _audit_data(text: str) -> Any:
+    data = json.loads(text)
+    data.pop("trade_id", None)  # the implementation's own
+    return data
+
+
+def _placed_seqs(database: peewee.Database) -> dict[str, int]:
+    rows = database.execute_sql("SELECT id, placed_seq FROM energy_orders").fetchall()
+    return {str(oid): int(seq) for oid, seq in rows}
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _named(value: Any, seqs: dict[str, int]) -> Any:
+    """`value` with every order id replaced by the order's placement sequence."""
+    if isinstance(value, uuid.UUID):
+        return ("order", seqs.get(str(value), "?"))
+    if isinstance(value, str):
+        return _UUID.sub(lambda m: f"order#{seqs.get(m.group(0), '?')}", value)
+    if isinstance(value, dict):
+        return {k: _named(v, seqs) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_named(v, seqs) for v in value)
+    return value
