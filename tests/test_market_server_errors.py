@@ -4,10 +4,14 @@ that `market.server` turns back into the Python path's errors (issue 13)."""
 
 from __future__ import annotations
 
+import types
+
+import peewee
 import pytest
 
 from energy_tui.errors import InsufficientFunds, NotFound, ValidationError
 from energy_tui.services.context import Actor
+from energy_tui.services.market import server
 from tests.market_support import place, snapshot, trader
 
 
@@ -64,3 +68,20 @@ def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(backend):
     assert resting.order.status == "open"
     assert bought.order.status == "filled"
     assert [f.sell_order_id for f in bought.fills] == [resting.order.id]
+
+
+@pytest.mark.parametrize("code_attribute", ["sqlstate", "pgcode"])
+def test_both_postgresql_drivers_refusals_map_back(code_attribute: str) -> None:
+    """psycopg 3 names an error's SQLSTATE `sqlstate`, psycopg2 `pgcode`: a refusal of the
+    function is the same error whichever driver carries it (found by running the market
+    tests on an install with only psycopg2)."""
+    driver_error = Exception("ET002 from the server")
+    setattr(driver_error, code_attribute, "ET002")
+    driver_error.diag = types.SimpleNamespace(  # type: ignore[attr-defined]
+        message_primary="settling this order needs 0.01 WATT more", message_hint="amount"
+    )
+
+    mapped = server._domain_error(peewee.InternalError(driver_error))
+
+    assert isinstance(mapped, InsufficientFunds)
+    assert (str(mapped), mapped.field) == ("settling this order needs 0.01 WATT more", "amount")

@@ -253,7 +253,7 @@ BEGIN
     UPDATE energy_orders SET status = 'cancelled', is_active = false, watt_reserved = 0,
       updated_at = p_now, status_reason = p_reason WHERE energy_orders.id = o.id;
     v_count := v_count + 1;
-    v_ids := v_ids || ('''' || o.id::text || '''');  -- audit.encode: str() of a list
+    v_ids := v_ids || ('"' || o.id::text || '"');  -- audit.encode: a JSON array of texts
     v_watt := v_watt + o.watt_reserved;
     IF o.order_type = 'sell' THEN
       v_energy := v_energy + (o.energy_amount - o.filled_amount);
@@ -268,8 +268,8 @@ BEGIN
   FOR k IN 1 .. v_parts LOOP
     INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address,
       event_data, actor, outcome) VALUES (p_now, 'order_cancelled', p_user_id,
-      p_api_key_id, p_ip, '{"order_ids": ' || energy_tui_json_text('['
-      || array_to_string(v_ids[(k - 1) * 1000 + 1 : k * 1000], ', ') || ']') || ', "orders": '
+      p_api_key_id, p_ip, '{"order_ids": ['
+      || array_to_string(v_ids[(k - 1) * 1000 + 1 : k * 1000], ', ') || '], "orders": '
       || v_count || CASE WHEN v_parts > 1 THEN ', "part": '
         || energy_tui_json_text(k || ' of ' || v_parts) ELSE '' END
       || ', "released_energy": ' || energy_tui_json_text(v_energy::text)
@@ -324,6 +324,7 @@ DECLARE
   v_hold numeric;
   v_total_now numeric;
   v_killed boolean := false;
+  v_dropped integer := 0;  -- makers cancelled on the way: they could not pay a rounding cent
   v_reason text;
   v_status text;
   v_filled numeric := 0;
@@ -515,7 +516,8 @@ BEGIN
     IF v_total_now < p_amount THEN
       v_killed := true;
       v_reason := format('fill or kill: only %s of %s kWh could fill at once at %s or %s',
-        v_total_now, p_amount, v_price, CASE WHEN buying THEN 'less' ELSE 'more' END);
+        v_total_now::numeric(20, 2), p_amount, v_price,
+        CASE WHEN buying THEN 'less' ELSE 'more' END);
     END IF;
   END IF;
 
@@ -578,6 +580,7 @@ BEGIN
         UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - m_reserved,
           updated_at = p_now WHERE lower(address) = lower(m.trader_address);
         v_buys := v_buys - 1;
+        v_dropped := v_dropped + 1;
         UPDATE energy_orders SET filled_amount = m_filled, watt_reserved = 0,
           updated_at = p_now, status = 'cancelled', is_active = false, status_reason =
           'its owner could not pay the rounding cent of its next trade (each trade''s price '
@@ -657,10 +660,18 @@ BEGIN
         'cap + fee): each trade pays its own fee, rounded up to the cent: nothing was done',
         v_rem, p_amount, v_hold);
     END IF;
-    IF p_tif = 'fok' AND v_rem <> 0 THEN
+    IF p_tif = 'fok' AND v_rem <> 0 THEN  -- a sell: buy makers dropped (orders._fok_dropped)
       RAISE EXCEPTION USING ERRCODE = 'ET001', MESSAGE = format(
-        'fill or kill: %s of %s kWh could not fill at once after all (a buyer on the book '
-        'could not pay its rounding cent): nothing was done, try again', v_rem, p_amount);
+        'fill or kill: only %s of %s kWh could fill at once at %s or %s: %s %s on the book '
+        'counted for the rest, but %s could not pay the rounding cent of the trade (each '
+        'trade''s price and fee are rounded to the cent); nothing was done. The same order '
+        'is refused again while %s cannot pay; an IOC or GTC sell trades what it can (and '
+        'the market then cancels such a buy order)',
+        v_filled::numeric(20, 2), p_amount, v_price,
+        CASE WHEN buying THEN 'less' ELSE 'more' END, v_dropped,
+        CASE WHEN v_dropped = 1 THEN 'buy order' ELSE 'buy orders' END,
+        CASE WHEN v_dropped = 1 THEN 'its owner' ELSE 'their owners' END,
+        CASE WHEN v_dropped = 1 THEN 'its owner' ELSE 'their owners' END);
     END IF;
     IF v_rem = 0 THEN
       v_status := 'filled';

@@ -185,7 +185,9 @@ def _domain_error(exc: BaseException) -> ValidationError | None:
     # Peewee's wrapper keeps the driver's error as its first argument
     first = exc.args[0] if exc.args else None
     error = first if isinstance(first, BaseException) else cause(exc)
-    kind = ERRORS.get(getattr(error, "sqlstate", None) or "")
+    # psycopg 3 names the SQLSTATE `sqlstate`, psycopg2 `pgcode`; both have `diag`
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    kind = ERRORS.get(state or "")
     if kind is None:
         return None
     diag = getattr(error, "diag", None)
