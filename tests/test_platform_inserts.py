@@ -12,6 +12,7 @@ import pytest
 
 from energy_tui.db.models import ApiKey, EnergyOrder, MarketState, Prosumer, User, db
 from energy_tui.services.market import invariants
+from energy_tui.services.market.orders import cancel_all
 from tests.market_support import place, set_rule, trader
 
 D = Decimal
@@ -78,3 +79,33 @@ def test_users_keys_and_prosumers_inserted_with_the_note_columns_only_are_accept
     assert (user.role, user.is_active, user.failed_logins) == ("trader", 1, 0)
     key = ApiKey.get(ApiKey.name == "platform")
     assert (key.permissions, key.is_active) == (["read"], 1)
+
+
+def test_a_sell_inserted_with_the_note_columns_only_holds_its_energy():
+    """A platform's sell holds its kWh as ours do: cancelling it gives back only what it
+    held (no energy made from nothing), and one beyond the seller's energy is refused
+    (it would sell kWh its owner does not have)."""
+    seller = trader("psell", energy="5")
+    platform_insert(
+        "energy_orders",
+        trader_address="psell",
+        order_type="sell",
+        energy_amount=D("2.00"),
+        price_per_kwh=D("0.1000"),
+    )
+    assert Prosumer.get_by_id("psell").energy_reserved == D("2.00")
+    refused = (peewee.IntegrityError, peewee.OperationalError, peewee.InternalError)
+    with pytest.raises(refused), db.atomic():
+        platform_insert(
+            "energy_orders",
+            trader_address="psell",
+            order_type="sell",
+            energy_amount=D("4.00"),
+            price_per_kwh=D("0.1000"),
+        )
+    assert Prosumer.get_by_id("psell").energy_reserved == D("2.00")
+    assert MarketState.get_by_id(1).open_sell_orders == 1
+    bought = place(trader("pbuy", watt="5"), "buy", "1", "0.1000")
+    assert [f.seller_address for f in bought.fills] == ["psell"]
+    cancel_all(seller)
+    assert Prosumer.get_by_id("psell").energy_reserved == D("0.00")
