@@ -109,3 +109,30 @@ def test_a_sell_inserted_with_the_note_columns_only_holds_its_energy():
     assert [f.seller_address for f in bought.fills] == ["psell"]
     cancel_all(seller)
     assert Prosumer.get_by_id("psell").energy_reserved == D("0.00")
+
+
+def test_a_buy_inserted_with_a_hold_holds_it_from_its_owner():
+    """A buy inserted naming our watt_reserved holds that WATT from its owner, or is
+    refused: cancelling it never releases WATT that was never held (money from nothing)."""
+    buyer = trader("phold", watt="5")
+    platform_insert(
+        "energy_orders",
+        trader_address="phold",
+        order_type="buy",
+        energy_amount=D("2.00"),
+        price_per_kwh=D("1.0000"),
+        watt_reserved=D("3.00"),
+    )
+    assert Prosumer.get_by_id("phold").watt_reserved == D("3.00")
+    refused = (peewee.IntegrityError, peewee.OperationalError, peewee.InternalError)
+    with pytest.raises(refused), db.atomic():
+        platform_insert(
+            "energy_orders",
+            trader_address="phold",
+            order_type="buy",
+            energy_amount=D("3.00"),
+            price_per_kwh=D("1.0000"),
+            watt_reserved=D("3.00"),
+        )
+    cancel_all(buyer)
+    assert Prosumer.get_by_id("phold").watt_reserved == D("0.00")

@@ -6,8 +6,11 @@ then sold kWh its owner need not have (the fill takes the amount out of
 it never held, raising its owner's available energy from nothing. The trigger now
 reserves an active sell's open amount from its owner's available energy as a placement
 does, and refuses the INSERT when the owner has not that much (or no such prosumer).
-A buy still holds nothing (it pays from what is available when it trades, or leaves
-the book). The trigger keeps its name (`energy_orders_seq`); the rest is 0016's.
+A buy inserted naming our `watt_reserved` holds that much from its owner's available
+WATT (or is refused) for the same reason: a cancel releases what the order says it
+holds. A buy that names none still holds nothing (it pays from what is available when
+it trades, or leaves the book). The trigger keeps its name (`energy_orders_seq`); the
+rest is 0016's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from peewee import Database
 from energy_tui.db.connect import backend_of
 
 _REFUSED = "a sell order needs its kWh available to its owner (energy_reserved)"
+_HELD = "a buy order needs its watt_reserved available to its owner (watt_reserved)"
 _OPEN_COUNTS = (
     "open_buy_orders = open_buy_orders + {buy}, open_sell_orders = open_sell_orders + {sell}"
 )
@@ -45,6 +49,12 @@ def _postgres(database: Database) -> None:
         f"AND {_AVAILABLE} >= NEW.energy_amount - NEW.filled_amount; "
         f"IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = '{_REFUSED}'; "
         "END IF; END IF; "
+        "IF NEW.order_type = 'buy' AND NEW.watt_reserved <> 0 THEN "
+        "UPDATE prosumers SET watt_reserved = watt_reserved + NEW.watt_reserved "
+        "WHERE lower(address) = lower(NEW.trader_address) AND NEW.is_active "
+        "AND NEW.watt_reserved > 0 AND watt_tokens - watt_reserved >= NEW.watt_reserved; "
+        f"IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = '{_HELD}'; "
+        "END IF; END IF; "
         f"UPDATE market_state SET order_seq = order_seq + 1, version = version + 1, {counts} "
         "WHERE id = 1 RETURNING order_seq INTO NEW.seq; "
         "IF NEW.placed_seq = 0 THEN NEW.placed_seq := NEW.seq; END IF; "
@@ -68,6 +78,13 @@ def _mysql(database: Database) -> None:
         "UPDATE prosumers SET energy_reserved = energy_reserved "
         "+ (NEW.energy_amount - NEW.filled_amount) WHERE address = NEW.trader_address; "
         "END IF; "
+        "IF NEW.order_type = 'buy' AND NEW.watt_reserved <> 0 THEN "
+        "IF NOT (NEW.is_active AND NEW.watt_reserved > 0 AND EXISTS (SELECT 1 FROM prosumers "
+        "WHERE address = NEW.trader_address AND watt_tokens - watt_reserved >= NEW.watt_reserved)) "
+        f"THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_HELD}'; END IF; "
+        "UPDATE prosumers SET watt_reserved = watt_reserved + NEW.watt_reserved "
+        "WHERE address = NEW.trader_address; "
+        "END IF; "
         f"UPDATE market_state SET order_seq = order_seq + 1, version = version + 1, {counts} "
         "WHERE id = 1; "
         "SET NEW.seq = (SELECT order_seq FROM market_state WHERE id = 1); "
@@ -82,6 +99,7 @@ def _sqlite(database: Database) -> None:
         sell="(NEW.is_active AND NEW.order_type = 'sell')",
     )
     selling = "NEW.is_active AND NEW.order_type = 'sell'"
+    holding = "NEW.order_type = 'buy' AND NEW.watt_reserved <> 0"
     # SQLite keeps these columns as numbers: compare at the columns' 2 places
     database.execute_sql("DROP TRIGGER IF EXISTS energy_orders_seq")
     database.execute_sql(
@@ -93,6 +111,12 @@ def _sqlite(database: Database) -> None:
         "UPDATE prosumers SET energy_reserved = round(energy_reserved "
         "+ (NEW.energy_amount - NEW.filled_amount), 2) "
         f"WHERE {selling} AND lower(address) = lower(NEW.trader_address); "
+        f"SELECT RAISE(ABORT, '{_HELD}') WHERE {holding} AND NOT (NEW.is_active "
+        "AND NEW.watt_reserved > 0 AND EXISTS (SELECT 1 FROM prosumers "
+        "WHERE lower(address) = lower(NEW.trader_address) "
+        "AND round(watt_tokens - watt_reserved, 2) >= round(NEW.watt_reserved, 2))); "
+        "UPDATE prosumers SET watt_reserved = round(watt_reserved + NEW.watt_reserved, 2) "
+        f"WHERE {holding} AND lower(address) = lower(NEW.trader_address); "
         f"UPDATE market_state SET order_seq = order_seq + 1, version = version + 1, {counts} "
         "WHERE id = 1; "
         "UPDATE energy_orders SET seq = (SELECT order_seq FROM market_state WHERE id = 1), "
