@@ -136,3 +136,27 @@ def test_a_buy_inserted_with_a_hold_holds_it_from_its_owner():
         )
     cancel_all(buyer)
     assert Prosumer.get_by_id("phold").watt_reserved == D("0.00")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"order_type": "sell", "energy_amount": D("-1.00")},
+        {"order_type": "buy", "energy_amount": D("-1.00")},
+        {"order_type": "buy", "price_per_kwh": D("0.0000")},
+        {"order_type": "sell", "filled_amount": D("3.00")},
+        {"order_type": "sell", "filled_amount": D("-1.00")},
+    ],
+)
+def test_an_inserted_order_that_cannot_trade_as_written_is_refused(bad):
+    """A negative or zero amount, a price of 0, a fill beyond the amount or below 0 would
+    trade money and energy backwards (or release kWh never held): refused, nothing
+    changed."""
+    trader("pbad", watt="5", energy="5")
+    values = {"energy_amount": D("1.00"), "price_per_kwh": D("0.1000"), **bad}
+    refused = (peewee.IntegrityError, peewee.OperationalError, peewee.InternalError)
+    with pytest.raises(refused), db.atomic():
+        platform_insert("energy_orders", trader_address="pbad", **values)
+    assert EnergyOrder.select().count() == 0
+    home = Prosumer.get_by_id("pbad")
+    assert (home.watt_reserved, home.energy_reserved) == (D("0.00"), D("0.00"))

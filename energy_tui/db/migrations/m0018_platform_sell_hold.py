@@ -9,8 +9,10 @@ does, and refuses the INSERT when the owner has not that much (or no such prosum
 A buy inserted naming our `watt_reserved` holds that much from its owner's available
 WATT (or is refused) for the same reason: a cancel releases what the order says it
 holds. A buy that names none still holds nothing (it pays from what is available when
-it trades, or leaves the book). The trigger keeps its name (`energy_orders_seq`); the
-rest is 0016's.
+it trades, or leaves the book). An order no placement would write (an amount or a
+price of 0 or below, a fill below 0 or beyond its amount, an active order with nothing
+left) is refused: the matcher would trade it backwards. The trigger keeps its name
+(`energy_orders_seq`); the rest is 0016's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ from peewee import Database
 from energy_tui.db.connect import backend_of
 
 _REFUSED = "a sell order needs its kWh available to its owner (energy_reserved)"
+_BAD = "an order needs an amount and a price above 0 and a fill from 0 to below its amount"
+# what no placement writes and the matcher would trade backwards (or release unheld)
+_UNTRADABLE = (
+    "(NEW.energy_amount <= 0 OR NEW.price_per_kwh <= 0 OR NEW.filled_amount < 0 "
+    "OR NEW.watt_reserved < 0 OR NEW.filled_amount > NEW.energy_amount "
+    "OR (NEW.is_active AND NEW.filled_amount >= NEW.energy_amount))"
+)
 _HELD = "a buy order needs its watt_reserved available to its owner (watt_reserved)"
 _OPEN_COUNTS = (
     "open_buy_orders = open_buy_orders + {buy}, open_sell_orders = open_sell_orders + {sell}"
@@ -42,6 +51,8 @@ def _postgres(database: Database) -> None:
         "CREATE OR REPLACE FUNCTION energy_tui_order_seq() RETURNS trigger "
         "LANGUAGE plpgsql AS $$ BEGIN "
         "IF NEW.seq = 0 THEN "
+        f"IF {_UNTRADABLE} THEN "
+        f"RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = '{_BAD}'; END IF; "
         "IF NEW.is_active AND NEW.order_type = 'sell' THEN "
         "UPDATE prosumers SET energy_reserved = energy_reserved "
         "+ (NEW.energy_amount - NEW.filled_amount) "
@@ -71,6 +82,7 @@ def _mysql(database: Database) -> None:
     database.execute_sql(
         "CREATE TRIGGER energy_orders_seq BEFORE INSERT ON energy_orders FOR EACH ROW "
         "BEGIN IF NEW.seq = 0 THEN "
+        f"IF {_UNTRADABLE} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_BAD}'; END IF; "
         "IF NEW.is_active AND NEW.order_type = 'sell' THEN "
         "IF NOT EXISTS (SELECT 1 FROM prosumers WHERE address = NEW.trader_address "
         f"AND {_AVAILABLE} >= NEW.energy_amount - NEW.filled_amount) THEN "
@@ -105,6 +117,7 @@ def _sqlite(database: Database) -> None:
     database.execute_sql(
         "CREATE TRIGGER energy_orders_seq AFTER INSERT ON energy_orders FOR EACH ROW "
         "WHEN NEW.seq = 0 BEGIN "
+        f"SELECT RAISE(ABORT, '{_BAD}') WHERE {_UNTRADABLE}; "
         f"SELECT RAISE(ABORT, '{_REFUSED}') WHERE {selling} AND NOT EXISTS "
         "(SELECT 1 FROM prosumers WHERE lower(address) = lower(NEW.trader_address) "
         f"AND round({_AVAILABLE}, 2) >= round(NEW.energy_amount - NEW.filled_amount, 2)); "
