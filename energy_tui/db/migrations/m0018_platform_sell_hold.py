@@ -11,8 +11,10 @@ WATT (or is refused) for the same reason: a cancel releases what the order says 
 holds. A buy that names none still holds nothing (it pays from what is available when
 it trades, or leaves the book). An order no placement would write (an amount or a
 price of 0 or below, a fill below 0 or beyond its amount, an active order with nothing
-left) is refused: the matcher would trade it backwards. The trigger keeps its name
-(`energy_orders_seq`); the rest is 0016's.
+left) is refused: the matcher would trade it backwards. The market lock (`market_state`)
+is taken before the owner's row, as placements take them: a platform insert and a
+placement serialize without deadlock, and the check reads the owner's latest row. The
+trigger keeps its name (`energy_orders_seq`); the rest is 0016's.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def _postgres(database: Database) -> None:
         "IF NEW.seq = 0 THEN "
         f"IF {_UNTRADABLE} THEN "
         f"RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = '{_BAD}'; END IF; "
+        f"UPDATE market_state SET order_seq = order_seq + 1, version = version + 1, {counts} "
+        "WHERE id = 1 RETURNING order_seq INTO NEW.seq; "
         "IF NEW.is_active AND NEW.order_type = 'sell' THEN "
         "UPDATE prosumers SET energy_reserved = energy_reserved "
         "+ (NEW.energy_amount - NEW.filled_amount) "
@@ -66,8 +70,6 @@ def _postgres(database: Database) -> None:
         "AND NEW.watt_reserved > 0 AND watt_tokens - watt_reserved >= NEW.watt_reserved; "
         f"IF NOT FOUND THEN RAISE EXCEPTION USING ERRCODE = '23514', MESSAGE = '{_HELD}'; "
         "END IF; END IF; "
-        f"UPDATE market_state SET order_seq = order_seq + 1, version = version + 1, {counts} "
-        "WHERE id = 1 RETURNING order_seq INTO NEW.seq; "
         "IF NEW.placed_seq = 0 THEN NEW.placed_seq := NEW.seq; END IF; "
         "END IF; RETURN NEW; END $$"
     )
@@ -83,23 +85,23 @@ def _mysql(database: Database) -> None:
         "CREATE TRIGGER energy_orders_seq BEFORE INSERT ON energy_orders FOR EACH ROW "
         "BEGIN IF NEW.seq = 0 THEN "
         f"IF {_UNTRADABLE} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_BAD}'; END IF; "
-        "IF NEW.is_active AND NEW.order_type = 'sell' THEN "
-        "IF NOT EXISTS (SELECT 1 FROM prosumers WHERE address = NEW.trader_address "
-        f"AND {_AVAILABLE} >= NEW.energy_amount - NEW.filled_amount) THEN "
-        f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_REFUSED}'; END IF; "
-        "UPDATE prosumers SET energy_reserved = energy_reserved "
-        "+ (NEW.energy_amount - NEW.filled_amount) WHERE address = NEW.trader_address; "
-        "END IF; "
-        "IF NEW.order_type = 'buy' AND NEW.watt_reserved <> 0 THEN "
-        "IF NOT (NEW.is_active AND NEW.watt_reserved > 0 AND EXISTS (SELECT 1 FROM prosumers "
-        "WHERE address = NEW.trader_address AND watt_tokens - watt_reserved >= NEW.watt_reserved)) "
-        f"THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_HELD}'; END IF; "
-        "UPDATE prosumers SET watt_reserved = watt_reserved + NEW.watt_reserved "
-        "WHERE address = NEW.trader_address; "
-        "END IF; "
         f"UPDATE market_state SET order_seq = order_seq + 1, version = version + 1, {counts} "
         "WHERE id = 1; "
         "SET NEW.seq = (SELECT order_seq FROM market_state WHERE id = 1); "
+        "IF NEW.is_active AND NEW.order_type = 'sell' THEN "
+        "UPDATE prosumers SET energy_reserved = energy_reserved "
+        "+ (NEW.energy_amount - NEW.filled_amount) WHERE address = NEW.trader_address; "
+        "IF NOT EXISTS (SELECT 1 FROM prosumers WHERE address = NEW.trader_address "
+        f"AND {_AVAILABLE} >= 0) THEN "
+        f"SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_REFUSED}'; END IF; "
+        "END IF; "
+        "IF NEW.order_type = 'buy' AND NEW.watt_reserved <> 0 THEN "
+        "UPDATE prosumers SET watt_reserved = watt_reserved + NEW.watt_reserved "
+        "WHERE address = NEW.trader_address; "
+        "IF NOT (NEW.is_active AND NEW.watt_reserved > 0 AND EXISTS (SELECT 1 FROM prosumers "
+        "WHERE address = NEW.trader_address AND watt_tokens - watt_reserved >= 0)) "
+        f"THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{_HELD}'; END IF; "
+        "END IF; "
         "IF NEW.placed_seq = 0 THEN SET NEW.placed_seq = NEW.seq; END IF; "
         "END IF; END"
     )
