@@ -12,6 +12,7 @@ import pytest
 
 from energy_tui.db.models import ApiKey, EnergyOrder, MarketState, Prosumer, User, db
 from energy_tui.services.market import invariants
+from energy_tui.services.market.orders import cancel_all
 from tests.market_support import place, set_rule, trader
 
 D = Decimal
@@ -78,3 +79,84 @@ def test_users_keys_and_prosumers_inserted_with_the_note_columns_only_are_accept
     assert (user.role, user.is_active, user.failed_logins) == ("trader", 1, 0)
     key = ApiKey.get(ApiKey.name == "platform")
     assert (key.permissions, key.is_active) == (["read"], 1)
+
+
+def test_a_sell_inserted_with_the_note_columns_only_holds_its_energy():
+    """A platform's sell holds its kWh as ours do: cancelling it gives back only what it
+    held (no energy made from nothing), and one beyond the seller's energy is refused
+    (it would sell kWh its owner does not have)."""
+    seller = trader("psell", energy="5")
+    platform_insert(
+        "energy_orders",
+        trader_address="psell",
+        order_type="sell",
+        energy_amount=D("2.00"),
+        price_per_kwh=D("0.1000"),
+    )
+    assert Prosumer.get_by_id("psell").energy_reserved == D("2.00")
+    refused = (peewee.IntegrityError, peewee.OperationalError, peewee.InternalError)
+    with pytest.raises(refused), db.atomic():
+        platform_insert(
+            "energy_orders",
+            trader_address="psell",
+            order_type="sell",
+            energy_amount=D("4.00"),
+            price_per_kwh=D("0.1000"),
+        )
+    assert Prosumer.get_by_id("psell").energy_reserved == D("2.00")
+    assert MarketState.get_by_id(1).open_sell_orders == 1
+    bought = place(trader("pbuy", watt="5"), "buy", "1", "0.1000")
+    assert [f.seller_address for f in bought.fills] == ["psell"]
+    cancel_all(seller)
+    assert Prosumer.get_by_id("psell").energy_reserved == D("0.00")
+
+
+def test_a_buy_inserted_with_a_hold_holds_it_from_its_owner():
+    """A buy inserted naming our watt_reserved holds that WATT from its owner, or is
+    refused: cancelling it never releases WATT that was never held (money from nothing)."""
+    buyer = trader("phold", watt="5")
+    platform_insert(
+        "energy_orders",
+        trader_address="phold",
+        order_type="buy",
+        energy_amount=D("2.00"),
+        price_per_kwh=D("1.0000"),
+        watt_reserved=D("3.00"),
+    )
+    assert Prosumer.get_by_id("phold").watt_reserved == D("3.00")
+    refused = (peewee.IntegrityError, peewee.OperationalError, peewee.InternalError)
+    with pytest.raises(refused), db.atomic():
+        platform_insert(
+            "energy_orders",
+            trader_address="phold",
+            order_type="buy",
+            energy_amount=D("3.00"),
+            price_per_kwh=D("1.0000"),
+            watt_reserved=D("3.00"),
+        )
+    cancel_all(buyer)
+    assert Prosumer.get_by_id("phold").watt_reserved == D("0.00")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"order_type": "sell", "energy_amount": D("-1.00")},
+        {"order_type": "buy", "energy_amount": D("-1.00")},
+        {"order_type": "buy", "price_per_kwh": D("0.0000")},
+        {"order_type": "sell", "filled_amount": D("3.00")},
+        {"order_type": "sell", "filled_amount": D("-1.00")},
+    ],
+)
+def test_an_inserted_order_that_cannot_trade_as_written_is_refused(bad):
+    """A negative or zero amount, a price of 0, a fill beyond the amount or below 0 would
+    trade money and energy backwards (or release kWh never held): refused, nothing
+    changed."""
+    trader("pbad", watt="5", energy="5")
+    values = {"energy_amount": D("1.00"), "price_per_kwh": D("0.1000"), **bad}
+    refused = (peewee.IntegrityError, peewee.OperationalError, peewee.InternalError)
+    with pytest.raises(refused), db.atomic():
+        platform_insert("energy_orders", trader_address="pbad", **values)
+    assert EnergyOrder.select().count() == 0
+    home = Prosumer.get_by_id("pbad")
+    assert (home.watt_reserved, home.energy_reserved) == (D("0.00"), D("0.00"))
