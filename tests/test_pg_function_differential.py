@@ -12,8 +12,8 @@ Both sides run on PostgreSQL so that the storage (NUMERIC columns, timestamps) i
 same and only the two implementations differ; SQLite against the function would mix
 in a backend's own differences. Order ids are compared by their placement sequence
 (the Python path draws new UUIDs for trades, the server its own). Placement, cancel,
-cancel-all and the sweep run on the server; amendments take the Python path on both
-sides (they are here as what moves the book between the others).
+cancel-all, the sweep and amendments (but those the fat-finger guard must judge, which
+the function hands back to Python) run on the server.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ other_step = st.one_of(
         st.integers(0, 30),
         st.sampled_from([None, *AROUND, *PRICES]),
         st.sampled_from([None, *AMOUNTS]),
+        st.sampled_from([None, None, "seen", "stale"]),  # the (price, amount) the view showed
+        st.sampled_from([True, True, False]),  # confirmed (False: the guard may judge it)
     ),
     st.tuples(st.just("cancel_all"), st.sampled_from(TRADERS), st.sampled_from([None, "buy"])),
     st.tuples(st.just("jump"), st.sampled_from([5, 31, 61, 24 * 60 + 1])),
@@ -182,6 +184,50 @@ CENTS: dict[str, Any] = {
     ],
 }
 
+# Amendments on the server (migration 0017): a partly filled buy shrunk (keeps its seq,
+# its hold cut exactly), refused down to what filled, refused once filled or cancelled,
+# a sell moved across the book trading at the maker's price, a larger amount and a new
+# price (both lose priority), a stale view, a sell beyond what is available, a buy
+# beyond the WATT available, one crossing its owner's own sell, unconfirmed ones (the
+# guard's, run in Python after the function declines).
+AMENDS: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("5.00", "20.00"), ("40.00", "20.00"), ("3.00", "3.00")],
+    "steps": [
+        _order("ann", "buy", "5.00", "0.1000"),  # 0
+        _order("bob", "sell", "1.00", "0.1000"),  # 1: fills 1.00 of ann's buy
+        ("amend", 0, None, "3.00"),  # a partly filled buy shrinks: keeps its seq
+        ("amend", 0, None, "0.99"),  # refused: below what filled
+        ("amend", 0, None, "1.00"),  # refused: down to what filled
+        ("amend", 1, "0.2000", None),  # refused: filled
+        _order("cy", "sell", "2.50", "0.1234"),  # 2
+        ("amend", 2, "0.1000", None),  # crosses ann's buy: trades 2.00 at 0.1000, rests
+        _order("bob", "sell", "3.00", "0.3333"),  # 3
+        ("amend", 3, None, "5.00"),  # larger: loses priority
+        ("amend", 3, "0.2000", None),  # new price
+        ("amend", 3, "0.2000", "4.00", "stale"),  # refused: the view is stale
+        ("amend", 3, "0.2000", "4.00", "seen"),
+        ("amend", 3, "0.2000", "4.00"),  # refused: nothing to change
+        ("cancel", 3),
+        ("amend", 3, "0.3000", None),  # refused: cancelled
+        ("amend", 2, None, "7.77"),  # refused: cy has not so much energy
+        _order("ann", "buy", "1.00", "0.0999"),  # 4
+        _order("ann", "sell", "1.00", "0.9000"),  # 5
+        ("amend", 4, "1.0000", None),  # refused: would cross ann's own sell
+        ("amend", 4, "0.8000", "7.77"),  # refused: ann has not so much WATT
+        ("amend", 4, None, "0.60", None, False),  # smaller: never the guard's
+        ("amend", 4, "0.0998", None, None, False),  # the guard's: Python judges it
+        ("amend", 2, "0.3333", "2.40", None, False),  # the guard stops it (far away)
+        _order("bob", "buy", "0.50", "0.0500"),  # 6
+        ("amend", 6, "0.3333", None),  # fills at cy's 0.1000: the rest of its hold back
+        _order("cy", "buy", "0.30", "0.1000"),  # 7: holds 0.04
+        _order("bob", "sell", "0.10", "0.1000"),  # pays 0.02 of it: 0.02 left for 0.20
+        ("amend", 7, None, "0.25"),  # 0.15 would need 0.03: it keeps holding 0.02
+    ],
+}
+
 
 @settings(
     max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "15")),
@@ -190,6 +236,8 @@ CENTS: dict[str, Any] = {
 )
 @example(case=dict(EVERY_PATH, fee="0.0500"))
 @example(case=dict(CENTS, fee="0.0500"))
+@example(case=dict(AMENDS, fee="0.0500"))
+@example(case=dict(AMENDS, fee="0.0333"))
 @example(case=dict(EVERY_PATH, fee="0", band="0", ttl=0))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
@@ -205,6 +253,41 @@ def test_server_function_places_exactly_as_the_python_path(
     assert by_function["answers"] == by_python["answers"]
     assert by_function["rows"] == by_python["rows"]
     assert by_function["problems"] == by_python["problems"] == []
+
+
+def test_an_amendment_is_one_call_of_the_function(
+    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: on PostgreSQL an amendment is the owner check and one call, however it
+    trades; one the guard must judge goes back to the Python path after that call."""
+    _, database = two_databases
+    monkeypatch.setattr(server, "ENABLED", True)
+    db.initialize(database)
+    with database.connection_context():
+        backends.empty_tables(database, "postgres")
+        ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
+        buy = place_order(ann, OrderRequest("buy", Decimal("2.00"), Decimal("0.1000")))
+        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1100")))
+        statements: list[str] = []
+        execute = database.execute_sql
+
+        def counted(sql: str, *args: Any, **kwargs: Any) -> Any:
+            statements.append(sql)
+            return execute(sql, *args, **kwargs)
+
+        monkeypatch.setattr(database, "execute_sql", counted)
+        shrunk = amend_order(ann, buy.order.id, amount="1.50")
+        assert shrunk.order.amount == Decimal("1.50") and not shrunk.fills
+        assert len(statements) == 2 and "energy_tui_amend_order" in statements[1]
+        statements.clear()
+        crossed = amend_order(ann, buy.order.id, price="0.1100", confirmed=True)
+        assert [f.price for f in crossed.fills] == [Decimal("0.1100")]
+        assert crossed.order.filled == Decimal("1.00")
+        assert len(statements) == 2
+        statements.clear()
+        amend_order(ann, buy.order.id, price="0.1050")  # within the band: the guard passes
+        assert "energy_tui_amend_order" in statements[1] and len(statements) > 3
+        assert invariants.check() == []
 
 
 def _run(
@@ -272,14 +355,31 @@ def _step(
             return ("cancelled", _view(cancel_order(owner, order)))
         if kind == "amend":
             order = placed[step[1] % len(placed)]
+            seen = step[4] if len(step) > 4 else None
+            confirmed = step[5] if len(step) > 5 else True
             result = amend_order(
-                _owner(order, actors), order, price=step[2], amount=step[3], confirmed=True
+                _owner(order, actors),
+                order,
+                price=step[2],
+                amount=step[3],
+                confirmed=confirmed,
+                expected=_expected(order, seen),
             )
             return ("amended", _view(result.order), [_fill(f) for f in result.fills])
         done = cancel_all(actors[step[1]], step[2])
         return ("cancel_all", done.count, done.released_watt, done.released_energy)
     except EnergyError as exc:
         return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None))
+
+
+def _expected(order: uuid.UUID, seen: str | None) -> tuple[Decimal, Decimal] | None:
+    """The (price, amount) a view showed: as the order is now, or one amendment ago."""
+    if seen is None:
+        return None
+    price, amount = db.execute_sql(
+        "SELECT price_per_kwh, energy_amount FROM energy_orders WHERE id = %s", (order,)
+    ).fetchone()
+    return (price, amount + Decimal("0.01") if seen == "stale" else amount)
 
 
 def _owner(order: uuid.UUID, actors: dict[str, Actor]) -> Actor:

@@ -7,10 +7,11 @@ Decimal arithmetic and written back once. The statements are the fixed texts of
 `market.sql`, so a placement costs about a dozen cheap statements however many
 fills it makes.
 
-On PostgreSQL, placing, cancelling, cancelling all and the sweep run instead as one
-call of a server function each (`market.server`, migration 0014), which applies these
-same rules; tests/test_pg_function_differential.py holds the two equal. Amendments
-run here on every backend.
+On PostgreSQL, placing, cancelling, cancelling all, the sweep (migration 0014) and
+amending (0017) run instead as one call of a server function each (`market.server`),
+which applies these same rules; tests/test_pg_function_differential.py holds the two
+equal. An amendment the fat-finger guard must judge (a new price or a larger amount,
+not confirmed) runs here: the guard reads the book and formats its warning in Python.
 """
 
 from __future__ import annotations
@@ -1090,6 +1091,11 @@ def amend_order(
         )
         raise PermissionDenied(f"order {oid} is not yours to amend")
     address = owner.trader_address
+    if server.available():  # PostgreSQL: in one call (migration 0017)
+        try:
+            return server.amend(actor, oid, new_price, new_amount, confirmed, expected, clock.now())
+        except server.NeedsGuard:  # nothing written: the guard judges it below, locked
+            pass
     with db.atomic():  # no batch: the model reads below must see every write
         now = clock.now()
         state = _lock()

@@ -26,7 +26,7 @@ from energy_tui import clock
 from energy_tui.db.connect import backend_of
 from energy_tui.db.failures import cause
 from energy_tui.db.models import db
-from energy_tui.errors import InsufficientFunds, NotFound, ValidationError
+from energy_tui.errors import Conflict, InsufficientFunds, NotFound, ValidationError
 from energy_tui.services.context import Actor
 from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceResult
 
@@ -36,8 +36,20 @@ ENABLED = True
 ERRORS: dict[str, type[ValidationError]] = {
     "ET001": ValidationError,
     "ET002": InsufficientFunds,
+    "ET003": Conflict,
     "ET004": NotFound,
 }
+
+
+class NeedsGuard(Exception):
+    """SQLSTATE ET009: the amendment needs the fat-finger guard, which is Python's; the
+    call wrote nothing (`orders.amend_order` then runs the Python path)."""
+
+
+_AMEND = (
+    "SELECT * FROM energy_tui_amend_order(%s::uuid, %s::numeric, %s::numeric, %s::boolean, "
+    "%s::numeric, %s::numeric, %s::timestamp, %s::uuid, %s::uuid, %s::text, %s::text)"
+)
 
 _PLACE = (
     "SELECT * FROM energy_tui_place_order(%s::uuid, %s::text, %s::text, %s::numeric, "
@@ -96,6 +108,46 @@ def place(
         kind,
         order[7],
         placed_seq=int(order[8]),
+    )
+    return PlaceResult(view, [_fill(row, now) for row in fills])
+
+
+def amend(
+    actor: Actor,
+    order_id: uuid.UUID,
+    price: Decimal | None,
+    amount: Decimal | None,
+    confirmed: bool,
+    expected: tuple[Decimal, Decimal] | None,
+    now: dt.datetime,
+) -> PlaceResult:
+    """Amend an order its caller may amend (`orders.amend_order`, migration 0017);
+    `NeedsGuard` when the fat-finger guard has to judge it first."""
+    params = (
+        order_id,
+        price,
+        amount,
+        confirmed,
+        *(expected if expected is not None else (None, None)),
+        now,
+        *_who(actor),
+    )
+    *fills, order = _call(params, _AMEND)
+    view = OrderView(
+        order[1],
+        order[18],
+        order[19],
+        order[3],
+        order[4],
+        order[5],
+        order[2],
+        order[20],
+        order[21],
+        order[9],
+        order[6],
+        order[22] or "limit",
+        order[7],
+        placed_seq=int(order[23] or 0),
     )
     return PlaceResult(view, [_fill(row, now) for row in fills])
 
@@ -181,12 +233,14 @@ def _execute(sql: str, params: tuple[Any, ...]) -> Any:
         raise domain from None
 
 
-def _domain_error(exc: BaseException) -> ValidationError | None:
+def _domain_error(exc: BaseException) -> Exception | None:
     # Peewee's wrapper keeps the driver's error as its first argument
     first = exc.args[0] if exc.args else None
     error = first if isinstance(first, BaseException) else cause(exc)
     # psycopg 3 names the SQLSTATE `sqlstate`, psycopg2 `pgcode`; both have `diag`
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if state == "ET009":
+        return NeedsGuard()
     kind = ERRORS.get(state or "")
     if kind is None:
         return None
