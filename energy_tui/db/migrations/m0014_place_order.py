@@ -13,8 +13,8 @@ the fee rounded UP to the cent), and tests/test_pg_function_differential.py runs
 random sequences through both and requires the same rows. Refusals are raised with
 SQLSTATEs of class `ET` and the Python message, mapped back to the same domain errors
 (`market.server.ERRORS`). Cancel, cancel-all and the sweep get one function each as well
-(`energy_tui_cancel_order`, `energy_tui_cancel_all`, `energy_tui_sweep`); amend stays in
-Python. SQLite and MySQL have no such functions: nothing to do there.
+(`energy_tui_cancel_order`, `energy_tui_cancel_all`, `energy_tui_sweep`); amend gets
+its own in migration 0017. SQLite and MySQL have no such functions: nothing to do there.
 It needs PostgreSQL 13 or later (`gen_random_uuid`, `trim_scale`).
 The schema is forward-only (no downgrade); `CREATE OR REPLACE` makes a later step able
 to change the function in place.
