@@ -67,7 +67,7 @@ def _server(name: str, request: pytest.FixtureRequest) -> tuple[str, peewee.Data
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A migrated, empty database on each backend, bound to the models' proxy."""
     if request.param == "sqlite":
-        url = f"sqlite://{tmp_path / 'test.db'}"
+        url = f"sqlite://{backends.migrated_sqlite_file(tmp_path / 'test.db')}"
         database = backends.bind(url)
         with database.connection_context():
             migrations.migrate(database)

@@ -304,3 +304,20 @@ def test_price_alerts_dialog_lists_waiting_and_fired_alerts(snap_compare, app_on
         await screenshots.still(pilot)
 
     assert snap_compare(app_on_copy, terminal_size=SIZE, run_before=run_before)
+
+
+def test_every_snapshot_picture_belongs_to_a_snapshot_test(request: pytest.FixtureRequest) -> None:
+    """A picture no test compares against (a test renamed or removed) fails the run.
+    syrupy checks this itself, but not under pytest-xdist (each worker sees only its
+    share of the tests), which the suite runs with: the same check, on this module's
+    tests whichever of them this run selected."""
+    module = request.node.parent
+    assert isinstance(module, pytest.Module)
+    tests = {
+        item.name
+        for item in module.collect()
+        if isinstance(item, pytest.Function) and "snap_compare" in item.fixturenames
+    }
+    pictures = {path.stem for path in (Path(__file__).parent / "__snapshots__").glob("*/*.svg")}
+    assert len(tests) > 20
+    assert pictures - tests == set()

@@ -26,6 +26,7 @@ from energy_tui.services.context import Actor
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.login import LoginScreen
 from energy_tui.tui.widgets.tables import Table
+from tests.backends import migrated_sqlite_file
 
 SIZE = (120, 36)
 # username: (password, role, prosumer); short passwords: Pilot types each key
@@ -42,7 +43,7 @@ S = TypeVar("S", bound=Screen[Any])
 
 def seeded_database(tmp_path: Path) -> tuple[Settings, DatabaseURL]:
     """A migrated SQLite file with two prosumers and one user of each role."""
-    settings = load_settings(db=f"sqlite://{tmp_path / 'tui.db'}")
+    settings = load_settings(db=f"sqlite://{migrated_sqlite_file(tmp_path / 'tui.db')}")
     runtime = bind(settings)
     with runtime.database.connection_context():
         migrations.migrate(runtime.database)

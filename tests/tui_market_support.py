@@ -19,6 +19,7 @@ from energy_tui.runtime import bind
 from energy_tui.services import users
 from energy_tui.services.market import MarketRules, order_request, place_order
 from energy_tui.tui.app import make_app
+from tests.backends import migrated_sqlite_file
 from tests.market_support import OPERATOR, trader
 from tests.tui_identity_support import S, login, switch_to
 
@@ -39,7 +40,7 @@ TRADES: tuple[Trade, ...] = (
 def seeded_market(tmp_path: Path, trades: Sequence[Trade] = TRADES) -> tuple[Settings, DatabaseURL]:
     """A migrated SQLite file: three prosumers, alice (trader for alice-home), a viewer,
     and `trades`, each made by a resting sell and a buy that fills it."""
-    settings = load_settings(db=f"sqlite://{tmp_path / 'market.db'}")
+    settings = load_settings(db=f"sqlite://{migrated_sqlite_file(tmp_path / 'market.db')}")
     runtime = bind(settings)
     with runtime.database.connection_context(), clock.frozen(dt.datetime(2026, 1, 1)) as frozen:
         migrations.migrate(runtime.database)

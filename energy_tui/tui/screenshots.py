@@ -29,6 +29,7 @@ from unittest import mock
 
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.widgets._toast import Toast
 from textual.worker import WorkerCancelled
 
 from energy_tui import clock, locations
@@ -256,13 +257,33 @@ async def still(pilot: Pilot) -> None:
         # start) makes every screen reload, which could land in the middle of a picture.
         app.poll_market()
     await settle(pilot)
-    app.clear_notifications()
+    await _without_toasts(pilot)
     for screen in app.screen_stack:
         for field in screen.query(Input):
             field.cursor_blink = False
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+
+
+async def _without_toasts(pilot: Pilot) -> None:
+    """No toast on any screen of the stack. `notify` only posts a message: under load a
+    login's toast could arrive after the notifications were cleared, and a picture
+    caught it. Let the app handle what was posted before clearing, and remove what
+    still shows until none is left."""
+    app = pilot.app
+    for _ in range(250):
+        handled = asyncio.Event()
+        app.call_later(handled.set)  # after the messages posted before it (one queue)
+        await handled.wait()
+        app.clear_notifications()
+        await pilot.pause()
+        shown = [toast for screen in app.screen_stack for toast in screen.query(Toast)]
+        if not shown:
+            return
+        for toast in shown:
+            await toast.remove()
+    raise RuntimeError("timed out waiting for the toasts to clear")
 
 
 # --- the tour ------------------------------------------------------------------------
