@@ -241,14 +241,16 @@ OPTIONS += (
         "600",
         _whole(0, 1_000_000),
         "integer 0-1000000 (0: no limit)",
-        "HTTP API: requests per minute per API key or login token (per server process)",
+        "HTTP API: requests per minute per API key or login token (shared by every worker "
+        "and host on the database)",
     ),
     Option(
         "API_RATE_PER_ADDRESS",
         "1200",
         _whole(0, 1_000_000),
         "integer 0-1000000 (0: no limit)",
-        "HTTP API: requests per minute per client address (per server process)",
+        "HTTP API: requests per minute per client address (shared by every worker and host "
+        "on the database)",
     ),
 )
 # Settings whose values are never shown (a listing says only whether they are set).
