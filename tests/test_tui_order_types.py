@@ -14,6 +14,7 @@ from energy_tui.runtime import bind
 from energy_tui.services import prosumers
 from energy_tui.services.market import order_request, place_order
 from energy_tui.tui.app import make_app
+from energy_tui.tui.widgets import ticket as ticket_module
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.my_orders import MyOrders
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
@@ -120,6 +121,41 @@ async def test_a_market_buy_is_placed_at_the_default_cap_its_preview_showed(mark
         await _wait_for(pilot, lambda: any(o.kind == "market" for o in in_db(_alices)))
         (placed,) = [o for o in in_db(_alices) if o.kind == "market"]
         assert (placed.price_per_kwh, placed.filled_amount) == (D("0.2100"), D("8.00"))
+
+
+@sync
+async def test_enter_before_the_preview_shows_a_cap_places_nothing(market) -> None:
+    """A market order without a cap is placed at the cap its preview showed; Enter
+    pressed before that preview arrived would place at a cap nobody saw: refused in the
+    ticket, and placed at the shown cap once the preview is there."""
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await login(pilot, "alice")
+        await pilot.press("b", "1", "0")
+        await pilot.press("f10", "f10", "f10")  # market, no cap
+        await settle(pilot)
+        ticket = _ticket(app)
+        shown = ticket.shown
+        assert shown is not None and shown.cap == D("0.2100")
+        ticket.shown = None  # as before the preview's worker has answered
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ticket_module.NO_CAP_SHOWN in str(ticket.query_one("#order-error", Static).content)
+        assert not [o for o in in_db(_alices) if o.kind == "market"]
+        ticket.show_preview(shown)  # the preview arrives
+        await pilot.press("enter")
+        await _wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConfirmOrder)
+                or any(o.kind == "market" for o in in_db(_alices))
+            ),
+        )
+        if isinstance(app.screen, ConfirmOrder):
+            await pilot.press("y")
+        await _wait_for(pilot, lambda: any(o.kind == "market" for o in in_db(_alices)))
+        (placed,) = [o for o in in_db(_alices) if o.kind == "market"]
+        assert placed.price_per_kwh == D("0.2100")
 
 
 @sync

@@ -243,14 +243,21 @@ class OrderTicket(Vertical):
     @on(Button.Pressed, "#place")
     def submit(self) -> None:
         request = self.current()
-        if request is not None:
-            self.post_message(self.Submitted(self.with_shown_cap(request)))
+        if request is None:
+            return
+        if self.amending is None:
+            request = self.with_shown_cap(request)
+            if request.kind == "market" and request.price is None:
+                # no cap typed and none shown yet: placing would set one nobody saw
+                self.show_error(NO_CAP_SHOWN)
+                return
+        self.post_message(self.Submitted(request))
 
     def with_shown_cap(self, request: OrderRequest) -> OrderRequest:
         """A market order without a cap is placed at the default cap its preview shows
         (the one the trader saw), not one read again when it is placed; the market
-        refuses it, saying why, if its price band has since left that cap. Before any
-        preview has shown one, as typed: the cap is set when placed."""
+        refuses it, saying why, if its price band has since left that cap. Before a
+        preview of this order has shown one, as typed (`submit` then places nothing)."""
         shown = self.shown
         if request.kind != "market" or request.price is not None or shown is None:
             return request
@@ -288,6 +295,12 @@ class OrderTicket(Vertical):
         if request.kind != preview.kind:
             return False
         return request.price is None or request.price == preview.price
+
+
+NO_CAP_SHOWN = (
+    "no default cap shown yet for this market order: wait for the preview to show it, "
+    "or type a cap; nothing was placed"
+)
 
 
 def _field_error(check: Callable[[str], object], raw: str) -> str:
