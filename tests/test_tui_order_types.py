@@ -74,6 +74,27 @@ def _alices() -> list[EnergyOrder]:
     return list(EnergyOrder.select().where(EnergyOrder.trader_address == "home-01"))
 
 
+def _market_orders() -> list[EnergyOrder]:
+    return [o for o in _alices() if o.kind == "market"]
+
+
+async def _place_market_order(pilot, asked_about: str | None = None) -> EnergyOrder:
+    """Enter on the ticket, yes to the guard if it asks (its question naming
+    `asked_about`), and alice's one market order once it is in the database."""
+    app = pilot.app
+    await pilot.press("enter")
+    await _wait_for(
+        pilot, lambda: isinstance(app.screen, ConfirmOrder) or bool(in_db(_market_orders))
+    )
+    if isinstance(app.screen, ConfirmOrder):
+        if asked_about is not None:
+            assert asked_about in screen_text(app)
+        await pilot.press("y")
+    await _wait_for(pilot, lambda: bool(in_db(_market_orders)))
+    (placed,) = in_db(_market_orders)
+    return placed
+
+
 @sync
 async def test_f10_makes_a_market_buy_whose_preview_walks_to_the_worst_price(market) -> None:
     app = make_app(*market)
@@ -107,19 +128,7 @@ async def test_a_market_buy_is_placed_at_the_default_cap_its_preview_showed(mark
         # meanwhile the market moves: mid 0.1800 (a default cap of 0.2160), an ask at 0.2150
         in_db(place_order, SELLER, order_request("buy", "2", "0.1600"))
         in_db(place_order, SELLER, order_request("sell", "2", "0.2150"))
-        await pilot.press("enter")
-        await _wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, ConfirmOrder)
-                or any(o.kind == "market" for o in in_db(_alices))
-            ),
-        )
-        if isinstance(app.screen, ConfirmOrder):
-            assert "0.2100" in screen_text(app)
-            await pilot.press("y")
-        await _wait_for(pilot, lambda: any(o.kind == "market" for o in in_db(_alices)))
-        (placed,) = [o for o in in_db(_alices) if o.kind == "market"]
+        placed = await _place_market_order(pilot, asked_about="0.2100")
         assert (placed.price_per_kwh, placed.filled_amount) == (D("0.2100"), D("8.00"))
 
 
@@ -141,20 +150,9 @@ async def test_enter_before_the_preview_shows_a_cap_places_nothing(market) -> No
         await pilot.press("enter")
         await settle(pilot)
         assert ticket_module.NO_CAP_SHOWN in str(ticket.query_one("#order-error", Static).content)
-        assert not [o for o in in_db(_alices) if o.kind == "market"]
+        assert not in_db(_market_orders)
         ticket.show_preview(shown)  # the preview arrives
-        await pilot.press("enter")
-        await _wait_for(
-            pilot,
-            lambda: (
-                isinstance(app.screen, ConfirmOrder)
-                or any(o.kind == "market" for o in in_db(_alices))
-            ),
-        )
-        if isinstance(app.screen, ConfirmOrder):
-            await pilot.press("y")
-        await _wait_for(pilot, lambda: any(o.kind == "market" for o in in_db(_alices)))
-        (placed,) = [o for o in in_db(_alices) if o.kind == "market"]
+        placed = await _place_market_order(pilot)
         assert placed.price_per_kwh == D("0.2100")
 
 
