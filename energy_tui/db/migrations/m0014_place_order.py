@@ -105,6 +105,21 @@ $$;
 # orders._expire_due: every active order whose time has come expires, releasing what
 # it holds; how many of each side (the caller holds the market lock and the counts).
 EXPIRE = r"""
+-- a resting order leaves the book: its owner gets back what it holds (a buy its WATT, a
+-- sell its unfilled kWh); expiry, cancel and cancel-all (orders._release)
+CREATE OR REPLACE FUNCTION energy_tui_release_hold(p_order_type text, p_trader text,
+  p_watt numeric, p_rest numeric, p_now timestamp) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_order_type = 'buy' THEN
+    UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - p_watt,
+      updated_at = p_now WHERE lower(address) = lower(p_trader);
+  ELSE
+    UPDATE prosumers SET energy_reserved = prosumers.energy_reserved - p_rest,
+      updated_at = p_now WHERE lower(address) = lower(p_trader);
+  END IF;
+END $fn$;
+
 CREATE OR REPLACE FUNCTION energy_tui_expire_due(p_now timestamp, OUT buys int, OUT sells int)
 LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -120,14 +135,11 @@ BEGIN
   FOR o IN SELECT e.id, e.trader_address, e.order_type, e.energy_amount, e.filled_amount,
       e.watt_reserved FROM energy_orders e
       WHERE e.is_active AND e.expires_at <= p_now ORDER BY e.seq LOOP
+    PERFORM energy_tui_release_hold(o.order_type, o.trader_address, o.watt_reserved,
+      o.energy_amount - o.filled_amount, p_now);
     IF o.order_type = 'buy' THEN
-      UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
-        updated_at = p_now WHERE lower(address) = lower(o.trader_address);
       buys := buys + 1;
     ELSE
-      UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
-        - (o.energy_amount - o.filled_amount), updated_at = p_now
-        WHERE lower(address) = lower(o.trader_address);
       sells := sells + 1;
     END IF;
     UPDATE energy_orders SET status = 'expired', is_active = false, watt_reserved = 0,
@@ -191,14 +203,11 @@ BEGIN
       'order %s is already %s: only open orders can be cancelled', p_id,
       replace(o.status, '_', ' '));
   END IF;
+  PERFORM energy_tui_release_hold(o.order_type, o.trader_address, o.watt_reserved,
+    o.energy_amount - o.filled_amount, p_now);
   IF o.order_type = 'buy' THEN
-    UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
-      updated_at = p_now WHERE lower(address) = lower(o.trader_address);
     v_buys := v_buys - 1;
   ELSE
-    UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
-      - (o.energy_amount - o.filled_amount), updated_at = p_now
-      WHERE lower(address) = lower(o.trader_address);
     v_sells := v_sells - 1;
   END IF;
   UPDATE energy_orders SET status = 'cancelled', is_active = false, watt_reserved = 0,
@@ -240,14 +249,11 @@ BEGIN
   v_sells := st.open_sell_orders - ex.sells;
   FOR o IN SELECT * FROM energy_orders e WHERE e.is_active AND e.trader_address = p_address
       AND (p_side IS NULL OR e.order_type = p_side) ORDER BY e.seq LOOP
+    PERFORM energy_tui_release_hold(o.order_type, o.trader_address, o.watt_reserved,
+      o.energy_amount - o.filled_amount, p_now);
     IF o.order_type = 'buy' THEN
-      UPDATE prosumers SET watt_reserved = prosumers.watt_reserved - o.watt_reserved,
-        updated_at = p_now WHERE lower(address) = lower(o.trader_address);
       v_buys := v_buys - 1;
     ELSE
-      UPDATE prosumers SET energy_reserved = prosumers.energy_reserved
-        - (o.energy_amount - o.filled_amount), updated_at = p_now
-        WHERE lower(address) = lower(o.trader_address);
       v_sells := v_sells - 1;
     END IF;
     UPDATE energy_orders SET status = 'cancelled', is_active = false, watt_reserved = 0,
