@@ -240,6 +240,7 @@ def test_rules_set_refuses_who_is_not_an_admin_with_exit_3_and_writes_nothing(ru
         ("GRID_IMPORT_PRICE", "abc", "GRID_IMPORT_PRICE 'abc' is not a number"),
         ("GRID_OPERATOR_ADDRESS", "two words", "address must be 1-100 characters"),
         ("GRID_OPERATOR_ADDRESS", "alice", "alice is a residential prosumer"),
+        ("GRID_OPERATOR_ADDRESS", "ALICE", "ALICE is a residential prosumer"),
         ("FEE", "0.01", "unknown market rule 'FEE': expected one of GRID_FEE_RATE"),
     ],
 )
