@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 import statistics
 import sys
@@ -46,6 +47,16 @@ from energy_tui.services.market import reads, stats
 TRADERS = 1000
 WHO = "p0001"
 DAYS = 365
+# Prices a market could hold: resting orders up to 15% either side of the mid, the tape
+# swinging up to 12% around it over the year and ending at it (within 1%), so every
+# order lies within the default fat-finger band (20%) of the reference price (the last
+# trade) and every price is above 0. It used to spread orders 0.3 WATT either side of
+# 0.2: a third of the bids (about 16,800 of 100,000 orders) at 0 or below.
+MID = Decimal("0.2000")
+ORDER_STEPS = 300  # price steps of 0.0001 either side of the mid: 0.1700 to 0.2300
+TAPE_SWING = 0.12  # of the mid
+TAPE_CYCLES = 6  # swings over the year
+TAPE_NOISE = 20  # price steps
 ORDER_COLUMNS = (
     "id, trader_address, order_type, energy_amount, price_per_kwh, is_active, created_at, "
     "filled_amount, status, time_in_force, expires_at, updated_at, watt_reserved, seq, kind, "
@@ -76,8 +87,8 @@ def fill_orders(orders: int, rng: random.Random, now: dt.datetime) -> None:
     def rows() -> Iterator[tuple[Any, ...]]:
         for i in range(orders):
             side = "buy" if i % 2 else "sell"
-            step = Decimal(rng.randint(1, 3000)) / 10000
-            price = Decimal("0.2000") - step if side == "buy" else Decimal("0.2000") + step
+            step = Decimal(rng.randint(1, ORDER_STEPS)) / 10000
+            price = MID - step if side == "buy" else MID + step
             amount = Decimal(rng.randint(100, 5000)) / 100
             yield (
                 uuid.uuid4(),
@@ -112,7 +123,7 @@ def fill_trades(total: int, every: int, phase: int, rng: random.Random, now: dt.
             if i % every not in phase_set:
                 continue
             amount = Decimal(rng.randint(1, 2000)) / 100
-            price = Decimal(rng.randint(1000, 3000)) / 10000
+            price = _tape_price(i, total, rng)
             total_price = (amount * price).quantize(Decimal("0.01"))
             yield (
                 uuid.uuid4(),
@@ -135,6 +146,14 @@ def fill_trades(total: int, every: int, phase: int, rng: random.Random, now: dt.
         f"UPDATE market_state SET trade_seq = {db.param}, order_seq = {db.param} WHERE id = 1",
         (last, last),
     )
+
+
+def _tape_price(i: int, total: int, rng: random.Random) -> Decimal:
+    """Trade i's price: a swing around the mid that comes back to it at the newest
+    trade, with some noise."""
+    swing = TAPE_SWING * math.sin(2 * math.pi * TAPE_CYCLES * (i + 1 - total) / total)
+    steps = round(float(MID) * swing * 10000) + rng.randint(-TAPE_NOISE, TAPE_NOISE)
+    return MID + Decimal(steps) / 10000
 
 
 def bulk_insert(table: str, columns: str, rows: Iterator[tuple[Any, ...]]) -> None:

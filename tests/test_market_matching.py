@@ -9,10 +9,13 @@ import pytest
 
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.errors import ValidationError
+from energy_tui.services import prosumers
+from energy_tui.services.context import Actor
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market import cancel_order, invariants, server, stats, sweep_expired
 from tests.clock_support import freeze
 from tests.market_support import (
+    OPERATOR,
     RULES,
     audit_events,
     balances,
@@ -247,6 +250,40 @@ def test_fees_accumulate_on_the_existing_grid_operator():
         place(seller, "sell", "10", "0.1000")
         place(buyer, "buy", "10", "0.1000")
     assert balances(RULES.grid_operator_address).watt_total == D("0.15")
+
+
+def fee_receiver_trading(stored: str, typed: str) -> Actor:
+    """A grid-operator prosumer stored as `stored` that also trades, and the market's
+    fee receiver set to it as `typed` (the same address in another case)."""
+    prosumers.add_prosumer(OPERATOR, stored, "Grid operator", kind="grid_operator")
+    prosumers.deposit(OPERATOR, stored, "100")
+    prosumers.add_meter_reading(OPERATOR, stored, generated="50")
+    set_rule("GRID_OPERATOR_ADDRESS", typed)
+    return Actor(label=f"user:{stored}", role="trader", username=stored, prosumer_address=stored)
+
+
+@pytest.mark.parametrize(
+    ("grid_side", "grid_is_maker"),
+    [("sell", True), ("sell", False), ("buy", True), ("buy", False)],
+)
+def test_a_fee_receiver_that_trades_under_another_case_is_paid_once_and_conserves_watt(
+    grid_side, grid_is_maker
+):
+    """One prosumer row, named in two cases (its orders' stored address and the rules'
+    typed one), is one account: its trade and its fee both land, nothing is lost."""
+    grid = fee_receiver_trading("grid-op", "GRID-OP")
+    other = trader("other", watt="100", energy="50")
+    other_side = "buy" if grid_side == "sell" else "sell"
+    maker, taker = (grid, other) if grid_is_maker else (other, grid)
+    maker_side, taker_side = (grid_side, other_side) if grid_is_maker else (other_side, grid_side)
+    place(maker, maker_side, "10", "0.1000")
+    result = place(taker, taker_side, "10", "0.1000")
+
+    assert [(f.total, f.fee) for f in result.fills] == [(D("1.00"), D("0.05"))]
+    paid = D("1.00") if grid_side == "sell" else D("-1.00") - D("0.05")
+    assert balances("grid-op").watt_total == D("100") + paid + D("0.05")
+    assert Prosumer.select().where(Prosumer.kind == "grid_operator").count() == 1
+    assert invariants.check() == []
 
 
 def test_unused_buy_reservation_is_released_when_bought_below_limit():

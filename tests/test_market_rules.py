@@ -240,6 +240,7 @@ def test_rules_set_refuses_who_is_not_an_admin_with_exit_3_and_writes_nothing(ru
         ("GRID_IMPORT_PRICE", "abc", "GRID_IMPORT_PRICE 'abc' is not a number"),
         ("GRID_OPERATOR_ADDRESS", "two words", "address must be 1-100 characters"),
         ("GRID_OPERATOR_ADDRESS", "alice", "alice is a residential prosumer"),
+        ("GRID_OPERATOR_ADDRESS", "ALICE", "ALICE is a residential prosumer"),
         ("FEE", "0.01", "unknown market rule 'FEE': expected one of GRID_FEE_RATE"),
     ],
 )
@@ -295,14 +296,20 @@ def test_migration_0005_adds_and_seeds_the_rules_on_a_version_4_database(
         with database.connection_context():
             migrations.migrate(database)  # the whole schema, to trade once the old way
             legacy_trade()
-            database.execute_sql("DELETE FROM schema_version WHERE version IN (5, 16)")
-            # nor 0016's trigger, which names market_state (SQLite rebuilds that table
-            # to drop its columns, and checks the triggers that name it on the way)
-            on = " ON energy_orders" if backend_of(database) == "postgres" else ""
-            database.execute_sql(f"DROP TRIGGER energy_orders_seq{on}")
+            database.execute_sql("DELETE FROM schema_version WHERE version IN (5, 16, 24)")
+            # nor 0016's and 0024's triggers, which name market_state (SQLite rebuilds
+            # that table to drop its columns, and checks the triggers that name it)
+            postgres = backend_of(database) == "postgres"
+            for trigger, table in (
+                ("energy_orders_seq", "orders"),
+                ("energy_trades_seq", "trades"),
+            ):
+                database.execute_sql(
+                    f"DROP TRIGGER {trigger}{f' ON energy_{table}' if postgres else ''}"
+                )
             migrator = SchemaMigrator.from_database(database)
             migrate(*(migrator.drop_column("market_state", column) for column in RULE_COLUMNS))
-            assert [step.version for step in migrations.status(database).pending] == [5, 16]
+            assert [step.version for step in migrations.status(database).pending] == [5, 16, 24]
             present = {c.name for c in database.get_columns("market_state")}
             assert not present & set(RULE_COLUMNS)
     finally:
@@ -312,7 +319,11 @@ def test_migration_0005_adds_and_seeds_the_rules_on_a_version_4_database(
     monkeypatch.setenv("GRID_OPERATOR_ADDRESS", "grid-east")
     monkeypatch.setenv("PRICE_BAND_PERCENT", "12.5")
     applied = cli("db", "migrate", "--db", fresh_url, "--json")
-    assert ok_json(applied)["applied"] == ["0005_market_rules", "0016_platform_defaults"]
+    assert ok_json(applied)["applied"] == [
+        "0005_market_rules",
+        "0016_platform_defaults",
+        "0024_platform_trade_seq",
+    ]
     for name in ("GRID_FEE_RATE", "GRID_OPERATOR_ADDRESS", "PRICE_BAND_PERCENT"):
         monkeypatch.delenv(name)
     shown = ok_json(cli("market", "rules", "--db", fresh_url, "--json"))

@@ -109,6 +109,8 @@ scenario = st.fixed_dictionaries(
         "minimum": st.sampled_from(["0.01", "0.05"]),
         "band": st.sampled_from(["20.00", "0", "12.50"]),
         "ttl": st.sampled_from([24, 1, 0]),
+        # the fee receiver: the default, or a trader named in another case
+        "grid": st.sampled_from([None, None, "BOB"]),
         "wallets": st.lists(
             st.tuples(st.sampled_from(WATT[::-1]), st.sampled_from(ENERGY[::-1])),
             min_size=3,
@@ -239,6 +241,8 @@ AMENDS: dict[str, Any] = {
 @example(case=dict(AMENDS, fee="0.0500"))
 @example(case=dict(AMENDS, fee="0.0333"))
 @example(case=dict(EVERY_PATH, fee="0", band="0", ttl=0))
+@example(case=dict(EVERY_PATH, fee="0.0500", grid="CY"))
+@example(case=dict(CENTS, fee="0.0333", grid="Bob"))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
     two_databases: tuple[peewee.Database, peewee.Database],
@@ -307,6 +311,14 @@ def _run(
             name: trader(name, watt=watt, energy=energy)
             for name, (watt, energy) in zip(TRADERS, case["wallets"], strict=True)
         }
+        if case.get("grid"):  # fees go to a trader, named by the rules in another case
+            database.execute_sql(
+                "UPDATE market_state SET grid_operator_address = %s WHERE id = 1", (case["grid"],)
+            )
+            database.execute_sql(
+                "UPDATE prosumers SET kind = 'grid_operator' WHERE address = %s",
+                (case["grid"].lower(),),
+            )
         placed: list[uuid.UUID] = []
         answers = [_step(step, actors, placed, moment) for step in case["steps"]]
         seqs = _placed_seqs(database)

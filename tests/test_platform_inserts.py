@@ -10,7 +10,8 @@ from decimal import Decimal
 import peewee
 import pytest
 
-from energy_tui.db.models import ApiKey, EnergyOrder, MarketState, Prosumer, User, db
+from energy_tui.db.models import ApiKey, EnergyOrder, EnergyTrade, MarketState, Prosumer, User, db
+from energy_tui.services.market import book as market_book
 from energy_tui.services.market import invariants
 from energy_tui.services.market.orders import cancel_all
 from tests.market_support import place, set_rule, trader
@@ -160,3 +161,54 @@ def test_an_inserted_order_that_cannot_trade_as_written_is_refused(bad):
     assert EnergyOrder.select().count() == 0
     home = Prosumer.get_by_id("pbad")
     assert (home.watt_reserved, home.energy_reserved) == (D("0.00"), D("0.00"))
+
+
+def platform_settles(buyer: str, seller: str, amount: Decimal, total: Decimal) -> None:
+    """What the service inserting a trade does besides: it moves the balances."""
+    p = db.param
+    db.execute_sql(
+        f"UPDATE prosumers SET watt_tokens = watt_tokens - {p}, "
+        f"energy_bought = energy_bought + {p} WHERE address = {p}",
+        (total, amount, buyer),
+    )
+    db.execute_sql(
+        f"UPDATE prosumers SET watt_tokens = watt_tokens + {p}, "
+        f"energy_sold = energy_sold + {p} WHERE address = {p}",
+        (total, amount, seller),
+    )
+
+
+def test_a_trade_inserted_with_the_note_columns_only_takes_the_markets_next_trade_seq():
+    """A trade another service inserts goes on the tape after every trade before it and
+    before every later one, is the market's last trade until the next, and moves the
+    change marker; the buyer paid its total (migration 0024). It had seq 0: first on
+    the tape, never the last price."""
+    set_rule("GRID_FEE_RATE", "0")  # the platform's trade names no fee
+    seller, buyer = trader("tsell", energy="5"), trader("tbuy", watt="5")
+    place(seller, "sell", "1", "0.1000")
+    (first,) = place(buyer, "buy", "1", "0.1000").fills
+    version = market_book.version()
+    with db.atomic():
+        platform_insert(
+            "energy_trades",
+            buyer_address="tbuy",
+            seller_address="tsell",
+            energy_amount=D("1.00"),
+            price_per_kwh=D("0.2000"),
+            total_price=D("0.20"),
+        )
+        platform_settles("tbuy", "tsell", D("1.00"), D("0.20"))
+
+    (raw,) = EnergyTrade.select().where(EnergyTrade.price_per_kwh == D("0.2000"))
+    assert raw.seq == first.seq + 1 == MarketState.get_by_id(1).trade_seq
+    assert (raw.fee, raw.buyer_total) == (D("0.00"), D("0.20"))
+    assert market_book.version() > version
+    assert [t.seq for t in market_book.trades()] == [raw.seq, first.seq]
+    assert (market_book.book().last_price, market_book.book().previous_price) == (
+        D("0.2000"),
+        D("0.1000"),
+    )
+    place(seller, "sell", "1", "0.3000")
+    (later,) = place(buyer, "buy", "1", "0.3000").fills
+    assert later.seq == raw.seq + 1
+    assert [t.seq for t in market_book.trades()] == [later.seq, raw.seq, first.seq]

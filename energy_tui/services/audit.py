@@ -108,9 +108,21 @@ def _secret() -> bytes:
     return bytes.fromhex(row.secret)
 
 
+# A lone surrogate (undecodable bytes of a command line, kept by surrogateescape) is no
+# character UTF-8 can store: it stays a JSON escape.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def encode(data: dict[str, Any]) -> str:
-    """The JSON text of `event_data`."""
-    return json.dumps({key: _plain(value) for key, value in data.items()}, sort_keys=True)
+    """The JSON text of `event_data`: UTF-8, non-ASCII letters as they are (`"Müller"`,
+    not `"M\\u00fcller"`), as PostgreSQL's `to_json` writes it in the server functions
+    (migration 0014) and as the platform's other services write their JSON: the same
+    action reads the same on every backend, and an operator's SQL finds a name as typed.
+    Rows written before kept the escapes; both are the same JSON."""
+    text = json.dumps(
+        {key: _plain(value) for key, value in data.items()}, sort_keys=True, ensure_ascii=False
+    )
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +147,10 @@ def _by_or_about(username: str, hashed: str | None) -> Any:
     typed as this name while no such user existed (found by the name's keyed hash)."""
     condition = same_text(User.username, username)
     for key in AFFECTED_KEYS:
-        # the exact `"key": "value"` text that `encode` writes (sorted keys, ", ", ": ")
-        condition |= AuditLog.event_data.contains(encode({key: username})[1:-1])
+        # the exact `"key": "value"` text that `encode` writes (sorted keys, ", ", ": "),
+        # and as rows before it wrote non-ASCII letters (escaped)
+        for text in dict.fromkeys((encode({key: username}), json.dumps({key: username}))):
+            condition |= AuditLog.event_data.contains(text[1:-1])
     if hashed is not None:
         condition |= AuditLog.event_data.contains(encode({"username_hmac": hashed})[1:-1])
     return condition

@@ -138,7 +138,9 @@ def _prices_and_book(orders: dict, trades: list[EnergyTrade]) -> list[str]:
     problems = []
     amended = _amended_limits()
     for t in trades:
-        buy, sell = orders[t.buy_order_id], orders[t.sell_order_id]
+        buy, sell = orders.get(t.buy_order_id), orders.get(t.sell_order_id)
+        if buy is None or sell is None:  # another service's trade naming no orders of ours
+            continue
         bid, ask = _limit_at(buy, t.seq, amended), _limit_at(sell, t.seq, amended)
         maker = {"buy": ask, "sell": bid}.get(t.taker_side or "")  # unknown on seed rows
         if maker is not None and t.price_per_kwh != maker:

@@ -186,15 +186,25 @@ class _State:
 
 
 class Ledger:
-    """Prosumer balances changed within one transaction, written back once."""
+    """Prosumer balances changed within one transaction, written back once.
+
+    Accounts are keyed by the row's stored address, whatever case an address was asked
+    in: the rules name the fee receiver as typed, its own orders as stored (addresses
+    are one account in any case, migration 0007). Keyed by the name as asked, one row
+    read twice made two accounts, and the later write of one overwrote the other's
+    change (a trade or a fee lost, or made twice).
+    """
 
     def __init__(self) -> None:
-        self.accounts: dict[str, _Account] = {}
+        self.accounts: dict[str, _Account] = {}  # by the stored address
+        self._stored: dict[str, str] = {}  # an address as asked -> as stored
 
     def get(self, address: str) -> _Account:
-        if address not in self.accounts:
+        stored = self._stored.get(address)
+        if stored is None:
             self._load(run(statements().account, address).fetchone(), address)
-        return self.accounts[address]
+            stored = self._stored[address]
+        return self.accounts[stored]
 
     def load_trader(self, address: str, side: str, price: Decimal) -> Decimal | None:
         """Load the trader's account; return the price of its own resting order on the
@@ -206,7 +216,7 @@ class Ledger:
         """Read the accounts not loaded yet in one statement, locked (the makers an
         order will reach and the fee's receiver), instead of one round trip each; an
         address without a row is left to `get` (and `grid_operator`)."""
-        wanted = [a for a in dict.fromkeys(addresses) if a not in self.accounts]
+        wanted = [a for a in dict.fromkeys(addresses) if a not in self._stored]
         if len(wanted) < 2:
             return
         rows = run(accounts_statement(len(wanted)), *wanted).fetchall()
@@ -222,13 +232,18 @@ class Ledger:
         return dec(row[-1], _PRICE) if row[-1] is not None else None
 
     def _load(self, row: tuple[Any, ...] | None, address: str) -> tuple[Any, ...]:
+        """Take the row read for `address`; an account already held (asked for in
+        another case) keeps its balances, changed since that row was read."""
         if row is None:
             raise NotFound(f"no prosumer with address {address!r}")
-        self.accounts[address] = _Account(
-            row[0],
-            *(dec(value, _WATT) for value in row[1:3]),
-            *(dec(value, _KWH) for value in row[3:8]),
-        )
+        stored = str(row[0])
+        self._stored[address] = stored
+        if stored not in self.accounts:
+            self.accounts[stored] = _Account(
+                stored,
+                *(dec(value, _WATT) for value in row[1:3]),
+                *(dec(value, _KWH) for value in row[3:8]),
+            )
         return row
 
     def grid_operator(self, address: str, now: dt.datetime) -> _Account:

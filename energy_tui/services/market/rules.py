@@ -17,6 +17,7 @@ from typing import Any
 
 from energy_tui import clock
 from energy_tui.config import MAX_TTL_HOURS, RULE_SETTINGS, Settings
+from energy_tui.db.identity import same_text
 from energy_tui.db.models import MarketState, Prosumer, db
 from energy_tui.errors import ValidationError
 from energy_tui.services import audit, validation
@@ -192,7 +193,7 @@ def set_rule(actor: Actor, name: str, raw: str) -> RuleChange:
 
 def _check_receiver(address: str) -> None:
     """Fees go to a grid operator's prosumer (made on first use), never to a trader."""
-    row = Prosumer.get_or_none(Prosumer.address == address)
+    row = Prosumer.get_or_none(same_text(Prosumer.address, address))  # in any case
     if row is not None and row.kind != "grid_operator":
         raise ValidationError(
             f"{address} is a {row.kind} prosumer: the fee receiver must be a grid_operator "
