@@ -243,14 +243,18 @@ def test_the_tape_and_the_statistics_read_what_the_models_read_on_every_backend(
     tape = book.trades(TradeFilter(limit=50))
     days = stats.daily(3, day)
     assert same(tape, model_trades()) and same(days, model_days(day - dt.timedelta(days=2)))
-    assert all(a is b for a, b in zip(book.trades(TradeFilter(limit=50)), tape, strict=True))
-    assert all(a is b for a, b in zip(stats.daily(3, day), days, strict=True))
+    kept = backend.name != "postgres"  # PostgreSQL's rows are made each time (Made.keep)
+    again = book.trades(TradeFilter(limit=50))
+    assert same(again, tape) and all((a is b) == kept for a, b in zip(again, tape, strict=True))
+    again_days = stats.daily(3, day)
+    assert same(again_days, days)
+    assert all((a is b) == kept for a, b in zip(again_days, days, strict=True))
 
     EnergyTrade.update(fee=Decimal("0.02")).where(EnergyTrade.seq == 2).execute()
     MarketStatistics.update(total_trades=3, total_volume=-volume).execute()
     changed = book.trades(TradeFilter(limit=50))
     assert changed[0].fee == Decimal("0.02") and same(changed, model_trades())
-    assert changed[1] is tape[1]  # the trade not changed: as kept
+    assert (changed[1] is tape[1]) == kept  # the trade not changed: as kept
     assert same(stats.daily(3, day), model_days(day))
     assert stats.daily(3, day)[0].total_volume == -volume
 

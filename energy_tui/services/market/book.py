@@ -452,9 +452,10 @@ def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
 @functools.cache
 def trade_views(backend: str) -> reads.Made[TradeView]:
     """The driver's trade rows as TradeViews, each kept by its raw row (`reads.Made`):
-    the tape and the trades screen read the same trades again on every refresh."""
+    the tape and the trades screen read the same trades again on every refresh. Not
+    on PostgreSQL, whose rows hold the values shown already (`Made`'s `keep`)."""
     convert = reads.row_converter(reads.trade_converters(backend))
-    return reads.Made(lambda row: TradeView.of_values(convert(row)))
+    return reads.Made(lambda row: TradeView.of_values(convert(row)), keep=backend != "postgres")
 
 
 def order_fills(order_id: str | uuid.UUID) -> list[TradeView]:

@@ -183,15 +183,20 @@ class Made(Generic[T]):
     meanwhile makes its rows itself, never looks a row up after the drop), and a read
     of more than a quarter of `limit` rows (an export, a long page) is made without
     keeping.
+
+    With `keep` False every row is made: where the driver's values are already what
+    the screens show (PostgreSQL's Decimals, UUIDs, dates), hashing them to look a row
+    up (a Python `UUID.__hash__`, a Decimal's modular hash) cost more than the view
+    (the tape 2.0x its raw SQL kept, 1.6x made; the statistics 2.1x against 1.1x).
     """
 
-    def __init__(self, make: Callable[[Any], T], limit: int = KEPT_ROWS) -> None:
-        self.make, self.limit = make, limit
+    def __init__(self, make: Callable[[Any], T], limit: int = KEPT_ROWS, keep: bool = True) -> None:
+        self.make, self.limit, self.keep = make, limit, keep
         self.kept: dict[Any, T] = {}
         _KEPT.append(self.kept)
 
     def __call__(self, rows: Sequence[Any]) -> list[T]:
-        if len(rows) > self.limit // 4:
+        if not self.keep or len(rows) > self.limit // 4:
             return list(map(self.make, rows))
         kept = self.kept
         made: list[Any] = list(map(kept.get, rows))

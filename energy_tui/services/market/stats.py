@@ -107,9 +107,10 @@ def daily(days: int, today: dt.date | None = None) -> list[DayStats]:
 @functools.cache
 def day_views(backend: str) -> reads.Made[DayStats]:
     """The driver's daily rows as DayStats, each kept by its raw row (`reads.Made`):
-    the statistics screen reads the same days again on every refresh."""
+    the statistics screen reads the same days again on every refresh. Not on
+    PostgreSQL, whose rows hold the values shown already (`Made`'s `keep`)."""
     convert = reads.row_converter(reads.day_converters(backend))
-    return reads.Made(lambda row: DayStats._make(convert(row)))
+    return reads.Made(lambda row: DayStats._make(convert(row)), keep=backend != "postgres")
 
 
 @dataclasses.dataclass(frozen=True)
