@@ -452,10 +452,11 @@ def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
 @functools.cache
 def trade_views(backend: str) -> reads.Made[TradeView]:
     """The driver's trade rows as TradeViews, each kept by its raw row (`reads.Made`):
-    the tape and the trades screen read the same trades again on every refresh. Not
-    on PostgreSQL, whose rows hold the values shown already (`Made`'s `keep`)."""
+    the tape and the trades screen read the same trades again on every refresh. On
+    SQLite only: PostgreSQL's and MySQL's rows hold Decimals, slower to look up than
+    to make a view of (`Made`'s `keep`)."""
     convert = reads.row_converter(reads.trade_converters(backend))
-    return reads.Made(lambda row: TradeView.of_values(convert(row)), keep=backend != "postgres")
+    return reads.Made(lambda row: TradeView.of_values(convert(row)), keep=backend == "sqlite")
 
 
 def order_fills(order_id: str | uuid.UUID) -> list[TradeView]:

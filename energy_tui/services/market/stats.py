@@ -107,10 +107,11 @@ def daily(days: int, today: dt.date | None = None) -> list[DayStats]:
 @functools.cache
 def day_views(backend: str) -> reads.Made[DayStats]:
     """The driver's daily rows as DayStats, each kept by its raw row (`reads.Made`):
-    the statistics screen reads the same days again on every refresh. Not on
-    PostgreSQL, whose rows hold the values shown already (`Made`'s `keep`)."""
+    the statistics screen reads the same days again on every refresh. On SQLite
+    only: PostgreSQL's and MySQL's rows hold Decimals, slower to look up than to make
+    a view of (`Made`'s `keep`)."""
     convert = reads.row_converter(reads.day_converters(backend))
-    return reads.Made(lambda row: DayStats._make(convert(row)), keep=backend != "postgres")
+    return reads.Made(lambda row: DayStats._make(convert(row)), keep=backend == "sqlite")
 
 
 @dataclasses.dataclass(frozen=True)
