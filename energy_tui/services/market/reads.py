@@ -33,18 +33,22 @@ def _same(value: Any) -> Any:
     return value
 
 
+_UUID, _UNKNOWN = uuid.UUID, uuid.SafeUUID.unknown  # an enum member read once, not per id
+_new, _set = object.__new__, object.__setattr__
+
+
 def _uuid(value: Any) -> uuid.UUID | None:
     """SQLite's and MySQL's 32 hex digits (Peewee's UUIDField) made into the UUID
     without `UUID.__init__`'s parsing of every spelling a UUID may have: three ids a
     trade, that parsing was a third of the tape's time. `int` and `is_safe` are the
     attributes a UUID holds (its `__slots__`)."""
-    if value is None or isinstance(value, uuid.UUID):
+    if value is None or isinstance(value, _UUID):
         return value
     if len(value) != 32:
-        return uuid.UUID(value)
-    made = object.__new__(uuid.UUID)
-    object.__setattr__(made, "int", int(value, 16))
-    object.__setattr__(made, "is_safe", uuid.SafeUUID.unknown)
+        return _UUID(value)
+    made = _new(_UUID)
+    _set(made, "int", int(value, 16))
+    _set(made, "is_safe", _UNKNOWN)
     return made
 
 
