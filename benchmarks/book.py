@@ -55,10 +55,6 @@ TRADE_COLUMNS = (
     "id, buyer_address, seller_address, energy_amount, price_per_kwh, total_price, "
     "executed_at, fee, buyer_total, taker_side, seq"
 )
-READ_COLUMNS = (
-    "id, seq, executed_at, energy_amount, price_per_kwh, total_price, fee, buyer_total, "
-    "buyer_address, seller_address, taker_side, buy_order_id, sell_order_id"
-)
 PARAMETER_BUDGET = 60_000  # PostgreSQL allows 65,535 parameters per statement
 
 
@@ -275,6 +271,7 @@ def figures(runs: int) -> dict[str, tuple[float, ...]]:
     since_90 = (now - dt.timedelta(days=89)).replace(hour=0, minute=0, second=0, microsecond=0)
     year = now.date() - dt.timedelta(days=364)
     mine = market_book.TradeFilter(address=WHO, limit=50)
+    backend = reads.backend()  # the tape's raw SQL: the very text the read runs
     kwh, price, money = exactly(ENERGY_PLACES), exactly(PRICE_PLACES), exactly(MONEY_PLACES)
     book_raw = raw_together(
         raw(
@@ -301,7 +298,7 @@ def figures(runs: int) -> dict[str, tuple[float, ...]]:
             "recent trades (50)",
             lambda: market_book.trades(market_book.TradeFilter(limit=50)),
             exact_raw(
-                f"SELECT {READ_COLUMNS} FROM energy_trades ORDER BY seq DESC LIMIT 50",
+                reads.trades_statement(backend, None, False, False, False, 50),
                 (),
                 {2: dt.datetime.fromisoformat, 3: kwh, 4: price, 5: money, 6: money, 7: money},
             ),
@@ -309,13 +306,7 @@ def figures(runs: int) -> dict[str, tuple[float, ...]]:
         (
             "one prosumer's trades (50 newest)",
             lambda: market_book.trades(mine),
-            raw(
-                f"SELECT * FROM (SELECT {READ_COLUMNS} FROM energy_trades WHERE "
-                f"buyer_address = {p} ORDER BY seq DESC LIMIT 50) b UNION ALL SELECT * FROM "
-                f"(SELECT {READ_COLUMNS} FROM energy_trades WHERE seller_address = {p} "
-                "ORDER BY seq DESC LIMIT 50) s ORDER BY seq DESC LIMIT 50",
-                (WHO, WHO),
-            ),
+            raw(reads.trades_statement(backend, "both", False, False, False, 50), (WHO, WHO)),
         ),
         (
             "one prosumer's buys in a week (50)",

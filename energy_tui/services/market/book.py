@@ -456,7 +456,9 @@ def trade_views(backend: str) -> reads.Made[TradeView]:
     SQLite only: PostgreSQL's and MySQL's rows hold Decimals, slower to look up than
     to make a view of (`Made`'s `keep`)."""
     convert = reads.row_converter(reads.trade_converters(backend))
-    return reads.Made(lambda row: TradeView.of_values(convert(row)), keep=backend == "sqlite")
+    view = TradeView.of_values
+    make = view if convert is reads.same else lambda row: view(convert(row))
+    return reads.Made(make, keep=backend == "sqlite")
 
 
 def order_fills(order_id: str | uuid.UUID) -> list[TradeView]:

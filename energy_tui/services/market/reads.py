@@ -33,6 +33,9 @@ def _same(value: Any) -> Any:
     return value
 
 
+same = _same  # `row_converter`'s answer where no column needs converting
+
+
 _UUID, _UNKNOWN = uuid.UUID, uuid.SafeUUID.unknown  # an enum member read once, not per id
 _new, _set = object.__new__, object.__setattr__
 
@@ -262,14 +265,17 @@ def _fetch(text: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return list(cursor.fetchall())
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def trades_statement(
-    backend: str, who: str | None, since: bool, until: bool, before: bool = False
+    backend: str, who: str | None, since: bool, until: bool, before: bool = False, limit: int = 50
 ) -> str:
-    """The newest trades, `who`: None (all), "buyer", "seller" or "both" (either side:
-    the newest of each side's index, merged). Parameters: [address], [since], [until],
-    [before seq], limit, repeated for each side, then the limit again for "both"."""
+    """The newest `limit` trades, `who`: None (all), "buyer", "seller" or "both"
+    (either side: the newest of each side's index, merged). Parameters: [address],
+    [since], [until], [before seq], repeated for each side for "both". The limit is in
+    the text, not a parameter: PostgreSQL ran the tape's statement 0.06-0.09 ms (about
+    20%) slower with `LIMIT $1` (1,500 alternate runs, fastest and tenth percentile)."""
     p = "?" if backend == "sqlite" else "%s"
+    top = int(limit)  # an int in the text, never anything else
     window = (
         (f" AND executed_at >= {p}" if since else "")
         + (f" AND executed_at < {p}" if until else "")
@@ -279,7 +285,7 @@ def trades_statement(
     def newest(condition: str) -> str:
         return (
             f"SELECT {TRADE_COLUMNS} FROM energy_trades WHERE {condition}{window} "
-            f"ORDER BY seq DESC LIMIT {p}"
+            f"ORDER BY seq DESC LIMIT {top}"
         )
 
     if who is None:
@@ -288,7 +294,7 @@ def trades_statement(
         return newest(f"{who}_address = {p}")
     return (
         f"SELECT * FROM ({newest(f'buyer_address = {p}')}) b UNION ALL "
-        f"SELECT * FROM ({newest(f'seller_address = {p}')}) s ORDER BY seq DESC LIMIT {p}"
+        f"SELECT * FROM ({newest(f'seller_address = {p}')}) s ORDER BY seq DESC LIMIT {top}"
     )
 
 
@@ -305,9 +311,11 @@ def trades_raw(
     name = backend()
     who = None if address is None else {"buy": "buyer", "sell": "seller"}.get(side or "", "both")
     branch: list[Any] = [] if address is None else [address]
-    branch += [value for value in (since, until, before_seq) if value is not None] + [limit]
-    params = branch * 2 + [limit] if who == "both" else branch
-    text = trades_statement(name, who, since is not None, until is not None, before_seq is not None)
+    branch += [value for value in (since, until, before_seq) if value is not None]
+    params = branch * 2 if who == "both" else branch
+    text = trades_statement(
+        name, who, since is not None, until is not None, before_seq is not None, limit
+    )
     return _fetch(text, params)
 
 

@@ -111,7 +111,10 @@ def day_views(backend: str) -> reads.Made[DayStats]:
     only: PostgreSQL's and MySQL's rows hold Decimals, slower to look up than to make
     a view of (`Made`'s `keep`)."""
     convert = reads.row_converter(reads.day_converters(backend))
-    return reads.Made(lambda row: DayStats._make(convert(row)), keep=backend == "sqlite")
+    # tuple.__new__ called from C, not `_make`'s Python (a fixed statement's 9 columns)
+    day = functools.partial(tuple.__new__, DayStats)
+    make = day if convert is reads.same else lambda row: day(convert(row))
+    return reads.Made(make, keep=backend == "sqlite")
 
 
 @dataclasses.dataclass(frozen=True)
