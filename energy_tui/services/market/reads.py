@@ -74,10 +74,10 @@ def _exact(places: int) -> Convert:
     binary value correctly rounded), read by Decimal: the stored REAL is the double
     nearest the decimal written, which has at most 15 significant digits
     (`db.fields.ExactDecimalField`), so it lies within far less than half a unit of
-    the last place from it and rounds back to it exactly; at half the cost of
+    the last place from it and rounds back to it exactly; about 20% cheaper than
     `Decimal(str(value)).quantize(...)`, which makes the same Decimal
-    (tests/test_reads.py checks both against the decimals written, at the schema's
-    extremes).
+    (benchmarks/read_steps.py; tests/test_reads.py checks both against the decimals
+    written, at the schema's extremes).
     A zero is 0.00, never -0.00 (as PostgreSQL's and MySQL's DECIMAL read back; SQLite's
     NUMERIC columns store -0.0 as the integer 0 anyway), so that values the driver
     calls equal (0, 0.0, -0.0; 10, 10.0) always make the same Decimal: `Made` relies
