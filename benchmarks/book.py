@@ -66,10 +66,6 @@ TRADE_COLUMNS = (
     "id, buyer_address, seller_address, energy_amount, price_per_kwh, total_price, "
     "executed_at, fee, buyer_total, taker_side, seq"
 )
-READ_COLUMNS = (
-    "id, seq, executed_at, energy_amount, price_per_kwh, total_price, fee, buyer_total, "
-    "buyer_address, seller_address, taker_side, buy_order_id, sell_order_id"
-)
 PARAMETER_BUDGET = 60_000  # PostgreSQL allows 65,535 parameters per statement
 
 
@@ -286,14 +282,15 @@ def raw_together(*calls: Callable[[], object]) -> Callable[[], object]:
     return lambda: [call() for call in calls]
 
 
-def figures(runs: int) -> dict[str, tuple[float, float | None]]:
-    """name -> (ms, raw ms or None)."""
+def figures(runs: int) -> dict[str, tuple[float, ...]]:
+    """name -> (ms,) or (ms, raw ms) or, on SQLite, (ms, raw exact ms, raw floats ms)."""
     now = clock.now()
     p = "?"
     last_day = now - dt.timedelta(days=1)
     since_90 = (now - dt.timedelta(days=89)).replace(hour=0, minute=0, second=0, microsecond=0)
     year = now.date() - dt.timedelta(days=364)
     mine = market_book.TradeFilter(address=WHO, limit=50)
+    backend = reads.backend()  # the tape's raw SQL: the very text the read runs
     kwh, price, money = exactly(ENERGY_PLACES), exactly(PRICE_PLACES), exactly(MONEY_PLACES)
     book_raw = raw_together(
         raw(
@@ -320,7 +317,7 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
             "recent trades (50)",
             lambda: market_book.trades(market_book.TradeFilter(limit=50)),
             exact_raw(
-                f"SELECT {READ_COLUMNS} FROM energy_trades ORDER BY seq DESC LIMIT 50",
+                reads.trades_statement(backend, None, False, False, False, 50),
                 (),
                 {2: dt.datetime.fromisoformat, 3: kwh, 4: price, 5: money, 6: money, 7: money},
             ),
@@ -328,13 +325,7 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
         (
             "one prosumer's trades (50 newest)",
             lambda: market_book.trades(mine),
-            raw(
-                f"SELECT * FROM (SELECT {READ_COLUMNS} FROM energy_trades WHERE "
-                f"buyer_address = {p} ORDER BY seq DESC LIMIT 50) b UNION ALL SELECT * FROM "
-                f"(SELECT {READ_COLUMNS} FROM energy_trades WHERE seller_address = {p} "
-                "ORDER BY seq DESC LIMIT 50) s ORDER BY seq DESC LIMIT 50",
-                (WHO, WHO),
-            ),
+            raw(reads.trades_statement(backend, "both", False, False, False, 50), (WHO, WHO)),
         ),
         (
             "one prosumer's buys in a week (50)",
@@ -374,46 +365,67 @@ def figures(runs: int) -> dict[str, tuple[float, float | None]]:
         ),
         ("daily candles over 90 days", lambda: stats.candles(86400, since_90), None),
     ]
-    if backend_of(db) == "sqlite":  # the bare driver's floats too, for comparison
-        for name, call, raw_call in list(cases):
-            if isinstance(raw_call, ExactRaw):
-                cases.append((f"{name}, vs floats", call, raw_call.bare))
-    result: dict[str, tuple[float, float | None]] = {}
+    for name, call, raw_call in list(cases):  # the same read with nothing kept
+        if isinstance(raw_call, ExactRaw) or name == "recent trades (50)":
+            cases.append((f"{name}, first read", first_read(call), raw_call))
+    result: dict[str, tuple[float, ...]] = {}
     for name, call, raw_call in cases:
         if raw_call is None:
-            result[name] = (median_ms(call, runs), None)
+            result[name] = (median_ms(call, runs),)
+        elif isinstance(raw_call, ExactRaw):  # SQLite: the bare driver's floats too
+            result[name] = paired_ms(runs, call, raw_call, raw_call.bare)
         else:
-            result[name] = paired_ms(call, raw_call, runs)
+            result[name] = paired_ms(runs, call, raw_call)
     return result
 
 
-def paired_ms(
-    call: Callable[[], object], raw_call: Callable[[], object], runs: int
-) -> tuple[float, float]:
-    """Medians of `call` and `raw_call` timed alternately (a load that comes and goes
-    touches both alike)."""
-    call(), raw_call()
-    ours: list[float] = []
-    bare: list[float] = []
+def first_read(call: Callable[[], object]) -> Callable[[], object]:
+    """`call` with nothing the reads keep (`reads.forget`): every row made anew, as on
+    a screen's first read or after the rows it showed all changed."""
+
+    def run() -> object:
+        reads.forget()
+        return call()
+
+    return run
+
+
+def paired_ms(runs: int, *calls: Callable[[], object]) -> tuple[float, ...]:
+    """Medians of each of `calls` (ours, then its raw floors) timed in turn, round after
+    round (a load that comes and goes touches them alike)."""
+    for call in calls:
+        call()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(runs):
-        for timed_call, times in ((call, ours), (raw_call, bare)):
+        for timed_call, taken in zip(calls, times, strict=True):
             t0 = time.perf_counter()
             timed_call()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(ours) * 1000, statistics.median(bare) * 1000
+            taken.append(time.perf_counter() - t0)
+    return tuple(statistics.median(taken) * 1000 for taken in times)
 
 
 def print_figures(
     label: str,
-    found: dict[str, tuple[float, float | None]],
-    first: dict[str, tuple[float, float | None]] | None,
+    found: dict[str, tuple[float, ...]],
+    first: dict[str, tuple[float, ...]] | None,
 ) -> None:
+    """One line a read: ms; the raw SQL's ms (on SQLite with the plainest exact
+    conversion of what the screens show) and the ratio to it; on SQLite the bare
+    driver's floats' ms and the ratio to them; the ratio to the first size's ms."""
     print(f"\n{label}")
-    print(f"  {'read':<36} {'ms':>9} {'raw ms':>8} {'x raw':>6} {'x first':>8}")
-    for name, (ms, raw_ms) in found.items():
-        raw_text = f"{raw_ms:8.2f} {ms / raw_ms:6.2f}" if raw_ms else f"{'-':>8} {'-':>6}"
+    print(
+        f"  {'read':<44} {'ms':>8} {'raw ms':>8} {'x raw':>6} "
+        f"{'floats':>8} {'x float':>7} {'x first':>8}"
+    )
+    for name, (ms, *floors) in found.items():
+        widths = (6, 7)
+        cells = [
+            f"{floor:8.3f} {ms / floor:{w}.2f}"
+            for floor, w in zip(floors, widths[: len(floors)], strict=True)
+        ]
+        cells += [f"{'-':>8} {'-':>{w}}" for w in widths[len(floors) :]]
         grow = f"{ms / first[name][0]:8.2f}" if first and name in first else f"{'-':>8}"
-        print(f"  {name:<36} {ms:9.2f} {raw_text} {grow}")
+        print(f"  {name:<44} {ms:8.3f} {' '.join(cells)} {grow}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -442,10 +443,22 @@ def trades(spec: TradeFilter = TradeFilter()) -> list[TradeView]:
     """Newest first. A prosumer's trades come from the (buyer_address, seq) and
     (seller_address, seq) indexes, the newest `limit` of each side merged: the time
     does not grow with the market's trades (migration 0010)."""
-    rows = reads.trades_rows(
+    rows = reads.trades_raw(
         spec.address, spec.side, spec.since, spec.until, spec.limit, spec.before_seq
     )
-    return [TradeView.of_values(row) for row in rows]
+    return trade_views(reads.backend())(rows)
+
+
+@functools.cache
+def trade_views(backend: str) -> reads.Made[TradeView]:
+    """The driver's trade rows as TradeViews, each kept by its raw row (`reads.Made`):
+    the tape and the trades screen read the same trades again on every refresh. On
+    SQLite only: PostgreSQL's and MySQL's rows hold Decimals, slower to look up than
+    to make a view of (`Made`'s `keep`)."""
+    convert = reads.row_converter(reads.trade_converters(backend))
+    view = TradeView.of_values
+    make = view if convert is reads.same else lambda row: view(convert(row))
+    return reads.Made(make, keep=backend == "sqlite")
 
 
 def order_fills(order_id: str | uuid.UUID) -> list[TradeView]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from energy_tui.db.connect import backend_of
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES, PRICE_PLACES
@@ -33,27 +33,59 @@ def _same(value: Any) -> Any:
     return value
 
 
+same = _same  # `row_converter`'s answer where no column needs converting
+
+
+_UUID, _UNKNOWN = uuid.UUID, uuid.SafeUUID.unknown  # an enum member read once, not per id
+_new, _set = object.__new__, object.__setattr__
+
+
 def _uuid(value: Any) -> uuid.UUID | None:
     """SQLite's and MySQL's 32 hex digits (Peewee's UUIDField) made into the UUID
     without `UUID.__init__`'s parsing of every spelling a UUID may have: three ids a
     trade, that parsing was a third of the tape's time. `int` and `is_safe` are the
     attributes a UUID holds (its `__slots__`)."""
-    if value is None or isinstance(value, uuid.UUID):
+    if value is None or isinstance(value, _UUID):
         return value
     if len(value) != 32:
-        return uuid.UUID(value)
-    made = object.__new__(uuid.UUID)
-    object.__setattr__(made, "int", int(value, 16))
-    object.__setattr__(made, "is_safe", uuid.SafeUUID.unknown)
+        return _UUID(value)
+    made = _new(_UUID)
+    _set(made, "int", int(value, 16))
+    _set(made, "is_safe", _UNKNOWN)
     return made
+
+
+_KEPT: list[dict[Any, Any]] = []  # every value kept by `_exact` and `Made`: `forget`
+
+
+def forget() -> None:
+    """Drop every value the reads keep (`_exact`, `Made`): the next read makes each row
+    anew (benchmarks' first-read figures, tests)."""
+    for kept in _KEPT:
+        kept.clear()
 
 
 @functools.cache
 def _exact(places: int) -> Convert:
     """SQLite's REAL (or INTEGER) as the exact Decimal it stands for, with `places`
-    decimals. Prices and amounts repeat a great deal: each distinct value is made once."""
-    exponent = Decimal(1).scaleb(-places)
+    decimals. Prices and amounts repeat a great deal: each distinct value is made once.
+
+    Made as the text of the float rounded to `places` decimals (`"%.2f" % value`, the
+    binary value correctly rounded), read by Decimal: the stored REAL is the double
+    nearest the decimal written, which has at most 15 significant digits
+    (`db.fields.ExactDecimalField`), so it lies within far less than half a unit of
+    the last place from it and rounds back to it exactly; about 20% cheaper than
+    `Decimal(str(value)).quantize(...)`, which makes the same Decimal
+    (benchmarks/read_steps.py; tests/test_reads.py checks both against the decimals
+    written, at the schema's extremes).
+    A zero is 0.00, never -0.00 (as PostgreSQL's and MySQL's DECIMAL read back; SQLite's
+    NUMERIC columns store -0.0 as the integer 0 anyway), so that values the driver
+    calls equal (0, 0.0, -0.0; 10, 10.0) always make the same Decimal: `Made` relies
+    on it."""
+    zero = Decimal(0).scaleb(-places)
+    text = f"%.{places}f"
     made: dict[Any, Decimal] = {}
+    _KEPT.append(made)
 
     def convert(value: Any) -> Decimal | None:
         if value is None:
@@ -62,7 +94,7 @@ def _exact(places: int) -> Convert:
         if found is None:
             if len(made) > 50_000:
                 made.clear()
-            found = made[value] = Decimal(str(value)).quantize(exponent)
+            found = made[value] = Decimal(text % value) or zero
         return found
 
     return convert
@@ -110,21 +142,84 @@ def convert_rows(
     """Rows with each value converted; as they are where nothing needs it (None)."""
     if converters is None:
         return rows
-    plan = _plan(converters)
-    converted = []
-    for row in rows:
-        values = list(row)
-        for i, f in plan:
-            values[i] = f(values[i])
-        converted.append(values)
-    return converted
+    return list(map(row_converter(converters), rows))
 
 
 @functools.cache
-def _plan(converters: tuple[Convert, ...]) -> tuple[tuple[int, Convert], ...]:
-    """(column, converter) of the columns that need one: a call per value saved where
-    the driver's value is already right (addresses, sides, SQLite's integers)."""
-    return tuple((i, f) for i, f in enumerate(converters) if f is not _same)
+def row_converter(converters: tuple[Convert, ...] | None) -> Callable[[Sequence[Any]], Any]:
+    """One row's values converted, as a list (the row as it is where nothing needs it:
+    None). Only the columns that need a converter call one: a call per value saved
+    where the driver's value is already right (addresses, sides, SQLite's integers)."""
+    if converters is None:
+        return _same
+    plan = tuple((i, f) for i, f in enumerate(converters) if f is not _same)
+
+    def convert(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for i, f in plan:
+            values[i] = f(values[i])
+        return values
+
+    return convert
+
+
+KEPT_ROWS = 4096
+T = TypeVar("T")
+
+
+class Made(Generic[T]):
+    """What a read makes of the driver's rows (views of exact values), each kept by the
+    raw row it was made of, so that a row read again is not made again (issue 15).
+
+    The screens read the same rows over and over: the tape's 50 newest trades on every
+    change of the market (one row new, 49 as before), the statistics' 365 days on every
+    refresh (only today's moves). Making a row (SQLite's REALs as exact Decimals, UUIDs,
+    datetimes, the view itself) cost two to three times what reading it cost; looking
+    the raw row up costs a hash and a comparison of its values, about a third of
+    reading it.
+
+    Exact by construction: a kept value is returned only for a raw row equal to the one
+    it was made of, value by value, and the converters make equal values of values the
+    driver calls equal (`_exact`: 10 and 10.0, 0.0 and -0.0). A changed row (an update,
+    a row of another database) is another key, made anew; nothing is ever invalidated
+    because nothing kept depends on anything but its key. One `Made` per backend and
+    read (`functools.cache` on the backend's name), so rows of different drivers never
+    meet. What `make` returns must be true (a view, a non-empty tuple): None and false
+    values mark a row not yet made. At most `limit` rows are kept (about 2 kB each for
+    a trade): past that everything kept is dropped and kept anew (a thread reading
+    meanwhile makes its rows itself, never looks a row up after the drop), and a read
+    of more than a quarter of `limit` rows (an export, a long page) is made without
+    keeping.
+
+    With `keep` False every row is made. Keeping pays on SQLite only, whose rows are
+    floats, text and integers, quick to hash and compare: PostgreSQL's and MySQL's
+    drivers hand back Decimals (and PostgreSQL UUIDs), whose hashes are computed anew
+    for each row read (a Decimal's modular hash, a Python `UUID.__hash__`), and
+    looking a row up cost more than making its view (PostgreSQL: the tape 2.0x its raw
+    SQL kept, 1.6x made; the statistics 2.1x against 1.1x; per row, the statistics
+    2.9 us looked up against 0.3 us made, MySQL 3.1 against 0.9).
+    """
+
+    def __init__(self, make: Callable[[Any], T], limit: int = KEPT_ROWS, keep: bool = True) -> None:
+        self.make, self.limit, self.keep = make, limit, keep
+        self.kept: dict[Any, T] = {}
+        _KEPT.append(self.kept)
+
+    def __call__(self, rows: Sequence[Any]) -> list[T]:
+        if not self.keep or len(rows) > self.limit // 4:
+            return list(map(self.make, rows))
+        kept = self.kept
+        made: list[Any] = list(map(kept.get, rows))
+        if all(made):
+            return made
+        if len(kept) + len(rows) > self.limit:
+            kept.clear()
+        make = self.make
+        for i, value in enumerate(made):
+            if not value:
+                row = rows[i]
+                made[i] = kept[row] = make(row)
+        return made
 
 
 DAY_COLUMNS = (
@@ -151,21 +246,36 @@ def day_converters(backend: str) -> tuple[Convert, ...] | None:
     return (_date, count, kwh, notional, price, price, price, count, count)
 
 
+def days_raw(since: dt.date) -> list[tuple[Any, ...]]:
+    """The driver's rows of DAY_COLUMNS from `since` on, oldest first (`day_converters`
+    makes them exact)."""
+    return _fetch(days_statement(backend()), (since,))
+
+
 def days_rows(since: dt.date) -> list[tuple[Any, ...]] | list[list[Any]]:
-    """Rows of DAY_COLUMNS from `since` on, oldest first."""
-    name = backend()
-    rows = db.execute_sql(days_statement(name), (since,)).fetchall()
-    return convert_rows(rows, day_converters(name))
+    """Rows of DAY_COLUMNS from `since` on, oldest first, their values exact."""
+    return convert_rows(days_raw(since), day_converters(backend()))
 
 
-@functools.cache
+def _fetch(text: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Every row of a fixed statement; on SQLite without Peewee's per-call machinery
+    (`execute_plain`, as the matcher's statements)."""
+    plain = getattr(db.obj, "execute_plain", None)
+    cursor = plain(text, params) if plain is not None else db.execute_sql(text, params)
+    return list(cursor.fetchall())
+
+
+@functools.lru_cache(maxsize=256)
 def trades_statement(
-    backend: str, who: str | None, since: bool, until: bool, before: bool = False
+    backend: str, who: str | None, since: bool, until: bool, before: bool = False, limit: int = 50
 ) -> str:
-    """The newest trades, `who`: None (all), "buyer", "seller" or "both" (either side:
-    the newest of each side's index, merged). Parameters: [address], [since], [until],
-    [before seq], limit, repeated for each side, then the limit again for "both"."""
+    """The newest `limit` trades, `who`: None (all), "buyer", "seller" or "both"
+    (either side: the newest of each side's index, merged). Parameters: [address],
+    [since], [until], [before seq], repeated for each side for "both". The limit is in
+    the text, not a parameter: PostgreSQL ran the tape's statement 0.06-0.09 ms (about
+    20%) slower with `LIMIT $1` (1,500 alternate runs, fastest and tenth percentile)."""
     p = "?" if backend == "sqlite" else "%s"
+    top = int(limit)  # an int in the text, never anything else
     window = (
         (f" AND executed_at >= {p}" if since else "")
         + (f" AND executed_at < {p}" if until else "")
@@ -175,7 +285,7 @@ def trades_statement(
     def newest(condition: str) -> str:
         return (
             f"SELECT {TRADE_COLUMNS} FROM energy_trades WHERE {condition}{window} "
-            f"ORDER BY seq DESC LIMIT {p}"
+            f"ORDER BY seq DESC LIMIT {top}"
         )
 
     if who is None:
@@ -184,8 +294,29 @@ def trades_statement(
         return newest(f"{who}_address = {p}")
     return (
         f"SELECT * FROM ({newest(f'buyer_address = {p}')}) b UNION ALL "
-        f"SELECT * FROM ({newest(f'seller_address = {p}')}) s ORDER BY seq DESC LIMIT {p}"
+        f"SELECT * FROM ({newest(f'seller_address = {p}')}) s ORDER BY seq DESC LIMIT {top}"
     )
+
+
+def trades_raw(
+    address: str | None,
+    side: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    limit: int,
+    before_seq: int | None = None,
+) -> list[tuple[Any, ...]]:
+    """The driver's rows of TRADE_COLUMNS, newest first (see `book.trades`;
+    `trade_converters` makes them exact)."""
+    name = backend()
+    who = None if address is None else {"buy": "buyer", "sell": "seller"}.get(side or "", "both")
+    branch: list[Any] = [] if address is None else [address]
+    branch += [value for value in (since, until, before_seq) if value is not None]
+    params = branch * 2 if who == "both" else branch
+    text = trades_statement(
+        name, who, since is not None, until is not None, before_seq is not None, limit
+    )
+    return _fetch(text, params)
 
 
 def trades_rows(
@@ -196,15 +327,9 @@ def trades_rows(
     limit: int,
     before_seq: int | None = None,
 ) -> list[tuple[Any, ...]] | list[list[Any]]:
-    """Rows of TRADE_COLUMNS' values, newest first (see `book.trades`)."""
-    name = backend()
-    who = None if address is None else {"buy": "buyer", "sell": "seller"}.get(side or "", "both")
-    branch: list[Any] = [] if address is None else [address]
-    branch += [value for value in (since, until, before_seq) if value is not None] + [limit]
-    params = branch * 2 + [limit] if who == "both" else branch
-    text = trades_statement(name, who, since is not None, until is not None, before_seq is not None)
-    rows = db.execute_sql(text, params).fetchall()
-    return convert_rows(rows, trade_converters(name))
+    """Rows of TRADE_COLUMNS' values, newest first, made exact."""
+    rows = trades_raw(address, side, since, until, limit, before_seq)
+    return convert_rows(rows, trade_converters(backend()))
 
 
 ORDER_COLUMNS = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -97,10 +98,23 @@ class DayStats(NamedTuple):
 
 def daily(days: int, today: dt.date | None = None) -> list[DayStats]:
     """The last `days` daily rows (days without a row are absent), oldest first; one
-    fixed statement read as tuples (`reads.days_rows`)."""
+    fixed statement read as tuples (`reads.days_raw`), each row made once (`day_views`)."""
     today = today or clock.now().date()
     since = today - dt.timedelta(days=days - 1)
-    return list(map(DayStats._make, reads.days_rows(since)))
+    return day_views(reads.backend())(reads.days_raw(since))
+
+
+@functools.cache
+def day_views(backend: str) -> reads.Made[DayStats]:
+    """The driver's daily rows as DayStats, each kept by its raw row (`reads.Made`):
+    the statistics screen reads the same days again on every refresh. On SQLite
+    only: PostgreSQL's and MySQL's rows hold Decimals, slower to look up than to make
+    a view of (`Made`'s `keep`)."""
+    convert = reads.row_converter(reads.day_converters(backend))
+    # tuple.__new__ called from C, not `_make`'s Python (a fixed statement's 9 columns)
+    day = functools.partial(tuple.__new__, DayStats)
+    make = day if convert is reads.same else lambda row: day(convert(row))
+    return reads.Made(make, keep=backend == "sqlite")
 
 
 @dataclasses.dataclass(frozen=True)
