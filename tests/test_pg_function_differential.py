@@ -13,11 +13,14 @@ same and only the two implementations differ; SQLite against the function would 
 in a backend's own differences. Order ids are compared by their placement sequence
 (the Python path draws new UUIDs for trades, the server its own). Placement, cancel,
 cancel-all, the sweep and amendments (but those the fat-finger guard must judge, which
-the function hands back to Python) run on the server.
+the function hands back to Python) run on the server, the app's own market orders (at
+the default cap the user was shown, `shown_cap`) and cancel-alls (bounded by the newest
+order the user saw, `up_to_placed_seq`) included (migration 0019).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -43,10 +46,11 @@ from energy_tui.services.market import (
     cancel_order,
     invariants,
     place_order,
+    rules,
     server,
     sweep_expired,
 )
-from energy_tui.services.market.orders import OrderRequest
+from energy_tui.services.market.orders import OrderRequest, default_cap
 from tests import backends
 from tests.clock_support import START
 from tests.market_support import trader
@@ -82,7 +86,9 @@ order_step = st.tuples(
     st.one_of(st.sampled_from(["1.00", "1.25", "1.35", "5.00"]), st.sampled_from(AMOUNTS)),
     st.one_of(st.sampled_from(AROUND), st.sampled_from([*PRICES, None])),
     st.sampled_from(["gtc", "gtc", "gtc", "ioc", "fok"]),
-    st.sampled_from([False, False, True]),  # a market order (the price its cap; None: default)
+    # a market order (the price its cap; None: default), or one at the cap the user was
+    # shown ("shown": that price, or with None the default cap read before placing)
+    st.sampled_from([False, False, True, "shown"]),
     st.sampled_from([None, None, 30, 90]),  # minutes to live
 )
 other_step = st.one_of(
@@ -95,7 +101,12 @@ other_step = st.one_of(
         st.sampled_from([None, None, "seen", "stale"]),  # the (price, amount) the view showed
         st.sampled_from([True, True, False]),  # confirmed (False: the guard may judge it)
     ),
-    st.tuples(st.just("cancel_all"), st.sampled_from(TRADERS), st.sampled_from([None, "buy"])),
+    st.tuples(
+        st.just("cancel_all"),
+        st.sampled_from(TRADERS),
+        st.sampled_from([None, "buy"]),
+        st.sampled_from([None, None, 0, 1, 3]),  # bounded: the newest placed_seq less this
+    ),
     st.tuples(st.just("jump"), st.sampled_from([5, 31, 61, 24 * 60 + 1])),
     st.tuples(st.just("sweep")),
 )
@@ -228,6 +239,38 @@ AMENDS: dict[str, Any] = {
     ],
 }
 
+# Migration 0019's rules: market orders at the default cap the user was shown (refused
+# with no reference yet, placed at a cap inside the band around the mid and the last
+# trade, refused once the band has left it on either side, the rest cancelled with the
+# note) and cancel-alls bounded by the newest order the user saw (some left newer, none
+# cancelled but some left, unbounded by nothing newer, one side only).
+SAFETY: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("40.00", "20.00"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("bob", "sell", "1.50", "0.1000"),  # 0
+        _order("ann", "buy", "1.00", "0.1000", market="shown"),  # refused: no reference
+        _order("cy", "buy", "0.50", "0.0800"),  # 1: a bid: the mid is 0.0900
+        _order("ann", "buy", "0.50", "0.1000", market="shown"),  # 2: inside 0.0720-0.1080
+        _order("ann", "buy", "2.00", None, market="shown"),  # 3: 0.1200; 1.00 fills, rest off
+        _order("cy", "sell", "1.00", "0.1150"),  # 4
+        _order("ann", "buy", "1.00", "0.1234", market="shown"),  # refused: band 0.08-0.12
+        _order("ann", "buy", "0.50", "0.1150", market="shown"),  # 5: the last trade 0.1150
+        _order("bob", "sell", "0.50", "0.0800", market="shown"),  # refused: 0.0920-0.1380
+        _order("bob", "sell", "0.50", None, market="shown"),  # 6: at 0.0920, nothing crosses
+        _order("ann", "buy", "1.00", "0.0500"),  # 7
+        _order("ann", "buy", "1.00", "0.0600"),  # 8
+        _order("ann", "sell", "1.00", "0.5000"),  # 9
+        ("cancel_all", "ann", None, 1),  # 7 and 8; 9 left newer
+        _order("ann", "buy", "1.00", "0.0500"),  # 10
+        ("cancel_all", "ann", "buy", 1),  # none: 10 left newer
+        ("cancel_all", "ann", None, 0),  # 9 and 10, nothing newer
+        ("cancel_all", "cy", "buy", 3),  # 1
+    ],
+}
+
 
 @settings(
     max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "15")),
@@ -239,6 +282,9 @@ AMENDS: dict[str, Any] = {
 @example(case=dict(AMENDS, fee="0.0500"))
 @example(case=dict(AMENDS, fee="0.0333"))
 @example(case=dict(EVERY_PATH, fee="0", band="0", ttl=0))
+@example(case=dict(SAFETY, fee="0.0500"))
+@example(case=dict(SAFETY, fee="0.0333", band="12.50"))
+@example(case=dict(SAFETY, fee="0", band="0"))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
     two_databases: tuple[peewee.Database, peewee.Database],
@@ -290,6 +336,43 @@ def test_an_amendment_is_one_call_of_the_function(
         assert invariants.check() == []
 
 
+def test_the_apps_market_order_and_bounded_cancel_all_are_one_call_each(
+    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the app places a market order at the cap its preview showed and cancels
+    all up to the newest order it listed; on PostgreSQL each is one call of a function
+    (migration 0019), not the Python path."""
+    _, database = two_databases
+    monkeypatch.setattr(server, "ENABLED", True)
+    db.initialize(database)
+    with database.connection_context():
+        backends.empty_tables(database, "postgres")
+        ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
+        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1000")))
+        place_order(ann, OrderRequest("buy", Decimal("0.50"), Decimal("0.1000")))
+        shown = OrderRequest(
+            "buy", Decimal("1.00"), Decimal(_default_cap_now("buy") or 0), "ioc", None, "market"
+        )
+        statements: list[str] = []
+        execute = database.execute_sql
+
+        def counted(sql: str, *args: Any, **kwargs: Any) -> Any:
+            statements.append(sql)
+            return execute(sql, *args, **kwargs)
+
+        monkeypatch.setattr(database, "execute_sql", counted)
+        placed = place_order(ann, dataclasses.replace(shown, shown_cap=True))
+        assert placed.order.price == Decimal("0.1200") and len(placed.fills) == 1
+        assert len(statements) == 1 and "energy_tui_place_order" in statements[0]
+        statements.clear()
+        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.2000")))
+        statements.clear()
+        done = cancel_all(bob, up_to_placed_seq=placed.order.placed_seq)
+        assert (done.count, done.left_newer) == (0, 1)
+        assert len(statements) == 1 and "energy_tui_cancel_all" in statements[0]
+        assert invariants.check() == []
+
+
 def _run(
     database: peewee.Database, case: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
@@ -331,6 +414,9 @@ def _step(
             _, name, side, amount, price, tif, market, minutes = step
             if not market and price is None:
                 price = "0.1000"
+            shown = market == "shown"
+            if shown and price is None:
+                price = _default_cap_now(side)
             request = OrderRequest(
                 side,
                 Decimal(amount),
@@ -338,6 +424,7 @@ def _step(
                 "ioc" if market and tif == "gtc" else tif,
                 moment[0] + dt.timedelta(minutes=minutes) if minutes else None,
                 "market" if market else "limit",
+                shown_cap=shown,
             )
             result = place_order(actors[name], request)
             placed.append(result.order.id)
@@ -366,10 +453,27 @@ def _step(
                 expected=_expected(order, seen),
             )
             return ("amended", _view(result.order), [_fill(f) for f in result.fills])
-        done = cancel_all(actors[step[1]], step[2])
-        return ("cancel_all", done.count, done.released_watt, done.released_energy)
+        bound = step[3] if len(step) > 3 else None
+        up_to = None if bound is None else _newest_placed_seq() - bound
+        done = cancel_all(actors[step[1]], step[2], up_to)
+        return ("cancel_all", done.count, done.released_watt, done.released_energy, done.left_newer)
     except EnergyError as exc:
         return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None))
+
+
+def _default_cap_now(side: str) -> str | None:
+    """The default cap a preview would show now (None when there is none: the order then
+    goes without one)."""
+    try:
+        return str(default_cap(side, rules.current(), clock.now())[0])
+    except EnergyError:
+        return None
+
+
+def _newest_placed_seq() -> int:
+    return int(
+        db.execute_sql("SELECT coalesce(max(placed_seq), 0) FROM energy_orders").fetchone()[0]
+    )
 
 
 def _expected(order: uuid.UUID, seen: str | None) -> tuple[Decimal, Decimal] | None:

@@ -1,4 +1,5 @@
-"""PostgreSQL: one matching loop for placing and amending (issue 13).
+"""PostgreSQL: one matching loop for placing and amending, and today's safety rules in
+the server functions (issue 13).
 
 Migrations 0014 (place) and 0017 (amend) each carried its own copy of the matching
 loop and of the writing of trades, statistics and candles. This step installs them
@@ -7,6 +8,21 @@ settlement of each fill: `orders._match`, `_pay_from_reservation`, `_save_maker`
 `energy_tui_record_fills` (the trades, their `order_matched` audit events, the day's
 statistics and the candle buckets: `stats.record`, `candles.record`), and replaces
 `energy_tui_place_order` and `energy_tui_amend_order` by versions that call them.
+
+It also gives the functions the two rules the Python path alone applied, so that the
+app's own market orders and cancel-alls are one call too:
+
+- `energy_tui_place_order(..., p_shown_cap boolean DEFAULT false)`: a market order
+  placed at the default cap the user was shown (`OrderRequest.shown_cap`) is placed at
+  it only while the price band around the reference read under the market lock still
+  contains it; else the refusal `orders._confirmed_cap` gives (both figures), nothing
+  written. The 13-argument call of 0014 works unchanged (the new parameter is last, with
+  a default); the old function is dropped so that such a call is not ambiguous.
+- `energy_tui_cancel_all(..., p_up_to_placed_seq bigint DEFAULT NULL)`: only the orders
+  placed up to that bound are cancelled; the others are counted in `left_newer`, which
+  the audit event carries as in Python. Its rows gain `row_kind` ('order' for each
+  order cancelled) and a last 'total' row with `left_newer` (so the count comes back when
+  nothing was cancelled): a new return type, so the function is dropped and created.
 
 SQLite and MySQL: nothing to do. Forward-only, as every step; m0014 and m0017 stay as
 they landed and this step replaces their functions on every database that runs it.
@@ -316,10 +332,13 @@ END $fn$;
 """
 
 PLACE = r"""
+DROP FUNCTION IF EXISTS energy_tui_place_order(uuid, text, text, numeric, numeric, text,
+  timestamp, text, timestamp, uuid, uuid, text, text);
 CREATE OR REPLACE FUNCTION energy_tui_place_order(
   p_order_id uuid, p_address text, p_side text, p_amount numeric, p_price numeric,
   p_tif text, p_expires_at timestamp, p_kind text, p_now timestamp,
-  p_user_id uuid, p_api_key_id uuid, p_ip text, p_label text)
+  p_user_id uuid, p_api_key_id uuid, p_ip text, p_label text,
+  p_shown_cap boolean DEFAULT false)
 RETURNS TABLE (
   row_kind text, id uuid, status text, amount numeric, price numeric, filled numeric,
   reserved numeric, reason text, seq bigint, expires_at timestamp,
@@ -338,11 +357,14 @@ DECLARE
   other text := CASE WHEN p_side = 'buy' THEN 'sell' ELSE 'buy' END;
   v_price numeric := p_price;
   v_cap_note text := '';
+  v_band_note text;
   v_ref numeric;
   v_source text;
   v_bid numeric;
   v_ask numeric;
   v_share numeric;
+  v_low numeric;
+  v_high numeric;
   v_needs text;
   v_buys int;
   v_sells int;
@@ -383,8 +405,9 @@ BEGIN
   v_order_seq := st.order_seq;
   v_trade_seq := st.trade_seq;
 
-  -- a market order without a cap: the band around the reference (orders.default_cap)
-  IF v_price IS NULL THEN
+  -- a market order without a cap: the band around the reference (orders.default_cap);
+  -- a cap the user was shown: still inside that band now (orders._confirmed_cap)
+  IF v_price IS NULL OR p_shown_cap THEN
     v_needs := format('a market %s needs a price cap (%s, %s per kWh)', p_side,
       CASE WHEN buying THEN '--max-price' ELSE '--min-price' END,
       CASE WHEN buying THEN 'the most it pays' ELSE 'the least it takes' END);
@@ -413,17 +436,24 @@ BEGIN
       RAISE EXCEPTION USING ERRCODE = 'ET001', HINT = 'price',
         MESSAGE = v_needs || ': the reference price is 0';
     END IF;
-    v_share := st.price_band_percent / 100;
-    IF buying THEN
-      v_price := round(floor(v_ref * (1 + v_share) * 10000) / 10000, 4);
-    ELSE
-      v_price := round(ceil(v_ref * (1 - v_share) * 10000) / 10000, 4);
-      IF 0.0001 > v_price THEN
-        v_price := 0.0001;
-      END IF;
-    END IF;
-    v_cap_note := format('default cap: %s %s %s the %s%% price band', v_source, v_ref,
+    v_share := st.price_band_percent / 100;  -- money.band_cap, both ways
+    v_high := round(floor(v_ref * (1 + v_share) * 10000) / 10000, 4);
+    v_low := greatest(round(ceil(v_ref * (1 - v_share) * 10000) / 10000, 4), 0.0001);
+    v_band_note := format('default cap: %s %s %s the %s%% price band', v_source, v_ref,
       CASE WHEN buying THEN '+' ELSE '-' END, trim_scale(st.price_band_percent));
+    IF v_price IS NULL THEN
+      v_price := CASE WHEN buying THEN v_high ELSE v_low END;
+      v_cap_note := v_band_note;
+    ELSIF NOT (v_low <= v_price AND v_price <= v_high) THEN
+      RAISE EXCEPTION USING ERRCODE = 'ET001', HINT = 'price', MESSAGE = format(
+        'the market moved: the default cap %s you confirmed is now outside the %s%% price '
+        'band around the %s %s (%s to %s): nothing was placed; look at the new cap and '
+        'place again', v_price, trim_scale(st.price_band_percent), v_source, v_ref,
+        v_low, v_high);
+    ELSE
+      v_cap_note := 'the default cap shown when it was confirmed; '
+        || replace(v_band_note, 'default cap', 'now');
+    END IF;
   END IF;
 
   -- expire what is due (orders._expire_due), releasing what it holds
@@ -897,10 +927,98 @@ BEGIN
 END $fn$;
 """
 
+# orders.cancel_all: a row per order cancelled (as it is now, with what it held before),
+# then a 'total' row with how many open orders were left for being placed after the
+# bound (`left_newer`; 0 without one)
+CANCEL_ALL = r"""
+DROP FUNCTION IF EXISTS energy_tui_cancel_all(text, text, text, timestamp, uuid, uuid,
+  text, text);
+CREATE OR REPLACE FUNCTION energy_tui_cancel_all(p_address text, p_side text,
+  p_reason text, p_now timestamp, p_user_id uuid, p_api_key_id uuid, p_ip text,
+  p_label text, p_up_to_placed_seq bigint DEFAULT NULL)
+RETURNS TABLE (row_kind text, held numeric, id uuid, trader_address text,
+  order_type text, energy_amount numeric, price_per_kwh numeric, filled_amount numeric,
+  status text, time_in_force text, created_at timestamp, expires_at timestamp,
+  watt_reserved numeric, kind text, status_reason text, placed_seq bigint,
+  left_newer bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  st record;
+  ex record;
+  o record;
+  v_buys int;
+  v_sells int;
+  v_count int := 0;
+  v_newer bigint := 0;
+  v_ids text[] := '{}';
+  v_watt numeric := 0.00;
+  v_energy numeric := 0.00;
+  v_parts int;
+  k int;
+BEGIN
+  SELECT * INTO st FROM market_state WHERE market_state.id = 1 FOR UPDATE;
+  SELECT * INTO ex FROM energy_tui_expire_due(p_now);
+  v_buys := st.open_buy_orders - ex.buys;
+  v_sells := st.open_sell_orders - ex.sells;
+  IF p_up_to_placed_seq IS NOT NULL THEN  -- placed since the user looked: left open
+    SELECT count(*) INTO v_newer FROM energy_orders e WHERE e.is_active
+      AND e.trader_address = p_address AND (p_side IS NULL OR e.order_type = p_side)
+      AND e.placed_seq > p_up_to_placed_seq;
+  END IF;
+  FOR o IN SELECT * FROM energy_orders e WHERE e.is_active AND e.trader_address = p_address
+      AND (p_side IS NULL OR e.order_type = p_side)
+      AND (p_up_to_placed_seq IS NULL OR e.placed_seq <= p_up_to_placed_seq)
+      ORDER BY e.seq LOOP
+    PERFORM energy_tui_release_hold(o.order_type, o.trader_address, o.watt_reserved,
+      o.energy_amount - o.filled_amount, p_now);
+    IF o.order_type = 'buy' THEN
+      v_buys := v_buys - 1;
+    ELSE
+      v_sells := v_sells - 1;
+    END IF;
+    UPDATE energy_orders SET status = 'cancelled', is_active = false, watt_reserved = 0,
+      updated_at = p_now, status_reason = p_reason WHERE energy_orders.id = o.id;
+    v_count := v_count + 1;
+    v_ids := v_ids || ('"' || o.id::text || '"');  -- audit.encode: a JSON array of texts
+    v_watt := v_watt + o.watt_reserved;
+    IF o.order_type = 'sell' THEN
+      v_energy := v_energy + (o.energy_amount - o.filled_amount);
+    END IF;
+    RETURN QUERY SELECT 'order'::text, o.watt_reserved, o.id, o.trader_address::text,
+      o.order_type::text, o.energy_amount, o.price_per_kwh, o.filled_amount,
+      'cancelled'::text, o.time_in_force::text, o.created_at, o.expires_at, 0.00,
+      o.kind::text, p_reason, o.placed_seq::bigint, v_newer;
+  END LOOP;
+  -- one audit event per 1,000 ids (a MySQL TEXT holds about 1,600), as in Python
+  v_parts := (v_count + 999) / 1000;
+  FOR k IN 1 .. v_parts LOOP
+    INSERT INTO audit_logs (created_at, event_type, user_id, api_key_id, ip_address,
+      event_data, actor, outcome) VALUES (p_now, 'order_cancelled', p_user_id,
+      p_api_key_id, p_ip, '{'
+      || CASE WHEN p_up_to_placed_seq IS NOT NULL THEN '"left_newer": ' || v_newer || ', '
+        ELSE '' END
+      || '"order_ids": ['
+      || array_to_string(v_ids[(k - 1) * 1000 + 1 : k * 1000], ', ') || '], "orders": '
+      || v_count || CASE WHEN v_parts > 1 THEN ', "part": '
+        || energy_tui_json_text(k || ' of ' || v_parts) ELSE '' END
+      || ', "released_energy": ' || energy_tui_json_text(v_energy::text)
+      || ', "released_watt": ' || energy_tui_json_text(v_watt::text)
+      || ', "scope": "all", "side": ' || energy_tui_json_text(coalesce(p_side, 'both'))
+      || '}', p_label, 'success');
+  END LOOP;
+  IF v_count > 0 OR ex.buys + ex.sells > 0 THEN
+    PERFORM energy_tui_save_counts(p_now, v_buys, v_sells);
+  END IF;
+  RETURN QUERY SELECT 'total'::text, NULL::numeric, NULL::uuid, NULL::text, NULL::text,
+    NULL::numeric, NULL::numeric, NULL::numeric, NULL::text, NULL::text, NULL::timestamp,
+    NULL::timestamp, NULL::numeric, NULL::text, NULL::text, NULL::bigint, v_newer;
+END $fn$;
+"""
+
 
 def up(database: Database) -> None:
     if backend_of(database) != "postgres":
         return
     cursor = database.cursor()  # no parameters: the texts' % signs are PL/pgSQL's own
-    for text in (MATCH, RECORD, PLACE, AMEND):
+    for text in (MATCH, RECORD, PLACE, AMEND, CANCEL_ALL):
         cursor.execute(text)

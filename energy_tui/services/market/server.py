@@ -6,7 +6,13 @@ Migration 0014 installs the functions. `energy_tui_place_order` runs the whole o
 settlement, fee, trades, audit, statistics, candles, the change marker) in the
 database; `energy_tui_cancel_order`, `energy_tui_cancel_all` and `energy_tui_sweep` do
 the same for `orders.cancel_order` (once its permission checks passed here),
-`cancel_all` and `sweep_expired`. Outside a caller's transaction a call is one
+`cancel_all` and `sweep_expired`; `energy_tui_amend_order` (0017) for
+`orders.amend_order`. Migration 0019 gives place and amend one shared matching loop
+(`energy_tui_match`) and writer of trades, statistics and candles
+(`energy_tui_record_fills`), and the rules the app's own calls need: a market order at
+the default cap the user was shown (`shown_cap`: refused if the band read under the
+lock no longer holds it) and a cancel-all bounded by the newest order the user saw
+(`up_to_placed_seq`, with `left_newer`). Outside a caller's transaction a call is one
 statement in autocommit: one round trip, and the market lock is released when the
 statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
@@ -56,6 +62,8 @@ _PLACE = (
     "%s::numeric, %s::text, %s::timestamp, %s::text, %s::timestamp, %s::uuid, %s::uuid, "
     "%s::text, %s::text)"
 )
+# the same with `p_shown_cap` (migration 0019): the 13-argument call above still works
+_PLACE_AT_SHOWN_CAP = _PLACE[:-1] + ", %s::boolean)"
 
 
 def available() -> bool:
@@ -74,8 +82,11 @@ def place(
     expires_at: dt.datetime | None,
     kind: str,
     now: dt.datetime,
+    shown_cap: bool = False,
 ) -> PlaceResult:
-    """Place one order by the server's function; the result as `place_order`'s."""
+    """Place one order by the server's function; the result as `place_order`'s.
+    `shown_cap`: `price` is the default cap the user was shown (`OrderRequest.shown_cap`),
+    refused if the band read under the lock no longer contains it."""
     params = (
         order_id,
         address,
@@ -91,7 +102,7 @@ def place(
         actor.ip_address,
         actor.label[:100],
     )
-    rows = _call(params)
+    rows = _call((*params, True), _PLACE_AT_SHOWN_CAP) if shown_cap else _call(params)
     *fills, order = rows
     view = OrderView(
         order[1],
@@ -168,21 +179,25 @@ def cancel(actor: Actor, order_id: uuid.UUID, reason: str, now: dt.datetime) -> 
     return _view(dict(zip(names, cursor.fetchone(), strict=True)))
 
 
-def cancel_all(actor: Actor, address: str, side: str | None, reason: str) -> CancelAll:
-    """Cancel every open order of `address` (of one side), as `orders.cancel_all`."""
+def cancel_all(
+    actor: Actor, address: str, side: str | None, reason: str, up_to_placed_seq: int | None
+) -> CancelAll:
+    """Cancel every open order of `address` (of one side; placed up to `up_to_placed_seq`
+    if given, the others counted in `left_newer`), as `orders.cancel_all`."""
     sql = (
         "SELECT * FROM energy_tui_cancel_all(%s::text, %s::text, %s::text, %s::timestamp, "
-        "%s::uuid, %s::uuid, %s::text, %s::text)"
+        "%s::uuid, %s::uuid, %s::text, %s::text, %s::bigint)"
     )
-    cursor = _cursor(sql, (address, side, reason, clock.now(), *_who(actor)))
+    params = (address, side, reason, clock.now(), *_who(actor), up_to_placed_seq)
+    cursor = _cursor(sql, params)
     names = [column[0] for column in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    *rows, total = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     watt, energy = Decimal("0.00"), Decimal("0.00")
     for row in rows:
         watt += row["held"]
         if row["order_type"] == "sell":
             energy += row["energy_amount"] - row["filled_amount"]
-    return CancelAll([_view(row) for row in rows], watt, energy)
+    return CancelAll([_view(row) for row in rows], watt, energy, int(total["left_newer"]))
 
 
 def _who(actor: Actor) -> tuple[Any, ...]:
