@@ -12,10 +12,10 @@ Both sides run on PostgreSQL so that the storage (NUMERIC columns, timestamps) i
 same and only the two implementations differ; SQLite against the function would mix
 in a backend's own differences. Order ids are compared by their placement sequence
 (the Python path draws new UUIDs for trades, the server its own). Placement, cancel,
-cancel-all, the sweep and amendments (but those the fat-finger guard must judge, which
-the function hands back to Python) run on the server, the app's own market orders (at
-the default cap the user was shown, `shown_cap`) and cancel-alls (bounded by the newest
-order the user saw, `up_to_placed_seq`) included (migration 0019).
+cancel-all, the sweep and amendments run on the server; since migration 0019 also the
+app's own market orders (at the default cap the user was shown, `shown_cap`),
+cancel-alls (bounded by the newest order the user saw, `up_to_placed_seq`) and the
+fat-finger guard's judgement of an unconfirmed amendment (its figures compared too).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from energy_tui.services.market import (
     amend_order,
     cancel_all,
     cancel_order,
+    guard,
     invariants,
     place_order,
     rules,
@@ -200,7 +201,7 @@ CENTS: dict[str, Any] = {
 # a sell moved across the book trading at the maker's price, a larger amount and a new
 # price (both lose priority), a stale view, a sell beyond what is available, a buy
 # beyond the WATT available, one crossing its owner's own sell, unconfirmed ones (the
-# guard's, run in Python after the function declines).
+# guard's, judged by the function since migration 0019).
 AMENDS: dict[str, Any] = {
     "minimum": "0.01",
     "band": "20.00",
@@ -229,7 +230,7 @@ AMENDS: dict[str, Any] = {
         ("amend", 4, "1.0000", None),  # refused: would cross ann's own sell
         ("amend", 4, "0.8000", "7.77"),  # refused: ann has not so much WATT
         ("amend", 4, None, "0.60", None, False),  # smaller: never the guard's
-        ("amend", 4, "0.0998", None, None, False),  # the guard's: Python judges it
+        ("amend", 4, "0.0998", None, None, False),  # the guard's: it passes
         ("amend", 2, "0.3333", "2.40", None, False),  # the guard stops it (far away)
         _order("bob", "buy", "0.50", "0.0500"),  # 6
         ("amend", 6, "0.3333", None),  # fills at cy's 0.1000: the rest of its hold back
@@ -271,6 +272,39 @@ SAFETY: dict[str, Any] = {
     ],
 }
 
+# The fat-finger guard on unconfirmed amendments (migration 0019): against the grid
+# tariff, the mid (one rounded half-even) and the last trade; far below, far above
+# (past 100%, and a tie rounded half-even), a large share of WATT and of kWh (with
+# thousands separators), both at once, none (placed), more than is available (no
+# warning: the hold refuses it), and a confirmed one.
+GUARDED: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("5000.00", "3000.00"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("ann", "buy", "1.00", "0.1000"),  # 0
+        ("amend", 0, "0.0500", None, None, False),  # far below the grid tariff 0.2500
+        _order("bob", "sell", "0.50", "0.1001"),  # 1: the mid 0.10005 rounds to 0.1000
+        ("amend", 0, "0.0500", None, None, False),  # far below the mid 0.1000
+        ("cancel", 1),
+        _order("bob", "sell", "1.00", "0.2000"),  # 2: the mid is 0.1500
+        ("amend", 0, "0.1400", None, None, False),  # within the band: placed
+        ("amend", 0, "0.0700", None, None, False),  # far below the mid 0.1700
+        _order("cy", "buy", "0.50", "0.2000"),  # 3: the last trade is 0.2000
+        ("amend", 0, "0.4500", None, None, False),  # 125% above
+        ("amend", 0, "0.2445", None, None, False),  # 22.25% above: 22.2%
+        ("amend", 0, None, "40000.00", None, False),  # more than available: refused so
+        ("amend", 0, None, "30000.00", None, False),  # far and a large share
+        ("amend", 0, "0.1900", "20000.00", None, False),  # a large share only
+        _order("ann", "sell", "2000.00", "0.3000"),  # 4
+        ("amend", 4, None, "2500.00", None, False),  # kWh: far and a large share
+        ("amend", 4, "0.2100", "1000.00", None, False),  # placed
+        ("amend", 4, "0.1500", None, None, False),  # far below
+        ("amend", 4, "0.1600", None, None, True),  # confirmed
+    ],
+}
+
 
 @settings(
     max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "15")),
@@ -285,6 +319,8 @@ SAFETY: dict[str, Any] = {
 @example(case=dict(SAFETY, fee="0.0500"))
 @example(case=dict(SAFETY, fee="0.0333", band="12.50"))
 @example(case=dict(SAFETY, fee="0", band="0"))
+@example(case=dict(GUARDED, fee="0.0500"))
+@example(case=dict(GUARDED, fee="0", band="0"))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
     two_databases: tuple[peewee.Database, peewee.Database],
@@ -305,7 +341,7 @@ def test_an_amendment_is_one_call_of_the_function(
     two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 13: on PostgreSQL an amendment is the owner check and one call, however it
-    trades; one the guard must judge goes back to the Python path after that call."""
+    trades, and whether or not the fat-finger guard stops it (migration 0019)."""
     _, database = two_databases
     monkeypatch.setattr(server, "ENABLED", True)
     db.initialize(database)
@@ -331,8 +367,15 @@ def test_an_amendment_is_one_call_of_the_function(
         assert crossed.order.filled == Decimal("1.00")
         assert len(statements) == 2
         statements.clear()
+        statements.clear()
         amend_order(ann, buy.order.id, price="0.1050")  # within the band: the guard passes
-        assert "energy_tui_amend_order" in statements[1] and len(statements) > 3
+        assert len(statements) == 2 and "energy_tui_amend_order" in statements[1]
+        statements.clear()
+        with pytest.raises(guard.Unconfirmed) as stopped:  # far from the last trade
+            amend_order(ann, buy.order.id, price="0.2000")
+        assert len(statements) == 2
+        assert stopped.value.caution.reference == guard.Reference(Decimal("0.1100"), "last trade")
+        assert stopped.value.caution.commit == Decimal("0.11")  # 0.50 kWh at 0.2000 + fee
         assert invariants.check() == []
 
 
@@ -458,7 +501,8 @@ def _step(
         done = cancel_all(actors[step[1]], step[2], up_to)
         return ("cancel_all", done.count, done.released_watt, done.released_energy, done.left_newer)
     except EnergyError as exc:
-        return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None))
+        caution = repr(getattr(exc, "caution", None))  # the guard's figures, to the digit
+        return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None), caution)
 
 
 def _default_cap_now(side: str) -> str | None:

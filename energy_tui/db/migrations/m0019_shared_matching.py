@@ -1,5 +1,6 @@
 """PostgreSQL: one matching loop for placing and amending, and today's safety rules in
-the server functions (issue 13).
+the server functions: the shown cap, the bounded cancel-all and the fat-finger guard
+(issue 13).
 
 Migrations 0014 (place) and 0017 (amend) each carried its own copy of the matching
 loop and of the writing of trades, statistics and candles. This step installs them
@@ -9,8 +10,8 @@ settlement of each fill: `orders._match`, `_pay_from_reservation`, `_save_maker`
 statistics and the candle buckets: `stats.record`, `candles.record`), and replaces
 `energy_tui_place_order` and `energy_tui_amend_order` by versions that call them.
 
-It also gives the functions the two rules the Python path alone applied, so that the
-app's own market orders and cancel-alls are one call too:
+It also gives the functions the rules the Python path alone applied, so that the
+app's own market orders, cancel-alls and unconfirmed amendments are one call too:
 
 - `energy_tui_place_order(..., p_shown_cap boolean DEFAULT false)`: a market order
   placed at the default cap the user was shown (`OrderRequest.shown_cap`) is placed at
@@ -23,6 +24,12 @@ app's own market orders and cancel-alls are one call too:
   the audit event carries as in Python. Its rows gain `row_kind` ('order' for each
   order cancelled) and a last 'total' row with `left_newer` (so the count comes back when
   nothing was cancelled): a new return type, so the function is dropped and created.
+- `energy_tui_amend_order` judges an unconfirmed amendment (a new price or a larger
+  amount) by the fat-finger guard itself (`energy_tui_guard`: `guard.reference_price`
+  and `guard.assess`, wording and rounding included) instead of refusing it with
+  `ET009` for the Python path to judge. A stop is SQLSTATE `ET005`, the guard's message,
+  and the guard's figures as JSON in the DETAIL (`market.server` builds the same
+  `guard.Unconfirmed` and `Caution` from them); nothing is written.
 
 SQLite and MySQL: nothing to do. Forward-only, as every step; m0014 and m0017 stay as
 they landed and this step replaces their functions on every database that runs it.
@@ -678,6 +685,86 @@ BEGIN
 END $fn$;
 """
 
+# The fat-finger guard's judgement (guard.reference_price and guard.assess) for an
+# amendment that is not confirmed, with its formatting: Python's `f"{x:,}"` and
+# `guard._percent`. The reasons come back in the guard's order (far from the reference,
+# then a large share); none when the order commits more than is available (the hold
+# refuses it then) or nothing is to be feared.
+GUARD = r"""
+CREATE OR REPLACE FUNCTION energy_tui_grouped(v numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN v < 0 THEN '-' ELSE '' END
+    || regexp_replace(split_part(abs(v)::text, '.', 1), '(\d)(?=(\d{3})+$)', '\1,', 'g')
+    || CASE WHEN position('.' IN abs(v)::text) > 0
+      THEN '.' || split_part(abs(v)::text, '.', 2) ELSE '' END
+$$;
+
+-- guard._percent of num / den (both >= 0): to 0.1 below 100, else to 1, half-even
+CREATE OR REPLACE FUNCTION energy_tui_percent(num numeric, den numeric) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT trim_scale(energy_tui_div_half_even(num, den,
+    CASE WHEN num < 100 * den THEN 1 ELSE 0 END))::text || '%'
+$$;
+
+CREATE OR REPLACE FUNCTION energy_tui_guard(p_side text, p_amount numeric,
+  p_price numeric, p_available numeric, p_fee_rate numeric, p_band numeric,
+  p_tariff numeric, p_now timestamp, OUT base numeric, OUT fee numeric,
+  OUT held numeric, OUT unit text, OUT ref_price numeric, OUT ref_source text,
+  OUT reasons text[])
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_bid numeric;
+  v_ask numeric;
+BEGIN
+  -- guard.reference_price: the last trade, else the mid, else the grid tariff
+  SELECT t.price_per_kwh INTO ref_price FROM energy_trades t ORDER BY t.seq DESC LIMIT 1;
+  IF FOUND THEN
+    ref_source := 'last trade';
+  ELSE
+    SELECT e.price_per_kwh INTO v_bid FROM energy_orders e WHERE e.is_active
+      AND e.order_type = 'buy' AND (e.expires_at IS NULL OR e.expires_at > p_now)
+      ORDER BY e.price_per_kwh DESC LIMIT 1;
+    SELECT e.price_per_kwh INTO v_ask FROM energy_orders e WHERE e.is_active
+      AND e.order_type = 'sell' AND (e.expires_at IS NULL OR e.expires_at > p_now)
+      ORDER BY e.price_per_kwh ASC LIMIT 1;
+    IF v_bid IS NOT NULL AND v_ask IS NOT NULL THEN
+      ref_price := energy_tui_half_even((v_ask + v_bid) / 2, 4);
+      ref_source := 'mid';
+    ELSE
+      ref_price := p_tariff;
+      ref_source := 'grid tariff';
+    END IF;
+  END IF;
+  -- guard.assess
+  base := energy_tui_trade_total(p_amount, p_price);
+  IF p_side = 'buy' THEN
+    fee := energy_tui_fee(base, p_fee_rate);
+    held := base + fee;
+    unit := 'WATT';
+  ELSE
+    fee := 0;
+    held := p_amount;
+    unit := 'kWh';
+  END IF;
+  reasons := '{}';
+  IF held > p_available THEN  -- the market refuses it with its own reason anyway
+    RETURN;
+  END IF;
+  -- guard._far_from (a band of 0 turns it off)
+  IF p_band > 0 AND ref_price > 0 AND abs(p_price - ref_price) * 100 > p_band * ref_price THEN
+    reasons := reasons || format('the price %s is %s %s the %s %s (more than %s away)',
+      p_price, energy_tui_percent(abs(p_price - ref_price) * 100, ref_price),
+      CASE WHEN p_price > ref_price THEN 'above' ELSE 'below' END, ref_source, ref_price,
+      energy_tui_percent(p_band, 1));
+  END IF;
+  -- guard._large_share
+  IF held * 2 > p_available THEN
+    reasons := reasons || format('it commits %s of your %s %s available (more than half)',
+      energy_tui_grouped(held), energy_tui_grouped(p_available), unit);
+  END IF;
+END $fn$;
+"""
+
 AMEND = r"""
 CREATE OR REPLACE FUNCTION energy_tui_amend_order(
   p_id uuid, p_price numeric, p_amount numeric, p_confirmed boolean,
@@ -697,6 +784,8 @@ DECLARE
   o record;
   tr record;
   mt record;
+  g record;
+  v_judged numeric;
   buying boolean;
   other text;
   v_price numeric;
@@ -800,16 +889,35 @@ BEGIN
     END IF;
   END IF;
 
-  -- the fat-finger guard is Python's: nothing written, the caller runs the Python path
-  IF v_loses AND NOT p_confirmed THEN
-    RAISE EXCEPTION USING ERRCODE = 'ET009', MESSAGE = 'the amendment needs the guard';
-  END IF;
-
   SELECT * INTO tr FROM prosumers p WHERE lower(p.address) = lower(o.trader_address)
     FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'ET004',
       MESSAGE = format('no prosumer with address %s', energy_tui_repr(o.trader_address));
+  END IF;
+
+  -- the fat-finger guard on what the amended order will hold, as for a new order
+  -- (orders._guard): unconfirmed, it stops with ET005 and the guard's figures as JSON
+  -- DETAIL (market.server builds guard.Unconfirmed from them); nothing written
+  IF v_loses AND NOT p_confirmed THEN
+    -- what the order may hold: the available balance and what it holds already
+    IF buying THEN
+      v_judged := tr.watt_tokens - tr.watt_reserved + o.watt_reserved;
+    ELSE
+      v_judged := tr.energy_generated - tr.energy_consumed + tr.energy_bought
+        - tr.energy_sold - tr.energy_reserved + (o.energy_amount - o.filled_amount);
+    END IF;
+    SELECT * INTO g FROM energy_tui_guard(o.order_type, v_remaining, v_price, v_judged,
+      st.grid_fee_rate, st.price_band_percent, st.grid_import_price, p_now);
+    IF cardinality(g.reasons) > 0 THEN
+      RAISE EXCEPTION USING ERRCODE = 'ET005', MESSAGE = 'order not placed: '
+        || array_to_string(g.reasons, '; ') || '. Add --yes to place it anyway',
+        DETAIL = json_build_object('side', o.order_type, 'amount', v_remaining::text,
+          'price', v_price::text, 'base', g.base::text, 'fee', g.fee::text,
+          'commit', g.held::text, 'available', v_judged::text, 'unit', g.unit,
+          'reference', g.ref_price::text,
+          'source', g.ref_source, 'reasons', to_json(g.reasons))::text;
+    END IF;
   END IF;
 
   -- the hold follows exactly (orders._rehold)
@@ -1020,5 +1128,5 @@ def up(database: Database) -> None:
     if backend_of(database) != "postgres":
         return
     cursor = database.cursor()  # no parameters: the texts' % signs are PL/pgSQL's own
-    for text in (MATCH, RECORD, PLACE, AMEND, CANCEL_ALL):
+    for text in (MATCH, RECORD, PLACE, GUARD, AMEND, CANCEL_ALL):
         cursor.execute(text)

@@ -10,9 +10,8 @@ fills it makes.
 On PostgreSQL, placing, cancelling, cancelling all, the sweep (migration 0014) and
 amending (0017) run instead as one call of a server function each (`market.server`;
 0019 added a market order at a shown cap and a bounded cancel-all, the app's own
-calls), which applies these same rules; tests/test_pg_function_differential.py holds the two
-equal. An amendment the fat-finger guard must judge (a new price or a larger amount,
-not confirmed) runs here: the guard reads the book and formats its warning in Python.
+calls, and the fat-finger guard's judgement of an unconfirmed amendment), which applies
+these same rules; tests/test_pg_function_differential.py holds the two equal.
 """
 
 from __future__ import annotations
@@ -1092,11 +1091,8 @@ def amend_order(
         )
         raise PermissionDenied(f"order {oid} is not yours to amend")
     address = owner.trader_address
-    if server.available():  # PostgreSQL: in one call (migration 0017)
-        try:
-            return server.amend(actor, oid, new_price, new_amount, confirmed, expected, clock.now())
-        except server.NeedsGuard:  # nothing written: the guard judges it below, locked
-            pass
+    if server.available():  # PostgreSQL: in one call (migrations 0017, 0019)
+        return server.amend(actor, oid, new_price, new_amount, confirmed, expected, clock.now())
     with db.atomic():  # no batch: the model reads below must see every write
         now = clock.now()
         state = _lock()

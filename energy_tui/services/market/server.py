@@ -12,7 +12,9 @@ the same for `orders.cancel_order` (once its permission checks passed here),
 (`energy_tui_record_fills`), and the rules the app's own calls need: a market order at
 the default cap the user was shown (`shown_cap`: refused if the band read under the
 lock no longer holds it) and a cancel-all bounded by the newest order the user saw
-(`up_to_placed_seq`, with `left_newer`). Outside a caller's transaction a call is one
+(`up_to_placed_seq`, with `left_newer`); and the fat-finger guard's judgement of an
+unconfirmed amendment (`energy_tui_guard`: a stop is SQLSTATE ET005, raised here as
+`guard.Unconfirmed`). Outside a caller's transaction a call is one
 statement in autocommit: one round trip, and the market lock is released when the
 statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
@@ -24,6 +26,7 @@ differential test compares the two, the benchmarks can measure both.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -45,11 +48,6 @@ ERRORS: dict[str, type[ValidationError]] = {
     "ET003": Conflict,
     "ET004": NotFound,
 }
-
-
-class NeedsGuard(Exception):
-    """SQLSTATE ET009: the amendment needs the fat-finger guard, which is Python's; the
-    call wrote nothing (`orders.amend_order` then runs the Python path)."""
 
 
 _AMEND = (
@@ -132,8 +130,8 @@ def amend(
     expected: tuple[Decimal, Decimal] | None,
     now: dt.datetime,
 ) -> PlaceResult:
-    """Amend an order its caller may amend (`orders.amend_order`, migration 0017);
-    `NeedsGuard` when the fat-finger guard has to judge it first."""
+    """Amend an order its caller may amend (`orders.amend_order`, migrations 0017 and
+    0019); `guard.Unconfirmed` when the fat-finger guard stops it (not `confirmed`)."""
     params = (
         order_id,
         price,
@@ -254,15 +252,36 @@ def _domain_error(exc: BaseException) -> Exception | None:
     error = first if isinstance(first, BaseException) else cause(exc)
     # psycopg 3 names the SQLSTATE `sqlstate`, psycopg2 `pgcode`; both have `diag`
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    if state == "ET009":
-        return NeedsGuard()
+    diag = getattr(error, "diag", None)
+    if state == "ET005":
+        return _unconfirmed(json.loads(getattr(diag, "message_detail", None) or "{}"))
     kind = ERRORS.get(state or "")
     if kind is None:
         return None
-    diag = getattr(error, "diag", None)
     message = getattr(diag, "message_primary", None) or str(error)
     field = getattr(diag, "message_hint", None) or None
     return kind(message, field=field)
+
+
+def _unconfirmed(judged: dict[str, Any]) -> Exception:
+    """SQLSTATE ET005: the fat-finger guard stopped an amendment (migration 0019); its
+    DETAIL holds the guard's figures, as `guard.assess` gives them."""
+    from energy_tui.services.market import guard  # both import this module
+    from energy_tui.services.market.orders import OrderRequest
+
+    request = OrderRequest(judged["side"], Decimal(judged["amount"]), Decimal(judged["price"]))
+    reference = guard.Reference(Decimal(judged["reference"]), judged["source"])
+    caution = guard.Caution(
+        request,
+        Decimal(judged["base"]),
+        Decimal(judged["fee"]),
+        Decimal(judged["commit"]),
+        Decimal(judged["available"]),
+        judged["unit"],
+        reference,
+        tuple(judged["reasons"]),
+    )
+    return guard.Unconfirmed(caution)
 
 
 def _fill(row: tuple[Any, ...], now: dt.datetime) -> Fill:
