@@ -12,12 +12,15 @@ Both sides run on PostgreSQL so that the storage (NUMERIC columns, timestamps) i
 same and only the two implementations differ; SQLite against the function would mix
 in a backend's own differences. Order ids are compared by their placement sequence
 (the Python path draws new UUIDs for trades, the server its own). Placement, cancel,
-cancel-all, the sweep and amendments (but those the fat-finger guard must judge, which
-the function hands back to Python) run on the server.
+cancel-all, the sweep and amendments run on the server; since migration 0019 also the
+app's own market orders (at the default cap the user was shown, `shown_cap`),
+cancel-alls (bounded by the newest order the user saw, `up_to_placed_seq`) and the
+fat-finger guard's judgement of an unconfirmed amendment (its figures compared too).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -41,12 +44,14 @@ from energy_tui.services.market import (
     amend_order,
     cancel_all,
     cancel_order,
+    guard,
     invariants,
     place_order,
+    rules,
     server,
     sweep_expired,
 )
-from energy_tui.services.market.orders import OrderRequest
+from energy_tui.services.market.orders import OrderRequest, default_cap
 from tests import backends
 from tests.clock_support import START
 from tests.market_support import trader
@@ -82,7 +87,9 @@ order_step = st.tuples(
     st.one_of(st.sampled_from(["1.00", "1.25", "1.35", "5.00"]), st.sampled_from(AMOUNTS)),
     st.one_of(st.sampled_from(AROUND), st.sampled_from([*PRICES, None])),
     st.sampled_from(["gtc", "gtc", "gtc", "ioc", "fok"]),
-    st.sampled_from([False, False, True]),  # a market order (the price its cap; None: default)
+    # a market order (the price its cap; None: default), or one at the cap the user was
+    # shown ("shown": that price, or with None the default cap read before placing)
+    st.sampled_from([False, False, True, "shown"]),
     st.sampled_from([None, None, 30, 90]),  # minutes to live
 )
 other_step = st.one_of(
@@ -95,7 +102,12 @@ other_step = st.one_of(
         st.sampled_from([None, None, "seen", "stale"]),  # the (price, amount) the view showed
         st.sampled_from([True, True, False]),  # confirmed (False: the guard may judge it)
     ),
-    st.tuples(st.just("cancel_all"), st.sampled_from(TRADERS), st.sampled_from([None, "buy"])),
+    st.tuples(
+        st.just("cancel_all"),
+        st.sampled_from(TRADERS),
+        st.sampled_from([None, "buy"]),
+        st.sampled_from([None, None, 0, 1, 3]),  # bounded: the newest placed_seq less this
+    ),
     st.tuples(st.just("jump"), st.sampled_from([5, 31, 61, 24 * 60 + 1])),
     st.tuples(st.just("sweep")),
 )
@@ -191,7 +203,7 @@ CENTS: dict[str, Any] = {
 # a sell moved across the book trading at the maker's price, a larger amount and a new
 # price (both lose priority), a stale view, a sell beyond what is available, a buy
 # beyond the WATT available, one crossing its owner's own sell, unconfirmed ones (the
-# guard's, run in Python after the function declines).
+# guard's, judged by the function since migration 0019).
 AMENDS: dict[str, Any] = {
     "minimum": "0.01",
     "band": "20.00",
@@ -220,13 +232,78 @@ AMENDS: dict[str, Any] = {
         ("amend", 4, "1.0000", None),  # refused: would cross ann's own sell
         ("amend", 4, "0.8000", "7.77"),  # refused: ann has not so much WATT
         ("amend", 4, None, "0.60", None, False),  # smaller: never the guard's
-        ("amend", 4, "0.0998", None, None, False),  # the guard's: Python judges it
+        ("amend", 4, "0.0998", None, None, False),  # the guard's: it passes
         ("amend", 2, "0.3333", "2.40", None, False),  # the guard stops it (far away)
         _order("bob", "buy", "0.50", "0.0500"),  # 6
         ("amend", 6, "0.3333", None),  # fills at cy's 0.1000: the rest of its hold back
         _order("cy", "buy", "0.30", "0.1000"),  # 7: holds 0.04
         _order("bob", "sell", "0.10", "0.1000"),  # pays 0.02 of it: 0.02 left for 0.20
         ("amend", 7, None, "0.25"),  # 0.15 would need 0.03: it keeps holding 0.02
+    ],
+}
+
+# Migration 0019's rules: market orders at the default cap the user was shown (refused
+# with no reference yet, placed at a cap inside the band around the mid and the last
+# trade, refused once the band has left it on either side, the rest cancelled with the
+# note) and cancel-alls bounded by the newest order the user saw (some left newer, none
+# cancelled but some left, unbounded by nothing newer, one side only).
+SAFETY: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("40.00", "20.00"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("bob", "sell", "1.50", "0.1000"),  # 0
+        _order("ann", "buy", "1.00", "0.1000", market="shown"),  # refused: no reference
+        _order("cy", "buy", "0.50", "0.0800"),  # 1: a bid: the mid is 0.0900
+        _order("ann", "buy", "0.50", "0.1000", market="shown"),  # 2: inside 0.0720-0.1080
+        _order("ann", "buy", "2.00", None, market="shown"),  # 3: 0.1200; 1.00 fills, rest off
+        _order("cy", "sell", "1.00", "0.1150"),  # 4
+        _order("ann", "buy", "1.00", "0.1234", market="shown"),  # refused: band 0.08-0.12
+        _order("ann", "buy", "0.50", "0.1150", market="shown"),  # 5: the last trade 0.1150
+        _order("bob", "sell", "0.50", "0.0800", market="shown"),  # refused: 0.0920-0.1380
+        _order("bob", "sell", "0.50", None, market="shown"),  # 6: at 0.0920, nothing crosses
+        _order("ann", "buy", "1.00", "0.0500"),  # 7
+        _order("ann", "buy", "1.00", "0.0600"),  # 8
+        _order("ann", "sell", "1.00", "0.5000"),  # 9
+        ("cancel_all", "ann", None, 1),  # 7 and 8; 9 left newer
+        _order("ann", "buy", "1.00", "0.0500"),  # 10
+        ("cancel_all", "ann", "buy", 1),  # none: 10 left newer
+        ("cancel_all", "ann", None, 0),  # 9 and 10, nothing newer
+        ("cancel_all", "cy", "buy", 3),  # 1
+    ],
+}
+
+# The fat-finger guard on unconfirmed amendments (migration 0019): against the grid
+# tariff, the mid (one rounded half-even) and the last trade; far below, far above
+# (past 100%, and a tie rounded half-even), a large share of WATT and of kWh (with
+# thousands separators), both at once, none (placed), more than is available (no
+# warning: the hold refuses it), and a confirmed one.
+GUARDED: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("5000.00", "3000.00"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("ann", "buy", "1.00", "0.1000"),  # 0
+        ("amend", 0, "0.0500", None, None, False),  # far below the grid tariff 0.2500
+        _order("bob", "sell", "0.50", "0.1001"),  # 1: the mid 0.10005 rounds to 0.1000
+        ("amend", 0, "0.0500", None, None, False),  # far below the mid 0.1000
+        ("cancel", 1),
+        _order("bob", "sell", "1.00", "0.2000"),  # 2: the mid is 0.1500
+        ("amend", 0, "0.1400", None, None, False),  # within the band: placed
+        ("amend", 0, "0.0700", None, None, False),  # far below the mid 0.1700
+        _order("cy", "buy", "0.50", "0.2000"),  # 3: the last trade is 0.2000
+        ("amend", 0, "0.4500", None, None, False),  # 125% above
+        ("amend", 0, "0.2445", None, None, False),  # 22.25% above: 22.2%
+        ("amend", 0, None, "40000.00", None, False),  # more than available: refused so
+        ("amend", 0, None, "30000.00", None, False),  # far and a large share
+        ("amend", 0, "0.1900", "20000.00", None, False),  # a large share only
+        _order("ann", "sell", "2000.00", "0.3000"),  # 4
+        ("amend", 4, None, "2500.00", None, False),  # kWh: far and a large share
+        ("amend", 4, "0.2100", "1000.00", None, False),  # placed
+        ("amend", 4, "0.1500", None, None, False),  # far below
+        ("amend", 4, "0.1600", None, None, True),  # confirmed
     ],
 }
 
@@ -243,6 +320,11 @@ AMENDS: dict[str, Any] = {
 @example(case=dict(EVERY_PATH, fee="0", band="0", ttl=0))
 @example(case=dict(EVERY_PATH, fee="0.0500", grid="CY"))
 @example(case=dict(CENTS, fee="0.0333", grid="Bob"))
+@example(case=dict(SAFETY, fee="0.0500"))
+@example(case=dict(SAFETY, fee="0.0333", band="12.50"))
+@example(case=dict(SAFETY, fee="0", band="0"))
+@example(case=dict(GUARDED, fee="0.0500"))
+@example(case=dict(GUARDED, fee="0", band="0"))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
     two_databases: tuple[peewee.Database, peewee.Database],
@@ -263,7 +345,7 @@ def test_an_amendment_is_one_call_of_the_function(
     two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 13: on PostgreSQL an amendment is the owner check and one call, however it
-    trades; one the guard must judge goes back to the Python path after that call."""
+    trades, and whether or not the fat-finger guard stops it (migration 0019)."""
     _, database = two_databases
     monkeypatch.setattr(server, "ENABLED", True)
     db.initialize(database)
@@ -289,8 +371,52 @@ def test_an_amendment_is_one_call_of_the_function(
         assert crossed.order.filled == Decimal("1.00")
         assert len(statements) == 2
         statements.clear()
+        statements.clear()
         amend_order(ann, buy.order.id, price="0.1050")  # within the band: the guard passes
-        assert "energy_tui_amend_order" in statements[1] and len(statements) > 3
+        assert len(statements) == 2 and "energy_tui_amend_order" in statements[1]
+        statements.clear()
+        with pytest.raises(guard.Unconfirmed) as stopped:  # far from the last trade
+            amend_order(ann, buy.order.id, price="0.2000")
+        assert len(statements) == 2
+        assert stopped.value.caution.reference == guard.Reference(Decimal("0.1100"), "last trade")
+        assert stopped.value.caution.commit == Decimal("0.11")  # 0.50 kWh at 0.2000 + fee
+        assert invariants.check() == []
+
+
+def test_the_apps_market_order_and_bounded_cancel_all_are_one_call_each(
+    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: the app places a market order at the cap its preview showed and cancels
+    all up to the newest order it listed; on PostgreSQL each is one call of a function
+    (migration 0019), not the Python path."""
+    _, database = two_databases
+    monkeypatch.setattr(server, "ENABLED", True)
+    db.initialize(database)
+    with database.connection_context():
+        backends.empty_tables(database, "postgres")
+        ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
+        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1000")))
+        place_order(ann, OrderRequest("buy", Decimal("0.50"), Decimal("0.1000")))
+        shown = OrderRequest(
+            "buy", Decimal("1.00"), Decimal(_default_cap_now("buy") or 0), "ioc", None, "market"
+        )
+        statements: list[str] = []
+        execute = database.execute_sql
+
+        def counted(sql: str, *args: Any, **kwargs: Any) -> Any:
+            statements.append(sql)
+            return execute(sql, *args, **kwargs)
+
+        monkeypatch.setattr(database, "execute_sql", counted)
+        placed = place_order(ann, dataclasses.replace(shown, shown_cap=True))
+        assert placed.order.price == Decimal("0.1200") and len(placed.fills) == 1
+        assert len(statements) == 1 and "energy_tui_place_order" in statements[0]
+        statements.clear()
+        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.2000")))
+        statements.clear()
+        done = cancel_all(bob, up_to_placed_seq=placed.order.placed_seq)
+        assert (done.count, done.left_newer) == (0, 1)
+        assert len(statements) == 1 and "energy_tui_cancel_all" in statements[0]
         assert invariants.check() == []
 
 
@@ -343,6 +469,9 @@ def _step(
             _, name, side, amount, price, tif, market, minutes = step
             if not market and price is None:
                 price = "0.1000"
+            shown = market == "shown"
+            if shown and price is None:
+                price = _default_cap_now(side)
             request = OrderRequest(
                 side,
                 Decimal(amount),
@@ -350,6 +479,7 @@ def _step(
                 "ioc" if market and tif == "gtc" else tif,
                 moment[0] + dt.timedelta(minutes=minutes) if minutes else None,
                 "market" if market else "limit",
+                shown_cap=shown,
             )
             result = place_order(actors[name], request)
             placed.append(result.order.id)
@@ -378,10 +508,28 @@ def _step(
                 expected=_expected(order, seen),
             )
             return ("amended", _view(result.order), [_fill(f) for f in result.fills])
-        done = cancel_all(actors[step[1]], step[2])
-        return ("cancel_all", done.count, done.released_watt, done.released_energy)
+        bound = step[3] if len(step) > 3 else None
+        up_to = None if bound is None else _newest_placed_seq() - bound
+        done = cancel_all(actors[step[1]], step[2], up_to)
+        return ("cancel_all", done.count, done.released_watt, done.released_energy, done.left_newer)
     except EnergyError as exc:
-        return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None))
+        caution = repr(getattr(exc, "caution", None))  # the guard's figures, to the digit
+        return ("refused", type(exc).__name__, str(exc), getattr(exc, "field", None), caution)
+
+
+def _default_cap_now(side: str) -> str | None:
+    """The default cap a preview would show now (None when there is none: the order then
+    goes without one)."""
+    try:
+        return str(default_cap(side, rules.current(), clock.now())[0])
+    except EnergyError:
+        return None
+
+
+def _newest_placed_seq() -> int:
+    return int(
+        db.execute_sql("SELECT coalesce(max(placed_seq), 0) FROM energy_orders").fetchone()[0]
+    )
 
 
 def _expected(order: uuid.UUID, seen: str | None) -> tuple[Decimal, Decimal] | None:

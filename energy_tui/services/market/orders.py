@@ -8,10 +8,10 @@ Decimal arithmetic and written back once. The statements are the fixed texts of
 fills it makes.
 
 On PostgreSQL, placing, cancelling, cancelling all, the sweep (migration 0014) and
-amending (0017) run instead as one call of a server function each (`market.server`),
-which applies these same rules; tests/test_pg_function_differential.py holds the two
-equal. An amendment the fat-finger guard must judge (a new price or a larger amount,
-not confirmed) runs here: the guard reads the book and formats its warning in Python.
+amending (0017) run instead as one call of a server function each (`market.server`;
+0019 added a market order at a shown cap and a bounded cancel-all, the app's own
+calls, and the fat-finger guard's judgement of an unconfirmed amendment), which applies
+these same rules; tests/test_pg_function_differential.py holds the two equal.
 """
 
 from __future__ import annotations
@@ -370,9 +370,8 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     address = own_address(actor)
     if request.kind == "limit" and request.price is None:
         raise ValidationError("a limit order needs a price", field="price")
-    # PostgreSQL: the same rules, in one call (migration 0014); a market order at a cap
-    # the user was shown is checked against the band now in Python (`_confirmed_cap`)
-    if server.available() and not request.shown_cap:
+    # PostgreSQL: the same rules, in one call (migrations 0014, 0019)
+    if server.available():
         return server.place(
             actor,
             address,
@@ -384,6 +383,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
             request.expires_at,
             request.kind,
             clock.now(),
+            request.shown_cap,
         )
     # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
     # the writes, releasing the market lock as they land.
@@ -1106,11 +1106,8 @@ def amend_order(
         )
         raise PermissionDenied(f"order {oid} is not yours to amend")
     address = owner.trader_address
-    if server.available():  # PostgreSQL: in one call (migration 0017)
-        try:
-            return server.amend(actor, oid, new_price, new_amount, confirmed, expected, clock.now())
-        except server.NeedsGuard:  # nothing written: the guard judges it below, locked
-            pass
+    if server.available():  # PostgreSQL: in one call (migrations 0017, 0019)
+        return server.amend(actor, oid, new_price, new_amount, confirmed, expected, clock.now())
     with db.atomic():  # no batch: the model reads below must see every write
         now = clock.now()
         state = _lock()
@@ -1263,10 +1260,9 @@ def cancel_all(
     address = own_address(actor)
     if side is not None:
         side = validation.choice(side, "side", ORDER_SIDES)
-    # PostgreSQL: in one call (migration 0014); bounded by what a question showed, in
-    # Python (`left_newer`)
-    if server.available() and up_to_placed_seq is None:
-        return server.cancel_all(actor, address, side, _CANCELLED_ALL)
+    # PostgreSQL: in one call (migrations 0014, 0019)
+    if server.available():
+        return server.cancel_all(actor, address, side, _CANCELLED_ALL, up_to_placed_seq)
     with db.atomic():
         now = clock.now()
         state = _lock()

@@ -6,7 +6,15 @@ Migration 0014 installs the functions. `energy_tui_place_order` runs the whole o
 settlement, fee, trades, audit, statistics, candles, the change marker) in the
 database; `energy_tui_cancel_order`, `energy_tui_cancel_all` and `energy_tui_sweep` do
 the same for `orders.cancel_order` (once its permission checks passed here),
-`cancel_all` and `sweep_expired`. Outside a caller's transaction a call is one
+`cancel_all` and `sweep_expired`; `energy_tui_amend_order` (0017) for
+`orders.amend_order`. Migration 0019 gives place and amend one shared matching loop
+(`energy_tui_match`) and writer of trades, statistics and candles
+(`energy_tui_record_fills`), and the rules the app's own calls need: a market order at
+the default cap the user was shown (`shown_cap`: refused if the band read under the
+lock no longer holds it) and a cancel-all bounded by the newest order the user saw
+(`up_to_placed_seq`, with `left_newer`); and the fat-finger guard's judgement of an
+unconfirmed amendment (`energy_tui_guard`: a stop is SQLSTATE ET005, raised here as
+`guard.Unconfirmed`). Outside a caller's transaction a call is one
 statement in autocommit: one round trip, and the market lock is released when the
 statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
@@ -18,6 +26,7 @@ differential test compares the two, the benchmarks can measure both.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -41,11 +50,6 @@ ERRORS: dict[str, type[ValidationError]] = {
 }
 
 
-class NeedsGuard(Exception):
-    """SQLSTATE ET009: the amendment needs the fat-finger guard, which is Python's; the
-    call wrote nothing (`orders.amend_order` then runs the Python path)."""
-
-
 _AMEND = (
     "SELECT * FROM energy_tui_amend_order(%s::uuid, %s::numeric, %s::numeric, %s::boolean, "
     "%s::numeric, %s::numeric, %s::timestamp, %s::uuid, %s::uuid, %s::text, %s::text)"
@@ -56,6 +60,8 @@ _PLACE = (
     "%s::numeric, %s::text, %s::timestamp, %s::text, %s::timestamp, %s::uuid, %s::uuid, "
     "%s::text, %s::text)"
 )
+# the same with `p_shown_cap` (migration 0019): the 13-argument call above still works
+_PLACE_AT_SHOWN_CAP = _PLACE[:-1] + ", %s::boolean)"
 
 
 def available() -> bool:
@@ -74,8 +80,11 @@ def place(
     expires_at: dt.datetime | None,
     kind: str,
     now: dt.datetime,
+    shown_cap: bool = False,
 ) -> PlaceResult:
-    """Place one order by the server's function; the result as `place_order`'s."""
+    """Place one order by the server's function; the result as `place_order`'s.
+    `shown_cap`: `price` is the default cap the user was shown (`OrderRequest.shown_cap`),
+    refused if the band read under the lock no longer contains it."""
     params = (
         order_id,
         address,
@@ -91,7 +100,7 @@ def place(
         actor.ip_address,
         actor.label[:100],
     )
-    rows = _call(params)
+    rows = _call((*params, True), _PLACE_AT_SHOWN_CAP) if shown_cap else _call(params)
     *fills, order = rows
     view = OrderView(
         order[1],
@@ -121,8 +130,8 @@ def amend(
     expected: tuple[Decimal, Decimal] | None,
     now: dt.datetime,
 ) -> PlaceResult:
-    """Amend an order its caller may amend (`orders.amend_order`, migration 0017);
-    `NeedsGuard` when the fat-finger guard has to judge it first."""
+    """Amend an order its caller may amend (`orders.amend_order`, migrations 0017 and
+    0019); `guard.Unconfirmed` when the fat-finger guard stops it (not `confirmed`)."""
     params = (
         order_id,
         price,
@@ -168,21 +177,25 @@ def cancel(actor: Actor, order_id: uuid.UUID, reason: str, now: dt.datetime) -> 
     return _view(dict(zip(names, cursor.fetchone(), strict=True)))
 
 
-def cancel_all(actor: Actor, address: str, side: str | None, reason: str) -> CancelAll:
-    """Cancel every open order of `address` (of one side), as `orders.cancel_all`."""
+def cancel_all(
+    actor: Actor, address: str, side: str | None, reason: str, up_to_placed_seq: int | None
+) -> CancelAll:
+    """Cancel every open order of `address` (of one side; placed up to `up_to_placed_seq`
+    if given, the others counted in `left_newer`), as `orders.cancel_all`."""
     sql = (
         "SELECT * FROM energy_tui_cancel_all(%s::text, %s::text, %s::text, %s::timestamp, "
-        "%s::uuid, %s::uuid, %s::text, %s::text)"
+        "%s::uuid, %s::uuid, %s::text, %s::text, %s::bigint)"
     )
-    cursor = _cursor(sql, (address, side, reason, clock.now(), *_who(actor)))
+    params = (address, side, reason, clock.now(), *_who(actor), up_to_placed_seq)
+    cursor = _cursor(sql, params)
     names = [column[0] for column in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    *rows, total = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     watt, energy = Decimal("0.00"), Decimal("0.00")
     for row in rows:
         watt += row["held"]
         if row["order_type"] == "sell":
             energy += row["energy_amount"] - row["filled_amount"]
-    return CancelAll([_view(row) for row in rows], watt, energy)
+    return CancelAll([_view(row) for row in rows], watt, energy, int(total["left_newer"]))
 
 
 def _who(actor: Actor) -> tuple[Any, ...]:
@@ -239,15 +252,36 @@ def _domain_error(exc: BaseException) -> Exception | None:
     error = first if isinstance(first, BaseException) else cause(exc)
     # psycopg 3 names the SQLSTATE `sqlstate`, psycopg2 `pgcode`; both have `diag`
     state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
-    if state == "ET009":
-        return NeedsGuard()
+    diag = getattr(error, "diag", None)
+    if state == "ET005":
+        return _unconfirmed(json.loads(getattr(diag, "message_detail", None) or "{}"))
     kind = ERRORS.get(state or "")
     if kind is None:
         return None
-    diag = getattr(error, "diag", None)
     message = getattr(diag, "message_primary", None) or str(error)
     field = getattr(diag, "message_hint", None) or None
     return kind(message, field=field)
+
+
+def _unconfirmed(judged: dict[str, Any]) -> Exception:
+    """SQLSTATE ET005: the fat-finger guard stopped an amendment (migration 0019); its
+    DETAIL holds the guard's figures, as `guard.assess` gives them."""
+    from energy_tui.services.market import guard  # both import this module
+    from energy_tui.services.market.orders import OrderRequest
+
+    request = OrderRequest(judged["side"], Decimal(judged["amount"]), Decimal(judged["price"]))
+    reference = guard.Reference(Decimal(judged["reference"]), judged["source"])
+    caution = guard.Caution(
+        request,
+        Decimal(judged["base"]),
+        Decimal(judged["fee"]),
+        Decimal(judged["commit"]),
+        Decimal(judged["available"]),
+        judged["unit"],
+        reference,
+        tuple(judged["reasons"]),
+    )
+    return guard.Unconfirmed(caution)
 
 
 def _fill(row: tuple[Any, ...], now: dt.datetime) -> Fill:
