@@ -17,7 +17,9 @@ two sides of a ratio are measured minutes apart at most on a machine whose load 
 the verdicts are the medians of the rounds' ratios. Each round also counts the CPU of
 a placement over HTTP (the server's processes, from /proc, and the client's thread)
 against the in-process one's: what the request costs, which the machine's other jobs
-disturb far less than wall time.
+disturb far less than wall time. (On PostgreSQL most of a placement is the database
+server's work and its commit's WAL flush, which neither side counts: there the CPU
+ratio says little.)
 
 The clients are libcurl (pycurl, in the dev extra) unless `--client http.client`: the
 standard library's client spends about 0.2 ms more of CPU on each request than the
