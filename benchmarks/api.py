@@ -233,20 +233,38 @@ def process_cpu(pid: int) -> float | None:
     return total
 
 
+def idle_cpu(pid: int, seconds: float = 2.0) -> float:
+    """CPU seconds per second that the idle server spends anyway (uvicorn's ticks, the
+    supervisor's pings to its workers: about 15 ms a second with 2 workers)."""
+    started = process_cpu(pid)
+    time.sleep(seconds)
+    ended = process_cpu(pid)
+    return 0.0 if started is None or ended is None else (ended - started) / seconds
+
+
 def cpu_per_placement(
-    base: str, key: str, count: int, pid: int, make: type[Client] | type[CurlClient]
+    base: str,
+    key: str,
+    count: int,
+    pid: int,
+    make: type[Client] | type[CurlClient],
+    idle: float,
 ) -> tuple[float, float] | None:
     """(the server's, the client's) CPU seconds per placement over HTTP: one client
-    placing `count` orders; None where the server's CPU cannot be read."""
+    placing `count` orders, less what the idle server would have spent meanwhile
+    (`idle` CPU seconds a second); None where the server's CPU cannot be read."""
     client = make(base, key)
     server_started, client_started = process_cpu(pid), time.thread_time()
+    wall_started = time.perf_counter()
     for i in range(count):
         client.call("POST", "/api/v1/orders", order_body(i))
+    wall = time.perf_counter() - wall_started
     server_ended, client_ended = process_cpu(pid), time.thread_time()
     client.close()
     if server_started is None or server_ended is None:
         return None
-    return (server_ended - server_started) / count, (client_ended - client_started) / count
+    server = max(0.0, server_ended - server_started - idle * wall)
+    return server / count, (client_ended - client_started) / count
 
 
 def http_floor(
@@ -340,6 +358,7 @@ def main() -> None:
         f"{'' if not args.no_rate_limits else ' (the server runs without)'}"
     )
     process, base = start_server(url, args.workers, not args.no_rate_limits)
+    idle = idle_cpu(process.pid)
     ratios: list[float] = []
     cpu_ratios: list[float] = []
     scaling: list[float] = []
@@ -386,7 +405,7 @@ def main() -> None:
             if 1 in throughput and 8 in throughput:
                 scaling.append(throughput[8] / throughput[1])
                 print(f"  throughput 8 clients / 1 client: {scaling[-1]:.2f}x")
-            spent = cpu_per_placement(base, client_keys[0], args.requests, process.pid, make)
+            spent = cpu_per_placement(base, client_keys[0], args.requests, process.pid, make, idle)
             if spent is not None:
                 server, client = spent
                 in_process_cpu = cpu[0] / args.requests
@@ -394,7 +413,8 @@ def main() -> None:
                 print(
                     f"  CPU per placement: in-process {in_process_cpu * 1e6:.0f} us; over HTTP "
                     f"{(server + client) * 1e6:.0f} us (server {server * 1e6:.0f} + client "
-                    f"{client * 1e6:.0f}), {cpu_ratios[-1]:.2f}x"
+                    f"{client * 1e6:.0f}; the idle server's {idle * 1000:.0f} ms a second "
+                    f"left out), {cpu_ratios[-1]:.2f}x"
                 )
         print("medians of the rounds:")
         if ratios:
