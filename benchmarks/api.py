@@ -233,7 +233,7 @@ def process_cpu(pid: int) -> float | None:
     return total
 
 
-def idle_cpu(pid: int, seconds: float = 2.0) -> float:
+def idle_cpu(pid: int, seconds: float = 1.5) -> float:
     """CPU seconds per second that the idle server spends anyway (uvicorn's ticks, the
     supervisor's pings to its workers: about 15 ms a second with 2 workers)."""
     started = process_cpu(pid)
@@ -358,7 +358,6 @@ def main() -> None:
         f"{'' if not args.no_rate_limits else ' (the server runs without)'}"
     )
     process, base = start_server(url, args.workers, not args.no_rate_limits)
-    idle = idle_cpu(process.pid)
     ratios: list[float] = []
     cpu_ratios: list[float] = []
     scaling: list[float] = []
@@ -405,6 +404,9 @@ def main() -> None:
             if 1 in throughput and 8 in throughput:
                 scaling.append(throughput[8] / throughput[1])
                 print(f"  throughput 8 clients / 1 client: {scaling[-1]:.2f}x")
+            # measured here, with every worker long started (a worker still starting
+            # would count as the idle server's)
+            idle = idle_cpu(process.pid)
             spent = cpu_per_placement(base, client_keys[0], args.requests, process.pid, make, idle)
             if spent is not None:
                 server, client = spent
