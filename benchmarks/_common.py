@@ -18,7 +18,7 @@ from typing import Any
 import peewee
 
 from energy_tui.db import migrations
-from energy_tui.db.connect import open_database
+from energy_tui.db.connect import backend_of, open_database
 from energy_tui.db.models import MODELS, ApiClientOrder, ApiRateLimit, SchemaVersion, db
 from energy_tui.db.urls import DatabaseURL, parse_url
 
@@ -43,7 +43,12 @@ def prepare(url: str | None, reset: bool) -> tuple[str, peewee.Database]:
     db.initialize(database)
     database.connect()
     if reset:
-        database.drop_tables([ApiClientOrder, ApiRateLimit, *MODELS, SchemaVersion], safe=True)
+        # PostgreSQL: CASCADE, for the server functions whose types are the tables' rows
+        # (migrate makes them again); without it a second --reset failed
+        cascade = {"cascade": True} if backend_of(database) == "postgres" else {}
+        database.drop_tables(
+            [ApiClientOrder, ApiRateLimit, *MODELS, SchemaVersion], safe=True, **cascade
+        )
     elif migrations.status(database).current:
         raise SystemExit(f"{url} already holds an energy-tui schema: pass --reset to drop it")
     migrations.migrate(database)

@@ -62,10 +62,19 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:  # labels() checks and locks: once per route, method, status
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+        count, latency = children
+        count.inc()
+        latency.observe(seconds)
 
     def placed(self, result: PlaceResult) -> None:
         self.orders.labels(result.order.side, result.order.status).inc()

@@ -30,6 +30,10 @@ ACCESS_LOG = "api-access.log"
 log = logging.getLogger("energy_tui.api")
 
 
+# one encoder for every line (json.dumps with separators builds a new one each call)
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 class _TooLarge(Exception):
     pass
 
@@ -195,4 +199,4 @@ class Guard:
             "who": state.get("who"),
             "client": client[0] if client else None,
         }
-        self.log.write(json.dumps(line, separators=(",", ":")))
+        self.log.write(_compact(line))

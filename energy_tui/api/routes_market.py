@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from energy_tui import clock
 from energy_tui.api.context import Api
@@ -19,6 +19,7 @@ from energy_tui.api.schemas import (
     decode_cursor,
     encode_cursor,
     iso,
+    json_response,
 )
 from energy_tui.errors import ValidationError
 from energy_tui.services.audit import parse_since
@@ -39,10 +40,11 @@ def api_of(request: Request) -> Api:
 
 
 @router.get("/book", response_model=BookOut, summary="The order book, aggregated by price")
-async def get_book(request: Request, depth: Annotated[int, Query(ge=1, le=500)] = 20) -> BookOut:
-    return await api_of(request).call(
+async def get_book(request: Request, depth: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:
+    book = await api_of(request).call(
         request, lambda actor: BookOut.of(market_book.book(depth)), READ
     )
+    return json_response(book)
 
 
 @router.get("/trades", response_model=Page[TradeOut], summary="Recent trades, newest first")

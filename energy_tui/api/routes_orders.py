@@ -26,6 +26,7 @@ from energy_tui.api.schemas import (
     TradeOut,
     decode_cursor,
     encode_cursor,
+    json_response,
 )
 from energy_tui.errors import PermissionDenied, ValidationError
 from energy_tui.services import audit, client_orders
@@ -58,10 +59,10 @@ OrderId = Annotated[str, Path(max_length=64, description="the order's id (a UUID
     summary="Place an order: limit or market; GTC, IOC or FOK",
     responses={200: {"model": PlacedOut, "description": "a retry: the first result"}},
 )
-async def place(request: Request, body: OrderIn, response: Response) -> PlacedOut:
+async def place(request: Request, body: OrderIn) -> Response:
     api = api_of(request)
 
-    def work(actor: Actor) -> PlacedOut:
+    def work(actor: Actor) -> tuple[PlacedOut, int]:
         if (
             body.type == "market"
             and body.time_in_force == "gtc"
@@ -82,20 +83,20 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
         )
         wanted = _at_default_cap(wanted, body.default_cap)
         if body.client_order_id is None:
-            return placed(_guarded_place(api, actor, wanted, body.confirm), None)
+            return placed(_guarded_place(api, actor, wanted, body.confirm), None), 201
         outcome = client_orders.place_once(
             actor, body.client_order_id, lambda: _guarded_place(api, actor, wanted, body.confirm)
         )
         if isinstance(outcome, PlaceResult):
-            return placed(outcome, body.client_order_id)
+            return placed(outcome, body.client_order_id), 201
         _same_order(outcome.order, wanted, body.client_order_id)
-        response.status_code = 200
-        return PlacedOut(
+        first = PlacedOut(
             order=OrderOut.of(outcome.order),
             fills=[TradeOut.of(t, outcome.order.trader_address) for t in outcome.fills],
             client_order_id=body.client_order_id,
             replayed=True,
         )
+        return first, 200
 
     def placed(result: PlaceResult, client_id: str | None) -> PlacedOut:
         api.metrics.placed(result)
@@ -106,7 +107,8 @@ async def place(request: Request, body: OrderIn, response: Response) -> PlacedOu
             replayed=False,
         )
 
-    return await api.call(request, work, Action.TRADE_OWN)
+    result, status = await api.call(request, work, Action.TRADE_OWN)
+    return json_response(result, status)
 
 
 def _at_default_cap(wanted: OrderRequest, cap: str | None) -> OrderRequest:
