@@ -5,25 +5,28 @@ own commit (its WAL flush), and handing the lock on waited for the next holder t
 scheduled: 8 writers placed fewer orders a second than 1. Here the writers that queue
 while another places are placed together ("flat combining", group commit by design):
 
-- `energy_tui_place_first(...)` (the arguments of `energy_tui_place_order`): if no other
-  writer is combining (`pg_try_advisory_xact_lock` on the combining key), it places at
-  once, in its own statement's transaction as before, after any orders already queued
+- `energy_tui_place_first(...)` (the arguments of `energy_tui_place_order`): if nobody
+  holds or waits for the combining key (`pg_try_advisory_xact_lock`), it places at once
+  in its own statement's transaction as before, after any orders already queued
   (arrival order). Otherwise it queues the order in `energy_tui_place_queue`, an
   UNLOGGED table, takes a session advisory lock on the row's id (its writer is alive
-  and will wait for the answer) and returns the id: a transaction that wrote only
-  unlogged rows does not wait for a WAL flush.
-- `energy_tui_place_wait(id)`: waits for the answer. If a combiner holds the row (locked
-  FOR UPDATE when its batch began) it waits for that batch's commit, with every other
-  writer of the batch at once; otherwise it waits for the combining key and, unless a
-  combiner placed its order meanwhile, combines: it takes the market lock and places
-  every queued order in arrival order (the queue's id), each by `energy_tui_place_order`
-  (0014, called by its signature) in its own subtransaction (BEGIN ... EXCEPTION), so a
-  refused order undoes only itself. Each answer (the function's rows, or its SQLSTATE,
-  message, detail and hint) is written on its row; the statement's commit is one WAL
-  flush for the whole batch. The answer comes back as the function's rows plus the
-  error columns; `market.server` raises a stored error as the direct call would have.
-- `energy_tui_place_withdraw(id)`: a writer whose wait failed (cancelled, a batch that
-  failed as a whole) takes its order back unless a batch placed it (then its answer).
+  and waits for the answer) and returns the id: a transaction that wrote only unlogged
+  rows does not wait for a WAL flush.
+- `energy_tui_place_wait(order id)`: one waiting writer at a time becomes the next
+  combiner (a second key, tried): it waits for the combining key behind the batch that
+  runs, then, unless that batch placed its order, combines: it takes the market lock
+  and places every queued order in arrival order (the queue's id), each by
+  `energy_tui_place_order` (0014, called by its signature) in its own subtransaction
+  (BEGIN ... EXCEPTION), so a refused order undoes only itself. Each answer (the
+  function's rows, or its SQLSTATE, message, detail and hint) is written on its row;
+  the statement's commit is one WAL flush for the whole batch. The other waiters wait
+  for the key in share mode, queued behind the next combiner: they all wake at once
+  when its batch has committed, and each reads its answer (no hand-off from one waiter
+  to the next). The answer comes back as the function's rows plus the error columns;
+  `market.server` raises a stored error as the direct call would have.
+- `energy_tui_place_withdraw(order id)`: a writer whose wait failed (cancelled, a batch
+  that failed as a whole) takes its order back unless a batch placed it (then its
+  answer).
 
 Safety:
 - A writer that died after queuing (its session ended: its advisory lock is free) is
@@ -32,9 +35,9 @@ Safety:
   an order's own subtransaction) rolls back entirely: the other rows stay queued for
   the next combiner; the combiner's client withdraws its own.
 - Crash: a writer is answered only after its batch's commit was flushed (it waits on the
-  batch's row lock or on the combining key, both released after the commit record is
-  flushed). Crash recovery empties an unlogged table: only requests nobody was answered
-  for are lost, and their sessions died with the server.
+  combining key, a transaction lock released after the commit record is flushed). Crash
+  recovery empties an unlogged table: only requests nobody was answered for are lost,
+  and their sessions died with the server.
 - Inside a caller's transaction `market.server` calls `energy_tui_place_order`
   directly, as before (a savepoint of the caller's transaction).
 - Arrival order is the queue's id (an identity; its sequence is unlogged with its table
@@ -49,7 +52,8 @@ from peewee import Database
 from energy_tui.db.connect import backend_of
 
 # advisory lock keys (the two-int form): (COMBINING, 0) while a writer combines or places
-# alone, (WAITING, id mod 2^31-1) held by the session that queued request `id`
+# alone, (COMBINING, 1) held by the writer that combines next, (WAITING, id mod 2^31-1)
+# held by the session that queued request `id`
 COMBINING = 1163149568  # 0x45544300, "ETC\0"
 WAITING = 1163149569
 
@@ -222,30 +226,49 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   p_id bigint;
   v_done boolean;
+  v_next boolean;
+  v_rounds int := 0;
 BEGIN
-  -- placed (or refused) by a batch that committed already?
-  SELECT k.id, k.done INTO p_id, v_done FROM energy_tui_place_queue k
-    WHERE k.order_id = p_order_id;
+  SELECT k.id INTO p_id FROM energy_tui_place_queue k WHERE k.order_id = p_order_id;
   IF NOT FOUND THEN  -- not queued: place_first placed it (or refused it) at once
     RETURN;
   END IF;
-  IF NOT v_done THEN
+  LOOP
+    -- placed (or refused) by a batch that committed?
+    SELECT k.done INTO v_done FROM energy_tui_place_queue k WHERE k.id = p_id;
+    EXIT WHEN v_done;
+    v_next := false;
     BEGIN
-      -- behind the batch that runs, first come first served
-      PERFORM pg_advisory_xact_lock(__COMBINING__, 0);
-      SELECT k.done INTO v_done FROM energy_tui_place_queue k WHERE k.id = p_id;
-      IF v_done THEN
-        -- that batch placed it: hand the key on at once (a subtransaction rolled back
-        -- releases what it locked), before reading the answer
-        RAISE EXCEPTION USING ERRCODE = 'ETQ01';
+      IF pg_try_advisory_xact_lock(__COMBINING__, 1) THEN
+        -- the next combiner: behind the batch that runs, then this writer's own batch
+        PERFORM pg_advisory_xact_lock(__COMBINING__, 0);
+        SELECT k.done INTO v_done FROM energy_tui_place_queue k WHERE k.id = p_id;
+        IF v_done THEN  -- placed meanwhile: give both keys back at once
+          RAISE EXCEPTION USING ERRCODE = 'ETQ01';
+        END IF;
+        v_next := true;
       END IF;
-    EXCEPTION WHEN SQLSTATE 'ETQ01' THEN
+    EXCEPTION WHEN SQLSTATE 'ETQ01' THEN  -- a subtransaction rolled back releases its locks
       v_done := true;
     END;
-    IF NOT v_done THEN  -- this writer holds the key: it combines, its own order among them
+    EXIT WHEN v_done;
+    IF v_next THEN
       PERFORM energy_tui_place_combine(p_id);
+      EXIT;
     END IF;
-  END IF;
+    -- another writer combines next, its batch taking this order: wait until its batch
+    -- ends (the key in share mode queues behind it), with every other waiter at once
+    v_rounds := v_rounds + 1;
+    IF v_rounds > 3 THEN  -- that writer has not asked for the key yet: do not spin
+      PERFORM pg_sleep(0.001);
+    END IF;
+    BEGIN
+      PERFORM pg_advisory_xact_lock_shared(__COMBINING__, 0);
+      RAISE EXCEPTION USING ERRCODE = 'ETQ01';
+    EXCEPTION WHEN SQLSTATE 'ETQ01' THEN
+      NULL;
+    END;
+  END LOOP;
   RETURN QUERY SELECT * FROM energy_tui_place_answer(p_id,
     extract(epoch FROM clock_timestamp() - statement_timestamp()));
 END $fn$;
