@@ -29,9 +29,9 @@ from benchmarks._common import (
     workload,
 )
 from benchmarks.floor import argument_parser
-from benchmarks.matching import AppPlacer, DirectPlacer
+from benchmarks.matching import CombinedPlacer, DirectPlacer
 
-KINDS: dict[str, Any] = {"combined": AppPlacer, "direct": DirectPlacer}
+KINDS: dict[str, Any] = {"combined": CombinedPlacer, "direct": DirectPlacer}
 
 
 def main() -> None:

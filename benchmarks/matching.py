@@ -38,12 +38,13 @@ from energy_tui.errors import EnergyError
 class AppPlacer(Placer):
     """energy-tui's `place_order`, timing how long taking the market lock takes."""
 
-    combined = True  # PostgreSQL: through migration 0020's combining functions
+    combined: bool | None = None  # PostgreSQL: migration 0020's combining (None: the default)
 
     def __init__(self, url: str) -> None:
         from energy_tui.services.market import OrderRequest, orders, place_order, server
 
-        server.COMBINED = self.combined
+        if self.combined is not None:
+            server.COMBINED = self.combined
 
         database = open_database(parse_url(url), pool_size=1, timeout=60)
         db.initialize(database)
@@ -117,9 +118,16 @@ class AppPlacer(Placer):
 
 class DirectPlacer(AppPlacer):
     """energy-tui with one call of `energy_tui_place_order` per placement (PostgreSQL's
-    path before migration 0020)."""
+    default; its path before migration 0020)."""
 
     combined = False
+
+
+class CombinedPlacer(AppPlacer):
+    """energy-tui combining the placements of writers that queue meanwhile into one
+    commit (PostgreSQL, migration 0020)."""
+
+    combined = True
 
 
 def main() -> None:
@@ -127,14 +135,14 @@ def main() -> None:
     parser.add_argument(
         "--direct",
         action="store_true",
-        help="PostgreSQL: also run energy-tui without combining (one function call per "
-        "placement, as before migration 0020), alternating with the rest",
+        help="PostgreSQL: energy-tui combining placements (migration 0020) as 'energy-tui', "
+        "and one function call per placement as 'direct', alternating with the floor",
     )
     args = parser.parse_args()
     print(banner(args) + "  (machine shared and loaded: read the ratios)")
     kinds: dict[str, Any] = {"floor": FloorPlacer, "energy-tui": AppPlacer}
     if args.direct:
-        kinds["direct"] = DirectPlacer
+        kinds = {"floor": FloorPlacer, "energy-tui": CombinedPlacer, "direct": DirectPlacer}
     figures = measure(kinds, args)
     floor = median_figures(figures["floor"])
     print(f"medians of {args.repeat} round(s), {args.writers} writer(s):")

@@ -16,6 +16,7 @@ ORDERS = 150  # per process
 def run(
     url: str, addresses: list[str], seed: int, start_at: float
 ) -> tuple[market_worker.Report, list[int]]:
+    server.COMBINED = True
     in_batch: list[int] = []
     combined = server._combined
 

@@ -11,11 +11,11 @@ statement in autocommit: one round trip, and the market lock is released when th
 statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
 
-Outside a caller's transaction a placement goes through migration 0020 (`_combined`):
-alone, it is the same one call; while another writer places, it queues and is placed
-with the others queued meanwhile in one transaction, one commit (one WAL flush) for the
-batch, each order still in arrival order and refused on its own. `COMBINED` turns that
-off (one call of the function each, as inside a caller's transaction).
+With `COMBINED` (off by default), a placement outside a caller's transaction goes
+through migration 0020 (`_combined`): alone, it is the same one call; while another
+writer places, it queues and is placed with the others queued meanwhile in one
+transaction, one commit (one WAL flush) for the batch, each order still in arrival order
+and refused on its own.
 
 `ENABLED` turns it off (the Python path then runs on PostgreSQL too): the
 differential test compares the two, the benchmarks can measure both.
@@ -37,10 +37,12 @@ from energy_tui.services.context import Actor
 from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceResult
 
 ENABLED = True
-# Outside a caller's transaction a placement goes through migration 0020's combining
-# functions (the orders of writers that queue meanwhile placed in one commit); False:
-# one call of `energy_tui_place_order` each, as inside a caller's transaction.
-COMBINED = True
+# True: outside a caller's transaction a placement goes through migration 0020's
+# combining functions (the orders of writers that queue meanwhile placed in one
+# commit). Off by default: on the loaded 2-core machine it was measured it did not
+# place more orders a second than one call each (docs/scale.md); to be measured again
+# on a quiet machine (`benchmarks/combining.py`) before it is turned on.
+COMBINED = False
 
 # SQLSTATE raised by the function -> the error the Python path raises
 ERRORS: dict[str, type[ValidationError]] = {
