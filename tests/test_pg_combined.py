@@ -87,10 +87,12 @@ def two_databases() -> Iterator[tuple[peewee.Database, peewee.Database]]:
 
 
 class KeyHolder:
-    """A session of its own holding the combining key: writers that come meanwhile queue."""
+    """A session of its own holding the combining key (and, with `next_too`, the key of
+    the next combiner): writers that come meanwhile wait to combine next, or queue."""
 
-    def __init__(self, database: peewee.Database) -> None:
+    def __init__(self, database: peewee.Database, next_too: bool = False) -> None:
         self.database = database
+        self.keys = (0, 1) if next_too else (0,)
         self.held = threading.Event()
         self.release = threading.Event()
         self.thread = threading.Thread(target=self._hold)
@@ -102,10 +104,12 @@ class KeyHolder:
 
     def _hold(self) -> None:
         with self.database.connection_context():
-            self.database.execute_sql("SELECT pg_advisory_lock(%s, 0)", (COMBINING,))
+            for key in self.keys:
+                self.database.execute_sql("SELECT pg_advisory_lock(%s, %s)", (COMBINING, key))
             self.held.set()
             self.release.wait(30)
-            self.database.execute_sql("SELECT pg_advisory_unlock(%s, 0)", (COMBINING,))
+            for key in self.keys:
+                self.database.execute_sql("SELECT pg_advisory_unlock(%s, %s)", (COMBINING, key))
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
@@ -118,6 +122,15 @@ def _queued(database: peewee.Database) -> int:
 
 def _queued_are(database: peewee.Database, count: int) -> bool:
     return _queued(database) == count
+
+
+def _waiting_for_the_key(database: peewee.Database) -> bool:
+    row = database.execute_sql(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+        "AND objid = 0 AND NOT granted",
+        (COMBINING,),
+    ).fetchone()
+    return bool(row[0])
 
 
 def _until(condition: Callable[[], bool], what: str) -> None:
@@ -195,9 +208,13 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
 
         writers = [threading.Thread(target=write, args=(i,)) for i in range(len(ORDERS))]
         with KeyHolder(batch_db):
-            for i, writer in enumerate(writers):  # in this order: the batch's arrival order
+            # in this order, the batch's arrival order: the first waits for the key to
+            # combine next (not queued), the others queue
+            writers[0].start()
+            _until(functools.partial(_waiting_for_the_key, batch_db), "no next combiner")
+            for i, writer in enumerate(writers[1:], 1):
                 writer.start()
-                _until(functools.partial(_queued_are, batch_db, i + 1), f"order {i} not queued")
+                _until(functools.partial(_queued_are, batch_db, i), f"order {i} not queued")
         for writer in writers:
             writer.join(30)
         assert _queued(batch_db) == 0
@@ -220,7 +237,7 @@ def test_a_writer_gone_after_queuing_is_not_placed(
     gone = uuid.uuid4()
     with database.connection_context():
         actors = _start(database)
-        with KeyHolder(database):
+        with KeyHolder(database, next_too=True):
             url = parse_url(backends.server_url_or_skip("postgres"))
             other = open_database(
                 backends.with_name(url, database.database), pool_size=1, timeout=10
@@ -269,7 +286,7 @@ def test_a_writer_whose_wait_is_cancelled_takes_its_order_back(
                 finally:
                     database.execute_sql("RESET statement_timeout")
 
-        with KeyHolder(database):
+        with KeyHolder(database, next_too=True):
             writer = threading.Thread(target=write)
             writer.start()
             writer.join(20)

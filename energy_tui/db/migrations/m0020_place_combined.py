@@ -8,7 +8,10 @@ while another places are placed together ("flat combining", group commit by desi
 - `energy_tui_place_first(...)` (the arguments of `energy_tui_place_order`): if nobody
   holds or waits for the combining key (`pg_try_advisory_xact_lock`), it places at once
   in its own statement's transaction as before, after any orders already queued
-  (arrival order). Otherwise it queues the order in `energy_tui_place_queue`, an
+  (arrival order). If a writer holds it but none is next to combine (a second key,
+  tried), it becomes the next combiner in the same statement: it waits for the key,
+  then places what was queued meanwhile and its own order (so with two writers a
+  placement is still one round trip). Otherwise it queues the order in `energy_tui_place_queue`, an
   UNLOGGED table, takes a session advisory lock on the row's id (its writer is alive
   and waits for the answer) and returns the id: a transaction that wrote only unlogged
   rows does not wait for a WAL flush.
@@ -97,20 +100,22 @@ RESULT = """
 FUNCTIONS = r"""
 -- place every queued order in arrival order under the market lock, each in its own
 -- subtransaction, writing each answer on its row (the caller holds the combining key)
-CREATE OR REPLACE FUNCTION energy_tui_place_combine(p_own bigint) RETURNS int
+CREATE OR REPLACE FUNCTION energy_tui_place_combine(p_own bigint, p_before bigint,
+  p_after bigint, p_placed int) RETURNS int
 LANGUAGE plpgsql AS $fn$
 DECLARE
   q record;
   v_answer energy_tui_place_row[];
-  v_count int := 0;
+  v_count int := p_placed;  -- placed before in this batch
   e_state text;
   e_message text;
   e_detail text;
   e_hint text;
 BEGIN
   PERFORM 1 FROM market_state WHERE market_state.id = 1 FOR UPDATE;
-  FOR q IN SELECT * FROM energy_tui_place_queue k WHERE NOT k.done ORDER BY k.id
-      FOR UPDATE SKIP LOCKED LOOP
+  FOR q IN SELECT * FROM energy_tui_place_queue k WHERE NOT k.done
+      AND (p_before IS NULL OR k.id < p_before) AND (p_after IS NULL OR k.id > p_after)
+      ORDER BY k.id FOR UPDATE SKIP LOCKED LOOP
     IF q.id IS DISTINCT FROM p_own
         AND pg_try_advisory_xact_lock(__WAITING__, (q.id % 2147483647)::int) THEN
       -- its writer is gone (its session ended): nobody would be answered
@@ -181,15 +186,25 @@ DECLARE
   e_hint text;
 BEGIN
   IF pg_try_advisory_xact_lock(__COMBINING__, 0) THEN
-    -- nobody combines: place now, after what is queued (arrival order)
+    -- nobody combines: place now, after what is queued (it came first)
     IF NOT EXISTS (SELECT 1 FROM energy_tui_place_queue k WHERE NOT k.done) THEN
       RETURN QUERY SELECT f.*, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text, 1
         FROM energy_tui_place_order(p_order_id, p_address, p_side, p_amount, p_price, p_tif,
           p_expires_at, p_kind, p_now, p_user_id, p_api_key_id, p_ip, p_label) f;
       RETURN;
     END IF;
-    -- the queued ones first; then this one, whose refusal must not undo theirs
-    v_position := energy_tui_place_combine(NULL) + 1;
+    v_position := energy_tui_place_combine(NULL, NULL, NULL, 0);
+  ELSIF pg_try_advisory_xact_lock(__COMBINING__, 1) THEN
+    -- a batch runs and nobody is next: be the next combiner in this statement (one
+    -- round trip, no queue): wait for the key, then place what was queued before this
+    -- order came, this order, and what was queued after it
+    v_id := nextval(pg_get_serial_sequence('energy_tui_place_queue', 'id'));
+    PERFORM pg_advisory_xact_lock(__COMBINING__, 0);
+    v_position := energy_tui_place_combine(NULL, v_id, NULL, 0);
+  END IF;
+  IF v_position IS NOT NULL THEN
+    -- this order, whose refusal must not undo the others'
+    v_position := v_position + 1;
     BEGIN
       RETURN QUERY SELECT f.*, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::text,
         v_position FROM energy_tui_place_order(p_order_id, p_address, p_side, p_amount,
@@ -204,9 +219,13 @@ BEGIN
         NULL::text, NULL::float8, NULL::bigint, e_state, e_message, e_detail, e_hint,
         v_position;
     END;
+    IF v_id IS NOT NULL THEN  -- the next combiner: what was queued after it came
+      PERFORM energy_tui_place_combine(NULL, NULL, v_id, v_position);
+    END IF;
     RETURN;
   END IF;
-  -- another writer combines: queue (unlogged, no WAL flush at this commit), then wait
+  -- another writer combines, and another is next: queue (unlogged: no WAL flush at this
+  -- commit), then wait
   INSERT INTO energy_tui_place_queue (order_id, address, side, amount, price, tif,
     expires_at, kind, now, user_id, api_key_id, ip, label)
   VALUES (p_order_id, p_address, p_side, p_amount, p_price, p_tif, p_expires_at, p_kind,
@@ -253,7 +272,7 @@ BEGIN
     END;
     EXIT WHEN v_done;
     IF v_next THEN
-      PERFORM energy_tui_place_combine(p_id);
+      PERFORM energy_tui_place_combine(p_id, NULL, NULL, 0);
       EXIT;
     END IF;
     -- another writer combines next, its batch taking this order: wait until its batch
