@@ -39,9 +39,9 @@ from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceRe
 ENABLED = True
 # True: outside a caller's transaction a placement goes through migration 0020's
 # combining functions (the orders of writers that queue meanwhile placed in one
-# commit). Off by default: on the loaded 2-core machine it was measured it did not
-# place more orders a second than one call each (docs/scale.md); to be measured again
-# on a quiet machine (`benchmarks/combining.py`) before it is turned on.
+# commit). Off by default: on the loaded 2-core machine it was measured on, its 8
+# writers did not place more than one call each with 1 writer (docs/scale.md); to be
+# measured again on a quiet machine (`benchmarks/combining.py`) before it is turned on.
 COMBINED = False
 
 # SQLSTATE raised by the function -> the error the Python path raises
