@@ -292,6 +292,10 @@ def measure(kind_makers: dict[str, Any], args: Any) -> dict[str, list[RunFigures
 
 
 def arguments(description: str) -> Any:
+    return argument_parser(description).parse_args()
+
+
+def argument_parser(description: str) -> Any:
     import argparse
 
     p = argparse.ArgumentParser(description=description)
@@ -303,7 +307,7 @@ def arguments(description: str) -> Any:
     p.add_argument("--traders", type=int, default=200)
     p.add_argument("--repeat", type=int, default=1, help="rounds; medians are reported")
     p.add_argument("--seed", type=int, default=7)
-    return p.parse_args()
+    return p
 
 
 def banner(args: Any) -> str:

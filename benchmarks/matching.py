@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import Job, Placer, Refused, actor_of, median_figures
-from benchmarks.floor import FloorPlacer, arguments, banner, measure
+from benchmarks.floor import FloorPlacer, argument_parser, banner, measure
 from energy_tui.db.connect import backend_of, open_database
 from energy_tui.db.models import db
 from energy_tui.db.urls import parse_url
@@ -38,8 +38,13 @@ from energy_tui.errors import EnergyError
 class AppPlacer(Placer):
     """energy-tui's `place_order`, timing how long taking the market lock takes."""
 
+    combined: bool | None = None  # PostgreSQL: migration 0020's combining (None: the default)
+
     def __init__(self, url: str) -> None:
-        from energy_tui.services.market import OrderRequest, orders, place_order
+        from energy_tui.services.market import OrderRequest, orders, place_order, server
+
+        if self.combined is not None:
+            server.COMBINED = self.combined
 
         database = open_database(parse_url(url), pool_size=1, timeout=60)
         db.initialize(database)
@@ -64,6 +69,16 @@ class AppPlacer(Placer):
             return
         from energy_tui.services.market import server
 
+        if server.available() and server.COMBINED:  # the time waiting to combine or be combined
+            combined = server._combined
+
+            def timed_combined(*args: Any, **kwargs: Any) -> Any:
+                rows = combined(*args, **kwargs)
+                placer.lock_wait += float(rows[-1][18] or 0)
+                return rows
+
+            server._combined = timed_combined
+            return
         if server.available():  # one call: the function says how long its lock took
             call = server._call
 
@@ -101,27 +116,63 @@ class AppPlacer(Placer):
         db.close()
 
 
+class DirectPlacer(AppPlacer):
+    """energy-tui with one call of `energy_tui_place_order` per placement (PostgreSQL's
+    default; its path before migration 0020)."""
+
+    combined = False
+
+
+class CombinedPlacer(AppPlacer):
+    """energy-tui combining the placements of writers that queue meanwhile into one
+    commit (PostgreSQL, migration 0020)."""
+
+    combined = True
+
+
 def main() -> None:
-    args = arguments(__doc__.splitlines()[0])
+    parser = argument_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="PostgreSQL: energy-tui combining placements (migration 0020) as 'energy-tui', "
+        "and one function call per placement as 'direct', alternating with the floor",
+    )
+    args = parser.parse_args()
     print(banner(args) + "  (machine shared and loaded: read the ratios)")
-    figures = measure({"floor": FloorPlacer, "energy-tui": AppPlacer}, args)
-    floor, app = median_figures(figures["floor"]), median_figures(figures["energy-tui"])
+    kinds: dict[str, Any] = {"floor": FloorPlacer, "energy-tui": AppPlacer}
+    if args.direct:
+        kinds = {"floor": FloorPlacer, "energy-tui": CombinedPlacer, "direct": DirectPlacer}
+    figures = measure(kinds, args)
+    floor = median_figures(figures["floor"])
     print(f"medians of {args.repeat} round(s), {args.writers} writer(s):")
-    for label, m in (("floor", floor), ("energy-tui", app)):
+    for label in kinds:
+        m = median_figures(figures[label])
         print(
             f"  {label:10} {m['rate']:8,.0f} orders/s  p50 {m['p50'] * 1000:7.2f} ms  "
             f"p99 {m['p99'] * 1000:7.2f} ms  lock wait {m['lock']:5.1%}  "
             f"client CPU {m['cpu'] * 1e6:5.0f} us/order"
         )
-    paired = statistics.median(
-        a.rate / f.rate for a, f in zip(figures["energy-tui"], figures["floor"], strict=True)
-    )
-    print(
-        f"  ratio to the floor: throughput {app['rate'] / floor['rate']:.2f}x "
-        f"(median of each round's own ratio: {paired:.2f}x), "
-        f"client CPU per order {app['cpu'] / floor['cpu']:.2f}x, "
-        f"p99/p50 {app['p99'] / app['p50']:.1f} (floor {floor['p99'] / floor['p50']:.1f})"
-    )
+    for label in list(kinds)[1:]:
+        app = median_figures(figures[label])
+        paired = statistics.median(
+            a.rate / f.rate for a, f in zip(figures[label], figures["floor"], strict=True)
+        )
+        print(
+            f"  {label}: ratio to the floor: throughput {app['rate'] / floor['rate']:.2f}x "
+            f"(median of each round's own ratio: {paired:.2f}x), "
+            f"client CPU per order {app['cpu'] / floor['cpu']:.2f}x, "
+            f"p99/p50 {app['p99'] / app['p50']:.1f} (floor {floor['p99'] / floor['p50']:.1f})"
+        )
+    if args.direct:
+        combined, direct = median_figures(figures["energy-tui"]), median_figures(figures["direct"])
+        paired = statistics.median(
+            c.rate / d.rate for c, d in zip(figures["energy-tui"], figures["direct"], strict=True)
+        )
+        print(
+            f"  combined / direct: throughput {combined['rate'] / direct['rate']:.2f}x "
+            f"(median of each round's own ratio: {paired:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

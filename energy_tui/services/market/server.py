@@ -19,6 +19,12 @@ statement in autocommit: one round trip, and the market lock is released when th
 statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
 
+With `COMBINED` (off by default), a placement outside a caller's transaction goes
+through migration 0020 (`_combined`): alone, it is the same one call; while another
+writer places, it queues and is placed with the others queued meanwhile in one
+transaction, one commit (one WAL flush) for the batch, each order still in arrival order
+and refused on its own.
+
 `ENABLED` turns it off (the Python path then runs on PostgreSQL too): the
 differential test compares the two, the benchmarks can measure both.
 """
@@ -40,6 +46,12 @@ from energy_tui.services.context import Actor
 from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceResult
 
 ENABLED = True
+# True: outside a caller's transaction a placement goes through migration 0020's
+# combining functions (the orders of writers that queue meanwhile placed in one
+# commit). Off by default: on the loaded 2-core machine it was measured on, its 8
+# writers did not place more than one call each with 1 writer (docs/scale.md); to be
+# measured again on a quiet machine (`benchmarks/combining.py`) before it is turned on.
+COMBINED = False
 
 # SQLSTATE raised by the function -> the error the Python path raises
 ERRORS: dict[str, type[ValidationError]] = {
@@ -54,6 +66,18 @@ _AMEND = (
     "SELECT * FROM energy_tui_amend_order(%s::uuid, %s::numeric, %s::numeric, %s::boolean, "
     "%s::numeric, %s::numeric, %s::timestamp, %s::uuid, %s::uuid, %s::text, %s::text)"
 )
+
+_ARGUMENTS = (
+    "%s::uuid, %s::text, %s::text, %s::numeric, %s::numeric, %s::text, %s::timestamp, "
+    "%s::text, %s::timestamp, %s::uuid, %s::uuid, %s::text, %s::text"
+)
+_FIRST = f"SELECT * FROM energy_tui_place_first({_ARGUMENTS})"
+_WAIT = "SELECT * FROM energy_tui_place_wait(%s::uuid)"
+_WITHDRAW = "SELECT * FROM energy_tui_place_withdraw(%s::uuid)"
+# the columns after a placement's rows in what those functions return: the request's id
+# when it was queued, a refusal stored for it (SQLSTATE, message, detail, hint), and its
+# place in the batch its commit placed (1: first, or alone)
+_QUEUED, _ERROR, IN_BATCH = 19, 20, 24
 
 _PLACE = (
     "SELECT * FROM energy_tui_place_order(%s::uuid, %s::text, %s::text, %s::numeric, "
@@ -100,7 +124,12 @@ def place(
         actor.ip_address,
         actor.label[:100],
     )
-    rows = _call((*params, True), _PLACE_AT_SHOWN_CAP) if shown_cap else _call(params)
+    if shown_cap:  # the combining queue (0020) carries no shown cap: one call each
+        rows = _call((*params, True), _PLACE_AT_SHOWN_CAP)
+    elif COMBINED and not db.in_transaction():
+        rows = _combined(params)
+    else:
+        rows = _call(params)
     *fills, order = rows
     view = OrderView(
         order[1],
@@ -223,6 +252,53 @@ def _view(row: dict[str, Any]) -> OrderView:
 
 def _call(params: tuple[Any, ...], sql: str = _PLACE) -> list[tuple[Any, ...]]:
     return list(_cursor(sql, params).fetchall())
+
+
+def _combined(params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Place through migration 0020: `energy_tui_place_first` places at once when no
+    other writer is placing (one round trip, as `_call`); else it queues the order and
+    commits (the queue is unlogged: no WAL flush), and `energy_tui_place_wait` waits
+    until a batch placed it with the others queued meanwhile, in one commit, or places
+    that batch itself. The same rows as `_call`, and the same errors: a refusal stored
+    for this order is raised here as the function would have raised it."""
+    rows = _call(params, _FIRST)
+    if rows[0][_QUEUED] is not None:
+        order_id = params[0]
+        try:
+            rows = _call((order_id,), _WAIT)
+        except BaseException as exc:
+            # cancelled, interrupted, or the batch failed as a whole: take the order back
+            # (never placed behind the caller's back), unless a batch placed it meanwhile:
+            # then that is the answer
+            rows = _withdraw(order_id)
+            if not rows or not isinstance(exc, Exception):
+                raise
+    last = rows[-1]
+    if last[_ERROR] is not None:
+        raise _stored_error(*last[_ERROR : _ERROR + 4])
+    return rows
+
+
+def _withdraw(order_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    try:
+        return _call((order_id,), _WITHDRAW)
+    except Exception:  # the connection is gone: so is its session, and the order with it
+        return []
+
+
+def _stored_error(state: str, message: str, detail: str | None, hint: str | None) -> Exception:
+    """The error a direct call would have raised for a refusal the batch stored."""
+    kind = ERRORS.get(state)
+    if kind is not None:
+        return kind(message, field=hint or None)
+    try:  # another SQLSTATE: raised by the server again, to come as the driver raises it
+        db.execute_sql(
+            "SELECT energy_tui_raise(%s::text, %s::text, %s::text, %s::text)",
+            (state, message, detail, hint),
+        )
+    except Exception as exc:
+        return exc
+    return RuntimeError(f"{state}: {message}")
 
 
 def _cursor(sql: str, params: tuple[Any, ...]) -> Any:
