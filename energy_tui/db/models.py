@@ -158,6 +158,23 @@ class EnergyOrder(BaseModel):
 ORDER_IS_ACTIVE = EnergyOrder.is_active == True  # noqa: E712
 
 
+# The ladder (`reads.book_statements`): each of the top price levels of a side summed
+# from this index alone, without reading a row per resting order (migration 0025). A
+# realistic book holds ~170 orders a level: reading their rows cost 6-7 ms a side on
+# SQLite at 100,000 resting orders, this index 1.2 ms. Named: Peewee's own name for it
+# is 64 characters, one more than PostgreSQL keeps.
+EnergyOrder.add_index(
+    EnergyOrder.is_active,
+    EnergyOrder.order_type,
+    EnergyOrder.price_per_kwh,
+    EnergyOrder.expires_at,
+    EnergyOrder.energy_amount,
+    EnergyOrder.filled_amount,
+    EnergyOrder.trader_address,
+    name="energy_orders_book_levels",
+)
+
+
 class EnergyTrade(BaseModel):
     id = UUIDField(primary_key=True, default=new_id)
     buy_order = ForeignKeyField(

@@ -389,7 +389,7 @@ def book_statements(backend: str, mine: bool = False) -> tuple[str, str, str]:
 
     def side(order: str) -> str:
         return (
-            f"SELECT price_per_kwh, {remaining(left)}, COUNT(id){own} FROM energy_orders "
+            f"SELECT price_per_kwh, {remaining(left)}, COUNT(*){own} FROM energy_orders "
             f"WHERE is_active = {p} AND order_type = {p} "
             f"AND (expires_at IS NULL OR expires_at > {p}) "
             f"GROUP BY price_per_kwh ORDER BY price_per_kwh {order} LIMIT {p}"
