@@ -17,6 +17,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import os
 import random
 import tempfile
@@ -44,8 +45,9 @@ from energy_tui.services.market import book as market_book
 from energy_tui.tui.app import EnergyApp, make_app
 from energy_tui.tui.screens.keys import KeyReveal
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
-from energy_tui.tui.screens.order_book import OrderBookScreen
+from energy_tui.tui.screens.order_book import DEPTH, OrderBookScreen
 from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.ladder import PriceLadder
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
 
 NOW = dt.datetime(2026, 11, 25, 14, 0)  # UTC, a sunny early afternoon
@@ -257,6 +259,7 @@ async def still(pilot: Pilot) -> None:
         # start) makes every screen reload, which could land in the middle of a picture.
         app.poll_market()
     await settle(pilot)
+    await _ladders_read_to_their_height(pilot)
     await _without_toasts(pilot)
     for screen in app.screen_stack:
         for field in screen.query(Input):
@@ -264,6 +267,22 @@ async def still(pilot: Pilot) -> None:
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+
+
+async def _ladders_read_to_their_height(pilot: Pilot) -> None:
+    """Each order book's ladder filled to the height its layout gave it. A change of the
+    ticket (an amend's lines) resizes the ladder a frame or more after the workers went
+    calm, and its `Resized` then starts a deeper read: under load a picture caught the
+    ladder before that read, one level short a side."""
+    await pilot.pause(0.1)  # a frame for the layout that the last results caused
+    for screen in pilot.app.screen_stack:
+        if isinstance(screen, OrderBookScreen) and screen.snapshot is not None:
+            await wait_for(pilot, functools.partial(_read_to_height, screen), "the ladder's read")
+    await settle(pilot)
+
+
+def _read_to_height(screen: OrderBookScreen) -> bool:
+    return screen.depth_read >= min(DEPTH, screen.query_one(PriceLadder).fits())
 
 
 async def _without_toasts(pilot: Pilot) -> None:
