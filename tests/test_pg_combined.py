@@ -40,12 +40,9 @@ from tests import backends, combine_worker
 from tests.clock_support import START
 from tests.market_support import trader
 from tests.test_pg_function_differential import (
-    _expiries_in_order,
     _fill,
-    _named,
-    _placed_seqs,
-    _rows,
     _view,
+    outcome,
 )
 
 WALLETS = {"ann": ("5.00", "3.00"), "bob": ("40.00", "20.00"), "cy": ("0.50", "0.50")}
@@ -164,17 +161,6 @@ def _start(database: peewee.Database) -> dict[str, Actor]:
     }
 
 
-def _outcome(database: peewee.Database, answers: list[Any]) -> dict[str, Any]:
-    seqs = _placed_seqs(database)
-    rows = _named(_rows(database), seqs)
-    rows["audit"] = _expiries_in_order(rows["audit"])
-    return {
-        "answers": [_named(answer, seqs) for answer in answers],
-        "rows": rows,
-        "problems": invariants.check(),
-    }
-
-
 def test_a_batch_answers_and_writes_as_placing_one_by_one(
     two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,7 +171,7 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
     db.initialize(one_db)
     with one_db.connection_context():
         actors = _start(one_db)
-        one_by_one = _outcome(one_db, [_answer(actors[o[0]], o) for o in ORDERS])
+        one_by_one = outcome(one_db, [_answer(actors[o[0]], o) for o in ORDERS])
     # together: every writer queues (another session holds the key), then one batch
     monkeypatch.setattr(server, "COMBINED", True)
     db.initialize(batch_db)
@@ -218,7 +204,7 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
         for writer in writers:
             writer.join(30)
         assert _queued(batch_db) == 0
-        together = _outcome(batch_db, answers)
+        together = outcome(batch_db, answers)
     # one batch, in arrival order (a refused order returns no rows to note)
     assert sorted(in_batch) == [i + 1 for i, a in enumerate(answers) if a[0] == "placed"]
     assert together["answers"] == one_by_one["answers"]

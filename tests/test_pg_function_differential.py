@@ -447,14 +447,20 @@ def _run(
             )
         placed: list[uuid.UUID] = []
         answers = [_step(step, actors, placed, moment) for step in case["steps"]]
-        seqs = _placed_seqs(database)
-        rows = _named(_rows(database), seqs)
-        rows["audit"] = _expiries_in_order(rows["audit"])
-        return {
-            "answers": [_named(answer, seqs) for answer in answers],
-            "rows": rows,
-            "problems": invariants.check(),
-        }
+        return outcome(database, answers)
+
+
+def outcome(database: peewee.Database, answers: list[Any]) -> dict[str, Any]:
+    """What a run leaves, comparable across databases: the answers and every row named
+    by placement order (ids differ between runs), and the invariants' problems."""
+    seqs = _placed_seqs(database)
+    rows = _named(_rows(database), seqs)
+    rows["audit"] = _expiries_in_order(rows["audit"])
+    return {
+        "answers": [_named(answer, seqs) for answer in answers],
+        "rows": rows,
+        "problems": invariants.check(),
+    }
 
 
 def _step(
