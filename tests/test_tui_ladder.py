@@ -206,6 +206,18 @@ async def test_at_80x24_enter_takes_unlisted_and_the_help_lists_it(market) -> No
         assert _ticket(app) == ("buy", "", "0.2000")
 
 
+async def _read_as_deep_as_it_shows(pilot, screen: OrderBookScreen) -> int:
+    """Wait until the last book read holds as many asks as the ladder has rows a side."""
+    ladder = screen.query_one(PriceLadder)
+    for _ in range(100):
+        assert screen.snapshot is not None
+        if len(screen.snapshot.book.asks) == ladder.fits():
+            return ladder.fits()
+        await pilot.pause(0.05)
+        await settle(pilot)
+    raise AssertionError(f"the book read never fit the ladder's {ladder.fits()} rows")
+
+
 @sync
 async def test_a_ladder_made_taller_reads_the_levels_it_now_has_room_for(market) -> None:
     """The book is read only as deep as the ladder shows (issue 15): grown from 80x24
@@ -221,20 +233,31 @@ async def test_a_ladder_made_taller_reads_the_levels_it_now_has_room_for(market)
         assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
         ladder = screen.query_one(PriceLadder)
 
-        async def read_as_deep_as_it_shows() -> int:
-            # the first refresh may read before the layout settles; the next one fits
-            for _ in range(100):
-                assert screen.snapshot is not None
-                if len(screen.snapshot.book.asks) == ladder.fits():
-                    return ladder.fits()
-                await pilot.pause(0.05)
-                await settle(pilot)
-            raise AssertionError(f"the book read never fit the ladder's {ladder.fits()} rows")
-
-        read_small = await read_as_deep_as_it_shows()
+        read_small = await _read_as_deep_as_it_shows(pilot, screen)
         assert read_small < 10  # no deeper than it shows
         await pilot.resize_terminal(200, 50)
         await settle(pilot)
-        assert await read_as_deep_as_it_shows() > read_small
+        assert await _read_as_deep_as_it_shows(pilot, screen) > read_small
         asks = [key for key in ladder.levels if key.startswith("ask:")]
         assert len(asks) == ladder.fits()
+
+
+@sync
+async def test_a_ladder_made_shorter_reads_only_the_levels_it_still_shows(market) -> None:
+    """A read made for a taller ladder (or guessed before the first layout) is followed
+    by one as deep as the ladder now shows, so the UI never holds levels it cannot show."""
+    with bind(market[0]).database.connection_context():
+        for i in range(20):
+            place_order(SELLER, order_request("sell", "1", f"0.{2200 + 100 * i}"))
+    app = make_app(*market)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await login(pilot, "alice")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, OrderBookScreen) and screen.snapshot is not None
+        read_tall = await _read_as_deep_as_it_shows(pilot, screen)
+        await pilot.resize_terminal(120, 24)
+        await settle(pilot)
+        read_short = await _read_as_deep_as_it_shows(pilot, screen)
+        assert read_short < read_tall
+        assert screen.depth_read == read_short

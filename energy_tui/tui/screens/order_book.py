@@ -295,8 +295,10 @@ class OrderBookScreen(TradingScreen):
 
     @on(PriceLadder.Resized)
     def ladder_resized(self, event: PriceLadder.Resized) -> None:
-        if self.snapshot is not None and min(DEPTH, event.fits) > self.depth_read:
-            self.refresh_data()  # taller: the levels it now has room for were not read
+        if min(DEPTH, event.fits) != self.depth_read:
+            # taller: the levels it now has room for were not read; shorter (or the first
+            # layout after a read made before it, which guessed): read only what it shows
+            self.refresh_data()
 
     @on(PriceLadder.Picked)
     def take_level(self, event: PriceLadder.Picked) -> None:
