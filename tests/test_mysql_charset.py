@@ -11,13 +11,14 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from energy_tui.db.models import MODELS, ApiKey, AuditLog, Prosumer
+from energy_tui.db.models import MODELS, ApiKey, AuditLog, Prosumer, User
 from tests import backends
 from tests.api_support import client_for, key, make_app, user
 from tests.test_migrations import LATEST, fresh_database, run_json
 
 BATTERY = "Sun \U0001f50b house"  # U+1F50B: four bytes in UTF-8
 V1 = "/api/v1"
+PASSWORD = "a long enough password"
 
 
 def snapshot() -> dict[str, object]:
@@ -50,20 +51,51 @@ def mysql(backend):
     return backend
 
 
-def test_a_name_with_a_4_byte_character_is_stored_exactly(cli, backend):
+def test_text_with_a_4_byte_character_is_stored_exactly(cli, backend):
     result = cli("--db", backend.url, "prosumer", "add", "house-1", "--name", BATTERY, "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out)["name"] == BATTERY
     assert Prosumer.get_by_id("house-1").name == BATTERY
+    email = "sun\U0001f50b@example.org"
+    added = cli(
+        "--db", backend.url, "user", "add", "alice", "--email", email, "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert added.code == 0, added.err
+    made = cli("--db", backend.url, "key", "create", "--user", "alice", "--name", BATTERY)
+    assert made.code == 0, made.err
+    assert User.get(User.username == "alice").email == email
+    assert ApiKey.get(ApiKey.user == User.get(User.username == "alice")).name == BATTERY
 
 
-def test_cli_refuses_a_4_byte_character_a_utf8mb3_column_cannot_hold(cli, mysql):
+STORE = "holds a character this database cannot store"
+# (column made utf8mb3, the command typing a 4-byte character, what the message says)
+TYPED = [
+    ("prosumers.name", ("prosumer", "add", "house-1", "--name", BATTERY), f"name {STORE} ("),
+    ("api_keys.name", ("key", "create", "--user", "olga", "--name", BATTERY), f"name {STORE}"),
+    # the copy in the audit's JSON is no field of the command
+    ("audit_logs.event_data", ("prosumer", "add", "house-1", "--name", BATTERY), "the text"),
+    # looked up first (taken already?): the server names no column then
+    (
+        "users.email",
+        ("user", "add", "alice", "--email", "\U0001f50b@example.org", "--password-stdin"),
+        "the text holds a character this database cannot look up (a utf8mb3 column",
+    ),
+]
+
+
+@pytest.mark.parametrize(("column", "command", "says"), TYPED, ids=[t[0] for t in TYPED])
+def test_cli_refuses_a_4_byte_character_a_utf8mb3_column_cannot_hold(
+    cli, mysql, column, command, says
+):
+    user("olga", role="operator")
     before = snapshot()
-    with utf8mb3_column(mysql.database, "prosumers", "name"):
-        result = cli("--db", mysql.url, "prosumer", "add", "house-1", "--name", BATTERY)
+    with utf8mb3_column(mysql.database, *column.split(".")):
+        result = cli("--db", mysql.url, *command, stdin=PASSWORD + "\n")
     assert result.code == 2, result.err
     assert result.err.count("\n") == 1
-    assert "name holds a character this database cannot store (prosumers.name" in result.err
+    assert says in result.err
+    assert column in result.err or "look up" in says
     assert "nothing was written" in result.err
     assert snapshot() == before
 

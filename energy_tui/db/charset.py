@@ -20,6 +20,7 @@ from energy_tui.errors import Conflict, ValidationError
 FULL = "utf8mb4"
 _WRONG_STRING = 1366  # ER_TRUNCATED_WRONG_VALUE_FOR_FIELD: "Incorrect string value"
 _MIXED_COLLATIONS = 1267  # ER_CANT_AGGREGATE_2COLLATIONS
+_COPIES = {"event_data"}  # audit_logs: what was typed, as JSON
 _COLUMN = re.compile(r"for column `[^`]*`\.`([^`]*)`\.`([^`]*)`")
 
 
@@ -78,17 +79,20 @@ def refusal(error: BaseException) -> ValidationError | None:
         where = _COLUMN.search(text)
         table, column = (where[1], where[2]) if where else ("", "")
         shown = f"{table}.{column}" if where else "its column"
+        # the audit's copy of what was typed is no field of the form
+        field = column if column and column not in _COPIES else None
         return ValidationError(
-            f"{column or 'the text'} holds a character this database cannot store ({shown} "
+            f"{field or 'the text'} holds a character this database cannot store ({shown} "
             "has no 4-byte characters such as emoji): leave it out, or have an operator "
             f"convert the column to {FULL} (`energy-tui db migrate` says how); nothing "
             "was written",
-            field=column or None,
+            field=field,
         )
     if code == _MIXED_COLLATIONS and "utf8mb3" in text:
-        return ValidationError(
-            "the text holds a character this database cannot compare (a column has no "
-            "4-byte characters such as emoji): leave it out, or have an operator convert "
-            f"the database to {FULL} (`energy-tui db migrate` says how)"
+        return ValidationError(  # the server does not say which column
+            "the text holds a character this database cannot look up (a utf8mb3 column "
+            "has no 4-byte characters such as emoji): leave it out, or have an operator "
+            f"convert the database to {FULL} (`energy-tui db migrate` says how); nothing "
+            "was written"
         )
     return None
