@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
+from energy_tui.db import charset
 from energy_tui.db.models import MODELS, ApiKey, AuditLog, Prosumer, User
 from tests import backends
 from tests.api_support import client_for, key, make_app, user
@@ -200,3 +201,17 @@ def test_tui_form_shows_the_refusal_under_the_name_and_writes_nothing(mysql):
     assert {
         table: count - logins.get(table, 0) for table, count in after["counts"].items()
     } == before["counts"]
+
+
+def test_only_a_text_the_column_cannot_hold_is_read_as_a_charset_refusal():
+    """MySQL's error 1366 also says "Incorrect decimal value": that is no charset's doing,
+    and stays the driver's error."""
+    string = (
+        1366,
+        "Incorrect string value: '\\xF0\\x9F\\x94\\x8B' for column `d`.`t`.`c` at row 1",
+    )
+    number = (1366, "Incorrect decimal value: 'x' for column `d`.`t`.`c` at row 1")
+    refused = charset.refusal(Exception(*string))
+    assert refused is not None and refused.field == "c"
+    assert charset.refusal(Exception(*number)) is None
+    assert charset.refusal(Exception(1267, "Illegal mix of collations (latin1_bin,..)")) is None

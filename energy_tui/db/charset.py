@@ -75,7 +75,7 @@ def refusal(error: BaseException) -> ValidationError | None:
     args: tuple[object, ...] = tuple(getattr(error, "args", ()))
     code = args[0] if args else None
     text = str(args[1]) if len(args) > 1 else ""
-    if code == _WRONG_STRING:
+    if code == _WRONG_STRING and text.startswith("Incorrect string value"):  # not a number
         where = _COLUMN.search(text)
         table, column = (where[1], where[2]) if where else ("", "")
         shown = f"{table}.{column}" if where else "its column"
