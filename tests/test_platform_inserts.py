@@ -12,6 +12,7 @@ from typing import Any
 import peewee
 import pytest
 
+from energy_tui.db.connect import open_database
 from energy_tui.db.models import (
     CANDLE_SIZES,
     ApiKey,
@@ -23,6 +24,7 @@ from energy_tui.db.models import (
     User,
     db,
 )
+from energy_tui.db.urls import parse_url
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market import candles, invariants, stats
 from energy_tui.services.market.orders import cancel_all
@@ -286,3 +288,41 @@ def test_trades_inserted_by_the_platform_count_in_the_statistics_and_candles_at_
     before = stored_figures()
     assert stats.rebuild() == []  # nothing disagreed with the trades
     assert stored_figures() == before
+
+
+def test_a_platform_trade_in_a_repeatable_read_transaction_loses_no_statistics(backend):
+    """MySQL's default isolation: the inserting session's snapshot predates a trade of
+    ours; its trigger still adds to the day's latest figures (a locking read), never
+    writes the snapshot's back over ours."""
+    if backend.name != "mysql":
+        pytest.skip("PostgreSQL and SQLite refuse such a write instead of losing one")
+    set_rule("GRID_FEE_RATE", "0")
+    seller, buyer = trader("tsell", energy="10"), trader("tbuy", watt="10")
+    place(seller, "sell", "1", "0.1000")
+    place(buyer, "buy", "1", "0.1000")
+    platform = open_database(parse_url(backend.url), pool_size=1, timeout=10)
+    try:
+        with platform.connection_context():
+            platform.execute_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            with platform.atomic():
+                platform.execute_sql("SELECT total_trades FROM market_statistics").fetchall()
+                place(seller, "sell", "1", "0.1000")  # ours, committed meanwhile
+                place(buyer, "buy", "1", "0.1000")
+                platform.execute_sql(
+                    "INSERT INTO energy_trades (buyer_address, seller_address, energy_amount, "
+                    "price_per_kwh, total_price) VALUES ('tbuy', 'tsell', 1.00, 0.2000, 0.20)"
+                )
+                platform_settles_on(platform, "tbuy", "tsell", D("1.00"), D("0.20"))
+    finally:
+        platform.close_all()
+    assert MarketStatistics.get().total_trades == 3
+    assert stats.rebuild() == []
+
+
+def platform_settles_on(database: peewee.Database, *args: Any) -> None:
+    bound = db.obj
+    db.initialize(database)
+    try:
+        platform_settles(*args)
+    finally:
+        db.initialize(bound)

@@ -161,11 +161,13 @@ BEGIN
       FROM market_state WHERE id = 1;
     SET NEW.seq = v_seq;
     IF {_PAID} THEN SET NEW.buyer_total = NEW.total_price + NEW.fee; END IF;
+    -- a locking read: the latest row, not the snapshot of an inserting session in
+    -- REPEATABLE READ (MySQL's default), which would lose a placement's update
     SELECT COUNT(*), COALESCE(MAX(total_trades), 0), COALESCE(MAX(total_volume), 0),
         COALESCE(MAX(notional), 0), COALESCE(MAX(highest_price), 0),
         COALESCE(MAX(lowest_price), 0)
       INTO v_found, d_trades, d_volume, d_notional, d_high, d_low
-      FROM market_statistics WHERE date = DATE(NEW.executed_at);
+      FROM market_statistics WHERE date = DATE(NEW.executed_at) FOR UPDATE;
     IF d_trades = 0 THEN
       SET d_high = NEW.price_per_kwh, d_low = NEW.price_per_kwh;
     ELSE
