@@ -29,6 +29,7 @@ from energy_tui.services.market import book as market_book
 from energy_tui.services.market import candles, invariants, stats
 from energy_tui.services.market.orders import cancel_all
 from tests.market_support import place, set_rule, trader
+from tests.test_platform_lock_order import run_together
 
 D = Decimal
 
@@ -326,3 +327,34 @@ def platform_settles_on(database: peewee.Database, *args: Any) -> None:
         platform_settles(*args)
     finally:
         db.initialize(bound)
+
+
+def test_platform_trades_and_our_placements_at_once_keep_the_statistics_exact(backend):
+    """Trades inserted by another service while we place orders that trade, round by
+    round in two threads: the day's figures and every bucket still equal a recomputation
+    from the trades (the trigger and a placement both hold the market row)."""
+    set_rule("GRID_FEE_RATE", "0")
+    seller, buyer = trader("tsell", energy="100"), trader("tbuy", watt="100")
+    rounds = 30
+
+    def platform_trade(n: int) -> None:
+        price = D("0.2000") + D(n).scaleb(-4)
+        with db.atomic():
+            platform_insert(
+                "energy_trades",
+                buyer_address="tbuy",
+                seller_address="tsell",
+                energy_amount=D("0.50"),
+                price_per_kwh=price,
+                total_price=(price / 2).quantize(D("0.01")),
+            )
+            platform_settles("tbuy", "tsell", D("0.50"), (price / 2).quantize(D("0.01")))
+
+    def our_trade(_: int) -> None:
+        place(seller, "sell", "1", "0.1000")
+        assert len(place(buyer, "buy", "1", "0.1000").fills) == 1
+
+    assert run_together(backend.database, rounds, platform_trade, our_trade) == []
+    assert EnergyTrade.select().count() == 2 * rounds
+    assert sum(day.total_trades for day in MarketStatistics.select()) == 2 * rounds
+    assert stats.rebuild() == []
