@@ -234,11 +234,22 @@ def test_unknown_url_option_exits_2_naming_the_option(cli, scheme):
     assert SECRET not in result.err
 
 
-def test_url_option_may_override_the_mysql_charset(cli):
-    result = cli("--db", "mysql://alice@127.0.0.1:1/energy?charset=utf8", "db", "status")
+def test_url_may_name_the_mysql_charset_utf8mb4(cli):
+    result = cli("--db", "mysql://alice@127.0.0.1:1/energy?charset=utf8mb4", "db", "status")
     assert result.code == 1
     assert_one_clean_line(result.err)
     assert "cannot reach MySQL at 127.0.0.1:1" in result.err
+
+
+@pytest.mark.parametrize("charset", ["utf8", "utf8mb3", "latin1"])
+def test_a_mysql_charset_without_4_byte_characters_is_refused_with_the_reason(cli, charset):
+    """A utf8mb3 connection cannot carry an emoji: the server refuses it in a write and
+    reads one already stored as '?', so the option is refused before connecting."""
+    result = cli("--db", f"mysql://alice@127.0.0.1:1/energy?charset={charset}", "db", "status")
+    assert result.code == 2
+    assert_one_clean_line(result.err)
+    assert f"charset='{charset}' is not valid: expected utf8mb4" in result.err
+    assert "cannot hold 4-byte characters such as emoji" in result.err
 
 
 @pytest.mark.parametrize(
@@ -286,10 +297,10 @@ def test_malformed_or_unknown_url_option_is_refused_naming_it(cli, query, messag
 
 def test_mysql_url_options_are_typed_for_the_driver():
     url = parse_url(
-        "mysql://u@h/d?charset=utf8&connect_timeout=5&ssl_verify_cert=false&max_connections=3"
+        "mysql://u@h/d?charset=utf8mb4&connect_timeout=5&ssl_verify_cert=false&max_connections=3"
     )
     assert dict(url.options) == {
-        "charset": "utf8",
+        "charset": "utf8mb4",
         "connect_timeout": 5,
         "ssl_verify_cert": False,
         "max_connections": 3,

@@ -83,6 +83,33 @@ def two_databases() -> Iterator[tuple[peewee.Database, peewee.Database]]:
         backends.drop_private_database(base, name)
 
 
+class Session(threading.Thread):
+    """`work()` run in a thread on a connection of its own (as a writer of another
+    process would), keeping its result or the exception it raised for the test."""
+
+    def __init__(self, database: peewee.Database, work: Callable[[], Any]) -> None:
+        super().__init__()
+        self.database, self.work = database, work
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        with self.database.connection_context():
+            try:
+                self.result = self.work()
+            except Exception as exc:  # the test asserts on it
+                self.error = exc
+
+    def started(self) -> Session:
+        self.start()
+        return self
+
+    def finished(self, seconds: float = 30) -> Session:
+        self.join(seconds)
+        assert not self.is_alive(), "the session did not finish"
+        return self
+
+
 class KeyHolder:
     """A session of its own holding the combining key (and, with `next_too`, the key of
     the next combiner): writers that come meanwhile wait to combine next, or queue."""
@@ -92,25 +119,24 @@ class KeyHolder:
         self.keys = (0, 1) if next_too else (0,)
         self.held = threading.Event()
         self.release = threading.Event()
-        self.thread = threading.Thread(target=self._hold)
+        self.session = Session(database, self._hold)
 
     def __enter__(self) -> KeyHolder:
-        self.thread.start()
+        self.session.start()
         assert self.held.wait(10)
         return self
 
     def _hold(self) -> None:
-        with self.database.connection_context():
-            for key in self.keys:
-                self.database.execute_sql("SELECT pg_advisory_lock(%s, %s)", (COMBINING, key))
-            self.held.set()
-            self.release.wait(30)
-            for key in self.keys:
-                self.database.execute_sql("SELECT pg_advisory_unlock(%s, %s)", (COMBINING, key))
+        for key in self.keys:
+            self.database.execute_sql("SELECT pg_advisory_lock(%s, %s)", (COMBINING, key))
+        self.held.set()
+        self.release.wait(30)
+        for key in self.keys:
+            self.database.execute_sql("SELECT pg_advisory_unlock(%s, %s)", (COMBINING, key))
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
-        self.thread.join(30)
+        assert self.session.finished().error is None
 
 
 def _queued(database: peewee.Database) -> int:
@@ -161,6 +187,18 @@ def _start(database: peewee.Database) -> dict[str, Actor]:
     }
 
 
+@pytest.fixture
+def combining(
+    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[peewee.Database, dict[str, Actor]]]:
+    """The batch database with placements combined, emptied, and the traders' actors."""
+    _, database = two_databases
+    monkeypatch.setattr(server, "COMBINED", True)
+    db.initialize(database)
+    with database.connection_context():
+        yield database, _start(database)
+
+
 def test_a_batch_answers_and_writes_as_placing_one_by_one(
     two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,13 +224,7 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
     monkeypatch.setattr(server, "_combined", seen)
     with batch_db.connection_context():
         actors = _start(batch_db)
-        answers: list[Any] = [None] * len(ORDERS)
-
-        def write(i: int) -> None:
-            with batch_db.connection_context():
-                answers[i] = _answer(actors[ORDERS[i][0]], ORDERS[i])
-
-        writers = [threading.Thread(target=write, args=(i,)) for i in range(len(ORDERS))]
+        writers = [Session(batch_db, functools.partial(_answer, actors[o[0]], o)) for o in ORDERS]
         with KeyHolder(batch_db):
             # in this order, the batch's arrival order: the first waits for the key to
             # combine next (not queued), the others queue
@@ -201,8 +233,8 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
             for i, writer in enumerate(writers[1:], 1):
                 writer.start()
                 _until(functools.partial(_queued_are, batch_db, i), f"order {i} not queued")
-        for writer in writers:
-            writer.join(30)
+        answers = [writer.finished().result for writer in writers]
+        assert [writer.error for writer in writers] == [None] * len(ORDERS)
         assert _queued(batch_db) == 0
         together = outcome(batch_db, answers)
     # one batch, in arrival order (a refused order returns no rows to note)
@@ -215,96 +247,76 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
 
 
 def test_a_writer_gone_after_queuing_is_not_placed(
-    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+    combining: tuple[peewee.Database, dict[str, Actor]],
 ) -> None:
-    _, database = two_databases
-    monkeypatch.setattr(server, "COMBINED", True)
-    db.initialize(database)
+    database, actors = combining
     gone = uuid.uuid4()
-    with database.connection_context():
-        actors = _start(database)
-        with KeyHolder(database, next_too=True):
-            url = parse_url(backends.server_url_or_skip("postgres"))
-            other = open_database(
-                backends.with_name(url, database.database), pool_size=1, timeout=10
-            )
-            with other.connection_context():
-                pid = other.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
-                queued = other.execute_sql(
-                    "SELECT queued FROM energy_tui_place_first(%s, 'ann', 'buy', 1.00, 0.1000, "
-                    "'gtc', NULL, 'limit', %s, NULL, NULL, NULL, 'user:ann')",
-                    (gone, START),
-                ).fetchone()[0]
-            other.close_all()  # its session ends: nobody would hear the answer
-            assert queued is not None
-            _until(
-                lambda: (
-                    not database.execute_sql(
-                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)
-                    ).fetchone()
-                ),
-                "the writer's session did not end",
-            )
-        placed = place_order(actors["bob"], OrderRequest("sell", Decimal("1.00"), Decimal("0.1")))
-        assert placed.order.status == "open" and not placed.fills  # ann's buy is not there
-        assert not EnergyOrder.select().where(EnergyOrder.id == gone).exists()
-        assert _queued(database) == 0
-        assert invariants.check() == []
+    with KeyHolder(database, next_too=True):
+        url = parse_url(backends.server_url_or_skip("postgres"))
+        other = open_database(backends.with_name(url, database.database), pool_size=1, timeout=10)
+        with other.connection_context():
+            pid = other.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+            queued = other.execute_sql(
+                "SELECT queued FROM energy_tui_place_first(%s, 'ann', 'buy', 1.00, 0.1000, "
+                "'gtc', NULL, 'limit', %s, NULL, NULL, NULL, 'user:ann')",
+                (gone, START),
+            ).fetchone()[0]
+        other.close_all()  # its session ends: nobody would hear the answer
+        assert queued is not None
+        _until(
+            lambda: (
+                not database.execute_sql(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)
+                ).fetchone()
+            ),
+            "the writer's session did not end",
+        )
+    placed = place_order(actors["bob"], OrderRequest("sell", Decimal("1.00"), Decimal("0.1")))
+    assert placed.order.status == "open" and not placed.fills  # ann's buy is not there
+    assert not EnergyOrder.select().where(EnergyOrder.id == gone).exists()
+    assert _queued(database) == 0
+    assert invariants.check() == []
 
 
 def test_a_writer_whose_wait_is_cancelled_takes_its_order_back(
-    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+    combining: tuple[peewee.Database, dict[str, Actor]],
 ) -> None:
-    _, database = two_databases
-    monkeypatch.setattr(server, "COMBINED", True)
-    db.initialize(database)
-    with database.connection_context():
-        actors = _start(database)
-        failed: list[BaseException] = []
+    database, actors = combining
 
-        def write() -> None:
-            with database.connection_context():
-                database.execute_sql("SET statement_timeout = '300ms'")
-                try:
-                    place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
-                except Exception as exc:
-                    failed.append(exc)
-                finally:
-                    database.execute_sql("RESET statement_timeout")
+    def buy_within_300ms() -> None:
+        database.execute_sql("SET statement_timeout = '300ms'")
+        try:
+            place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
+        finally:
+            database.execute_sql("RESET statement_timeout")
 
-        with KeyHolder(database, next_too=True):
-            writer = threading.Thread(target=write)
-            writer.start()
-            writer.join(20)
-            assert failed and "statement timeout" in str(failed[0])
-            assert _queued(database) == 0  # withdrawn
-        place_order(actors["bob"], OrderRequest("sell", Decimal("1.00"), Decimal("0.1")))
-        assert EnergyOrder.select().count() == 1  # bob's: ann's buy was never placed
-        assert invariants.check() == []
+    with KeyHolder(database, next_too=True):
+        writer = Session(database, buy_within_300ms).started().finished(20)
+        assert "statement timeout" in str(writer.error)
+        assert _queued(database) == 0  # withdrawn
+    place_order(actors["bob"], OrderRequest("sell", Decimal("1.00"), Decimal("0.1")))
+    assert EnergyOrder.select().count() == 1  # bob's: ann's buy was never placed
+    assert invariants.check() == []
 
 
 def test_inside_a_callers_transaction_the_function_is_called_directly(
-    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+    combining: tuple[peewee.Database, dict[str, Actor]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _, database = two_databases
-    monkeypatch.setattr(server, "COMBINED", True)
-    db.initialize(database)
-    with database.connection_context():
-        actors = _start(database)
-        sent: list[str] = []
-        call = server._call
+    database, actors = combining
+    sent: list[str] = []
+    call = server._call
 
-        def one(params: tuple[Any, ...], sql: str = server._PLACE) -> Any:
-            sent.append(sql)
-            return call(params, sql)
+    def one(params: tuple[Any, ...], sql: str = server._PLACE) -> Any:
+        sent.append(sql)
+        return call(params, sql)
 
-        monkeypatch.setattr(server, "_call", one)
-        with database.atomic():  # a savepoint of the caller's transaction, as before
-            place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
-        assert sent == [server._PLACE]
-        sent.clear()
+    monkeypatch.setattr(server, "_call", one)
+    with database.atomic():  # a savepoint of the caller's transaction, as before
         place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
-        assert sent == [server._FIRST]  # nobody else placing: at once, one round trip
+    assert sent == [server._PLACE]
+    sent.clear()
+    place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
+    assert sent == [server._FIRST]  # nobody else placing: at once, one round trip
 
 
 def test_several_processes_are_combined_and_keep_every_invariant(backend) -> None:

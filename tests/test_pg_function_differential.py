@@ -20,6 +20,7 @@ fat-finger guard's judgement of an unconfirmed amendment (its figures compared t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -77,6 +78,43 @@ def two_databases() -> Iterator[tuple[peewee.Database, peewee.Database]]:
     for database, name in zip(bound, names, strict=True):
         database.close_all()
         backends.drop_private_database(base, name)
+
+
+class StatementLog:
+    """The SQL texts a database runs through `execute_sql` (`function_db` below)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    @contextlib.contextmanager
+    def during(self) -> Iterator[list[str]]:
+        """The statements run inside the block, in a list filled when it ends (put a
+        `pytest.raises` inside the block, so that the block ends normally)."""
+        start = len(self.texts)
+        ran: list[str] = []
+        yield ran
+        ran.extend(self.texts[start:])
+
+
+@pytest.fixture
+def function_db(
+    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[peewee.Database, StatementLog]]:
+    """The database of the server functions, bound and emptied, its statements logged."""
+    _, database = two_databases
+    monkeypatch.setattr(server, "ENABLED", True)
+    db.initialize(database)
+    log = StatementLog()
+    execute = database.execute_sql
+
+    def logged(sql: str, *args: Any, **kwargs: Any) -> Any:
+        log.texts.append(sql)
+        return execute(sql, *args, **kwargs)
+
+    monkeypatch.setattr(database, "execute_sql", logged)
+    with database.connection_context():
+        backends.empty_tables(database, "postgres")
+        yield database, log
 
 
 AROUND = ["0.0999", "0.1000", "0.1001", "0.1234"]  # where buys and sells cross
@@ -342,82 +380,57 @@ def test_server_function_places_exactly_as_the_python_path(
 
 
 def test_an_amendment_is_one_call_of_the_function(
-    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+    function_db: tuple[peewee.Database, StatementLog],
 ) -> None:
     """Issue 13: on PostgreSQL an amendment is the owner check and one call, however it
     trades, and whether or not the fat-finger guard stops it (migration 0019)."""
-    _, database = two_databases
-    monkeypatch.setattr(server, "ENABLED", True)
-    db.initialize(database)
-    with database.connection_context():
-        backends.empty_tables(database, "postgres")
-        ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
-        buy = place_order(ann, OrderRequest("buy", Decimal("2.00"), Decimal("0.1000")))
-        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1100")))
-        statements: list[str] = []
-        execute = database.execute_sql
-
-        def counted(sql: str, *args: Any, **kwargs: Any) -> Any:
-            statements.append(sql)
-            return execute(sql, *args, **kwargs)
-
-        monkeypatch.setattr(database, "execute_sql", counted)
+    _, statements = function_db
+    ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
+    buy = place_order(ann, OrderRequest("buy", Decimal("2.00"), Decimal("0.1000")))
+    place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1100")))
+    with statements.during() as ran:
         shrunk = amend_order(ann, buy.order.id, amount="1.50")
-        assert shrunk.order.amount == Decimal("1.50") and not shrunk.fills
-        assert len(statements) == 2 and "energy_tui_amend_order" in statements[1]
-        statements.clear()
+    assert shrunk.order.amount == Decimal("1.50") and not shrunk.fills
+    assert len(ran) == 2 and "energy_tui_amend_order" in ran[1]
+    with statements.during() as ran:
         crossed = amend_order(ann, buy.order.id, price="0.1100", confirmed=True)
-        assert [f.price for f in crossed.fills] == [Decimal("0.1100")]
-        assert crossed.order.filled == Decimal("1.00")
-        assert len(statements) == 2
-        statements.clear()
-        statements.clear()
+    assert [f.price for f in crossed.fills] == [Decimal("0.1100")]
+    assert crossed.order.filled == Decimal("1.00")
+    assert len(ran) == 2
+    with statements.during() as ran:
         amend_order(ann, buy.order.id, price="0.1050")  # within the band: the guard passes
-        assert len(statements) == 2 and "energy_tui_amend_order" in statements[1]
-        statements.clear()
-        with pytest.raises(guard.Unconfirmed) as stopped:  # far from the last trade
-            amend_order(ann, buy.order.id, price="0.2000")
-        assert len(statements) == 2
-        assert stopped.value.caution.reference == guard.Reference(Decimal("0.1100"), "last trade")
-        assert stopped.value.caution.commit == Decimal("0.11")  # 0.50 kWh at 0.2000 + fee
-        assert invariants.check() == []
+    assert len(ran) == 2 and "energy_tui_amend_order" in ran[1]
+    with statements.during() as ran, pytest.raises(guard.Unconfirmed) as stopped:
+        amend_order(ann, buy.order.id, price="0.2000")  # far from the last trade
+    assert len(ran) == 2
+    assert stopped.value.caution.reference == guard.Reference(Decimal("0.1100"), "last trade")
+    assert stopped.value.caution.commit == Decimal("0.11")  # 0.50 kWh at 0.2000 + fee
+    assert invariants.check() == []
 
 
 def test_the_apps_market_order_and_bounded_cancel_all_are_one_call_each(
-    two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
+    function_db: tuple[peewee.Database, StatementLog],
 ) -> None:
     """Issue 13: the app places a market order at the cap its preview showed and cancels
     all up to the newest order it listed; on PostgreSQL each is one call of a function
     (migration 0019), not the Python path."""
-    _, database = two_databases
-    monkeypatch.setattr(server, "ENABLED", True)
-    db.initialize(database)
-    with database.connection_context():
-        backends.empty_tables(database, "postgres")
-        ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
-        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1000")))
-        place_order(ann, OrderRequest("buy", Decimal("0.50"), Decimal("0.1000")))
-        shown = OrderRequest(
-            "buy", Decimal("1.00"), Decimal(_default_cap_now("buy") or 0), "ioc", None, "market"
-        )
-        statements: list[str] = []
-        execute = database.execute_sql
-
-        def counted(sql: str, *args: Any, **kwargs: Any) -> Any:
-            statements.append(sql)
-            return execute(sql, *args, **kwargs)
-
-        monkeypatch.setattr(database, "execute_sql", counted)
+    _, statements = function_db
+    ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
+    place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.1000")))
+    place_order(ann, OrderRequest("buy", Decimal("0.50"), Decimal("0.1000")))
+    shown = OrderRequest(
+        "buy", Decimal("1.00"), Decimal(_default_cap_now("buy") or 0), "ioc", None, "market"
+    )
+    with statements.during() as ran:
         placed = place_order(ann, dataclasses.replace(shown, shown_cap=True))
-        assert placed.order.price == Decimal("0.1200") and len(placed.fills) == 1
-        assert len(statements) == 1 and "energy_tui_place_order" in statements[0]
-        statements.clear()
-        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.2000")))
-        statements.clear()
+    assert placed.order.price == Decimal("0.1200") and len(placed.fills) == 1
+    assert len(ran) == 1 and "energy_tui_place_order" in ran[0]
+    place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal("0.2000")))
+    with statements.during() as ran:
         done = cancel_all(bob, up_to_placed_seq=placed.order.placed_seq)
-        assert (done.count, done.left_newer) == (0, 1)
-        assert len(statements) == 1 and "energy_tui_cancel_all" in statements[0]
-        assert invariants.check() == []
+    assert (done.count, done.left_newer) == (0, 1)
+    assert len(ran) == 1 and "energy_tui_cancel_all" in ran[0]
+    assert invariants.check() == []
 
 
 def _run(

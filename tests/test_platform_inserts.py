@@ -4,17 +4,32 @@ so queues by its arrival, on every backend."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import peewee
 import pytest
 
-from energy_tui.db.models import ApiKey, EnergyOrder, EnergyTrade, MarketState, Prosumer, User, db
+from energy_tui.db.connect import open_database
+from energy_tui.db.models import (
+    CANDLE_SIZES,
+    ApiKey,
+    EnergyOrder,
+    EnergyTrade,
+    MarketState,
+    MarketStatistics,
+    Prosumer,
+    User,
+    db,
+)
+from energy_tui.db.urls import parse_url
 from energy_tui.services.market import book as market_book
-from energy_tui.services.market import invariants
+from energy_tui.services.market import candles, invariants, stats
 from energy_tui.services.market.orders import cancel_all
 from tests.market_support import place, set_rule, trader
+from tests.test_platform_lock_order import run_together
 
 D = Decimal
 
@@ -212,3 +227,134 @@ def test_a_trade_inserted_with_the_note_columns_only_takes_the_markets_next_trad
     (later,) = place(buyer, "buy", "1", "0.3000").fills
     assert later.seq == raw.seq + 1
     assert [t.seq for t in market_book.trades()] == [later.seq, raw.seq, first.seq]
+
+
+def stored_figures() -> tuple[list[tuple[Any, ...]], dict[int, dict[dt.datetime, candles.Bucket]]]:
+    """The daily rows' trade columns and every candle bucket, as the screens read them."""
+    days = [
+        (r.date, r.total_trades, r.total_volume, r.notional, r.average_price,
+         r.highest_price, r.lowest_price, r.active_buy_orders, r.active_sell_orders)
+        for r in MarketStatistics.select().order_by(MarketStatistics.date)
+    ]  # fmt: skip
+    return days, {seconds: candles.stored(seconds) for seconds in CANDLE_SIZES}
+
+
+def test_trades_inserted_by_the_platform_count_in_the_statistics_and_candles_at_once():
+    """A trade another service inserts is added to its day's statistics and its candle
+    buckets in the same statement (migration 0029), exactly as `stats rebuild` would
+    recompute them from the trades: no rebuild needed for the screens to agree with
+    the trades list. Before, the day still showed our one trade."""
+    set_rule("GRID_FEE_RATE", "0")
+    seller, buyer = trader("tsell", energy="10"), trader("tbuy", watt="10")
+    place(seller, "sell", "1", "0.1000")
+    (ours,) = place(buyer, "buy", "1", "0.1000").fills
+    today = ours.executed_at.date()
+    earlier = "2020-01-01 10:07:30"
+    trades = (  # today's VWAP (0.2001 / 2) is a tie: 0.1000 half-even, never 0.1001
+        (D("1.00"), D("0.1001"), D("0.10"), None),
+        (D("2.50"), D("0.3000"), D("0.75"), earlier),  # a day with no row yet
+        (D("0.50"), D("0.2500"), D("0.12"), "2020-01-01 10:05:00"),  # same buckets, later seq
+    )
+    for amount, price, total, at in trades:
+        with db.atomic():
+            named = {"executed_at": at} if at else {}
+            platform_insert(
+                "energy_trades",
+                buyer_address="tbuy",
+                seller_address="tsell",
+                energy_amount=amount,
+                price_per_kwh=price,
+                total_price=total,
+                **named,
+            )
+            platform_settles("tbuy", "tsell", amount, total)
+
+    day = MarketStatistics.get(MarketStatistics.date == today)
+    assert (day.total_trades, day.total_volume, day.notional) == (2, D("2.00"), D("0.200100"))
+    assert (day.average_price, day.highest_price, day.lowest_price) == (
+        D("0.1000"),
+        D("0.1001"),
+        D("0.1000"),
+    )
+    old = MarketStatistics.get(MarketStatistics.date == dt.date(2020, 1, 1))
+    assert (old.total_trades, old.total_volume, old.average_price) == (2, D("3.00"), D("0.2917"))
+    (quarter,) = stats.candles(900, dt.datetime(2020, 1, 1), dt.datetime(2020, 1, 2))
+    assert (quarter.open, quarter.high, quarter.low, quarter.close) == (
+        D("0.3000"),
+        D("0.3000"),
+        D("0.2500"),
+        D("0.2500"),
+    )
+    assert (quarter.volume, quarter.trades) == (D("3.00"), 2)
+    before = stored_figures()
+    assert stats.rebuild() == []  # nothing disagreed with the trades
+    assert stored_figures() == before
+
+
+def test_a_platform_trade_in_a_repeatable_read_transaction_loses_no_statistics(backend):
+    """MySQL's default isolation: the inserting session's snapshot predates a trade of
+    ours; its trigger still adds to the day's latest figures (a locking read), never
+    writes the snapshot's back over ours."""
+    if backend.name != "mysql":
+        pytest.skip("PostgreSQL and SQLite refuse such a write instead of losing one")
+    set_rule("GRID_FEE_RATE", "0")
+    seller, buyer = trader("tsell", energy="10"), trader("tbuy", watt="10")
+    place(seller, "sell", "1", "0.1000")
+    place(buyer, "buy", "1", "0.1000")
+    platform = open_database(parse_url(backend.url), pool_size=1, timeout=10)
+    try:
+        with platform.connection_context():
+            platform.execute_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            with platform.atomic():
+                platform.execute_sql("SELECT total_trades FROM market_statistics").fetchall()
+                place(seller, "sell", "1", "0.1000")  # ours, committed meanwhile
+                place(buyer, "buy", "1", "0.1000")
+                platform.execute_sql(
+                    "INSERT INTO energy_trades (buyer_address, seller_address, energy_amount, "
+                    "price_per_kwh, total_price) VALUES ('tbuy', 'tsell', 1.00, 0.2000, 0.20)"
+                )
+                platform_settles_on(platform, "tbuy", "tsell", D("1.00"), D("0.20"))
+    finally:
+        platform.close_all()
+    assert MarketStatistics.get().total_trades == 3
+    assert stats.rebuild() == []
+
+
+def platform_settles_on(database: peewee.Database, *args: Any) -> None:
+    bound = db.obj
+    db.initialize(database)
+    try:
+        platform_settles(*args)
+    finally:
+        db.initialize(bound)
+
+
+def test_platform_trades_and_our_placements_at_once_keep_the_statistics_exact(backend):
+    """Trades inserted by another service while we place orders that trade, round by
+    round in two threads: the day's figures and every bucket still equal a recomputation
+    from the trades (the trigger and a placement both hold the market row)."""
+    set_rule("GRID_FEE_RATE", "0")
+    seller, buyer = trader("tsell", energy="100"), trader("tbuy", watt="100")
+    rounds = 30
+
+    def platform_trade(n: int) -> None:
+        price = D("0.2000") + D(n).scaleb(-4)
+        with db.atomic():
+            platform_insert(
+                "energy_trades",
+                buyer_address="tbuy",
+                seller_address="tsell",
+                energy_amount=D("0.50"),
+                price_per_kwh=price,
+                total_price=(price / 2).quantize(D("0.01")),
+            )
+            platform_settles("tbuy", "tsell", D("0.50"), (price / 2).quantize(D("0.01")))
+
+    def our_trade(_: int) -> None:
+        place(seller, "sell", "1", "0.1000")
+        assert len(place(buyer, "buy", "1", "0.1000").fills) == 1
+
+    assert run_together(backend.database, rounds, platform_trade, our_trade) == []
+    assert EnergyTrade.select().count() == 2 * rounds
+    assert sum(day.total_trades for day in MarketStatistics.select()) == 2 * rounds
+    assert stats.rebuild() == []

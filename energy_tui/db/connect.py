@@ -12,7 +12,7 @@ import peewee
 from playhouse.pool import PooledMySQLDatabase, PooledPostgresqlDatabase
 
 from energy_tui import locations
-from energy_tui.db import drivers
+from energy_tui.db import charset, drivers
 from energy_tui.db.failures import busy, cause, is_lock_timeout, sqlite_failure
 from energy_tui.db.urls import DatabaseURL
 from energy_tui.errors import ConfigError, DatabaseUnavailable
@@ -61,8 +61,14 @@ class _MySQLDatabase(PooledMySQLDatabase):
             )
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
-        with _busy_when_locked(self.lock_timeout):
-            return super().execute_sql(sql, params)
+        try:
+            with _busy_when_locked(self.lock_timeout):
+                return super().execute_sql(sql, params)
+        except (peewee.DataError, peewee.OperationalError) as exc:
+            refused = charset.refusal(cause(exc))
+            if refused is None:
+                raise
+            raise refused from exc
 
     def commit(self) -> None:
         """COMMIT, unless the server says no transaction is open (the matcher sent its

@@ -46,6 +46,16 @@ def _text(text: str) -> str | None:
     return text if text.isprintable() else None
 
 
+def _charset(text: str) -> str | None:
+    return text if text == "utf8mb4" else None
+
+
+_charset.__doc__ = (
+    "utf8mb4 (utf8 and utf8mb3 cannot hold 4-byte characters such as emoji: the server "
+    "would refuse them when written and show them as '?' when read)"
+)
+
+
 def _flag(text: str) -> bool | None:
     """true or false"""
     return {"true": True, "false": False, "1": True, "0": False}.get(text.lower())
@@ -75,7 +85,7 @@ _OPTIONS: dict[str, dict[str, Callable[[str], OptionValue | None]]] = {
     },
     "mysql": {
         **_POOL_OPTIONS,
-        "charset": _one_of("utf8mb4", "utf8", "utf8mb3"),
+        "charset": _charset,  # the connection's own; anything narrower is refused
         "read_timeout": _whole(1, 86400),
         "write_timeout": _whole(1, 86400),
         "ssl_ca": _text,

@@ -20,6 +20,8 @@ from peewee import Database
 
 from energy_tui import clock
 from energy_tui.config import Settings
+from energy_tui.db import charset
+from energy_tui.db.connect import backend_of
 from energy_tui.db.models import SchemaVersion
 
 
@@ -71,6 +73,8 @@ def migrate(database: Database, settings: Settings | None = None) -> list[Step]:
 
     `settings` seed what a step stores once (the market rules); None: the defaults.
     """
+    if backend_of(database) == "mysql":
+        charset.require_full_unicode(database)  # before anything is written
     database.create_tables([SchemaVersion], safe=True)
     applied = []
     for step in status(database).pending:
