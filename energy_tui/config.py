@@ -20,16 +20,6 @@ from energy_tui.errors import ConfigError, ValidationError
 from energy_tui.services import validation
 
 MAX_TTL_HOURS = 87600  # ten years
-# The market rules (DESIGN §3): these settings only seed a new database's rules (the
-# first `db migrate`); after that the database's values are the market's.
-RULE_SETTINGS = (
-    "GRID_FEE_RATE",
-    "GRID_OPERATOR_ADDRESS",
-    "ORDER_TTL_HOURS",
-    "MIN_ORDER_VALUE",
-    "PRICE_BAND_PERCENT",
-    "GRID_IMPORT_PRICE",
-)
 
 
 def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
