@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -315,6 +314,8 @@ def read_config_file(path: Path) -> dict[str, str]:
     """The settings of config.toml: top-level keys named as the settings (any case), each
     with one value. Anything else is refused, naming the keys that are not understood:
     a misspelt or nested setting would otherwise be ignored without a word."""
+    import tomllib  # only with a config file: the parser costs every command ~3 ms
+
     try:
         data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:

@@ -32,7 +32,10 @@ RUN = textwrap.dedent(
             status = exc.code
     roots = sorted({name.split(".")[0] for name in sys.modules})
     ours = sorted(name for name in sys.modules if name.startswith("energy_tui."))
-    print(json.dumps({"status": status, "roots": roots, "ours": ours, "out": out.getvalue()}))
+    others = sorted(name for name in sys.modules if "." in name and name not in ours)
+    print(json.dumps(
+        {"status": status, "roots": roots, "ours": ours, "others": others, "out": out.getvalue()}
+    ))
     """
 )
 
@@ -115,6 +118,33 @@ def test_a_sqlite_command_imports_no_driver(tmp_path: Path) -> None:
     assert "energy_tui.services.market.book" in seen["ours"]  # it did run
     assert loaded(seen, DRIVERS) == []
     assert loaded(seen, FRONT_END_ONLY) == []
+
+
+# What a market read does not use: the migration steps (on a database that is up to date),
+# the key check's chain (no key given), the export's csv, other commands' services.
+NOT_FOR_A_BOOK = (
+    "bcrypt",
+    "csv",
+    "tomllib",
+    "playhouse.migrate",
+    "energy_tui.services.keys",
+    "energy_tui.services.users",
+    "energy_tui.services.alerts",
+    "energy_tui.services.demo",
+    "energy_tui.services.market.export",
+    "energy_tui.services.market.invariants",
+)
+
+
+def test_book_on_an_up_to_date_sqlite_file_imports_only_what_it_reads(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert imported_by("--db", url, "book", cwd=tmp_path)["status"] == 0  # migrates it
+    seen = imported_by("--db", url, "book", cwd=tmp_path)
+    assert seen["status"] == 0 and "best bid" in seen["out"]
+    modules = set(seen["roots"]) | set(seen["ours"]) | set(seen["others"])
+    assert sorted(modules & set(NOT_FOR_A_BOOK)) == []
+    steps = [name for name in seen["ours"] if name.startswith("energy_tui.db.migrations.m")]
+    assert steps == []
 
 
 OPEN = textwrap.dedent(

@@ -35,7 +35,6 @@ from energy_tui.services.market import (
     cancel_all,
     cancel_order,
     guard,
-    invariants,
     order_request,
     own_address,
     place_order,
@@ -45,7 +44,6 @@ from energy_tui.services.market import (
 from energy_tui.services.market import book as market
 from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
-from energy_tui.services.market.export import TargetExists, check_target, write_csv
 from energy_tui.services.market.sql import market_busy
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
@@ -580,6 +578,9 @@ def trade_dict(t: TradeView, address: str | None) -> dict[str, Any]:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    # csv and the file handling load for the export only, not for every market command
+    from energy_tui.services.market.export import TargetExists, check_target, write_csv
+
     path = Path(args.csv).expanduser()
     spec = trade_filter(args, EXPORT_ALL)
     try:
@@ -657,6 +658,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from energy_tui.services.market import invariants  # a maintenance command's own
+
     with connected(args) as runtime:
         _operator(args, runtime)
         problems = invariants.check()

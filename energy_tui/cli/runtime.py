@@ -13,7 +13,6 @@ from energy_tui.cli.key_file import STDIN, GivenKey
 from energy_tui.config import load_settings
 from energy_tui.errors import AuthError
 from energy_tui.runtime import Runtime, bind, ensure_schema, rules_notice
-from energy_tui.services import keys
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, require
 
@@ -75,6 +74,8 @@ def command_actor(args: argparse.Namespace, *needs: str | Action) -> Actor:
     key = given_api_key(args)
     if key is None:
         return Actor.local_operator()
+    from energy_tui.services import keys  # with users, passwords, bcrypt: for a key only
+
     actor = keys.verify(key)
     for need in needs:
         require(actor, Action(_PERMISSION_ACTIONS.get(str(need), need)))
