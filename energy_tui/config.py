@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import unicodedata
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
@@ -20,16 +19,6 @@ from energy_tui.errors import ConfigError, ValidationError
 from energy_tui.services import validation
 
 MAX_TTL_HOURS = 87600  # ten years
-# The market rules (DESIGN §3): these settings only seed a new database's rules (the
-# first `db migrate`); after that the database's values are the market's.
-RULE_SETTINGS = (
-    "GRID_FEE_RATE",
-    "GRID_OPERATOR_ADDRESS",
-    "ORDER_TTL_HOURS",
-    "MIN_ORDER_VALUE",
-    "PRICE_BAND_PERCENT",
-    "GRID_IMPORT_PRICE",
-)
 
 
 def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -325,6 +314,8 @@ def read_config_file(path: Path) -> dict[str, str]:
     """The settings of config.toml: top-level keys named as the settings (any case), each
     with one value. Anything else is refused, naming the keys that are not understood:
     a misspelt or nested setting would otherwise be ignored without a word."""
+    import tomllib  # only with a config file: the parser costs every command ~3 ms
+
     try:
         data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:

@@ -16,7 +16,7 @@ import pytest
 
 from energy_tui import locations
 from energy_tui.cli.commands import build_parser
-from energy_tui.cli.runtime import GivenKey
+from energy_tui.cli.key_file import GivenKey
 from energy_tui.services import keys
 from tests.auth_support import OPERATOR, add_user
 from tests.key_support import key_file

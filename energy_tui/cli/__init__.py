@@ -3,25 +3,22 @@
 A bare `energy-tui [--db URL]` starts the app without importing the operator commands
 and, with them, Peewee and the database drivers (about 180 ms): the login screen paints
 first and the database layer loads behind it (`benchmarks/tui.py` measures the launch).
+A command's parser imports no service either (`cli.parsers`): `--help` loads argparse
+and the argument checks only, a command the modules its handler needs (issue 15).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from energy_tui import locations, logs
 from energy_tui.cli import tui_cmd
 from energy_tui.cli.arguments import key_on_command_line, non_utf8_argument, one_line
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
-log = logging.getLogger("energy_tui.cli")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logs.setup()
     argv = sys.argv[1:] if argv is None else list(argv)
     reason = key_on_command_line(argv) or non_utf8_argument(argv)
     if reason is not None:
@@ -30,10 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = tui_arguments(argv)
     if args is not None:
         return guarded(tui_cmd.run, args)
-    from energy_tui.cli.commands import build_parser
+    from energy_tui.cli.commands import build_parser, run
 
-    args = build_parser().parse_args(argv)
-    return guarded(getattr(args, "handler", None) or tui_cmd.run, args)
+    return guarded(run, build_parser().parse_args(argv))
 
 
 def tui_arguments(argv: Sequence[str]) -> argparse.Namespace | None:
@@ -49,7 +45,14 @@ def tui_arguments(argv: Sequence[str]) -> argparse.Namespace | None:
 
 
 def guarded(handler: Callable[[argparse.Namespace], int | None], args: argparse.Namespace) -> int:
-    """Run a command; turn every failure into one line on stderr and an exit status."""
+    """Run a command, with its log; turn every failure into one line on stderr and an
+    exit status."""
+    import logging  # here, with the log file: `--help` runs no command and logs nothing
+
+    from energy_tui import locations, logs
+
+    logs.setup()
+    log = logging.getLogger("energy_tui.cli")
     try:
         return handler(args) or 0
     except BrokenPipeError:  # `energy-tui ... | head`

@@ -8,43 +8,14 @@ terminal of its user (a toast and the bell); `alert list --all` shows them here.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
 from energy_tui.cli.output import print_json, print_table
-from energy_tui.cli.runtime import add_api_key_option, api_actor, connected
+from energy_tui.cli.runtime import api_actor, connected
 from energy_tui.services import alerts
 from energy_tui.services.alerts import AlertView
 
 COLUMNS = ["id", "direction", "price", "status", "created_at", "fired_at", "fired_price"]
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser(
-        "alert", parents=[common], help="price alerts on the last trade price (yours)"
-    )
-    commands = parser.add_subparsers(dest="alert_command", metavar="ACTION", required=True)
-    add = _command(commands, "add", common, run_add, "alert me when the last price crosses")
-    add.add_argument("direction", metavar="above|below", help="above or below the level")
-    add.add_argument("price", help="the level in WATT per kWh, more than 0, at most 4 decimals")
-    listing = _command(commands, "list", common, run_list, "your waiting alerts")
-    listing.add_argument("--all", action="store_true", help="also those that fired")
-    remove = _command(commands, "remove", common, run_remove, "remove one of your alerts")
-    remove.add_argument("id", metavar="ID", help="the alert id, as `alert list` shows it")
-
-
-def _command(
-    commands: argparse._SubParsersAction,
-    name: str,
-    common: argparse.ArgumentParser,
-    handler: Callable[[argparse.Namespace], int],
-    help_text: str,
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, parents=[common], help=help_text)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(parser, for_trader=True)
-    parser.set_defaults(handler=handler)
-    return parser
 
 
 def alert_dict(alert: AlertView) -> dict[str, Any]:

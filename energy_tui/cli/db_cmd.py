@@ -5,26 +5,9 @@ from __future__ import annotations
 import argparse
 
 from energy_tui.cli.output import print_json, print_table
-from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
+from energy_tui.cli.runtime import command_actor, connected
 from energy_tui.db import migrations
 from energy_tui.services.permissions import Action
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("db", parents=[common], help="database schema: migrate, status")
-    commands = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    migrate = commands.add_parser(
-        "migrate", parents=[common], help="apply pending migrations (safe to repeat)"
-    )
-    migrate.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(migrate)
-    migrate.set_defaults(handler=run_migrate)
-    status = commands.add_parser(
-        "status", parents=[common], help="current schema version and pending steps"
-    )
-    status.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(status)
-    status.set_defaults(handler=run_status)
 
 
 def run_migrate(args: argparse.Namespace) -> int:

@@ -6,52 +6,12 @@ import argparse
 
 from energy_tui import clock
 from energy_tui.cli.output import print_fields, print_json, print_table
-from energy_tui.cli.runtime import add_api_key_option, command_actor, connected
+from energy_tui.cli.runtime import command_actor, connected
 from energy_tui.services import keys
 from energy_tui.services.context import Actor
 from energy_tui.services.keys import CreatedKey, KeyInfo
 
 COLUMNS = ["prefix", "name", "owner", "permissions", "status", "expires_at", "last_used"]
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("key", parents=[common], help="API keys for scripts and the CLI")
-    commands = parser.add_subparsers(dest="key_command", metavar="ACTION", required=True)
-
-    create = commands.add_parser("create", parents=[common], help="create an API key (shown once)")
-    create.add_argument("--user", required=True, metavar="NAME", help="whose key it is")
-    create.add_argument("--name", required=True, metavar="LABEL", help="what the key is for")
-    create.add_argument(
-        "--perm",
-        "--permissions",
-        dest="perm",
-        default="read",
-        metavar="PERMS",
-        help="comma-separated, from read, trade, manage, meter (default: read); meter: "
-        "post meter readings for the owner's prosumer over the HTTP API, nothing else",
-    )
-    create.add_argument("--expires", metavar="WHEN", help=f"{keys.EXPIRY_FORMS}; default never")
-    create.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(create)
-    create.set_defaults(handler=run_create)
-
-    listing = commands.add_parser("list", parents=[common], help="list keys (never a secret)")
-    listing.add_argument("--user", metavar="NAME", help="only this user's keys")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(listing)
-    listing.set_defaults(handler=run_list)
-
-    revoke = commands.add_parser("revoke", parents=[common], help="revoke a key")
-    revoke.add_argument("key", metavar="ID_OR_PREFIX", help="as `key list` shows it")
-    add_api_key_option(revoke)
-    revoke.set_defaults(handler=run_revoke)
-
-    whoami = sub.add_parser(
-        "whoami", parents=[common], help="who the CLI acts as; with a key: its owner and rights"
-    )
-    whoami.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(whoami)
-    whoami.set_defaults(handler=run_whoami)
 
 
 def run_create(args: argparse.Namespace) -> int:

@@ -13,17 +13,15 @@ import argparse
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from energy_tui import clock
-from energy_tui.cli.arguments import whole_number
 from energy_tui.cli.output import print_fields, print_json, print_table
+from energy_tui.cli.parsers.market import EXPORT_ALL, WHEN_FORMS
 from energy_tui.cli.runtime import (
     Runtime,
-    add_api_key_option,
     api_actor,
     command_actor,
     connected,
@@ -37,7 +35,6 @@ from energy_tui.services.market import (
     cancel_all,
     cancel_order,
     guard,
-    invariants,
     order_request,
     own_address,
     place_order,
@@ -47,7 +44,6 @@ from energy_tui.services.market import (
 from energy_tui.services.market import book as market
 from energy_tui.services.market import rules as market_rules
 from energy_tui.services.market.book import Book, Level, Preview, TradeFilter, TradeView
-from energy_tui.services.market.export import TargetExists, check_target, write_csv
 from energy_tui.services.market.sql import market_busy
 from energy_tui.services.market.views import Fill, OrderView, PlaceResult
 from energy_tui.services.permissions import Action
@@ -93,219 +89,9 @@ TRADE_COLUMNS = [
     "taker",
 ]
 STATS_COLUMNS = ["date", "trades", "volume", "vwap", "high", "low", "open_buys", "open_sells"]
-WHEN_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00 (UTC), or 24h / 7d ago"
 _AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
-_EXPORT_ALL = 1_000_000_000
 SIZES = ("prosumer", "order", "trade")
-
-
-# --- the parsers -----------------------------------------------------------------------
-
-
-def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    _register_order(sub, common)
-    _register_book(sub, common)
-    _register_trades(sub, common)
-    _register_stats(sub, common)
-    _register_market(sub, common)
-
-
-def _command(
-    commands: argparse._SubParsersAction,
-    name: str,
-    common: argparse.ArgumentParser,
-    handler: Callable[[argparse.Namespace], int],
-    help_text: str,
-    *,
-    for_trader: bool = False,
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, parents=[common], help=help_text)
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    add_api_key_option(parser, for_trader=for_trader)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def _order_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("side", help="buy or sell")
-    parser.add_argument("amount", help="kWh, more than 0, at most 2 decimals")
-    parser.add_argument(
-        "price",
-        help="limit in WATT per kWh, more than 0, at most 4 decimals; or `market`: fill "
-        "at once from the best price, up to a cap, and cancel the rest",
-    )
-    parser.add_argument(
-        "--max-price",
-        metavar="P",
-        help="a market buy's cap: the most it pays per kWh (default: the market's price "
-        "band above the last trade or the mid)",
-    )
-    parser.add_argument(
-        "--min-price",
-        metavar="P",
-        help="a market sell's cap: the least it takes per kWh (default: the market's price "
-        "band below the last trade or the mid)",
-    )
-
-
-def _register_order(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("order", parents=[common], help="place, preview, cancel, list orders")
-    commands = parser.add_subparsers(dest="order_command", metavar="ACTION", required=True)
-
-    place = _command(commands, "place", common, run_place, "place a limit order", for_trader=True)
-    _order_arguments(place)
-    place.add_argument(
-        "--ioc", action="store_true", help="immediate or cancel: cancel what does not fill now"
-    )
-    place.add_argument(
-        "--fok",
-        action="store_true",
-        help="fill or kill: fill all of it at once within the limit, or do nothing",
-    )
-    place.add_argument(
-        "--yes",
-        action="store_true",
-        help="place it even if the price is more than the market's band from the last trade "
-        "or it commits more than half of what is available (refused otherwise)",
-    )
-    place.add_argument(
-        "--expires",
-        metavar="WHEN",
-        help="a duration like 30m, 2h, 7d or a UTC date/time "
-        "(default: the market rule ORDER_TTL_HOURS)",
-    )
-
-    preview = _command(
-        commands,
-        "preview",
-        common,
-        run_preview,
-        "what an order would cost and fill now (writes nothing)",
-        for_trader=True,
-    )
-    _order_arguments(preview)
-
-    cancel = _command(
-        commands,
-        "cancel",
-        common,
-        run_cancel,
-        "cancel one of your orders, or all of them (--all)",
-        for_trader=True,
-    )
-    cancel.add_argument(
-        "id", metavar="ID", nargs="?", help="the order id, as `order list` shows it"
-    )
-    cancel.add_argument("--all", action="store_true", help="cancel all your open orders")
-    cancel.add_argument("--side", metavar="SIDE", help="with --all: only buy or only sell")
-
-    amend = _command(
-        commands,
-        "amend",
-        common,
-        run_amend,
-        "change the price or amount of one of your open orders",
-        for_trader=True,
-    )
-    amend.add_argument("id", metavar="ID", help="the order id, as `order list` shows it")
-    amend.add_argument("--price", metavar="P", help="the new limit (loses time priority)")
-    amend.add_argument(
-        "--amount",
-        metavar="A",
-        help="the new whole amount in kWh, fills included (smaller keeps time priority, "
-        "larger loses it)",
-    )
-    amend.add_argument(
-        "--yes",
-        action="store_true",
-        help="amend even if the new price is far from the market or it commits more than "
-        "half of what is available (refused otherwise)",
-    )
-
-    listing = _command(
-        commands, "list", common, run_list, "your orders (open ones by default)", for_trader=True
-    )
-    listing.add_argument(
-        "--status",
-        metavar="STATUS",
-        help="open (default), filled, cancelled, expired or all",
-    )
-    listing.add_argument("--all", action="store_true", help="the same as --status all")
-    listing.add_argument("--since", metavar="WHEN", help=f"placed from {WHEN_FORMS}")
-
-    show = _command(
-        commands, "show", common, run_show, "one of your orders and its fills", for_trader=True
-    )
-    show.add_argument("id", metavar="ID", help="the order id, as `order list` shows it")
-
-
-def _register_book(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    book = _command(sub, "book", common, run_book, "the order book by price level")
-    book.add_argument(
-        "--depth",
-        type=whole_number(1, 500),
-        default=10,
-        metavar="N",
-        help="price levels per side (10)",
-    )
-
-
-def _trade_filters(parser: argparse.ArgumentParser, default_limit: str | None) -> None:
-    parser.add_argument("--mine", action="store_true", help="only the key owner's trades")
-    parser.add_argument(
-        "--side", metavar="SIDE", help="buy or sell: only your buys or sells (implies --mine)"
-    )
-    parser.add_argument("--since", metavar="WHEN", help=f"from {WHEN_FORMS}")
-    parser.add_argument(
-        "--until", metavar="WHEN", help="up to this moment (a date: through its end)"
-    )
-    limit = f"at most N trades ({default_limit})" if default_limit else "at most N trades (all)"
-    parser.add_argument(
-        "--limit", type=whole_number(1, _EXPORT_ALL), default=default_limit, metavar="N", help=limit
-    )
-
-
-def _register_trades(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("trades", parents=[common], help="the market's trades")
-    commands = parser.add_subparsers(dest="trades_command", metavar="ACTION", required=True)
-    listing = _command(commands, "list", common, run_trades, "recent trades, newest first")
-    _trade_filters(listing, "50")
-    export = _command(commands, "export", common, run_export, "write trades to a CSV file")
-    export.add_argument(
-        "--csv", required=True, metavar="FILE", help="the file to write (a new one)"
-    )
-    export.add_argument(
-        "--overwrite", action="store_true", help="replace FILE if it exists (never a link)"
-    )
-    _trade_filters(export, None)
-
-
-def _register_stats(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("stats", parents=[common], help="daily market statistics")
-    commands = parser.add_subparsers(dest="stats_command", metavar="ACTION", required=True)
-    show = _command(commands, "show", common, run_stats, "one row per UTC day")
-    show.add_argument(
-        "--days", type=whole_number(1, 3660), default=7, metavar="N", help="the last N days (7)"
-    )
-    _command(commands, "rebuild", common, run_rebuild, "recompute the daily rows from the trades")
-
-
-def _register_market(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("market", parents=[common], help="market maintenance (operators)")
-    commands = parser.add_subparsers(dest="market_command", metavar="ACTION", required=True)
-    _command(commands, "sweep", common, run_sweep, "expire due orders and release their holds")
-    _command(commands, "check", common, run_check, "check the six invariants (exit 1 if broken)")
-    rules = _command(
-        commands, "rules", common, run_rules, "the market rules: fee, receiver, lifetime, ..."
-    )
-    actions = rules.add_subparsers(dest="rules_command", metavar="ACTION")
-    setter = _command(
-        actions, "set", common, run_rule_set, "change one market rule (admins; audited)"
-    )
-    names = ", ".join(rule.name for rule in market_rules.RULES)
-    setter.add_argument("name", metavar="NAME", help=f"one of {names}")
-    setter.add_argument("value", metavar="VALUE", help="the new value")
 
 
 # --- who acts --------------------------------------------------------------------------
@@ -792,8 +578,11 @@ def trade_dict(t: TradeView, address: str | None) -> dict[str, Any]:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    # csv and the file handling load for the export only, not for every market command
+    from energy_tui.services.market.export import TargetExists, check_target, write_csv
+
     path = Path(args.csv).expanduser()
-    spec = trade_filter(args, _EXPORT_ALL)
+    spec = trade_filter(args, EXPORT_ALL)
     try:
         with connected(args) as runtime:
             check_target(path, args.overwrite)  # before the query (knows the database)
@@ -869,6 +658,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from energy_tui.services.market import invariants  # a maintenance command's own
+
     with connected(args) as runtime:
         _operator(args, runtime)
         problems = invariants.check()

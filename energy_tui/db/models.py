@@ -43,8 +43,6 @@ def _now():  # type: ignore[no-untyped-def]
     return clock.now()
 
 
-ROLES = ("trader", "operator", "admin", "viewer")
-PROSUMER_KINDS = ("residential", "commercial", "industrial", "grid_operator")
 ORDER_SIDES = ("buy", "sell")
 ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "expired")
 TIME_IN_FORCE = ("gtc", "ioc", "fok")

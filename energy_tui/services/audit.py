@@ -22,6 +22,7 @@ from energy_tui.db.models import AuditLog, AuditSecret, User, db
 from energy_tui.errors import ValidationError
 from energy_tui.services import validation
 from energy_tui.services.context import Actor
+from energy_tui.terms import SINCE_FORMS
 
 
 def _plain(value: Any) -> Any:
@@ -235,7 +236,6 @@ EVENT_TYPES = (
     "price_alert_added",
     "price_alert_removed",
 )
-SINCE_FORMS = "a date like 2026-01-31, a date-time like 2026-01-31T08:00, or 24h / 7d ago"
 _AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 

@@ -40,7 +40,6 @@ SECRET_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
 KEY_SHAPE = "etk_, 8 hex characters, '_' and 43 more characters"
 _KEY = re.compile(r"(etk_[0-9a-f]{8})_[A-Za-z0-9_-]{43}")
 _PREFIX = re.compile(r"(?:etk_)?([0-9a-f]{8})")
-EXPIRY_FORMS = "a duration such as 12h, 90d or 2w, or a UTC date such as 2027-01-31"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from energy_tui import clock
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
-from energy_tui.db.models import PROSUMER_KINDS, MeterReading, Prosumer, db
+from energy_tui.db.models import MeterReading, Prosumer, db
 from energy_tui.errors import (
     Conflict,
     InsufficientFunds,
@@ -24,6 +24,7 @@ from energy_tui.errors import (
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, allows, require
+from energy_tui.terms import PROSUMER_KINDS
 
 MAX_BALANCE = Decimal("9999999999999.99")  # DECIMAL(15,2)
 

@@ -11,11 +11,12 @@ from peewee import IntegrityError
 from energy_tui import clock
 from energy_tui.db.identity import same_name, same_text
 from energy_tui.db.locking import for_update
-from energy_tui.db.models import ROLES, Prosumer, Session, User, db
+from energy_tui.db.models import Prosumer, Session, User, db
 from energy_tui.errors import Conflict, NotFound
 from energy_tui.services import audit, passwords, sessions, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action, require
+from energy_tui.terms import ROLES
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,7 +14,6 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Callable
-from types import ModuleType
 
 from peewee import Database
 
@@ -29,7 +28,13 @@ from energy_tui.db.models import SchemaVersion
 class Step:
     version: int
     name: str
-    up: Callable[..., None]  # up(database), or up(database, settings) to seed from them
+    module: str  # imported when the step runs: reading the status imports no step
+
+    @property
+    def up(self) -> Callable[..., None]:
+        """up(database), or up(database, settings) to seed from them."""
+        up: Callable[..., None] = importlib.import_module(self.module).up
+        return up
 
     def run(self, database: Database, settings: Settings | None) -> None:
         if len(inspect.signature(self.up).parameters) > 1:
@@ -49,8 +54,7 @@ def steps() -> list[Step]:
     found = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("m") and info.name[1:5].isdigit():
-            module: ModuleType = importlib.import_module(f"{__name__}.{info.name}")
-            found.append(Step(int(info.name[1:5]), info.name[6:], module.up))
+            found.append(Step(int(info.name[1:5]), info.name[6:], f"{__name__}.{info.name}"))
     return sorted(found, key=lambda step: step.version)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from energy_tui import clock
-from energy_tui.config import MAX_TTL_HOURS, RULE_SETTINGS, Settings
+from energy_tui.config import MAX_TTL_HOURS, Settings
 from energy_tui.db.identity import same_text
 from energy_tui.db.models import MarketState, Prosumer, db
 from energy_tui.errors import ValidationError
@@ -25,6 +25,7 @@ from energy_tui.services.context import Actor
 from energy_tui.services.market.money import MarketRules
 from energy_tui.services.market.sql import RULE_COLUMNS, dec, lock_market, run
 from energy_tui.services.permissions import Action, require
+from energy_tui.terms import RULE_SETTINGS
 
 CHANGED_EVENT = "market_rule_changed"
 _RATE = Decimal("0.0001")
