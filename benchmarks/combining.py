@@ -1,7 +1,7 @@
 """PostgreSQL: placements combined (migration 0020) or one call each, 1 and N writers, paired.
 
     python benchmarks/combining.py --db postgresql://... [--writers 8] [--orders 1000] [--repeat 5]
-    python benchmarks/combining.py --db postgresql://... --alone [--orders 1000] [--repeat 8]
+    python benchmarks/combining.py --db postgresql://... --alone [--orders 2000] [--repeat 4]
 
 The issue's budget compares N writers with 1 writer, and on a shared machine the load
 moves between runs made minutes apart. So each round runs the four configurations one
@@ -54,6 +54,12 @@ def main() -> None:
         "--alone",
         action="store_true",
         help="1 writer only, combined and direct paired, with what the server counted",
+    )
+    parser.add_argument(
+        "--wrapper",
+        action="store_true",
+        help="with --alone: every combined placement through energy_tui_place_first, "
+        "as before a lone writer made the direct call (server.CALM)",
     )
     args = parser.parse_args()
     if not args.db or not args.db.startswith("postgres"):
@@ -116,14 +122,17 @@ def alone(args: Any) -> None:
     counts are reset after it is filled."""
     load = workload(args.seed, args.traders, args.resting, args.orders)
     print(f"backend postgres, 1 writer, {args.orders} orders a round, {args.repeat} round(s)")
+    if args.repeat % 2:
+        print("  (an odd number of rounds: the kinds did not place the same orders as often)")
     ratios: dict[str, list[float]] = {"mean": [], "p50": [], "cpu": []}
+    pooled: dict[str, tuple[list[float], float]] = {kind: ([], 0.0) for kind in KINDS}
     for r in range(args.repeat):
         url = fresh_database(args.db, args.name)
         try:
             _counting(url, "ALTER DATABASE {name} SET track_functions = 'pl'", database=False)
             populate(url, load)
             _counting(url, "SELECT pg_stat_reset()")
-            timed = _in_turn(url, load.incoming)
+            timed = _in_turn(url, load.incoming, r % 2, args.wrapper)
             counts = _server_counts(url, args.orders)
         finally:
             drop_database(url)
@@ -137,20 +146,38 @@ def alone(args: Any) -> None:
             )
         print(f"      server: {counts}", flush=True)
         (c_lat, c_cpu, _), (d_lat, d_cpu, _) = timed["combined"], timed["direct"]
+        for kind, (latencies, cpu, _) in timed.items():
+            pooled[kind] = (pooled[kind][0] + latencies, pooled[kind][1] + cpu)
         ratios["mean"].append(statistics.fmean(c_lat) / statistics.fmean(d_lat))
         ratios["p50"].append(percentile(c_lat, 0.5) / percentile(d_lat, 0.5))
         ratios["cpu"].append(c_cpu / d_cpu)
     print("combined / direct, 1 writer (cost per order; below 1.00: combined costs less):")
+    (c_all, c_cpu_all), (d_all, d_cpu_all) = pooled["combined"], pooled["direct"]
+    every = {
+        "mean": statistics.fmean(c_all) / statistics.fmean(d_all),
+        "p50": percentile(c_all, 0.5) / percentile(d_all, 0.5),
+        "cpu": (c_cpu_all / len(c_all)) / (d_cpu_all / len(d_all)),
+    }
     for name, values in ratios.items():
         rounds = ", ".join(f"{v:.3f}" for v in values)
-        print(f"  {name:5} {statistics.median(values):.3f}x (rounds: {rounds})")
+        print(
+            f"  {name:5} {every[name]:.3f}x over all rounds' orders together; "
+            f"median of the rounds {statistics.median(values):.3f}x (rounds: {rounds})"
+        )
 
 
-def _in_turn(url: str, jobs: list[Any]) -> dict[str, tuple[list[float], float, int]]:
+def _in_turn(
+    url: str, jobs: list[Any], flip: int, wrapper: bool
+) -> dict[str, tuple[list[float], float, int]]:
     """Place `jobs` from this process, combined and direct in turn: per kind the
-    latencies, the client CPU and the statements sent."""
+    latencies, the client CPU and the statements sent. The orders differ (some trade,
+    some are refused): `flip` gives each kind the other's orders, so that over an even
+    number of rounds each kind placed every order once. `wrapper`: no direct call for
+    a writer alone (`server.CALM` out of reach), as before it had one."""
     from energy_tui.services.market import server
 
+    if wrapper:
+        server.CALM = len(jobs) + 1
     placer = AppPlacer(url)
     database = db.obj
     sent = {"n": 0}
@@ -164,7 +191,7 @@ def _in_turn(url: str, jobs: list[Any]) -> dict[str, tuple[list[float], float, i
     figures: dict[str, tuple[list[float], float, int]] = {k: ([], 0.0, 0) for k in KINDS}
     try:
         for i, job in enumerate(jobs):
-            kind = ("combined", "direct")[(i + i // 2) % 2]  # ABBA
+            kind = ("combined", "direct")[(i + i // 2 + flip) % 2]  # ABBA
             server.COMBINED = kind == "combined"
             before, cpu0, t0 = sent["n"], time.process_time(), time.perf_counter()
             with contextlib.suppress(Refused):  # refused by the rules: timed all the same
@@ -210,6 +237,7 @@ def _server_counts(url: str, orders: int) -> str:
     timed = "; ".join(
         f"{name} {n} calls, {total * 1000 / n:.0f} us each ({own * 1000 / n:.0f} us self)"
         for name, n, total, own in functions
+        if n
     )
     # `done` counts a few of the sessions' own too (connecting, the reset): the same for both
     return f"transactions {done} ({done / orders:.3f} per order); {timed}"
