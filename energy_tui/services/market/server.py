@@ -52,14 +52,15 @@ from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceRe
 ENABLED = True
 # True: outside a caller's transaction a placement goes through migration 0020's
 # combining functions (the orders of writers that queue meanwhile placed in one
-# commit). Off by default: on the loaded 2-core machine it was measured on, its 8
-# writers did not place more than one call each with 1 writer (docs/scale.md); to be
-# measured again on a quiet machine (`benchmarks/combining.py`) before it is turned on.
+# commit). Off by default: on the shared 2-core machine its 8 writers placed 0.61-0.84x
+# of what its 1 writer placed in the same rounds (session 7, docs/scale.md; the budget is
+# at least 1x), though 1.04-1.34x of what 8 writers placed one call each, with p99/p50
+# 2.7-4.7 against 5.3-7.5. `benchmarks/combining.py` measures it.
 COMBINED = False
 # With COMBINED, a writer alone calls `energy_tui_place_order` directly: 0020's wrapper
 # (`energy_tui_place_first`: a try-lock, a look at the queue, its rows copied into its
-# own result, six more columns) cost a lone placement 35 us of server time and 7-17 us
-# of client CPU, +4% at p50 (docs/scale.md). Alone means: its last CALM placements met
+# own result, six more columns) cost a lone placement 35-60 us of server time, +5% of
+# client CPU and +7% at p50 (docs/scale.md). Alone means: its last CALM placements met
 # no other writer (none queued or combined with others, and the market lock taken within
 # MET seconds); it goes through the queue again after the first placement that met one.
 CALM = 8
