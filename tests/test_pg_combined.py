@@ -194,6 +194,7 @@ def combining(
     """The batch database with placements combined, emptied, and the traders' actors."""
     _, database = two_databases
     monkeypatch.setattr(server, "COMBINED", True)
+    monkeypatch.setattr(server, "_recent", server._Recent())  # met others lately, or never
     db.initialize(database)
     with database.connection_context():
         yield database, _start(database)
@@ -317,6 +318,65 @@ def test_inside_a_callers_transaction_the_function_is_called_directly(
     sent.clear()
     place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
     assert sent == [server._FIRST]  # nobody else placing: at once, one round trip
+
+
+class MarketLockHolder:
+    """A session of its own holding the market lock (`market_state` FOR UPDATE) for
+    `seconds`: a placement that comes meanwhile waits for it, as behind another writer."""
+
+    def __init__(self, database: peewee.Database, seconds: float) -> None:
+        self.database, self.seconds = database, seconds
+        self.held = threading.Event()
+        self.thread = threading.Thread(target=self._hold)
+
+    def __enter__(self) -> MarketLockHolder:
+        self.thread.start()
+        assert self.held.wait(10)
+        return self
+
+    def _hold(self) -> None:
+        with self.database.connection_context(), self.database.atomic():
+            self.database.execute_sql("SELECT 1 FROM market_state WHERE id = 1 FOR UPDATE")
+            self.held.set()
+            time.sleep(self.seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join(30)
+
+
+def test_a_writer_alone_calls_the_function_directly_until_it_meets_another(
+    combining: tuple[peewee.Database, dict[str, Actor]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, actors = combining
+    # a lock wait this long means another writer: not a loaded machine's pause (the
+    # default, 0.25 ms, is for a writer that may go back to the queue now and then)
+    monkeypatch.setattr(server, "MET", 0.5)
+    sent: list[str] = []
+    call = server._call
+
+    def one(params: tuple[Any, ...], sql: str = server._PLACE) -> Any:
+        sent.append(sql)
+        return call(params, sql)
+
+    monkeypatch.setattr(server, "_call", one)
+
+    def buy() -> None:
+        place_order(actors["bob"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
+
+    for _ in range(server.CALM):
+        buy()
+    assert sent == [server._FIRST] * server.CALM  # through 0020, meeting nobody
+    sent.clear()
+    buy()
+    buy()
+    assert sent == [server._PLACE] * 2  # alone: the direct call, without the wrapper
+    sent.clear()
+    with MarketLockHolder(database, 1.5):
+        buy()  # waits for the other session's lock: another writer was there
+    buy()
+    assert sent == [server._PLACE, server._FIRST]  # through the queue again
+    assert EnergyOrder.select().count() == server.CALM + 4
+    assert invariants.check() == []
 
 
 def test_several_processes_are_combined_and_keep_every_invariant(backend) -> None:

@@ -23,7 +23,10 @@ With `COMBINED` (off by default), a placement outside a caller's transaction goe
 through migration 0020 (`_combined`): alone, it is the same one call; while another
 writer places, it queues and is placed with the others queued meanwhile in one
 transaction, one commit (one WAL flush) for the batch, each order still in arrival order
-and refused on its own.
+and refused on its own. A writer (a thread: its connection) that met no other writer in
+its last `CALM` placements calls `energy_tui_place_order` itself, without 0020's wrapper
+(which cost a lone placement about 4%); it goes through the queue again as soon as it
+meets another writer.
 
 `ENABLED` turns it off (the Python path then runs on PostgreSQL too): the
 differential test compares the two, the benchmarks can measure both.
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -48,10 +52,29 @@ from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceRe
 ENABLED = True
 # True: outside a caller's transaction a placement goes through migration 0020's
 # combining functions (the orders of writers that queue meanwhile placed in one
-# commit). Off by default: on the loaded 2-core machine it was measured on, its 8
-# writers did not place more than one call each with 1 writer (docs/scale.md); to be
-# measured again on a quiet machine (`benchmarks/combining.py`) before it is turned on.
+# commit). Off by default: on the shared 2-core machine its 8 writers placed 0.61-0.84x
+# of what its 1 writer placed in the same rounds (session 7, docs/scale.md; the budget is
+# at least 1x), though 1.04-1.34x of what 8 writers placed one call each, with p99/p50
+# 2.7-4.7 against 5.3-7.5. `benchmarks/combining.py` measures it.
 COMBINED = False
+# With COMBINED, a writer alone calls `energy_tui_place_order` directly: 0020's wrapper
+# (`energy_tui_place_first`: a try-lock, a look at the queue, its rows copied into its
+# own result, six more columns) cost a lone placement 35-60 us of server time, +5% of
+# client CPU and +7% at p50 (docs/scale.md). Alone means: its last CALM placements met
+# no other writer (none queued or combined with others, and the market lock taken within
+# MET seconds); it goes through the queue again after the first placement that met one.
+CALM = 8
+MET = 0.00025
+
+
+class _Recent(threading.local):
+    """What this thread's (its connection's) last placements met: how many in a row
+    found no other writer."""
+
+    calm = 0
+
+
+_recent = _Recent()
 
 # SQLSTATE raised by the function -> the error the Python path raises
 ERRORS: dict[str, type[ValidationError]] = {
@@ -78,6 +101,7 @@ _WITHDRAW = "SELECT * FROM energy_tui_place_withdraw(%s::uuid)"
 # when it was queued, a refusal stored for it (SQLSTATE, message, detail, hint), and its
 # place in the batch its commit placed (1: first, or alone)
 _QUEUED, _ERROR, IN_BATCH = 19, 20, 24
+_LOCK_WAIT = 18  # the order row's: seconds until the market lock was taken (or waited)
 
 _PLACE = (
     "SELECT * FROM energy_tui_place_order(%s::uuid, %s::text, %s::text, %s::numeric, "
@@ -260,9 +284,15 @@ def _combined(params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     commits (the queue is unlogged: no WAL flush), and `energy_tui_place_wait` waits
     until a batch placed it with the others queued meanwhile, in one commit, or places
     that batch itself. The same rows as `_call`, and the same errors: a refusal stored
-    for this order is raised here as the function would have raised it."""
+    for this order is raised here as the function would have raised it. A writer that
+    has been alone (`CALM`) makes the direct call instead."""
+    if _recent.calm >= CALM:
+        rows = _call(params)
+        _met(float(rows[-1][_LOCK_WAIT] or 0) > MET)
+        return rows
     rows = _call(params, _FIRST)
-    if rows[0][_QUEUED] is not None:
+    queued = rows[0][_QUEUED] is not None
+    if queued:
         order_id = params[0]
         try:
             rows = _call((order_id,), _WAIT)
@@ -274,9 +304,14 @@ def _combined(params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
             if not rows or not isinstance(exc, Exception):
                 raise
     last = rows[-1]
+    _met(queued or (last[IN_BATCH] or 1) > 1 or float(last[_LOCK_WAIT] or 0) > MET)
     if last[_ERROR] is not None:
         raise _stored_error(*last[_ERROR : _ERROR + 4])
     return rows
+
+
+def _met(other_writer: bool) -> None:
+    _recent.calm = 0 if other_writer else _recent.calm + 1
 
 
 def _withdraw(order_id: uuid.UUID) -> list[tuple[Any, ...]]:
