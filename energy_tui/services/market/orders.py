@@ -221,7 +221,7 @@ class Ledger:
         wanted = [a for a in dict.fromkeys(addresses) if a not in self._stored]
         if len(wanted) < 2:
             return
-        rows = run(accounts_statement(len(wanted)), *wanted).fetchall()
+        (rows,) = read_together((accounts_statement(len(wanted)), tuple(wanted)), compact=True)
         by_name = {str(row[0]).lower(): row for row in rows}
         for address in wanted:
             row = by_name.get(address.lower())
@@ -711,8 +711,8 @@ def _refuse_self_cross(request: OrderRequest, own_price: Decimal | None) -> None
 
 
 def _makers(order: _Order) -> list[_Order]:
-    sql, params = _makers_query(order.side, order.price)
-    return [_Order.of(row) for row in run(sql, *params).fetchall()]
+    (rows,) = read_together(_makers_query(order.side, order.price), compact=True)
+    return [_Order.of(row) for row in rows]
 
 
 def _match(
