@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 
 from energy_tui.db.models import db
+from energy_tui.errors import InsufficientFunds
 from energy_tui.services.market import candles, invariants, orders, sql
 from tests.clock_support import freeze
-from tests.market_support import place, set_rule, trader
+from tests.market_support import balances, place, set_rule, trader
 
 D = Decimal
+_IN_TRANSACTION = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +123,28 @@ def test_compact_reads_give_every_value_the_plain_reads_give(
         plain = sql.read_together(*queries)
     assert all(plain[2:]), plain  # a maker, a statistics row and candles were read
     _same(compact, plain)
+
+
+def test_begin_goes_with_the_market_locks_text_not_in_a_round_trip_of_its_own(monkeypatch):
+    buyer = trader("buyer", watt="100")
+    sent = _texts_sent(monkeypatch)
+
+    place(buyer, "buy", "1", "0.1000")
+
+    assert not [text for text in sent if text.strip().upper() == "BEGIN"], sent
+    assert _under_lock(sent)[0].startswith("BEGIN;")
+
+
+def test_a_refused_order_leaves_no_transaction_open_and_the_next_one_places(monkeypatch):
+    seller = trader("seller", energy="1")
+    before = balances("seller")
+    sent = _texts_sent(monkeypatch)
+
+    with pytest.raises(InsufficientFunds):
+        place(seller, "sell", "5", "0.2000")
+
+    assert sent[-1].strip().upper() == "ROLLBACK"  # BEGIN was sent with the lock's text
+    assert not db.connection().server_status & _IN_TRANSACTION
+    assert balances("seller") == before
+    assert place(seller, "sell", "1", "0.2000").order.status == "open"
+    assert not db.connection().server_status & _IN_TRANSACTION

@@ -43,6 +43,7 @@ from energy_tui.services.market.sql import (
     accounts_statement,
     as_uuid,
     batch,
+    begin_with_first_text,
     dec,
     lock_market,
     pipelined,
@@ -399,7 +400,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
     # the writes, releasing the market lock as they land.
     own_transaction = db.transaction_depth() == 0
-    with db.atomic(), batch(commit=own_transaction):
+    with begin_with_first_text(own_transaction), db.atomic(), batch(commit=own_transaction):
         now = clock.now()
         ledger = Ledger()
         cap_note = ""

@@ -314,12 +314,31 @@ def _as_one_text(
         cursor = ClientCursor(connection)
     else:
         cursor = connection.cursor()
+    take_begin = getattr(db.obj, "take_pending_begin", None)
+    began = take_begin is not None and take_begin()
+    if began:  # MySQL: the deferred BEGIN, in this round trip
+        queries = [("BEGIN", ()), *queries]
     with cursor:
         cursor.execute(";\n".join(cursor.mogrify(sql, params) for sql, params in queries))
         results = [_rows(cursor)]
         while cursor.nextset():
             results.append(_rows(cursor))
-    return results
+    return results[1:] if began else results
+
+
+@contextlib.contextmanager
+def begin_with_first_text(own_transaction: bool) -> Iterator[None]:
+    """MySQL: the transaction that `db.atomic()` begins inside this block sends its
+    BEGIN with the first text (the market lock's), not in a round trip of its own."""
+    defer = getattr(db.obj, "defer_begin", None)
+    if defer is None or not own_transaction:
+        yield
+        return
+    defer()
+    try:
+        yield
+    finally:
+        defer(False)
 
 
 def _one_by_one(
