@@ -272,7 +272,7 @@ def as_json_rows(sql: str) -> str:
     """MySQL: `SELECT a, b FROM ...` as `SELECT JSON_ARRAY(a, b) FROM ...`: one column a
     row. PyMySQL is pure Python and parses every column's description packet of every
     result, about 10 us each on this machine: a placement's opening reads had 61
-    columns, parsed while the market lock was held; as JSON they have 7, and the rows
+    columns, parsed while the market lock was held; as JSON they have 5, and the rows
     are parsed by `json` in C. Exact: MariaDB writes a DECIMAL in JSON with its digits
     and scale (`0.0500`, `1000000.00`), read back as that Decimal by `from_json_row`."""
     if not sql.startswith("SELECT "):
