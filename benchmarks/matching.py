@@ -92,10 +92,10 @@ class AppPlacer(Placer):
             return
         read_together = orders.read_together
 
-        def timed_reads(*queries: Any) -> Any:
+        def timed_reads(*queries: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
             try:
-                return read_together(*queries)
+                return read_together(*queries, **kwargs)
             finally:
                 if "market_state" in queries[0][0]:
                     placer.lock_wait += time.perf_counter() - t0

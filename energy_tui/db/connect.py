@@ -62,6 +62,8 @@ class _MySQLDatabase(PooledMySQLDatabase):
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         try:
+            if self.take_pending_begin():
+                super().execute_sql("BEGIN")
             with _busy_when_locked(self.lock_timeout):
                 return super().execute_sql(sql, params)
         except (peewee.DataError, peewee.OperationalError) as exc:
@@ -70,13 +72,39 @@ class _MySQLDatabase(PooledMySQLDatabase):
                 raise
             raise refused from exc
 
+    def defer_begin(self, defer: bool = True) -> None:
+        """The next `begin` (the outermost `atomic()`'s) sends nothing: BEGIN then leads
+        the first text the matcher sends (`market.sql`, `take_pending_begin`), or the
+        first other statement, instead of a round trip of its own."""
+        self._state.defer_begin = defer
+
+    def begin(self, *args: Any, **kwargs: Any) -> None:
+        if getattr(self._state, "defer_begin", False) and not args and not kwargs:
+            self._state.defer_begin = False
+            self._state.begin_pending = True
+            return
+        super().begin(*args, **kwargs)
+
+    def take_pending_begin(self) -> bool:
+        """Whether a deferred BEGIN is still to be sent (the caller sends it now)."""
+        pending = bool(getattr(self._state, "begin_pending", False))
+        self._state.begin_pending = False
+        return pending
+
     def commit(self) -> None:
         """COMMIT, unless the server says no transaction is open (the matcher sent its
         COMMIT with its writes, `market.sql.batch`): a round trip saved, as psycopg does."""
+        if self.take_pending_begin():
+            return  # nothing was sent in the transaction
         conn = None if self.is_closed() else self._state.conn
         if conn is not None and not conn.server_status & _MYSQL_SERVER_STATUS_IN_TRANS:
             return
         super().commit()
+
+    def rollback(self) -> None:
+        if self.take_pending_begin():
+            return  # nothing was sent in the transaction
+        super().rollback()
 
 
 _MYSQL_SERVER_STATUS_IN_TRANS = 1  # pymysql.constants.SERVER_STATUS.SERVER_STATUS_IN_TRANS

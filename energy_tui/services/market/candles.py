@@ -103,6 +103,12 @@ def keys_of(fills: Iterable[Fill]) -> list[Key]:
     return sorted({(s, bucket_start(f.executed_at, s)) for f in fills for s in CANDLE_SIZES})
 
 
+def keys_at(moment: dt.datetime) -> list[Key]:
+    """The keys of fills executed at `moment` (`keys_of`'s, for every fill of a
+    placement: they share its clock)."""
+    return sorted((s, bucket_start(moment, s)) for s in CANDLE_SIZES)
+
+
 def load_query(keys: list[Key]) -> tuple[str, tuple[Any, ...]]:
     """The statement reading the stored buckets of `keys` (for `sql.read_together`)."""
     p = db.param

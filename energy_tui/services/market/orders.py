@@ -35,6 +35,7 @@ from energy_tui.errors import (
 )
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
+from energy_tui.services.market import candles as buckets
 from energy_tui.services.market import server, stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
@@ -42,9 +43,11 @@ from energy_tui.services.market.sql import (
     accounts_statement,
     as_uuid,
     batch,
+    begin_with_first_text,
     dec,
     lock_market,
     pipelined,
+    prefetching,
     read_together,
     run,
     statements,
@@ -219,7 +222,7 @@ class Ledger:
         wanted = [a for a in dict.fromkeys(addresses) if a not in self._stored]
         if len(wanted) < 2:
             return
-        rows = run(accounts_statement(len(wanted)), *wanted).fetchall()
+        (rows,) = read_together((accounts_statement(len(wanted)), tuple(wanted)), compact=True)
         by_name = {str(row[0]).lower(): row for row in rows}
         for address in wanted:
             row = by_name.get(address.lower())
@@ -293,6 +296,8 @@ class _Opening:
     own_price: Decimal | None  # of the trader's own order the new one would cross
     makers: list[_Order] | None  # the first batch; None: `_match` reads it
     statistics: Any = stats.UNREAD  # today's statistics row, when read with the lock
+    # the candle buckets of this moment (keys, rows), when read with the lock
+    candles: tuple[list[Any], list[tuple[Any, ...]]] | None = None
 
 
 def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime) -> _Opening:
@@ -301,27 +306,34 @@ def _open(address: str, request: OrderRequest, ledger: Ledger, now: dt.datetime)
 
     On PostgreSQL and MySQL these (and today's statistics row) are read in one round
     trip; on SQLite the makers wait for `_match`, so that an order refused on the way
-    costs no book query. If orders expired, balances and the book moved after those
-    reads: the trader is read again and the makers are left to `_match` (expiry
-    changes no trade statistics).
+    costs no book query. On MySQL the same round trip also reads the candle buckets of
+    `now`, which a trade would otherwise read in a round trip of its own under the lock,
+    and every row comes as one JSON column (`sql.as_json_rows`). If orders expired,
+    balances and the book moved after those reads: the trader is read again and the
+    makers are left to `_match` (expiry changes no trade statistics or candles).
     """
     price = _limit(request)
+    makers = _makers_query(request.side, price)
     queries = [
         (statements().lock_state, (True,)),
         _trader_query(address, request.side, price),
     ]
     if pipelined():
-        queries.append(_makers_query(request.side, price))
+        queries.append(makers)
         queries.append((statements().stats_row, (now.date(),)))
-    locked, trader, *more = read_together(*queries)
+    keys = buckets.keys_at(now)
+    if prefetching():
+        queries.append(buckets.load_query(keys))
+    locked, trader, *more = read_together(*queries, compact=True)
     state = _state(locked[0])
     today = (more[1][0] if more[1] else None) if more else stats.UNREAD
+    candles = (keys, more[2]) if len(more) > 2 else None
     if _expire_due(now, state):
         own_price = ledger.load_trader(address, request.side, price)
-        return _Opening(state, own_price, None, today)
+        return _Opening(state, own_price, None, today, candles)
     own_price = ledger.trader(trader[0] if trader else None, address)
     first = [_Order.of(row) for row in more[0]] if more else None
-    return _Opening(state, own_price, first, today)
+    return _Opening(state, own_price, first, today, candles)
 
 
 def _lock() -> _State:
@@ -388,7 +400,7 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
     # the writes, releasing the market lock as they land.
     own_transaction = db.transaction_depth() == 0
-    with db.atomic(), batch(commit=own_transaction):
+    with begin_with_first_text(own_transaction), db.atomic(), batch(commit=own_transaction):
         now = clock.now()
         ledger = Ledger()
         cap_note = ""
@@ -453,7 +465,15 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
         if not killed:  # a killed order changed no balance
             ledger.save(now)
         # the open counts: an expiry on the way may have changed them even when killed
-        stats.record(now.date(), fills, state.open_buys, state.open_sells, now, opening.statistics)
+        stats.record(
+            now.date(),
+            fills,
+            state.open_buys,
+            state.open_sells,
+            now,
+            opening.statistics,
+            opening.candles,
+        )
         _save_state(state, now)
         _audit(
             actor,
@@ -692,8 +712,8 @@ def _refuse_self_cross(request: OrderRequest, own_price: Decimal | None) -> None
 
 
 def _makers(order: _Order) -> list[_Order]:
-    sql, params = _makers_query(order.side, order.price)
-    return [_Order.of(row) for row in run(sql, *params).fetchall()]
+    (rows,) = read_together(_makers_query(order.side, order.price), compact=True)
+    return [_Order.of(row) for row in rows]
 
 
 def _match(

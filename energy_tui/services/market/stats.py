@@ -38,23 +38,29 @@ def record(
     open_sells: int,
     now: dt.datetime,
     stored: Any = UNREAD,
+    candles: tuple[list[buckets.Key], list[tuple[Any, ...]]] | None = None,
 ) -> None:
     """Add fills to the day's row and to their candle buckets, and refresh the day's
     open-order counts (inside the matching transaction, so both always agree with the
     trades). `stored`: the day's `stats_row` (None: there is none) when read already
-    under the market lock."""
+    under the market lock; `candles`: the buckets of some keys, read already under it
+    (used when they are the fills' keys)."""
     fills = list(fills)
     sql = statements()
     if not fills:
         write(sql.upsert_stats_counts, day, open_buys, open_sells, now)
         return
     keys = buckets.keys_of(fills)
+    known = candles[1] if candles is not None and candles[0] == keys else None
+    queries = [] if known is not None else [buckets.load_query(keys)]
     if stored is UNREAD:
-        day_rows, candle_rows = read_together((sql.stats_row, (day,)), buckets.load_query(keys))
+        queries.insert(0, (sql.stats_row, (day,)))
+    results = read_together(*queries, compact=True) if queries else []
+    row = stored
+    if stored is UNREAD:
+        day_rows = results.pop(0)
         row = day_rows[0] if day_rows else None
-    else:
-        row = stored
-        (candle_rows,) = read_together(buckets.load_query(keys))
+    candle_rows = known if known is not None else results[0]
     buckets.record(fills, keys, candle_rows)
     trades, volume, notional, high, low = (
         (
