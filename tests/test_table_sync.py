@@ -158,7 +158,7 @@ async def test_the_ladder_makes_the_cells_of_the_levels_that_changed_only() -> N
             made.append(row.key)
             return level(row, *rest)
 
-        ladder._level = counted  # type: ignore[method-assign]
+        ladder._level = counted  # type: ignore[method-assign,assignment]
         ladder.show(_book("4.00"))
         await pilot.pause()
         assert made == ["ask:0.2100"]

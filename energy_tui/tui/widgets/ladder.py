@@ -121,7 +121,7 @@ class PriceLadder(Table):
             # on one side seldom moves the other side's bars by a cell
             return r.key, ("level", r, depth_bar(r.level.cumulative, largest, bar), narrow, mine)
 
-        blank = ("blank", width)
+        blank: tuple[object, ...] = ("blank", width)
         rows = [(f"pad:ask:{i}", blank) for i in range(fits - len(asks))]
         rows += [level(r) for r in reversed(asks)]
         rows.append((SPREAD, ("middle", book.spread, book.mid, narrow, self.trading, width)))
