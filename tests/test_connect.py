@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import peewee
@@ -123,6 +125,45 @@ def test_memory_database_opens(tmp_path):
     with database.connection_context():
         assert database.execute_sql("SELECT 1 + 1").fetchone()[0] == 2
     assert not list(tmp_path.glob(":memory:*"))
+
+
+def test_sqlite_connections_kept_serve_the_next_connect_of_any_thread_while_the_file_stays(
+    tmp_path,
+):
+    """The TUI's bridge keeps SQLite connections for its next calls (issue 15): a
+    connection closed is taken again by the next connect, in another thread too, but
+    not once the file at the path was moved away and replaced; none after close_kept."""
+    path = tmp_path / "kept.db"
+    database = open_database(parse_url(f"sqlite:///{path}"))
+    database.keep_connections()
+
+    def connection_in(other_thread: bool) -> sqlite3.Connection:
+        def run() -> sqlite3.Connection:
+            with database.connection_context():
+                return database.connection()
+
+        if not other_thread:
+            return run()
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(run).result()
+
+    first = connection_in(False)
+    first.execute("CREATE TABLE before (x)")
+    assert connection_in(True) is first  # kept, and taken again by another thread
+    os.replace(path, tmp_path / "aside.db")
+    sqlite3.connect(path).close()  # a new, empty file at the path
+    replaced = connection_in(False)
+    assert replaced is not first
+    assert replaced.execute("SELECT name FROM sqlite_master").fetchall() == []
+    with pytest.raises(sqlite3.ProgrammingError):
+        first.execute("SELECT 1")  # the stale one was closed
+    database.close_kept()
+    with pytest.raises(sqlite3.ProgrammingError):
+        replaced.execute("SELECT 1")
+    last = connection_in(False)
+    assert last is not replaced
+    with pytest.raises(sqlite3.ProgrammingError):
+        last.execute("SELECT 1")  # closed for real by its context: keeping stopped
 
 
 def test_new_sqlite_file_is_created_owner_only(tmp_path):

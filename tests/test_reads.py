@@ -14,9 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from energy_tui.db.models import EnergyTrade, MarketStatistics
+from energy_tui import clock
+from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
+from energy_tui.errors import NotFound
+from energy_tui.services import prosumers
 from energy_tui.services.market import book, reads, stats
 from energy_tui.services.market.book import TradeFilter, TradeView
+from energy_tui.services.market.views import OrderView
 
 
 @pytest.mark.parametrize("made", [uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)])
@@ -261,3 +265,82 @@ def test_the_tape_and_the_statistics_read_what_the_models_read_on_every_backend(
     reads.forget()
     assert same(book.trades(TradeFilter(limit=50)), model_trades())
     assert same(stats.daily(3, day), model_days(day))
+
+
+def model_open_orders(address: str, now: dt.datetime) -> list[Any]:
+    """A trader's open orders read the plain way: model instances."""
+    o = EnergyOrder
+    rows = o.select().where(
+        o.is_active
+        & (o.trader_address == address)
+        & (o.expires_at.is_null() | (o.expires_at > now))
+    )
+    return [OrderView.of(row) for row in rows.order_by(o.placed_seq.desc())]
+
+
+def insert_order(seq: int, amount: Decimal, price: Decimal, expires: dt.datetime | None) -> None:
+    EnergyOrder.insert(
+        id=uuid.uuid4(),
+        trader_address="p1",
+        order_type="buy" if seq % 2 else "sell",
+        energy_amount=amount,
+        price_per_kwh=price,
+        filled_amount=Decimal("0.01"),
+        status="partially_filled",
+        expires_at=expires,
+        watt_reserved=amount,
+        seq=seq,
+        placed_seq=seq,
+    ).execute()
+
+
+@pytest.mark.parametrize(
+    ("amount", "price"),
+    [
+        (D("9999999999999.99"), D("999999.9999")),
+        (D("0.01"), D("0.0001")),
+        (D("10.00"), D("0.2100")),
+    ],
+)
+def test_open_orders_and_balances_read_what_the_models_read_on_every_backend(
+    backend: Any, amount: Decimal, price: Decimal
+) -> None:
+    """The order book screen's reads of my open orders (rows kept by their raw values
+    on SQLite) and of my balances (a fixed statement) equal the models' plain reads at
+    the schema's extremes: read first, again, after a change, with nothing kept."""
+    now = dt.datetime(2026, 1, 2, 3, 4, 5)
+    with clock.frozen(now):
+        Prosumer.insert(
+            address="p1",
+            name="P 1",
+            watt_tokens=amount,
+            watt_reserved=D("0.01"),
+            energy_generated=amount,
+            energy_consumed=D("0.00"),
+            energy_bought=D("0.10"),
+            energy_sold=D("0.00"),
+            energy_reserved=amount,
+            grid_tokens=D("-0.01"),
+        ).execute()
+        insert_order(1, amount, price, None)
+        insert_order(2, D("0.02"), D("0.0001"), now + dt.timedelta(seconds=1))
+        insert_order(3, D("1.00"), price, now)  # expired at now, not yet swept: not read
+        first = book.open_orders("p1")
+        assert same(first, model_open_orders("p1", now)) and len(first) == 2
+        kept = backend.name == "sqlite"
+        again = book.open_orders("p1")
+        assert same(again, first) and all(
+            (a is b) == kept for a, b in zip(again, first, strict=True)
+        )
+        EnergyOrder.update(filled_amount=D("0.02")).where(EnergyOrder.seq == 2).execute()
+        changed = book.open_orders("p1")
+        assert changed[0].filled == D("0.02") and same(changed, model_open_orders("p1", now))
+        assert (changed[1] is first[1]) == kept  # the order not changed: as kept
+        reads.forget()
+        assert same(book.open_orders("p1"), model_open_orders("p1", now))
+
+        read = prosumers.balances("P1")  # any case, as the address is typed
+        assert same([read], [prosumers.Balances.of(Prosumer.get_by_id("p1"))])
+        assert str(read.watt_total) == str(amount) and str(read.grid_tokens) == "-0.01"
+        with pytest.raises(NotFound):
+            prosumers.balances("p2")

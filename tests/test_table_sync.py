@@ -3,10 +3,15 @@ the cursor stays on the row it was on (issue 15: the order book's refresh in a f
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from rich.text import Text
 from textual.app import App, ComposeResult
 
+from energy_tui.services.market.book import Book, Level
 from energy_tui.tui.widgets.cells import number
+from energy_tui.tui.widgets.ladder import PriceLadder, Row
 from energy_tui.tui.widgets.rowdiff import diff_rows
 from energy_tui.tui.widgets.tables import Table
 from tests.tui_identity_support import sync
@@ -117,3 +122,49 @@ async def test_sync_values_makes_cells_only_for_values_that_changed() -> None:
         await pilot.pause()
         assert made == ["b"]
         assert shown(table) == [["a", "1"], ["b", "3"]]
+
+
+def _book(deepest_ask: str, deepest_bid: str = "10.01") -> Book:
+    def side(levels: list[tuple[str, str]]) -> list[Level]:
+        made, total = [], Decimal(0)
+        for price, amount in levels:
+            total += Decimal(amount)
+            made.append(Level(Decimal(price), Decimal(amount), 1, total))
+        return made
+
+    asks = side([("0.2000", "5.00"), ("0.2100", deepest_ask)])
+    bids = side([("0.1500", "10.00"), ("0.1400", deepest_bid)])  # the largest cumulative
+    return Book(bids, asks, None, None, 1)
+
+
+class OneLadder(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PriceLadder()
+
+
+@sync
+async def test_the_ladder_makes_the_cells_of_the_levels_that_changed_only() -> None:
+    """Issue 15: a refresh of the order book usually moves a level or two; the ladder
+    makes those rows' cells, not every row's."""
+    app = OneLadder()
+    async with app.run_test(size=(80, 12)) as pilot:
+        ladder = app.query_one(PriceLadder)
+        ladder.show(_book("3.00"))
+        await pilot.pause()
+        made: list[str] = []
+        level = ladder._level
+
+        def counted(row: Row, *rest: Any) -> Any:
+            made.append(row.key)
+            return level(row, *rest)
+
+        ladder._level = counted  # type: ignore[method-assign,assignment]
+        ladder.show(_book("4.00"))
+        await pilot.pause()
+        assert made == ["ask:0.2100"]
+        assert [str(cell) for cell in ladder.get_row("ask:0.2100")][2:5] == ["4.00", "1", "9.00"]
+        ladder.show(_book("4.00"))
+        assert made == ["ask:0.2100"]  # nothing changed: nothing made
+        made.clear()
+        ladder.show(_book("4.00", "10.02"))  # the largest depth moves, the asks' bars not
+        assert made == ["bid:0.1400"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.widgets import Button, Input, Static
 
 from energy_tui.errors import AuthError, ValidationError
@@ -17,6 +18,7 @@ from energy_tui.services import audit, auth, keys, prosumers, users
 from energy_tui.services.auth import actor_for_user
 from energy_tui.services.context import Actor
 from energy_tui.services.market import order_request, place_order
+from energy_tui.services.market.money import MarketRules
 from energy_tui.tui.screens.account import AccountScreen
 from energy_tui.tui.screens.admin import AdminScreen
 from energy_tui.tui.screens.help import HelpScreen
@@ -25,6 +27,7 @@ from energy_tui.tui.screens.login import LoginScreen
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.form import FormModal
 from energy_tui.tui.widgets.tables import Table
+from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
     PEOPLE,
     SIZE,
@@ -405,5 +408,39 @@ def test_log_out_is_a_key_in_the_footer_and_in_help(database) -> None:
             assert app.session is None
             with pytest.raises(AuthError):
                 in_db(auth.resume, token, database[0])
+
+    asyncio.run(scenario())
+
+
+def test_the_ticket_lays_out_a_field_error_again_only_when_it_changed() -> None:
+    """The order book asks the ticket for the order as typed on every refresh (issue 15):
+    an error shown as before is not updated (and laid out) again; a new one is."""
+    updates: list[str] = []
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield OrderTicket(MarketRules())
+
+    async def scenario() -> None:
+        async with Host().run_test() as pilot:
+            ticket = pilot.app.query_one(OrderTicket)
+            label = ticket.query_one("#amount-error", Static)
+            update = label.update
+
+            def counted(content: Any = "", **kwargs: Any) -> None:
+                updates.append(str(content))
+                update(content, **kwargs)
+
+            label.update = counted  # type: ignore[method-assign]
+            ticket.query_one("#amount", Input).value = "abc"
+            await pilot.pause()
+            updates.clear()
+            for _ in range(3):  # three refreshes of the book, nothing typed
+                assert ticket.current() is None
+            assert updates == [] and label.display
+            ticket.query_one("#amount", Input).value = "1"
+            await pilot.pause()
+            ticket.current()
+            assert updates[-1] == "" and not label.display
 
     asyncio.run(scenario())

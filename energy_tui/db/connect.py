@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,16 +122,89 @@ class _PostgresDatabase(PooledPostgresqlDatabase):
             return super().execute_sql(sql, params)
 
 
+KEPT_CONNECTIONS = 8  # at most this many idle connections kept (`keep_connections`)
+FileId = tuple[int, int] | None  # (device, inode) of the file a connection opened
+
+
 class _SqliteDatabase(peewee.SqliteDatabase):
-    """SQLite whose failures say what they are: busy, read-only, full, cannot open."""
+    """SQLite whose failures say what they are: busy, read-only, full, cannot open.
+
+    With `keep_connections` (the TUI's bridge), a connection closed is kept open for
+    the next connect, of whichever thread: a connection opened and closed for each
+    call of the order book's refresh cost 1.7 ms of its 4.4 ms of queries on the
+    realistic market (the open, its four pragmas, the close, and a cold page cache
+    for every statement after it; docs/scale.md, "The book refresh"). A kept
+    connection is used again only while the file at the path is the one it opened:
+    a file moved away or replaced is noticed as a fresh connect would notice it."""
 
     def __init__(self, path: str, lock_timeout: int, **kwargs: Any) -> None:
-        super().__init__(path, **kwargs)
+        # A kept connection serves one thread after another, never two at once.
+        super().__init__(path, check_same_thread=False, **kwargs)
         self.lock_timeout = lock_timeout
+        self._idle: list[tuple[Any, FileId]] | None = None  # None: close for real
+        self._idle_lock = threading.Lock()
+
+    def keep_connections(self) -> None:
+        """From now on, a connection closed stays open for the next connect."""
+        if self.database != ":memory:":  # each connection is a database of its own
+            with self._idle_lock:
+                if self._idle is None:
+                    self._idle = []
+
+    def close_kept(self, *, stop: bool = True) -> None:
+        """Close the idle connections kept; with `stop`, keep no more (at exit), else
+        keep on with new ones (after a failure, which may have broken them)."""
+        with self._idle_lock:
+            idle = self._idle or []
+            self._idle = None if stop or self._idle is None else []
+        for conn, _file in idle:
+            conn.close()
+
+    def _file_id(self) -> FileId:
+        try:
+            found = os.stat(self.database)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
 
     def _connect(self) -> Any:
         with self._plain_failures():
-            return super()._connect()
+            here = self._file_id() if self._idle is not None else None
+            kept = self._take_kept(here)
+            if kept is not None:
+                self._state.file_id = here
+                return kept
+            conn = super()._connect()
+            self._state.file_id = self._file_id() if self._idle is not None else None
+            return conn
+
+    def _take_kept(self, here: FileId) -> Any:
+        """An idle connection to the file now at the path (None: open one); idle ones
+        to another file (moved away, replaced) are closed."""
+        with self._idle_lock:
+            if not self._idle:
+                return None
+            stale = [kept for kept in self._idle if here is None or kept[1] != here]
+            fresh = [kept for kept in self._idle if here is not None and kept[1] == here]
+            self._idle = fresh[:-1]
+        for conn, _file in stale:
+            conn.close()
+        return fresh[-1][0] if fresh else None
+
+    def _close(self, conn: Any) -> None:
+        file_id = getattr(self._state, "file_id", None)
+        with self._idle_lock:
+            keep = (
+                self._idle is not None
+                and len(self._idle) < KEPT_CONNECTIONS
+                and file_id is not None
+                and not conn.in_transaction
+            )
+            if keep:
+                assert self._idle is not None
+                self._idle.append((conn, file_id))
+        if not keep:
+            conn.close()
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         with self._plain_failures():

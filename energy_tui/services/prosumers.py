@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Any
 
 from peewee import IntegrityError
 
 from energy_tui import clock
+from energy_tui.db.connect import backend_of
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
@@ -139,10 +141,39 @@ def list_prosumers() -> list[Balances]:
 
 
 def balances(address: str) -> Balances:
-    row = Prosumer.get_or_none(same_text(Prosumer.address, address))
+    """One fixed statement, its values made as the model's fields make them: the order
+    book screen reads the balances on every change of the market, and the model query
+    cost four times the statement (0.43 ms against 0.1 ms)."""
+    row = db.execute_sql(_balances_statement(backend_of(db)), (address,)).fetchone()
     if row is None:
         raise NotFound(f"no prosumer with address {address[:100]!r}")
-    return Balances.of(row)
+    return Balances(*(f.python_value(v) for f, v in zip(_BALANCE_FIELDS, row, strict=True)))
+
+
+# Balances' fields, in order
+_BALANCE_FIELDS = (
+    Prosumer.address,
+    Prosumer.name,
+    Prosumer.kind,
+    Prosumer.watt_tokens,
+    Prosumer.watt_reserved,
+    Prosumer.energy_generated,
+    Prosumer.energy_consumed,
+    Prosumer.energy_bought,
+    Prosumer.energy_sold,
+    Prosumer.energy_reserved,
+    Prosumer.grid_tokens,
+)
+
+
+@functools.cache
+def _balances_statement(backend: str) -> str:
+    """The address in any case, as `same_text` matches it (the lower(address) index;
+    MySQL's collation ignores case by itself)."""
+    columns = ", ".join(field.column_name for field in _BALANCE_FIELDS)
+    p = "?" if backend == "sqlite" else "%s"
+    where = f"address = {p}" if backend == "mysql" else f"lower(address) = lower({p})"
+    return f"SELECT {columns} FROM prosumers WHERE {where}"
 
 
 def _locked(address: str) -> Prosumer:

@@ -174,6 +174,10 @@ class EnergyApp(App[None]):
         self.theme_changed_signal.subscribe(self, lambda theme: self.remember_theme(theme.name))
         self.call_after_refresh(self.start)
 
+    def on_unmount(self) -> None:
+        if self._bridge is not None:  # the SQLite connections it kept for the next calls
+            self._bridge.close()
+
     def get_default_screen(self) -> Screen:
         """The login form is the first thing on screen."""
         return LoginScreen(hint=self.login_hint)

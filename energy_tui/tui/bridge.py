@@ -1,10 +1,12 @@
 """Running service calls for the TUI: always in a worker thread, one connection each.
 
 `call` opens the thread's connection for the duration of one service call (pooled on
-PostgreSQL/MySQL) and turns a lost server into `DatabaseUnavailable`, so the app can
-show its banner and keep retrying instead of failing. With a gate (the app's session
-guard) each call is first let through by the gate on that same connection: a call
-the gate refuses raises there and never runs.
+PostgreSQL/MySQL; on SQLite an idle connection to the same file is taken again rather
+than opened anew: `db.connect._SqliteDatabase.keep_connections`) and turns a lost
+server into `DatabaseUnavailable`, so the app can show its banner and keep retrying
+instead of failing. With a gate (the app's session guard) each call is first let
+through by the gate on that same connection: a call the gate refuses raises there and
+never runs.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class Bridge:
         (ConfigError for a server schema that is behind)."""
         self.timeout = settings.db_timeout_seconds
         runtime = bound(settings)  # DatabaseUnavailable when it does not answer
+        keep = getattr(db.obj, "keep_connections", None)  # SQLite
+        if keep is not None:
+            keep()
         self.call(rules_notice, runtime)  # logged: the database's rules win
         self.call(ensure_schema, runtime)
 
@@ -88,11 +93,21 @@ class Bridge:
             _discard_connection()
             raise
 
+    def close(self) -> None:
+        """The app exits: close the idle connections kept (SQLite)."""
+        close_kept = getattr(db.obj, "close_kept", None)
+        if close_kept is not None:
+            close_kept()
+
 
 def _discard_connection() -> None:
-    """Drop this thread's (possibly broken) connection so the next call opens a new one."""
+    """Drop this thread's (possibly broken) connection, and the idle ones kept, so the
+    next call opens a new one."""
     try:
         if not db.is_closed():
             db.close()
     except peewee.PeeweeException:
         log.debug("closing a broken connection failed", exc_info=True)
+    close_kept = getattr(db.obj, "close_kept", None)
+    if close_kept is not None:
+        close_kept(stop=False)

@@ -198,9 +198,21 @@ def _due(now: dt.datetime) -> Any:
 
 def open_orders(address: str) -> list[OrderView]:
     """Newest first, not expired now (swept or not), read as tuples
-    (`reads.open_orders_rows`): the order book screen reads them on every refresh, and
+    (`reads.open_orders_raw`): the order book screen reads them on every refresh, and
     model instances cost several times the query."""
-    return [_order_of(row) for row in reads.open_orders_rows(address, clock.now())]
+    return order_views(reads.backend())(reads.open_orders_raw(address, clock.now()))
+
+
+@functools.cache
+def order_views(backend: str) -> reads.Made[OrderView]:
+    """The driver's rows of `reads.ORDER_COLUMNS` as OrderViews, each kept by its raw
+    row (`reads.Made`, on SQLite only, as `trade_views`): the order book screen reads a
+    trader's open orders on every change of the market, mostly as they were, and
+    making the views of a hundred of them cost three times reading them (0.6 ms against
+    0.2 ms on the realistic market). A view depends on its row alone: whether it is
+    still open at now is the statement's."""
+    convert = reads.row_converter(reads.order_converters(backend))
+    return reads.Made(lambda row: _order_of(convert(row)), keep=backend == "sqlite")
 
 
 def _order_of(row: list[Any]) -> OrderView:

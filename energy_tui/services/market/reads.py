@@ -363,12 +363,10 @@ def order_converters(backend: str) -> tuple[Convert, ...]:
     return (_uuid, text, text, kwh, price, kwh, text, text, when, when, money, text, text, seq)
 
 
-def open_orders_rows(address: str, now: dt.datetime) -> list[list[Any]]:
-    """Rows of ORDER_COLUMNS' values: `address`'s open orders not expired at `now`,
-    newest first."""
-    name = backend()
-    rows = db.execute_sql(open_orders_statement(name), (True, address, now)).fetchall()
-    return [list(row) for row in convert_rows(rows, order_converters(name))]
+def open_orders_raw(address: str, now: dt.datetime) -> list[tuple[Any, ...]]:
+    """The driver's rows of ORDER_COLUMNS: `address`'s open orders not expired at
+    `now`, newest first (`order_converters` makes them exact)."""
+    return _fetch(open_orders_statement(backend()), (True, address, now))
 
 
 @functools.cache

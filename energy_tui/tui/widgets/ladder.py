@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -97,7 +98,8 @@ class PriceLadder(Table):
         bids = [Row("bid", level) for level in book.bids[:fits]]
         self.levels = {row.key: row for row in asks + bids}
         rows = self._rows(book, asks, bids, fits, bar, narrow) if self.levels else []
-        self.sync(rows, select=current if current in self.levels else _nearest(book))
+        select = current if current in self.levels else _nearest(book)
+        self.sync_values(rows, self._cells, select=select)
         self._show_cursor(self.has_focus)
 
     def fits(self) -> int:
@@ -106,15 +108,34 @@ class PriceLadder(Table):
 
     def _rows(
         self, book: Book, asks: list[Row], bids: list[Row], fits: int, bar: int, narrow: bool
-    ) -> list[tuple[str, list[Text]]]:
-        """(key, cells): blank rows and asks, the spread, bids and blank rows."""
+    ) -> list[tuple[str, tuple[object, ...]]]:
+        """(key, what its cells are made of: `_cells`): blank rows and asks, the spread,
+        bids and blank rows. A row whose value is the one it was last shown for keeps
+        its cells (`Table.sync_values`): a refresh usually changes a few levels, and
+        making the cells of every row again was most of the ladder's time."""
         largest = max([r.level.cumulative for r in asks[-1:] + bids[-1:]], default=Decimal(0))
-        rows = [(f"pad:ask:{i}", self._blank()) for i in range(fits - len(asks))]
-        rows += [self._level(row, largest, bar, narrow) for row in reversed(asks)]
-        rows.append((SPREAD, self._middle(book, narrow)))
-        rows += [self._level(row, largest, bar, narrow) for row in bids]
-        rows += [(f"pad:bid:{i}", self._blank()) for i in range(fits - len(bids))]
+        width, mine = len(self.columns), self._mine_style() if self.trading else None
+
+        def level(r: Row) -> tuple[str, tuple[object, ...]]:
+            # the bar as drawn, not the largest depth it is drawn against: a deeper book
+            # on one side seldom moves the other side's bars by a cell
+            return r.key, ("level", r, depth_bar(r.level.cumulative, largest, bar), narrow, mine)
+
+        blank: tuple[object, ...] = ("blank", width)
+        rows = [(f"pad:ask:{i}", blank) for i in range(fits - len(asks))]
+        rows += [level(r) for r in reversed(asks)]
+        rows.append((SPREAD, ("middle", book.spread, book.mid, narrow, self.trading, width)))
+        rows += [level(r) for r in bids]
+        rows += [(f"pad:bid:{i}", blank) for i in range(fits - len(bids))]
         return rows
+
+    def _cells(self, value: tuple[Any, ...]) -> list[Text]:
+        kind, *made_of = value
+        if kind == "level":
+            return self._level(*made_of)
+        if kind == "middle":
+            return _middle(*made_of)
+        return [Text("") for _ in range(made_of[0])]
 
     def _show_cursor(self, focused: bool) -> None:
         """The cursor is where a level will be picked: shown only while the ladder has
@@ -145,44 +166,23 @@ class PriceLadder(Table):
             self._layout = layout
         return bar, narrow
 
-    def _level(self, row: Row, largest: Decimal, bar: int, narrow: bool) -> tuple[str, list[Text]]:
+    def _level(self, row: Row, bar: str, narrow: bool, mine: Style | None) -> list[Text]:
         level = row.level
         colour = "red" if row.book_side == "ask" else "green"
         cells = [Text(f"{level.price:.4f}", style=f"bold {colour}")]
-        if self.trading:
-            cells.append(self._mine(level.mine))
+        if mine is not None:  # someone who trades: the Mine column
+            cells.append(_mine(level.mine, mine))
         cells.append(Text(f"{level.quantity:,.2f}", justify="right"))
         if not narrow:
             cells.append(Text(str(level.orders), justify="right"))
             cells.append(Text(f"{level.cumulative:,.2f}", justify="right"))
-        cells.append(Text(depth_bar(level.cumulative, largest, bar), style=colour))
-        return row.key, cells
-
-    def _mine(self, mine: Decimal) -> Text:
-        if not mine:
-            return Text("")
-        style = self.get_component_rich_style("ladder--mine", partial=True)
-        return Text(f"{mine:,.2f}", style=style or Style(bold=True), justify="right")
-
-    def _blank(self) -> list[Text]:
-        return [Text("") for _ in range(len(self.columns))]
-
-    def _middle(self, book: Book, narrow: bool) -> list[Text]:
-        """ "spread" and its value, then "mid" and the mid price, in the columns that
-        hold them whole (the depth bar's can be as narrow as 3)."""
-        spread = f"{book.spread:.4f}" if book.spread is not None else "-"
-        mid = f"{book.mid:.4f}" if book.mid is not None else ""
-        cells = [Text(SPREAD, style="bold")] + [Text("") for _ in range(len(self.columns) - 1)]
-        cells[1] = Text(spread, justify="left" if self.trading else "right")
-        if not mid:
-            return cells
-        if not narrow:
-            cells[-2] = Text(f"mid {mid}", justify="right")  # under the cumulative kWh
-        elif self.trading:
-            cells[2], cells[-1] = Text("mid", justify="right"), Text(mid)
-        else:
-            cells[-1] = Text(f"mid {mid}")
+        cells.append(Text(bar, style=colour))
         return cells
+
+    def _mine_style(self) -> Style:
+        """My size's style (the theme's accent), read once a refresh: part of each level
+        row's value, so that a new theme makes the rows anew."""
+        return self.get_component_rich_style("ladder--mine", partial=True) or Style(bold=True)
 
     # -- picking ------------------------------------------------------------------------
 
@@ -250,6 +250,32 @@ class PriceLadder(Table):
 def _taken(columns: list[tuple[str, int]]) -> int:
     """Cells that `columns` take with their padding, and the padding of the bar."""
     return sum(width + 2 for _label, width in columns) + 2
+
+
+def _mine(mine: Decimal, style: Style) -> Text:
+    if not mine:
+        return Text("")
+    return Text(f"{mine:,.2f}", style=style, justify="right")
+
+
+def _middle(
+    spread: Decimal | None, mid: Decimal | None, narrow: bool, trading: bool, width: int
+) -> list[Text]:
+    """ "spread" and its value, then "mid" and the mid price, in the columns that hold
+    them whole (the depth bar's can be as narrow as 3); `width`: the ladder's columns."""
+    shown_spread = f"{spread:.4f}" if spread is not None else "-"
+    shown_mid = f"{mid:.4f}" if mid is not None else ""
+    cells = [Text(SPREAD, style="bold")] + [Text("") for _ in range(width - 1)]
+    cells[1] = Text(shown_spread, justify="left" if trading else "right")
+    if not shown_mid:
+        return cells
+    if not narrow:
+        cells[-2] = Text(f"mid {shown_mid}", justify="right")  # under the cumulative kWh
+    elif trading:
+        cells[2], cells[-1] = Text("mid", justify="right"), Text(shown_mid)
+    else:
+        cells[-1] = Text(f"mid {shown_mid}")
+    return cells
 
 
 def _nearest(book: Book) -> str | None:

@@ -63,6 +63,7 @@ class OrderTicket(Vertical):
         self.error = ""  # why the last order was not placed, while it is shown
         self.amending: OrderView | None = None
         self.shown: Preview | None = None  # the preview on screen (its default cap)
+        self.field_errors = dict.fromkeys(FIELDS, "")  # shown under each field
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="ticket-row side-row"):
@@ -196,9 +197,13 @@ class OrderTicket(Vertical):
             except ValidationError as exc:
                 errors[exc.field if exc.field in errors else "amount"] = str(exc)
         for field, message in errors.items():
-            label = self.query_one(f"#{field}-error", Static)
-            label.update(Text(message))  # as typed: never read as markup
-            label.display = bool(message)
+            # only when it changed: the order book asks on every refresh, and a label
+            # updated is laid out again
+            if message != self.field_errors[field]:
+                self.field_errors[field] = message
+                label = self.query_one(f"#{field}-error", Static)
+                label.update(Text(message))  # as typed: never read as markup
+                label.display = bool(message)
             self.query_one(f"#{field}", Input).set_class(bool(message), "-invalid")
         self.query_one("#place", Button).disabled = request is None
         return request
