@@ -340,3 +340,24 @@ def median_figures(runs: list[RunFigures]) -> dict[str, float]:
         "lock": statistics.median(r.lock_share for r in runs),
         "cpu": statistics.median(r.cpu_per_order for r in runs),
     }
+
+
+def paired_rounds(
+    kinds: dict[str, Any], writers: int, load: Workload, db: str | None, name: str, repeat: int
+) -> dict[tuple[str, int], list[RunFigures]]:
+    """Each kind at 1 and `writers` writers, every round on a fresh database, the order
+    reversed every other round; each run's line printed as it ends."""
+    configs = [(kind, n) for kind in kinds for n in (1, writers)]
+    figures: dict[tuple[str, int], list[RunFigures]] = {c: [] for c in configs}
+    width = max(len(kind) for kind in kinds)
+    for r in range(repeat):
+        for kind, n in configs if r % 2 == 0 else list(reversed(configs)):
+            url = fresh_database(db, name)
+            try:
+                populate(url, load)
+                run = run_writers(kinds[kind], url, load.incoming, n)
+            finally:
+                drop_database(url)
+            figures[(kind, n)].append(run)
+            print(f"  round {r + 1} {kind:{width}} {n} writer(s) {run.line()}", flush=True)
+    return figures

@@ -21,12 +21,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (
-    RunFigures,
-    drop_database,
-    fresh_database,
+    paired_rounds,
     percentile,
-    populate,
-    run_writers,
     workload,
 )
 from benchmarks.floor import FloorPlacer, argument_parser, banner
@@ -39,22 +35,10 @@ def main() -> None:
     args = argument_parser(__doc__.splitlines()[0]).parse_args()
     writers = args.writers if args.writers > 1 else 8
     load = workload(args.seed, args.traders, args.resting, args.orders)
-    configs = [(kind, n) for kind in KINDS for n in (1, writers)]
-    figures: dict[tuple[str, int], list[RunFigures]] = {c: [] for c in configs}
     print(banner(args).replace(f"{args.writers} writer(s)", f"1 and {writers} writers"))
-    for r in range(args.repeat):
-        for kind, n in configs if r % 2 == 0 else list(reversed(configs)):
-            url = fresh_database(args.db, args.name)
-            try:
-                populate(url, load)
-                run = run_writers(KINDS[kind], url, load.incoming, n)
-            finally:
-                drop_database(url)
-            figures[(kind, n)].append(run)
-            print(f"  round {r + 1} {kind:10} {n} writer(s) {run.line()}", flush=True)
+    figures = paired_rounds(KINDS, writers, load, args.db, args.name, args.repeat)
     print(f"medians of {args.repeat} round(s):")
-    for kind, n in configs:
-        runs = figures[(kind, n)]
+    for (kind, n), runs in figures.items():
         p50 = statistics.median(percentile(f.latencies, 0.5) for f in runs)
         p99 = statistics.median(percentile(f.latencies, 0.99) for f in runs)
         print(

@@ -200,6 +200,20 @@ def combining(
         yield database, _start(database)
 
 
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The functions each placement calls (`server._call`'s statements), in order."""
+    calls: list[str] = []
+    call = server._call
+
+    def one(params: tuple[Any, ...], sql: str = server._PLACE) -> Any:
+        calls.append(sql)
+        return call(params, sql)
+
+    monkeypatch.setattr(server, "_call", one)
+    return calls
+
+
 def test_a_batch_answers_and_writes_as_placing_one_by_one(
     two_databases: tuple[peewee.Database, peewee.Database], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -301,17 +315,9 @@ def test_a_writer_whose_wait_is_cancelled_takes_its_order_back(
 
 
 def test_inside_a_callers_transaction_the_function_is_called_directly(
-    combining: tuple[peewee.Database, dict[str, Actor]], monkeypatch: pytest.MonkeyPatch
+    combining: tuple[peewee.Database, dict[str, Actor]], sent: list[str]
 ) -> None:
     database, actors = combining
-    sent: list[str] = []
-    call = server._call
-
-    def one(params: tuple[Any, ...], sql: str = server._PLACE) -> Any:
-        sent.append(sql)
-        return call(params, sql)
-
-    monkeypatch.setattr(server, "_call", one)
     with database.atomic():  # a savepoint of the caller's transaction, as before
         place_order(actors["ann"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))
     assert sent == [server._PLACE]
@@ -345,20 +351,14 @@ class MarketLockHolder:
 
 
 def test_a_writer_alone_calls_the_function_directly_until_it_meets_another(
-    combining: tuple[peewee.Database, dict[str, Actor]], monkeypatch: pytest.MonkeyPatch
+    combining: tuple[peewee.Database, dict[str, Actor]],
+    sent: list[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     database, actors = combining
     # a lock wait this long means another writer: not a loaded machine's pause (the
     # default, 0.25 ms, is for a writer that may go back to the queue now and then)
     monkeypatch.setattr(server, "MET", 0.5)
-    sent: list[str] = []
-    call = server._call
-
-    def one(params: tuple[Any, ...], sql: str = server._PLACE) -> Any:
-        sent.append(sql)
-        return call(params, sql)
-
-    monkeypatch.setattr(server, "_call", one)
 
     def buy() -> None:
         place_order(actors["bob"], OrderRequest("buy", Decimal("1"), Decimal("0.1")))

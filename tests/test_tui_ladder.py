@@ -206,6 +206,13 @@ async def test_at_80x24_enter_takes_unlisted_and_the_help_lists_it(market) -> No
         assert _ticket(app) == ("buy", "", "0.2000")
 
 
+def _twenty_asks(market) -> None:
+    """20 sells a level apart: more levels than any ladder here shows."""
+    with bind(market[0]).database.connection_context():
+        for i in range(20):
+            place_order(SELLER, order_request("sell", "1", f"0.{2200 + 100 * i}"))
+
+
 async def _read_as_deep_as_it_shows(pilot, screen: OrderBookScreen) -> int:
     """Wait until the last book read holds as many asks as the ladder has rows a side."""
     ladder = screen.query_one(PriceLadder)
@@ -222,9 +229,7 @@ async def _read_as_deep_as_it_shows(pilot, screen: OrderBookScreen) -> int:
 async def test_a_ladder_made_taller_reads_the_levels_it_now_has_room_for(market) -> None:
     """The book is read only as deep as the ladder shows (issue 15): grown from 80x24
     to 200x50, it reads the deeper levels and shows them."""
-    with bind(market[0]).database.connection_context():
-        for i in range(20):
-            place_order(SELLER, order_request("sell", "1", f"0.{2200 + 100 * i}"))
+    _twenty_asks(market)
     app = make_app(*market)
     async with app.run_test(size=(80, 24)) as pilot:
         await login(pilot, "alice")
@@ -246,9 +251,7 @@ async def test_a_ladder_made_taller_reads_the_levels_it_now_has_room_for(market)
 async def test_a_ladder_made_shorter_reads_only_the_levels_it_still_shows(market) -> None:
     """A read made for a taller ladder (or guessed before the first layout) is followed
     by one as deep as the ladder now shows, so the UI never holds levels it cannot show."""
-    with bind(market[0]).database.connection_context():
-        for i in range(20):
-            place_order(SELLER, order_request("sell", "1", f"0.{2200 + 100 * i}"))
+    _twenty_asks(market)
     app = make_app(*market)
     async with app.run_test(size=(120, 40)) as pilot:
         await login(pilot, "alice")
