@@ -255,3 +255,23 @@ def test_the_demo_history_looks_like_one_market_through_the_day(tmp_path: Path) 
     full = [c.trades for c in days[1:]]  # the first day starts at the seed's start hour
     assert max(full) <= 2 * min(full), full
     assert len({c.close for c in days}) == len(days)  # each day closes at its own price
+
+
+def test_bots_started_from_the_command_line_place_orders(tmp_path: Path, cli) -> None:
+    """`energy-tui demo` hands its parsed --speed (an exact decimal) to the bots: they
+    act, rather than die on their first step behind the app's screen."""
+    from energy_tui.cli import demo_cmd
+    from energy_tui.cli.commands import build_parser
+
+    args = build_parser().parse_args(["demo", "--reset", "--bots", "1", "--speed", "100"])
+    runtime, _people = demo_cmd.prepare(args, announce=False)
+    bots = demo_cmd._bots(args, runtime, ())
+    bots.start()
+    try:
+        for _ in range(100):
+            if bots.steps >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        bots.stop()
+    assert bots.steps >= 3

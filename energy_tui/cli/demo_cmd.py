@@ -86,7 +86,7 @@ def _bots(args: argparse.Namespace, runtime: Runtime, spare: Iterable[str]) -> d
     """The bots, sparing `spare` and whoever is logged in."""
     return demo.Bots(
         args.bots,
-        args.speed,
+        float(args.speed),  # parsed exactly as typed; the bots only time their steps by it
         args.seed,
         spare=spare,
         session_lifetime=dt.timedelta(hours=runtime.settings.session_max_hours),
