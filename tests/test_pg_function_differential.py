@@ -686,3 +686,28 @@ def _named(value: Any, seqs: dict[str, int]) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_named(v, seqs) for v in value)
     return value
+
+
+def test_the_json_of_audit_events_is_inlined_not_called(
+    function_db: tuple[peewee.Database, StatementLog],
+) -> None:
+    """Issue 13, migration 0030: `energy_tui_json_text` (each audit event's JSON
+    strings) is STABLE, as `to_json` is, so PostgreSQL inlines it; declared IMMUTABLE it
+    was called 8 times a trading placement, a ninth of the server's time under the
+    market lock. A sweep of three makers records them in one call."""
+    database, _ = function_db
+    ann, bob = trader("ann", watt="40.00"), trader("bob", energy="20.00")
+    for price in ("0.1000", "0.1001", "0.1002"):
+        place_order(bob, OrderRequest("sell", Decimal("1.00"), Decimal(price)))
+    with database.atomic():  # the calls this transaction made, counted by the server
+        database.execute_sql("SET LOCAL track_functions = 'all'")
+        placed = place_order(ann, OrderRequest("buy", Decimal("3.00"), Decimal("0.1002")))
+        calls = dict(
+            database.execute_sql(
+                "SELECT funcname, calls FROM pg_stat_xact_user_functions"
+            ).fetchall()
+        )
+    assert len(placed.fills) == 3
+    assert calls["energy_tui_place_order"] == calls["energy_tui_record_fills"] == 1
+    assert "energy_tui_json_text" not in calls
+    assert invariants.check() == []
