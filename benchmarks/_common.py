@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing
+import os
 import queue
 import random
 import statistics
@@ -220,13 +221,37 @@ class WriterResult:
     cpu: float  # this process's CPU seconds while placing (SQLite: the engine's too)
     trades: int
     refused: int
+    server_cpu: float | None  # its PostgreSQL server process's CPU seconds meanwhile
+
+
+def server_pid(connection: Any) -> int | None:
+    """The PostgreSQL server process of a psycopg `connection`, if it runs on this
+    machine (seen in /proc); None otherwise."""
+    pid = int(connection.execute("SELECT pg_backend_pid()").fetchone()[0])
+    return pid if _process_cpu(pid) is not None else None
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """User and system CPU seconds of process `pid` on this machine (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class Placer:
     """What a writer process runs: `place(job) -> trades`, raising `Refused` for an
-    order the rules turn down; `lock_wait` accumulates the time spent taking the lock."""
+    order the rules turn down; `lock_wait` accumulates the time spent taking the lock.
+    `server_pid`: its PostgreSQL server process, when the server runs on this machine
+    (its CPU is read from /proc: the server's work per order, combining included)."""
 
     lock_wait: float = 0.0
+    server_pid: int | None = None
 
     def place(self, job: Job) -> int:
         raise NotImplementedError
@@ -249,6 +274,7 @@ def _writer(
     placer = make(url)
     latencies, trades, refused = [], 0, 0
     barrier.wait()
+    server0 = _process_cpu(placer.server_pid)
     cpu0 = time.process_time()
     started = time.perf_counter()
     for job in jobs:
@@ -260,8 +286,12 @@ def _writer(
         latencies.append(time.perf_counter() - t0)
     ended = time.perf_counter()
     cpu = time.process_time() - cpu0
+    server1 = _process_cpu(placer.server_pid)
+    server = None if server0 is None or server1 is None else server1 - server0
     placer.close()
-    results.put(WriterResult(started, ended, latencies, placer.lock_wait, cpu, trades, refused))
+    results.put(
+        WriterResult(started, ended, latencies, placer.lock_wait, cpu, trades, refused, server)
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -273,6 +303,7 @@ class RunFigures:
     latencies: list[float]
     lock_share: float  # of the writers' summed session time
     cpu_per_order: float
+    server_cpu_per_order: float | None  # PostgreSQL on this machine: its processes'
 
     @property
     def rate(self) -> float:
@@ -283,7 +314,12 @@ class RunFigures:
             f"{self.rate:8,.0f} orders/s  p50 {percentile(self.latencies, 0.5) * 1000:7.2f} ms  "
             f"p99 {percentile(self.latencies, 0.99) * 1000:7.2f} ms  "
             f"lock wait {self.lock_share:5.1%}  client CPU/order {self.cpu_per_order * 1e6:6.0f} us"
-            f"  ({self.trades} trades, {self.refused} refused)"
+            + (
+                f"  server CPU/order {self.server_cpu_per_order * 1e6:6.0f} us"
+                if self.server_cpu_per_order is not None
+                else ""
+            )
+            + f"  ({self.trades} trades, {self.refused} refused)"
         )
 
 
@@ -321,6 +357,9 @@ def run_writers(
         [lat for r in done for lat in r.latencies],
         sum(r.lock_wait for r in done) / session,
         sum(r.cpu for r in done) / len(jobs),
+        None
+        if any(r.server_cpu is None for r in done)
+        else sum(r.server_cpu or 0.0 for r in done) / len(jobs),
     )
 
 
@@ -340,6 +379,15 @@ def median_figures(runs: list[RunFigures]) -> dict[str, float]:
         "lock": statistics.median(r.lock_share for r in runs),
         "cpu": statistics.median(r.cpu_per_order for r in runs),
     }
+
+
+def server_cpu_text(runs: Sequence[RunFigures]) -> str:
+    """The runs' median server CPU per order, to end a line of figures ("" where the
+    server's processes could not be read: not PostgreSQL, or not on this machine)."""
+    values = [r.server_cpu_per_order for r in runs]
+    if any(v is None for v in values):
+        return ""
+    return f"  server CPU {statistics.median(v or 0.0 for v in values) * 1e6:5.0f} us/order"
 
 
 def paired_rounds(

@@ -38,6 +38,7 @@ from benchmarks._common import (
     paired_rounds,
     percentile,
     populate,
+    server_cpu_text,
     workload,
 )
 from benchmarks.floor import argument_parser
@@ -80,6 +81,7 @@ def main() -> None:
         print(
             f"  {kind:8} {n} writer(s) {statistics.median(f.rate for f in runs):8,.0f} orders/s"
             f"  p50 {p50 * 1000:7.2f} ms  p99 {p99 * 1000:7.2f} ms  p99/p50 {p99 / p50:.1f}"
+            f"{server_cpu_text(runs)}"
         )
 
     def paired(a: tuple[str, int], b: tuple[str, int]) -> str:

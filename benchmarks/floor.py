@@ -39,6 +39,7 @@ from benchmarks._common import (
     median_figures,
     populate,
     run_writers,
+    server_pid,
     workload,
 )
 from energy_tui.db.urls import parse_url
@@ -79,6 +80,7 @@ class FloorPlacer(Placer):
                 host=parsed.host, port=parsed.port, user=parsed.user or None,
                 password=parsed.password or None, dbname=parsed.name,
             )  # fmt: skip
+            self.server_pid = server_pid(self.conn)
         else:
             import pymysql  # type: ignore[import-untyped]
 

@@ -27,7 +27,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import Job, Placer, Refused, actor_of, median_figures
+from benchmarks._common import (
+    Job,
+    Placer,
+    Refused,
+    actor_of,
+    median_figures,
+    server_cpu_text,
+    server_pid,
+)
 from benchmarks.floor import FloorPlacer, argument_parser, banner, measure
 from energy_tui.db.connect import backend_of, open_database
 from energy_tui.db.models import db
@@ -49,6 +57,8 @@ class AppPlacer(Placer):
         database = open_database(parse_url(url), pool_size=1, timeout=60)
         db.initialize(database)
         database.connect()
+        if backend_of(database) == "postgres":
+            self.server_pid = server_pid(database.connection())
         self.request, self.place_order = OrderRequest, place_order
         self.actors: dict[str, Any] = {}
         self._time_lock(orders, database)
@@ -151,7 +161,7 @@ def main() -> None:
         print(
             f"  {label:10} {m['rate']:8,.0f} orders/s  p50 {m['p50'] * 1000:7.2f} ms  "
             f"p99 {m['p99'] * 1000:7.2f} ms  lock wait {m['lock']:5.1%}  "
-            f"client CPU {m['cpu'] * 1e6:5.0f} us/order"
+            f"client CPU {m['cpu'] * 1e6:5.0f} us/order{server_cpu_text(figures[label])}"
         )
     for label in list(kinds)[1:]:
         app = median_figures(figures[label])

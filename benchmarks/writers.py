@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import (
     paired_rounds,
     percentile,
+    server_cpu_text,
     workload,
 )
 from benchmarks.floor import FloorPlacer, argument_parser, banner
@@ -46,6 +47,7 @@ def main() -> None:
             f"  p50 {p50 * 1000:7.2f} ms  p99 {p99 * 1000:7.2f} ms  p99/p50 {p99 / p50:.1f}  "
             f"lock wait {statistics.median(f.lock_share for f in runs):5.1%}  client CPU "
             f"{statistics.median(f.cpu_per_order for f in runs) * 1e6:5.0f} us/order"
+            f"{server_cpu_text(runs)}"
         )
 
     def paired(a: tuple[str, int], b: tuple[str, int]) -> str:
