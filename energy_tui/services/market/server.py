@@ -19,7 +19,7 @@ statement in autocommit: one round trip, and the market lock is released when th
 statement ends. Its refusals come back as SQLSTATEs of
 class ET with the message the Python path gives, raised here as the same errors.
 
-With `COMBINED` (off by default), a placement outside a caller's transaction goes
+With `COMBINED` (on by default), a placement outside a caller's transaction goes
 through migration 0020 (`_combined`): alone, it is the same one call; while another
 writer places, it queues and is placed with the others queued meanwhile in one
 transaction, one commit (one WAL flush) for the batch, each order still in arrival order
@@ -52,11 +52,11 @@ from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceRe
 ENABLED = True
 # True: outside a caller's transaction a placement goes through migration 0020's
 # combining functions (the orders of writers that queue meanwhile placed in one
-# commit). Off by default: on the shared 2-core machine its 8 writers placed 0.61-0.84x
-# of what its 1 writer placed in the same rounds (session 7, docs/scale.md; the budget is
-# at least 1x), though 1.04-1.34x of what 8 writers placed one call each, with p99/p50
-# 2.7-4.7 against 5.3-7.5. `benchmarks/combining.py` measures it.
-COMBINED = False
+# commit). On since session 9: on a quiet 2-core machine (docs/scale.md, session 9) its
+# 8 writers placed as many orders a second as 8 writers one call each (0.99x), its lone
+# writer 1.05x a direct one, and only it keeps p99 within 5x p50 at 8 writers (3.8
+# against 7.9; p99 45 ms against 73). `benchmarks/combining.py` measures both.
+COMBINED = True
 # With COMBINED, a writer alone calls `energy_tui_place_order` directly: 0020's wrapper
 # (`energy_tui_place_first`: a try-lock, a look at the queue, its rows copied into its
 # own result, six more columns) cost a lone placement 35-60 us of server time, +5% of
