@@ -14,6 +14,7 @@ after); a candle bucket is set directly in the database.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from decimal import Decimal
 
@@ -22,13 +23,26 @@ import pytest
 from energy_tui.db.migrations import m0031_amount_limits as m0031
 from energy_tui.db.models import MarketCandle, MarketStatistics, db
 from energy_tui.errors import LimitExceeded
+from energy_tui.runtime import bind
 from energy_tui.services import prosumers
 from energy_tui.services.context import Actor
 from energy_tui.services.market import amend_order, invariants, limits, place_order, server
 from energy_tui.services.market.orders import OrderRequest
+from energy_tui.tui.app import make_app as make_tui
+from energy_tui.tui.widgets.order_confirm import ConfirmOrder
+from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.api_support import client_for, key, make_app, problem, user
 from tests.key_support import key_file
-from tests.market_support import OPERATOR, balances, key_for, snapshot, trader
+from tests.market_support import OPERATOR, Snapshot, balances, key_for, snapshot, trader
+from tests.tui_identity_support import (
+    SEEDER,
+    SELLER,
+    SIZE,
+    login,
+    seeded_database,
+    settle,
+    type_text,
+)
 
 D = Decimal
 MAX = D("9999999999999.99")
@@ -50,7 +64,7 @@ def order(actor: Actor, side: str, amount: str, price: str):
 class Market:
     """What a refusal must leave as it was, candles and statistics rows included."""
 
-    state: object
+    state: Snapshot
     statistics: tuple[object, ...]
     candles: tuple[object, ...]
 
@@ -262,3 +276,42 @@ def test_a_write_the_database_refuses_as_out_of_range_is_still_a_refusal(
     assert str(caught.value) == limits.STORED
     assert state() == before
     assert db.in_transaction() is False
+
+
+def test_the_tui_ticket_says_why_and_places_nothing(tmp_path) -> None:
+    """The order ticket: the refusal under the ticket, as for any refusal; no order."""
+    settings, url = seeded_database(tmp_path)
+    with bind(settings).database.connection_context():
+        prosumers.add_prosumer(SEEDER, "seller", "Solar barn")
+        prosumers.deposit(SEEDER, "seller", "9999999999999.90")
+        prosumers.add_meter_reading(SEEDER, "seller", "100")
+        order(SELLER, "sell", "5.00", "0.2500")  # 0.25 WATT for 1 kWh: past the limit
+        before = state()
+
+    async def buy_one_kwh() -> str:
+        app = make_tui(settings, url)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await login(pilot, "alice")
+            ticket = pilot.app.screen.query_one(OrderTicket)
+            await pilot.press("b")
+            await type_text(pilot, "1")
+            await pilot.press("tab")
+            await type_text(pilot, "0.2500")
+            await settle(pilot)
+            await pilot.press("enter")
+            for _ in range(100):
+                await settle(pilot)
+                if isinstance(app.screen, ConfirmOrder):
+                    await pilot.press("y")  # the fat-finger guard, if it asks
+                if ticket.error:
+                    break
+                await pilot.pause(0.05)
+            return ticket.error
+
+    assert asyncio.run(buy_one_kwh()) == f"Not placed: {limits.OTHER}"
+    with bind(settings).database.connection_context():
+        after = state()  # the login's audit events aside
+        assert dataclasses.replace(after, state=dataclasses.replace(after.state, audit=0)) == (
+            dataclasses.replace(before, state=dataclasses.replace(before.state, audit=0))
+        )
+        assert invariants.check() == []
