@@ -42,6 +42,14 @@ class InsufficientFunds(ValidationError):
     """Not enough available WATT or energy for what was asked."""
 
 
+class LimitExceeded(ValidationError):
+    """Settling the request would take a stored amount (a balance, a cumulative total, a
+    day's statistic) past what its column holds; nothing was written. The request is
+    well formed on its own: the state of the accounts or of the market forbids it, so the
+    API answers 409, and the CLI exits 2 as for InsufficientFunds (3 is for a caller
+    who may not act, not for an act the market cannot record)."""
+
+
 class AuthError(EnergyError):
     """Authentication failed (bad password, key, locked or disabled account)."""
 

@@ -45,12 +45,18 @@ from tests.test_pg_function_differential import (
     outcome,
 )
 
-WALLETS = {"ann": ("5.00", "3.00"), "bob": ("40.00", "20.00"), "cy": ("0.50", "0.50")}
+WALLETS = {
+    "ann": ("5.00", "3.00"),
+    "bob": ("40.00", "20.00"),
+    "cy": ("0.50", "0.50"),
+    "dee": ("9999999999999.95", "5.00"),  # 0.04 WATT below the largest balance stored
+}
 
 # (trader, side, amount, price or None, time in force, market order): resting, trading,
 # and refused for every reason a placement has, in the middle of the batch
 ORDERS: list[tuple[str, str, str, str | None, str, bool]] = [
     ("ann", "buy", "1.25", "0.1000", "gtc", False),  # rests
+    ("dee", "sell", "1.00", "0.1000", "gtc", False),  # refused: dee's WATT past the limit
     ("ann", "sell", "1.00", "0.0999", "gtc", False),  # refused: crosses ann's own buy
     ("bob", "sell", "0.99", "0.1000", "gtc", False),  # fills part of ann's buy
     ("cy", "buy", "7.77", "0.1234", "gtc", False),  # refused: not enough WATT
@@ -258,7 +264,7 @@ def test_a_batch_answers_and_writes_as_placing_one_by_one(
     assert together["rows"] == one_by_one["rows"]
     assert together["problems"] == one_by_one["problems"] == []
     refused = [a for a in together["answers"] if a[0] == "refused"]
-    assert {a[1] for a in refused} == {"ValidationError", "InsufficientFunds"}
+    assert {a[1] for a in refused} == {"ValidationError", "InsufficientFunds", "LimitExceeded"}
 
 
 def test_a_writer_gone_after_queuing_is_not_placed(

@@ -346,6 +346,49 @@ GUARDED: dict[str, Any] = {
 }
 
 
+# Settlements past a column's precision (migration 0031): a seller's WATT balance as
+# taker and as maker (the taker told only "another account"), an amendment crossing
+# into it, exactly up to the limit; then one huge trade at the smallest price, after
+# which the buyer's bought energy and the day's statistics pass it (in that order).
+LIMITS: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("9999999999998.00", "20.00"), ("40.00", "20.00"), ("3.00", "20.00")],
+    "steps": [
+        _order("bob", "buy", "1.25", "1.0000"),  # 0
+        _order("ann", "sell", "1.25", "1.0000"),  # 1: ann at ...999.25
+        _order("bob", "buy", "1.00", "1.0000"),  # 2
+        _order("ann", "sell", "1.00", "1.0000"),  # refused: ann's own balance
+        _order("ann", "sell", "1.00", "0.5000", "ioc"),  # refused: at the maker's 1.0000
+        _order("ann", "sell", "0.74", "1.0000"),  # 3: exactly to the limit
+        _order("ann", "buy", "0.30", "0.9000"),  # 4
+        _order("cy", "sell", "0.30", "0.9000"),  # 5: fills bob's rest, then 0.04 of ann's
+        _order("ann", "sell", "0.50", "1.1000"),  # 6: rests
+        _order("bob", "buy", "0.50", "1.1000"),  # refused: another account's balance
+        _order("bob", "buy", "0.50", "1.0000"),  # 7
+        ("amend", 7, "1.1000", None),  # refused so too: it would cross ann's sell
+        _order("bob", "buy", "0.04", "1.1000"),  # 8: ann 0.02 below the limit
+    ],
+}
+HUGE = "9999999999990.00"
+DAY: dict[str, Any] = {
+    "minimum": "0.01",
+    "band": "20.00",
+    "ttl": 24,
+    "wallets": [("100.00", HUGE), ("1050000100.00", "0"), ("3.00", "20.00")],
+    "steps": [
+        _order("ann", "sell", HUGE, "0.0001"),  # 0
+        _order("bob", "buy", HUGE, "0.0001"),  # 1: the day 9.99 kWh below the limit
+        _order("cy", "sell", "10.00", "1.0000"),  # 2
+        _order("bob", "buy", "10.00", "1.0000"),  # refused: bob's bought energy first
+        _order("ann", "buy", "10.00", "1.0000"),  # refused: the day's statistics
+        _order("ann", "buy", "9.99", "1.0000"),  # 3: the day exactly at the limit
+        _order("ann", "buy", "0.01", "1.0000", "ioc"),  # refused
+    ],
+}
+
+
 @settings(
     max_examples=int(os.environ.get("DIFFERENTIAL_EXAMPLES", "15")),
     deadline=None,
@@ -363,6 +406,9 @@ GUARDED: dict[str, Any] = {
 @example(case=dict(SAFETY, fee="0", band="0"))
 @example(case=dict(GUARDED, fee="0.0500"))
 @example(case=dict(GUARDED, fee="0", band="0"))
+@example(case=dict(LIMITS, fee="0.0500"))
+@example(case=dict(LIMITS, fee="0.0333", grid="ANN"))
+@example(case=dict(DAY, fee="0.0500"))
 @given(case=scenario)
 def test_server_function_places_exactly_as_the_python_path(
     two_databases: tuple[peewee.Database, peewee.Database],

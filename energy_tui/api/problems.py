@@ -26,6 +26,7 @@ from energy_tui.errors import (
     DatabaseFull,
     DatabaseUnavailable,
     EnergyError,
+    LimitExceeded,
     NotFound,
     PermissionDenied,
     ValidationError,
@@ -87,7 +88,7 @@ def status_of(exc: EnergyError) -> int:
         return 403
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, Conflict | StateConflict):
+    if isinstance(exc, Conflict | StateConflict | LimitExceeded):
         return 409
     if isinstance(exc, ValidationError):
         return 422

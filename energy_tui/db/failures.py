@@ -32,6 +32,8 @@ _SQLITE_BY_TEXT = {
 }
 _PG_LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out
 _MYSQL_LOCK_WAIT_TIMEOUT = 1205  # innodb_lock_wait_timeout or lock_wait_timeout ran out
+_PG_OUT_OF_RANGE = "22003"  # numeric_value_out_of_range: past a column's precision
+_MYSQL_OUT_OF_RANGE = 1264  # "Out of range value for column" (strict mode)
 
 
 def cause(exc: BaseException) -> BaseException:
@@ -53,6 +55,18 @@ def is_lock_timeout(exc: BaseException) -> bool:
         return True
     return type(error).__module__.startswith("pymysql") and _first_arg(error) == (
         _MYSQL_LOCK_WAIT_TIMEOUT
+    )
+
+
+def is_out_of_range(exc: BaseException) -> bool:
+    """Whether `exc` (wrapped by Peewee or not) is a write refused as past the column's
+    precision (PostgreSQL, MariaDB in strict mode; SQLite stores such a value inexact)."""
+    error = cause(exc)
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if code == _PG_OUT_OF_RANGE:
+        return True
+    return type(error).__module__.startswith("pymysql") and _first_arg(error) == (
+        _MYSQL_OUT_OF_RANGE
     )
 
 

@@ -23,12 +23,14 @@ from typing import Any
 from energy_tui.db.connect import backend_of
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
 from energy_tui.db.models import CANDLE_SIZES, MarketCandle, db
+from energy_tui.services.market import limits
 from energy_tui.services.market.sql import dec, write
 from energy_tui.services.market.views import Fill
 
 EPOCH = dt.datetime(1970, 1, 1)
 _KWH = Decimal(1).scaleb(-ENERGY_PLACES)
 _PRICE = Decimal(1).scaleb(-PRICE_PLACES)
+_ZERO = Decimal(0)
 _VALUES = "open_price, high_price, low_price, close_price, volume, trades, first_seq, last_seq"
 _LABELS = {900: "15 min", 3600: "1 h", 86400: "1 day"}
 _BATCH = 500  # rows per INSERT: 11 parameters each, far below every backend's limit
@@ -129,6 +131,8 @@ def record(fills: list[Fill], keys: list[Key], stored_rows: list[tuple[Any, ...]
                 fresh[key] = Bucket.of(fill)
             else:
                 bucket.add(fill)
+    for bucket in [*stored.values(), *fresh.values()]:
+        limits.check_day(bucket.volume, _ZERO)
     text = _statements(backend_of(db))
     for (seconds, start), bucket in stored.items():
         write(text[0], *bucket.values(), seconds, start)

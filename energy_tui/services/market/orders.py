@@ -36,7 +36,7 @@ from energy_tui.errors import (
 from energy_tui.services import audit, validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import candles as buckets
-from energy_tui.services.market import server, stats
+from energy_tui.services.market import limits, server, stats
 from energy_tui.services.market.money import MAX_MONEY, MarketRules, band_cap, round_price
 from energy_tui.services.market.rules import rules_of
 from energy_tui.services.market.sql import (
@@ -400,7 +400,12 @@ def place_order(actor: Actor, request: OrderRequest) -> PlaceResult:
     # A transaction of its own (not a savepoint in a caller's): its COMMIT can go with
     # the writes, releasing the market lock as they land.
     own_transaction = db.transaction_depth() == 0
-    with begin_with_first_text(own_transaction), db.atomic(), batch(commit=own_transaction):
+    with (
+        limits.out_of_range(),
+        begin_with_first_text(own_transaction),
+        db.atomic(),
+        batch(commit=own_transaction),
+    ):
         now = clock.now()
         ledger = Ledger()
         cap_note = ""
@@ -684,6 +689,7 @@ def _reserve(trader: _Account, request: OrderRequest, rules: MarketRules) -> Dec
                 f"({trader.energy_reserved} kWh held by open sell orders)",
                 field="amount",
             )
+        limits.check(trader.energy_reserved + request.amount, limits.OWN_HELD)
         trader.energy_reserved += request.amount
         return _ZERO
     price = _limit(request)
@@ -795,15 +801,22 @@ def _fill(
     total = rules.trade_total(amount, maker.price)
     fee = rules.fee(total)
     buyer, seller = ledger.get(buy.trader), ledger.get(sell.trader)
+    own = ledger.get(taker.trader)
     _pay_from_reservation(buy, buyer, amount, total + fee, rules)
     buyer.watt_tokens -= total + fee
     buyer.energy_bought += amount
+    # what grows, checked in the order the server function writes it (migration 0031)
+    limits.check_account(buyer, own, "energy_bought", limits.OWN_BOUGHT)
     seller.watt_tokens += total
     seller.energy_sold += amount
     seller.energy_reserved -= amount
+    limits.check_account(seller, own, "watt_tokens", limits.OWN_WATT)
+    limits.check_account(seller, own, "energy_sold", limits.OWN_SOLD)
     sell.filled += amount
     if fee:
-        ledger.grid_operator(rules.grid_operator_address, now).watt_tokens += fee
+        receiver = ledger.grid_operator(rules.grid_operator_address, now)
+        receiver.watt_tokens += fee
+        limits.check_account(receiver, own, "watt_tokens", limits.OWN_WATT)
     state.trade_seq += 1
     return Fill(
         new_id(),
@@ -1128,7 +1141,8 @@ def amend_order(
     address = owner.trader_address
     if server.available():  # PostgreSQL: in one call (migrations 0017, 0019)
         return server.amend(actor, oid, new_price, new_amount, confirmed, expected, clock.now())
-    with db.atomic():  # no batch: the model reads below must see every write
+    # no batch: the model reads below must see every write
+    with limits.out_of_range(), db.atomic():
         now = clock.now()
         state = _lock()
         _expire_due(now, state)
@@ -1242,6 +1256,7 @@ def _rehold(order: _Order, change: _Amend, account: _Account, rules: MarketRules
                 f"{account.available_energy} kWh are",
                 field="amount",
             )
+        limits.check(account.energy_reserved + more, limits.OWN_HELD)
         account.energy_reserved += more
     else:
         hold = rules.buyer_cost(remaining, change.price)

@@ -45,8 +45,15 @@ from energy_tui import clock
 from energy_tui.db.connect import backend_of
 from energy_tui.db.failures import cause
 from energy_tui.db.models import db
-from energy_tui.errors import Conflict, InsufficientFunds, NotFound, ValidationError
+from energy_tui.errors import (
+    Conflict,
+    InsufficientFunds,
+    LimitExceeded,
+    NotFound,
+    ValidationError,
+)
 from energy_tui.services.context import Actor
+from energy_tui.services.market import limits
 from energy_tui.services.market.views import CancelAll, Fill, OrderView, PlaceResult
 
 ENABLED = True
@@ -82,7 +89,11 @@ ERRORS: dict[str, type[ValidationError]] = {
     "ET002": InsufficientFunds,
     "ET003": Conflict,
     "ET004": NotFound,
+    "ET006": LimitExceeded,  # past a column's precision (migration 0031)
 }
+# numeric_value_out_of_range: a write past a column's precision that no check of the
+# functions foresaw (migration 0031 checks what a settlement adds): refused all the same
+_OUT_OF_RANGE = "22003"
 
 
 _AMEND = (
@@ -323,6 +334,8 @@ def _withdraw(order_id: uuid.UUID) -> list[tuple[Any, ...]]:
 
 def _stored_error(state: str, message: str, detail: str | None, hint: str | None) -> Exception:
     """The error a direct call would have raised for a refusal the batch stored."""
+    if state == _OUT_OF_RANGE:
+        return limits.refuse(limits.STORED)
     kind = ERRORS.get(state)
     if kind is not None:
         return kind(message, field=hint or None)
@@ -366,6 +379,8 @@ def _domain_error(exc: BaseException) -> Exception | None:
     diag = getattr(error, "diag", None)
     if state == "ET005":
         return _unconfirmed(json.loads(getattr(diag, "message_detail", None) or "{}"))
+    if state == _OUT_OF_RANGE:
+        return limits.refuse(limits.STORED)
     kind = ERRORS.get(state or "")
     if kind is None:
         return None

@@ -16,7 +16,7 @@ from energy_tui.db.exact import day_of, epoch_bucket, exact_sum, exact_sum_produ
 from energy_tui.db.fields import ENERGY_PLACES, PRICE_PLACES
 from energy_tui.db.models import CANDLE_SIZES, EnergyTrade, MarketStatistics, db
 from energy_tui.services.market import candles as buckets
-from energy_tui.services.market import reads
+from energy_tui.services.market import limits, reads
 from energy_tui.services.market.money import round_price
 from energy_tui.services.market.sql import dec, lock_market, read_together, statements, write
 from energy_tui.services.market.views import Fill
@@ -61,7 +61,6 @@ def record(
         day_rows = results.pop(0)
         row = day_rows[0] if day_rows else None
     candle_rows = known if known is not None else results[0]
-    buckets.record(fills, keys, candle_rows)
     trades, volume, notional, high, low = (
         (
             int(row[0]),
@@ -79,6 +78,10 @@ def record(
         trades += 1
         volume += fill.amount
         notional += fill.amount * fill.price
+    # past the columns: refused before anything is written (the day, then its buckets,
+    # as the server function writes them)
+    limits.check_day(volume, notional)
+    buckets.record(fills, keys, candle_rows)
     average = round_price(notional / volume) if volume else _ZERO
     values = (trades, volume, notional, average, high, low, open_buys, open_sells)
     if row is None:
