@@ -49,6 +49,7 @@ from energy_tui.services.market.views import OrderView
 from energy_tui.services.permissions import Action, allows
 
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+BIGINT_MAX = 2**63 - 1  # placed_seq is a BIGINT: a larger number overflowed the driver (500)
 OrderId = Annotated[str, Path(max_length=64, description="the order's id (a UUID)")]
 
 
@@ -258,6 +259,7 @@ async def cancel_every(
         int | None,
         Query(
             ge=0,
+            le=BIGINT_MAX,
             description="only orders placed up to this one (the largest placed_seq the "
             "client listed and means to cancel); orders placed since stay open and are "
             "counted in left_newer",

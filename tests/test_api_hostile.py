@@ -1,0 +1,68 @@
+"""A hostile or careless client of the HTTP API, on every backend: numbers at the edge
+of what the columns hold, ambiguous bodies, credentials that stop while a response is
+still running. Each answer is a problem naming the field, never a 500, and nothing is
+written."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.api_support import client_for, key, make_app, problem, user
+
+V1 = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def client():
+    return client_for(make_app())
+
+
+@pytest.fixture
+def root(backend):
+    """An admin (who reaches every list) with a key of every permission an admin holds."""
+    user("root", role="admin", watt="100")
+    return key("root", "read,trade,manage")
+
+
+def cursor(kind: str, position: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+LISTS = [
+    ("/orders", "order"),
+    ("/account/trades", "trade"),
+    ("/market/trades", "trade"),
+    ("/account/meter-readings", "reading"),
+    ("/audit", "audit"),
+    ("/keys", "key"),
+    ("/users", "user"),
+    ("/prosumers", "prosumer"),
+]
+
+
+@pytest.mark.parametrize(("path", "kind"), LISTS)
+def test_a_cursor_past_a_64_bit_integer_is_refused_not_a_500(client, root, path, kind):
+    for position in (2**63, 9_999_999_999_999_999_999):
+        response = client.get(V1 + path, params={"cursor": cursor(kind, position)}, headers=root)
+        problem(response, 422, "cursor", field="cursor")
+    # the largest position a cursor may name still pages (past the end: nothing)
+    far = client.get(V1 + path, params={"cursor": cursor(kind, 10**18 - 1)}, headers=root)
+    assert far.status_code == 200, far.text
+    assert far.json()["next_cursor"] is None
+
+
+def test_cancel_all_up_to_a_placed_seq_past_a_64_bit_integer_is_refused(client, root):
+    placed = client.post(
+        f"{V1}/orders",
+        json={"side": "buy", "amount": "1", "price": "0.25", "confirm": True},
+        headers=root,
+    )
+    assert placed.status_code == 201, placed.text
+    for seq in (2**63, 10**30):
+        response = client.delete(f"{V1}/orders", params={"up_to_placed_seq": seq}, headers=root)
+        problem(response, 422, field="up_to_placed_seq")
+    assert client.get(f"{V1}/orders", headers=root).json()["items"][0]["status"] == "open"
+    done = client.delete(f"{V1}/orders", params={"up_to_placed_seq": 2**63 - 1}, headers=root)
+    assert (done.status_code, done.json()["cancelled"]) == (200, 1), done.text
