@@ -274,6 +274,35 @@ def test_a_stream_ends_when_its_key_stops_being_valid(backend, monkeypatch):
     assert "was revoked" in frames[-1]
 
 
+def test_a_busy_stream_of_a_revoked_key_ends_too(backend, monkeypatch):
+    """The credentials are checked again every KEEPALIVE_SECONDS however busy the
+    market: with an event always waiting, the check at keep-alives alone never ran."""
+    monkeypatch.setattr(stream, "KEEPALIVE_SECONDS", 0.05)
+    checks = []
+
+    async def recheck() -> None:
+        checks.append(1)
+        raise AuthError("API key etk_00000000 was revoked")
+
+    async def scenario() -> list[str]:
+        hub = stream.Hub(db)
+
+        async def busy_market() -> None:
+            for n in range(100_000):
+                hub._publish((n, "book", {}))
+                await asyncio.sleep(0.002)
+
+        market = asyncio.create_task(busy_market())
+        try:
+            return [frame async for frame in hub.events(400, recheck)]
+        finally:
+            market.cancel()
+
+    frames = asyncio.run(scenario())
+    assert checks and "event: end" in frames[-1] and "was revoked" in frames[-1]
+    assert len(frames) < 200  # ended by the check, not by max_events
+
+
 def test_the_cli_help_does_not_import_the_web_framework():
     import subprocess
     import sys

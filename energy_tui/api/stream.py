@@ -111,8 +111,10 @@ class Hub:
         recheck: Callable[[], Awaitable[object]] | None = None,
     ) -> AsyncGenerator[str, None]:
         """The client's frames. `recheck` (the caller's credentials, checked again) runs
-        at every keep-alive: a key revoked or a session ended closes the stream with an
-        `end` event saying why."""
+        every KEEPALIVE_SECONDS, however busy the market: a key revoked or a session
+        ended closes the stream with an `end` event saying why."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         client = Client(asyncio.Queue(QUEUE_SIZE))
         self.clients.add(client)
         if self.metrics is not None:
@@ -124,6 +126,15 @@ class Hub:
             yield _frame(self.seq, "snapshot", snapshot)
             sent += 1
             while max_events is None or sent < max_events:
+                if recheck is not None and loop.time() - checked >= KEEPALIVE_SECONDS:
+                    # by the clock, not only at keep-alives: a busy market sends an
+                    # event before every keep-alive, and a revoked key streamed on
+                    checked = loop.time()
+                    try:
+                        await recheck()
+                    except EnergyError as exc:
+                        yield _frame(self.seq, "end", {"detail": str(exc)})
+                        return
                 if client.behind:
                     while not client.queue.empty():
                         client.queue.get_nowait()
@@ -136,13 +147,7 @@ class Hub:
                     seq, kind, data = await asyncio.wait_for(
                         client.queue.get(), timeout=KEEPALIVE_SECONDS
                     )
-                except TimeoutError:
-                    if recheck is not None:
-                        try:
-                            await recheck()
-                        except EnergyError as exc:
-                            yield _frame(self.seq, "end", {"detail": str(exc)})
-                            return
+                except TimeoutError:  # the check above runs before the next wait
                     yield ": keep-alive\n\n"
                     continue
                 yield _frame(seq, kind, data)
