@@ -66,3 +66,27 @@ def test_cancel_all_up_to_a_placed_seq_past_a_64_bit_integer_is_refused(client, 
     assert client.get(f"{V1}/orders", headers=root).json()["items"][0]["status"] == "open"
     done = client.delete(f"{V1}/orders", params={"up_to_placed_seq": 2**63 - 1}, headers=root)
     assert (done.status_code, done.json()["cancelled"]) == (200, 1), done.text
+
+
+def test_a_body_naming_a_field_twice_is_refused_and_writes_nothing(client, root):
+    # json.loads keeps the last: this placed 1000 kWh where the first amount said 1
+    body = '{"side": "buy", "amount": "1", "price": "0.25", "confirm": true, "amount": "1000"}'
+    json_headers = {**root, "Content-Type": "application/json"}
+    response = client.post(f"{V1}/orders", content=body, headers=json_headers)
+    problem(response, 422, "'amount' twice", field="amount")
+    assert client.get(f"{V1}/orders", params={"status": "all"}, headers=root).json()["items"] == []
+    # inside a batch of readings, and on a login, too
+    batch = '{"readings": [{"generated": "1", "generated": "900"}]}'
+    response = client.post(
+        f"{V1}/prosumers/root/meter-readings", content=batch, headers=json_headers
+    )
+    problem(response, 422, "'generated' twice", field="generated")
+    assert client.get(f"{V1}/account/meter-readings", headers=root).json()["items"] == []
+    login = '{"username": "root", "password": "x", "username": "other"}'
+    response = client.post(
+        f"{V1}/auth/login", content=login, headers={"Content-Type": "application/json"}
+    )
+    problem(response, 422, "'username' twice", field="username")
+    # one of each still places
+    once = '{"side": "buy", "amount": "1", "price": "0.25", "confirm": true}'
+    assert client.post(f"{V1}/orders", content=once, headers=json_headers).status_code == 201

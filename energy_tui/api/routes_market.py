@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from energy_tui import clock
+from energy_tui.api.bodies import StrictJsonRoute
 from energy_tui.api.context import Api
 from energy_tui.api.schemas import (
     BookOut,
@@ -30,7 +31,7 @@ from energy_tui.services.market import stats
 from energy_tui.services.market.book import TradeFilter
 from energy_tui.services.permissions import Action
 
-router = APIRouter(prefix="/api/v1/market", tags=["market"])
+router = APIRouter(prefix="/api/v1/market", tags=["market"], route_class=StrictJsonRoute)
 READ = Action.READ_MARKET
 
 
