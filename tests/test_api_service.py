@@ -120,6 +120,12 @@ def test_a_body_over_the_cap_is_refused_with_413(backend):
     alice = key("alice")
     big = {"side": "buy", "amount": "1", "price": "0.25", "expires": "x" * 2000}
     problem(capped.post(f"{V1}/orders", json=big, headers=alice), 413, "larger than 1024")
+    # without a Content-Length (chunked): cut off while it is read, still a 413 (it was
+    # FastAPI's "There was an error parsing the body", 400)
+    chunks = iter([json.dumps(big).encode()])
+    json_headers = {**alice, "Content-Type": "application/json"}
+    response = capped.post(f"{V1}/orders", content=chunks, headers=json_headers)
+    problem(response, 413, "larger than 1024")
 
 
 def test_the_access_log_has_one_json_line_per_request_and_no_secret(backend):
