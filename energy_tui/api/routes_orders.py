@@ -139,11 +139,14 @@ def _guarded_place(api: Api, actor: Actor, wanted: OrderRequest, confirmed: bool
 
 
 def _same_order(order: OrderView, wanted: OrderRequest, client_id: str) -> None:
-    same = (order.side, order.amount, order.kind) == (wanted.side, wanted.amount, wanted.kind)
+    # the time in force too: a FOK retried as GTC is another order, not the first again
+    placed = (order.side, order.amount, order.kind, order.time_in_force)
+    same = placed == (wanted.side, wanted.amount, wanted.kind, wanted.time_in_force)
     if not same or (wanted.price is not None and order.price != wanted.price):
         raise StateConflict(
             f"client_order_id {client_id!r} already placed another order ({order.side} "
-            f"{order.amount} kWh at {order.price}, id {order.id}): use a new id for a new order",
+            f"{order.amount} kWh at {order.price} {order.time_in_force.upper()}, id "
+            f"{order.id}): use a new id for a new order",
             field="client_order_id",
         )
 
