@@ -90,3 +90,21 @@ def test_a_body_naming_a_field_twice_is_refused_and_writes_nothing(client, root)
     # one of each still places
     once = '{"side": "buy", "amount": "1", "price": "0.25", "confirm": true}'
     assert client.post(f"{V1}/orders", content=once, headers=json_headers).status_code == 201
+
+
+@pytest.mark.parametrize("number", [0.1 + 0.2, 5, 2.5, 1e3])
+def test_a_json_number_for_an_amount_or_price_is_refused_saying_to_quote_it(client, root, number):
+    for field in ("amount", "price"):
+        body = {"side": "buy", "amount": "1", "price": "0.25", "confirm": True, field: number}
+        response = client.post(f"{V1}/orders", json=body, headers=root)
+        problem(response, 422, "send the value as a string, in quotes", field=field)
+    response = client.patch(f"{V1}/orders/{'0' * 32}", json={"price": number}, headers=root)
+    problem(response, 422, "in quotes", field="price")
+    response = client.post(f"{V1}/account/meter-readings", json={"generated": number}, headers=root)
+    problem(response, 422, "in quotes", field="generated")
+    assert client.get(f"{V1}/orders", params={"status": "all"}, headers=root).json()["items"] == []
+    # a boolean is not a number: Pydantic's own words
+    response = client.post(
+        f"{V1}/orders", json={"side": "buy", "amount": True, "price": "1"}, headers=root
+    )
+    problem(response, 422, "valid string", field="amount")

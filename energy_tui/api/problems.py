@@ -182,7 +182,19 @@ def _message(error: Any, request: Request) -> str:
                 f"{_JSON_BODY}"
             )
         return "the request body must be a JSON object ({...})"
+    given = error.get("input")
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        return _NUMBER_NOT_STRING
     return str(error.get("msg", ""))
+
+
+# A JSON number for an amount may be a binary float already (0.1 + 0.2 arrives as
+# 0.30000000000000004): never taken, and the refusal says what to send instead of
+# Pydantic's "Input should be a valid string".
+_NUMBER_NOT_STRING = (
+    'a JSON number is not taken here: send the value as a string, in quotes ("12.5"); '
+    "amounts and prices are exact decimals, and a number may already be rounded"
+)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
