@@ -108,3 +108,17 @@ def test_a_json_number_for_an_amount_or_price_is_refused_saying_to_quote_it(clie
         f"{V1}/orders", json={"side": "buy", "amount": True, "price": "1"}, headers=root
     )
     problem(response, 422, "valid string", field="amount")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 30_000 + b"]" * 30_000, "nested too deeply"),
+        (b'{"side": "buy", "amount": ' + b"9" * 5000 + b"}", "too many digits"),
+        (b'{"side": "buy", "amount": "\xff"}', "not UTF-8"),
+    ],
+)
+def test_a_body_json_cannot_read_says_why_not_a_bare_400(client, root, body, reason):
+    headers = {**root, "Content-Type": "application/json"}
+    response = client.post(f"{V1}/orders", content=body, headers=headers)
+    problem(response, 422, "the request body is not valid JSON", reason)

@@ -57,7 +57,21 @@ class StrictJsonRequest(Request):
                 at = text.find(quoted, first + 1) if first >= 0 else -1
                 reason = DUPLICATE + quoted
                 raise json.JSONDecodeError(reason, text, max(at, 0)) from None
+            except json.JSONDecodeError:
+                raise
+            except (RecursionError, ValueError) as exc:
+                # FastAPI answers these with a bare 400 "There was an error parsing the
+                # body": say what is wrong, as for any other body that is not JSON
+                raise json.JSONDecodeError(_why_unreadable(exc), "", 0) from None
         return self._json
+
+
+def _why_unreadable(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"it is not UTF-8 (byte {exc.start})"
+    return "a number in it has too many digits" if "digits" in str(exc) else "unreadable"
 
 
 class StrictJsonRoute(APIRoute):
