@@ -22,7 +22,7 @@ def client():
 @pytest.fixture
 def root(backend):
     """An admin (who reaches every list) with a key of every permission an admin holds."""
-    user("root", role="admin", watt="100")
+    user("root", role="admin", watt="100", energy="10")
     return key("root", "read,trade,manage")
 
 
@@ -76,12 +76,13 @@ def test_a_body_naming_a_field_twice_is_refused_and_writes_nothing(client, root)
     problem(response, 422, "'amount' twice", field="amount")
     assert client.get(f"{V1}/orders", params={"status": "all"}, headers=root).json()["items"] == []
     # inside a batch of readings, and on a login, too
+    readings = client.get(f"{V1}/account/meter-readings", headers=root).json()["items"]
     batch = '{"readings": [{"generated": "1", "generated": "900"}]}'
     response = client.post(
         f"{V1}/prosumers/root/meter-readings", content=batch, headers=json_headers
     )
     problem(response, 422, "'generated' twice", field="generated")
-    assert client.get(f"{V1}/account/meter-readings", headers=root).json()["items"] == []
+    assert client.get(f"{V1}/account/meter-readings", headers=root).json()["items"] == readings
     login = '{"username": "root", "password": "x", "username": "other"}'
     response = client.post(
         f"{V1}/auth/login", content=login, headers={"Content-Type": "application/json"}
@@ -122,3 +123,22 @@ def test_a_body_json_cannot_read_says_why_not_a_bare_400(client, root, body, rea
     headers = {**root, "Content-Type": "application/json"}
     response = client.post(f"{V1}/orders", content=body, headers=headers)
     problem(response, 422, "the request body is not valid JSON", reason)
+
+
+def test_a_query_parameter_misspelt_or_given_twice_is_refused_and_cancels_nothing(client, root):
+    for side, price in (("buy", "0.25"), ("sell", "0.90")):
+        body = {"side": side, "amount": "1", "price": price, "confirm": True}
+        assert client.post(f"{V1}/orders", json=body, headers=root).status_code == 201
+    # a typo of `side` was ignored: every open order was cancelled, the sells too
+    typo = client.delete(f"{V1}/orders", params={"sdie": "buy"}, headers=root)
+    problem(typo, 422, "unknown query parameter 'sdie'", "side, up_to_placed_seq", field="sdie")
+    # one name twice: the last was used
+    twice = client.delete(f"{V1}/orders?side=buy&side=sell", headers=root)
+    problem(twice, 422, "'side' is given more than once", field="side")
+    listed = client.get(f"{V1}/orders", headers=root).json()["items"]
+    assert sorted(o["status"] for o in listed) == ["open", "open"]
+    problem(client.get(f"{V1}/orders?stauts=all", headers=root), 422, "'stauts'", field="stauts")
+    problem(client.get(f"{V1}/account/balances?x=1", headers=root), 422, "takes none", field="x")
+    # the parameters an endpoint takes still work
+    done = client.delete(f"{V1}/orders", params={"side": "buy"}, headers=root)
+    assert (done.status_code, done.json()["cancelled"]) == (200, 1), done.text

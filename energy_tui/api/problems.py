@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from energy_tui.api import bodies
+from energy_tui.api import strict
 from energy_tui.errors import (
     AuthError,
     ConfigError,
@@ -154,7 +154,7 @@ _JSON_BODY = "send it with `Content-Type: application/json`"
 
 def _field(error: Any) -> str | None:
     if error.get("type") == "json_invalid":  # its loc is ("body", position): no field
-        return bodies.duplicated((error.get("ctx") or {}).get("error", ""))
+        return strict.duplicated((error.get("ctx") or {}).get("error", ""))
     loc = error.get("loc", ())
     parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
@@ -167,7 +167,7 @@ def _message(error: Any, request: Request) -> str:
     if kind == "json_invalid":
         position = loc[1] if len(loc) > 1 else "?"
         why = (error.get("ctx") or {}).get("error", "")
-        name = bodies.duplicated(why)
+        name = strict.duplicated(why)
         if name is not None:
             return (
                 f"the request body gives {name!r} twice (at character {position}): "

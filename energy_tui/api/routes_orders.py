@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from energy_tui import clock
-from energy_tui.api.bodies import StrictJsonRoute
 from energy_tui.api.context import Api
 from energy_tui.api.problems import StateConflict
 from energy_tui.api.routes_market import api_of
@@ -29,6 +28,7 @@ from energy_tui.api.schemas import (
     encode_cursor,
     json_response,
 )
+from energy_tui.api.strict import StrictRoute
 from energy_tui.errors import PermissionDenied, ValidationError
 from energy_tui.services import audit, client_orders
 from energy_tui.services.audit import parse_since
@@ -49,7 +49,7 @@ from energy_tui.services.market.orders import amount_value, price_value
 from energy_tui.services.market.views import OrderView
 from energy_tui.services.permissions import Action, allows
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=StrictJsonRoute)
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=StrictRoute)
 BIGINT_MAX = 2**63 - 1  # placed_seq is a BIGINT: a larger number overflowed the driver (500)
 OrderId = Annotated[str, Path(max_length=64, description="the order's id (a UUID)")]
 
