@@ -309,6 +309,22 @@ def test_a_busy_stream_of_a_revoked_key_ends_too(backend, monkeypatch):
     assert len(frames) < 200  # ended by the check, not by max_events
 
 
+def test_a_stream_whose_check_meets_a_lost_database_ends_with_an_event(backend, monkeypatch):
+    # it raised out of the stream: a traceback in the server's log, the connection cut
+    monkeypatch.setattr(stream, "KEEPALIVE_SECONDS", 0.05)
+
+    async def recheck() -> None:
+        raise peewee.OperationalError("server closed the connection unexpectedly")
+
+    async def scenario() -> list[str]:
+        hub = stream.Hub(db)
+        return [frame async for frame in hub.events(None, recheck)]
+
+    frames = asyncio.run(scenario())
+    assert "event: snapshot" in frames[0]
+    assert "event: end" in frames[-1] and "database stopped answering" in frames[-1]
+
+
 def test_the_cli_help_does_not_import_the_web_framework():
     import subprocess
     import sys

@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
+import peewee
 from starlette.concurrency import run_in_threadpool
 
 from energy_tui.api.schemas import BookOut, TradeOut
@@ -25,6 +27,7 @@ from energy_tui.errors import EnergyError
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market.book import TradeFilter
 
+log = logging.getLogger("energy_tui.api")
 POLL_SECONDS = 0.5
 DEPTH = 20
 QUEUE_SIZE = 256
@@ -152,6 +155,13 @@ class Hub:
                     continue
                 yield _frame(seq, kind, data)
                 sent += 1
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            # a snapshot or the credentials' check could not be read: end the stream
+            # (its credentials unchecked, it may not go on) with an event saying why,
+            # not a traceback in the server's log and a connection cut short
+            log.warning("stream ended, the database stopped answering: %s", type(exc).__name__)
+            detail = f"the database stopped answering ({type(exc).__name__}): reconnect later"
+            yield _frame(self.seq, "end", {"detail": detail})
         finally:
             self.clients.discard(client)
             if self.metrics is not None:
