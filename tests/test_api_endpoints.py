@@ -146,6 +146,14 @@ def test_a_retried_client_order_id_returns_the_first_order(client, pair):
         "already placed another order",
         field="client_order_id",
     )
+    # ... and so is the same amount at the same price with another time in force
+    problem(
+        order(client, alice, "buy", "4", "0.2500", client_order_id="bot-1", time_in_force="fok"),
+        409,
+        "already placed another order (buy 4.00 kWh at 0.2500 GTC",
+        field="client_order_id",
+    )
+    assert balances("alice").energy_bought == 4
     # ids are per user: bob may use the same one
     assert order(client, bob, "sell", "1", "0.2400", client_order_id="bot-1").status_code == 201
 

@@ -120,6 +120,12 @@ def test_a_body_over_the_cap_is_refused_with_413(backend):
     alice = key("alice")
     big = {"side": "buy", "amount": "1", "price": "0.25", "expires": "x" * 2000}
     problem(capped.post(f"{V1}/orders", json=big, headers=alice), 413, "larger than 1024")
+    # without a Content-Length (chunked): cut off while it is read, still a 413 (it was
+    # FastAPI's "There was an error parsing the body", 400)
+    chunks = iter([json.dumps(big).encode()])
+    json_headers = {**alice, "Content-Type": "application/json"}
+    response = capped.post(f"{V1}/orders", content=chunks, headers=json_headers)
+    problem(response, 413, "larger than 1024")
 
 
 def test_the_access_log_has_one_json_line_per_request_and_no_secret(backend):
@@ -272,6 +278,51 @@ def test_a_stream_ends_when_its_key_stops_being_valid(backend, monkeypatch):
     assert "event: snapshot" in frames[0]
     assert frames[-1].startswith("id: ") and "event: end" in frames[-1]
     assert "was revoked" in frames[-1]
+
+
+def test_a_busy_stream_of_a_revoked_key_ends_too(backend, monkeypatch):
+    """The credentials are checked again every KEEPALIVE_SECONDS however busy the
+    market: with an event always waiting, the check at keep-alives alone never ran."""
+    monkeypatch.setattr(stream, "KEEPALIVE_SECONDS", 0.05)
+    checks = []
+
+    async def recheck() -> None:
+        checks.append(1)
+        raise AuthError("API key etk_00000000 was revoked")
+
+    async def scenario() -> list[str]:
+        hub = stream.Hub(db)
+
+        async def busy_market() -> None:
+            for n in range(100_000):
+                hub._publish((n, "book", {}))
+                await asyncio.sleep(0.002)
+
+        market = asyncio.create_task(busy_market())
+        try:
+            return [frame async for frame in hub.events(400, recheck)]
+        finally:
+            market.cancel()
+
+    frames = asyncio.run(scenario())
+    assert checks and "event: end" in frames[-1] and "was revoked" in frames[-1]
+    assert len(frames) < 200  # ended by the check, not by max_events
+
+
+def test_a_stream_whose_check_meets_a_lost_database_ends_with_an_event(backend, monkeypatch):
+    # it raised out of the stream: a traceback in the server's log, the connection cut
+    monkeypatch.setattr(stream, "KEEPALIVE_SECONDS", 0.05)
+
+    async def recheck() -> None:
+        raise peewee.OperationalError("server closed the connection unexpectedly")
+
+    async def scenario() -> list[str]:
+        hub = stream.Hub(db)
+        return [frame async for frame in hub.events(None, recheck)]
+
+    frames = asyncio.run(scenario())
+    assert "event: snapshot" in frames[0]
+    assert "event: end" in frames[-1] and "database stopped answering" in frames[-1]
 
 
 def test_the_cli_help_does_not_import_the_web_framework():

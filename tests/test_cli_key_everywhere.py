@@ -124,10 +124,14 @@ def test_an_invalid_key_in_the_environment_stops_an_operator_command(run, ring, 
     assert snapshot() == before
 
 
-def test_a_key_owner_may_read_their_own_prosumer(run, ring):
-    result = run("prosumer", "show", "bob-home", "--json", *key_file(ring["trader"]))
+@pytest.mark.parametrize("typed", ["bob-home", "BOB-Home"])
+def test_a_key_owner_may_read_their_own_prosumer_in_any_case(run, ring, typed):
+    # an address is one address whatever its case (as everywhere else): the owner's own
+    # in capitals was refused as someone else's ("may not manage prosumers")
+    result = run("prosumer", "show", typed, "--json", *key_file(ring["trader"]))
     assert result.code == 0, result.err
-    assert json.loads(result.out)["watt_total"] == "100.00"
+    shown = json.loads(result.out)
+    assert (shown["address"], shown["watt_total"]) == ("bob-home", "100.00")
 
 
 def test_a_manage_key_acts_as_its_owner_in_the_audit_log(run, ring):

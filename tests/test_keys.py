@@ -200,6 +200,24 @@ def test_a_key_cannot_mint_a_key_with_more_than_it_holds(people):
     assert keys.create_key(manager, "bob", "read only", "read").info.permissions == ("read",)
 
 
+def test_a_key_that_expires_makes_only_keys_that_expire_by_then(people, now):
+    # a day's manage key minting a never-expiring one (for its owner or anyone: the new
+    # key is shown to whoever holds the old) would outlive itself
+    ends = now() + dt.timedelta(days=1)
+    day_key = keys.verify(new_key("otto", "read,manage", expires_at=ends).key)
+    for expires in (None, ends + dt.timedelta(seconds=1)):
+        for owner in ("otto", "bob"):
+            with pytest.raises(ValidationError, match="expire by the time it does") as refused:
+                keys.create_key(day_key, owner, "longer", "read", expires)
+            assert refused.value.field == "expires"
+    assert ApiKey.select().count() == 1
+    assert keys.create_key(day_key, "bob", "within", "read", ends).info.expires_at == ends
+    # a key without expiry, and a login session, make keys of any lifetime
+    lasting = keys.verify(new_key("otto", "read,manage").key)
+    assert keys.create_key(lasting, "bob", "forever", "read").info.expires_at is None
+    assert keys.create_key(session_actor("otto"), "bob", "mine", "read").info.expires_at is None
+
+
 def test_key_for_an_unknown_or_disabled_user_is_refused(people):
     with pytest.raises(NotFound, match="no user named 'nobody'"):
         new_key("nobody")

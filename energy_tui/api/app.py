@@ -43,7 +43,9 @@ Authenticate with an API key (`Authorization: Bearer etk_...` or `X-API-Key: etk
 made with `energy-tui key create`, or with a login token from `POST /api/v1/auth/login`.
 Amounts are exact decimal strings, times ISO 8601 UTC. Errors are RFC 9457 problem
 details (`application/problem+json`) with the reason in `detail` and the bad field in
-`field`. Lists are pages: pass `next_cursor` back as `cursor`.
+`field`. Lists are pages: pass `next_cursor` back as `cursor`. A body field or query
+parameter given twice, or one the endpoint does not take, is refused (422), never
+guessed at.
 """
 
 # Declared in the OpenAPI document only (and the "Authorize" button of /docs): the check

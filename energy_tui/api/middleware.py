@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 from energy_tui import locations
 from energy_tui.api.metrics import Metrics
 from energy_tui.api.problems import problem
@@ -34,8 +36,9 @@ log = logging.getLogger("energy_tui.api")
 _compact = json.JSONEncoder(separators=(",", ":")).encode
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised while the body is read: an HTTPException, so that FastAPI, which turns
+    any other error of the body's reading into a 400, lets it through to its 413."""
 
 
 class AccessLog:
@@ -164,8 +167,12 @@ class Guard:
             return self.too_large()
         return None
 
+    @property
+    def too_large_detail(self) -> str:
+        return f"the request body is larger than {self.max_body} bytes"
+
     def too_large(self) -> ASGIApp:
-        return problem(413, f"the request body is larger than {self.max_body} bytes")
+        return problem(413, self.too_large_detail)
 
     def capped(self, receive: Receive) -> Receive:
         seen = 0
@@ -176,7 +183,7 @@ class Guard:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise _TooLarge
+                    raise _TooLarge(413, self.too_large_detail)
             return message
 
         return reading

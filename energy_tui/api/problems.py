@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from energy_tui.api import strict
 from energy_tui.errors import (
     AuthError,
     ConfigError,
@@ -154,7 +155,7 @@ _JSON_BODY = "send it with `Content-Type: application/json`"
 
 def _field(error: Any) -> str | None:
     if error.get("type") == "json_invalid":  # its loc is ("body", position): no field
-        return None
+        return strict.duplicated((error.get("ctx") or {}).get("error", ""))
     loc = error.get("loc", ())
     parts = [str(part) for part in loc if part not in ("body", "query", "path", "header")]
     return ".".join(parts) or None
@@ -167,6 +168,12 @@ def _message(error: Any, request: Request) -> str:
     if kind == "json_invalid":
         position = loc[1] if len(loc) > 1 else "?"
         why = (error.get("ctx") or {}).get("error", "")
+        name = strict.duplicated(why)
+        if name is not None:
+            return (
+                f"the request body gives {name!r} twice (at character {position}): "
+                "give each field once"
+            )
         return f"the request body is not valid JSON (at character {position}: {why})"
     if loc == ("body",) and kind in ("model_attributes_type", "dict_type"):
         sent = request.headers.get("content-type", "none")
@@ -176,7 +183,19 @@ def _message(error: Any, request: Request) -> str:
                 f"{_JSON_BODY}"
             )
         return "the request body must be a JSON object ({...})"
+    given = error.get("input")
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        return _NUMBER_NOT_STRING
     return str(error.get("msg", ""))
+
+
+# A JSON number for an amount may be a binary float already (0.1 + 0.2 arrives as
+# 0.30000000000000004): never taken, and the refusal says what to send instead of
+# Pydantic's "Input should be a valid string".
+_NUMBER_NOT_STRING = (
+    'a JSON number is not taken here: send the value as a string, in quotes ("12.5"); '
+    "amounts and prices are exact decimals, and a number may already be rounded"
+)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:

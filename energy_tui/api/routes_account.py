@@ -20,6 +20,7 @@ from energy_tui.api.schemas import (
     decode_cursor,
     encode_cursor,
 )
+from energy_tui.api.strict import StrictRoute
 from energy_tui.db.models import db
 from energy_tui.errors import ValidationError
 from energy_tui.services import prosumers
@@ -30,7 +31,7 @@ from energy_tui.services.market import export, own_address
 from energy_tui.services.market.book import TradeFilter
 from energy_tui.services.permissions import Action
 
-router = APIRouter(prefix="/api/v1/account", tags=["account"])
+router = APIRouter(prefix="/api/v1/account", tags=["account"], route_class=StrictRoute)
 READ = Action.READ_MARKET
 Since = Annotated[
     str | None, Query(max_length=40, description="a date, a date-time (UTC), or 24h / 7d ago")

@@ -26,13 +26,14 @@ from energy_tui.api.schemas import (
     decode_cursor,
     encode_cursor,
 )
+from energy_tui.api.strict import StrictRoute
 from energy_tui.errors import ValidationError
 from energy_tui.services import audit, keys, prosumers, users
 from energy_tui.services.context import Actor
 from energy_tui.services.permissions import Action
 
 T = TypeVar("T")
-router = APIRouter(prefix="/api/v1", tags=["operators"])
+router = APIRouter(prefix="/api/v1", tags=["operators"], route_class=StrictRoute)
 Address = Annotated[str, Path(max_length=200)]
 Username = Annotated[str, Path(max_length=200)]
 

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Request
 from energy_tui.api.context import client_ip, credential
 from energy_tui.api.routes_market import api_of
 from energy_tui.api.schemas import LoginIn, Message, TokenOut, WhoAmIOut, iso
+from energy_tui.api.strict import StrictRoute
 from energy_tui.errors import PermissionDenied, ValidationError
 from energy_tui.services import auth
 from energy_tui.services.context import Actor
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=StrictRoute)
 
 
 @router.post(

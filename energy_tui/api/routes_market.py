@@ -21,6 +21,7 @@ from energy_tui.api.schemas import (
     iso,
     json_response,
 )
+from energy_tui.api.strict import StrictRoute
 from energy_tui.errors import ValidationError
 from energy_tui.services.audit import parse_since
 from energy_tui.services.context import Actor
@@ -30,7 +31,7 @@ from energy_tui.services.market import stats
 from energy_tui.services.market.book import TradeFilter
 from energy_tui.services.permissions import Action
 
-router = APIRouter(prefix="/api/v1/market", tags=["market"])
+router = APIRouter(prefix="/api/v1/market", tags=["market"], route_class=StrictRoute)
 READ = Action.READ_MARKET
 
 

@@ -28,6 +28,7 @@ from energy_tui.api.schemas import (
     encode_cursor,
     json_response,
 )
+from energy_tui.api.strict import StrictRoute
 from energy_tui.errors import PermissionDenied, ValidationError
 from energy_tui.services import audit, client_orders
 from energy_tui.services.audit import parse_since
@@ -48,7 +49,8 @@ from energy_tui.services.market.orders import amount_value, price_value
 from energy_tui.services.market.views import OrderView
 from energy_tui.services.permissions import Action, allows
 
-router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"], route_class=StrictRoute)
+BIGINT_MAX = 2**63 - 1  # placed_seq is a BIGINT: a larger number overflowed the driver (500)
 OrderId = Annotated[str, Path(max_length=64, description="the order's id (a UUID)")]
 
 
@@ -137,11 +139,14 @@ def _guarded_place(api: Api, actor: Actor, wanted: OrderRequest, confirmed: bool
 
 
 def _same_order(order: OrderView, wanted: OrderRequest, client_id: str) -> None:
-    same = (order.side, order.amount, order.kind) == (wanted.side, wanted.amount, wanted.kind)
+    # the time in force too: a FOK retried as GTC is another order, not the first again
+    placed = (order.side, order.amount, order.kind, order.time_in_force)
+    same = placed == (wanted.side, wanted.amount, wanted.kind, wanted.time_in_force)
     if not same or (wanted.price is not None and order.price != wanted.price):
         raise StateConflict(
             f"client_order_id {client_id!r} already placed another order ({order.side} "
-            f"{order.amount} kWh at {order.price}, id {order.id}): use a new id for a new order",
+            f"{order.amount} kWh at {order.price} {order.time_in_force.upper()}, id "
+            f"{order.id}): use a new id for a new order",
             field="client_order_id",
         )
 
@@ -258,6 +263,7 @@ async def cancel_every(
         int | None,
         Query(
             ge=0,
+            le=BIGINT_MAX,
             description="only orders placed up to this one (the largest placed_seq the "
             "client listed and means to cancel); orders placed since stay open and are "
             "counted in left_newer",

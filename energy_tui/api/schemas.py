@@ -61,6 +61,12 @@ def encode_cursor(kind: str, value: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{value}".encode()).decode().rstrip("=")
 
 
+# The largest position a cursor may name: 18 digits, so that the position and a page
+# past it stay within a signed 64-bit integer (BIGINT, SQLite's INTEGER), which a
+# 19-digit one (up to 9999999999999999999) overflowed as a 500 of the database driver.
+CURSOR_DIGITS = 18
+
+
 def decode_cursor(raw: str | None, kind: str) -> int | None:
     """The position a `next_cursor` stands for; ValidationError for anything else."""
     if raw is None or raw == "":
@@ -68,7 +74,7 @@ def decode_cursor(raw: str | None, kind: str) -> int | None:
     try:
         padded = raw + "=" * (-len(raw) % 4)
         found, _, value = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if found == kind and value.isdigit() and len(value) < 20:
+        if found == kind and value.isdigit() and len(value) <= CURSOR_DIGITS:
             return int(value)
     except (ValueError, UnicodeError):
         pass

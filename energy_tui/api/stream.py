@@ -15,9 +15,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
+import peewee
 from starlette.concurrency import run_in_threadpool
 
 from energy_tui.api.schemas import BookOut, TradeOut
@@ -25,6 +27,7 @@ from energy_tui.errors import EnergyError
 from energy_tui.services.market import book as market_book
 from energy_tui.services.market.book import TradeFilter
 
+log = logging.getLogger("energy_tui.api")
 POLL_SECONDS = 0.5
 DEPTH = 20
 QUEUE_SIZE = 256
@@ -111,8 +114,10 @@ class Hub:
         recheck: Callable[[], Awaitable[object]] | None = None,
     ) -> AsyncGenerator[str, None]:
         """The client's frames. `recheck` (the caller's credentials, checked again) runs
-        at every keep-alive: a key revoked or a session ended closes the stream with an
-        `end` event saying why."""
+        every KEEPALIVE_SECONDS, however busy the market: a key revoked or a session
+        ended closes the stream with an `end` event saying why."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         client = Client(asyncio.Queue(QUEUE_SIZE))
         self.clients.add(client)
         if self.metrics is not None:
@@ -124,6 +129,15 @@ class Hub:
             yield _frame(self.seq, "snapshot", snapshot)
             sent += 1
             while max_events is None or sent < max_events:
+                if recheck is not None and loop.time() - checked >= KEEPALIVE_SECONDS:
+                    # by the clock, not only at keep-alives: a busy market sends an
+                    # event before every keep-alive, and a revoked key streamed on
+                    checked = loop.time()
+                    try:
+                        await recheck()
+                    except EnergyError as exc:
+                        yield _frame(self.seq, "end", {"detail": str(exc)})
+                        return
                 if client.behind:
                     while not client.queue.empty():
                         client.queue.get_nowait()
@@ -136,17 +150,18 @@ class Hub:
                     seq, kind, data = await asyncio.wait_for(
                         client.queue.get(), timeout=KEEPALIVE_SECONDS
                     )
-                except TimeoutError:
-                    if recheck is not None:
-                        try:
-                            await recheck()
-                        except EnergyError as exc:
-                            yield _frame(self.seq, "end", {"detail": str(exc)})
-                            return
+                except TimeoutError:  # the check above runs before the next wait
                     yield ": keep-alive\n\n"
                     continue
                 yield _frame(seq, kind, data)
                 sent += 1
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            # a snapshot or the credentials' check could not be read: end the stream
+            # (its credentials unchecked, it may not go on) with an event saying why,
+            # not a traceback in the server's log and a connection cut short
+            log.warning("stream ended, the database stopped answering: %s", type(exc).__name__)
+            detail = f"the database stopped answering ({type(exc).__name__}): reconnect later"
+            yield _frame(self.seq, "end", {"detail": detail})
         finally:
             self.clients.discard(client)
             if self.metrics is not None:

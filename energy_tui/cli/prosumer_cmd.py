@@ -6,6 +6,7 @@ import argparse
 
 from energy_tui.cli.output import print_fields, print_json, print_table
 from energy_tui.cli.runtime import command_actor, connected
+from energy_tui.db.identity import same_name
 from energy_tui.services import prosumers
 from energy_tui.services.permissions import Action, require
 from energy_tui.services.prosumers import Balances
@@ -88,7 +89,8 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     with connected(args):
         actor = command_actor(args)
-        own = actor.prosumer_address == args.address  # a key's owner may read their own
+        # a key's owner may read their own, named in any case (one address, as stored)
+        own = same_name(actor.prosumer_address, args.address)
         need = Action.READ_MARKET if own else Action.MANAGE_PROSUMERS
         require(actor, need, address=args.address[:100])
         b = prosumers.balances(args.address)

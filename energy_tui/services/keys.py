@@ -140,6 +140,7 @@ def create_key(
     _require_keys_of(actor, owner_username, target=owner_username[:50])
     owner = _active_owner(owner_username)
     _check_grant(actor, owner, wanted)
+    _within_own_expiry(actor, expires_at)
     key, prefix = _new_key()
     with db.atomic():
         row = ApiKey.create(
@@ -216,6 +217,25 @@ def _check_grant(actor: Actor, owner: User, wanted: frozenset[str]) -> None:
             f"permission denied: this key would let {owner.username} {' and '.join(missing)}, "
             f"which {who} may not do; a key never grants more than its creator holds"
         )
+
+
+def _within_own_expiry(actor: Actor, expires_at: dt.datetime | None) -> None:
+    """A key that expires makes only keys that expire by then: the new key is shown to
+    whoever holds the old one, so a short-lived (or stolen) key would otherwise outlive
+    itself through a never-expiring key it made, for its owner or anyone else."""
+    if actor.api_key_id is None:
+        return
+    row = ApiKey.select(ApiKey.expires_at).where(ApiKey.id == actor.api_key_id).first()
+    limit = row.expires_at if row is not None else None
+    if limit is None or (expires_at is not None and expires_at <= limit):
+        return
+    given = "never expires" if expires_at is None else f"expires on {expires_at:%Y-%m-%d %H:%M}"
+    raise ValidationError(
+        f"this API key expires on {limit:%Y-%m-%d %H:%M} UTC and the new key {given}: a "
+        f"key makes only keys that expire by the time it does (give an expiry up to "
+        f"{limit:%Y-%m-%dT%H:%M})",
+        field="expires",
+    )
 
 
 def _new_key() -> tuple[str, str]:
