@@ -155,6 +155,20 @@ _DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+# What a moment typed with an offset must land in once it is UTC, the calendar Python and
+# every backend hold: `0001-01-01T00:00+05:00` is in year 0 in UTC, `9999-12-31T23:00-05:00`
+# in year 10000, and converting either raises OverflowError.
+CALENDAR = "in UTC it must fall within 0001-01-01 to 9999-12-31"
+
+
+def naive_utc(moment: dt.datetime) -> dt.datetime:
+    """`moment` as the schema holds times, naive UTC (a naive one is taken as UTC already).
+    OverflowError when its UTC falls outside the calendar: callers refuse it as typed."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
     """A future moment: a duration from now (`90s`, `30m`, `2h`, `90d`, `2w`) or an ISO date
     or date-time in UTC (`2027-01-31`, `2027-01-31T18:00`)."""
@@ -165,9 +179,7 @@ def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
         if match:
             moment = now + dt.timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
         else:
-            moment = dt.datetime.fromisoformat(text.upper() if "t" in text else text)
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            moment = naive_utc(dt.datetime.fromisoformat(text.upper() if "t" in text else text))
     except OverflowError:  # beyond year 9999 (`999999w`), or before year 1
         raise ValidationError(
             f"{label} {raw[:40]!r} is out of range: expected {accepted}", field=label

@@ -130,6 +130,12 @@ def day_start(day: dt.date | None) -> dt.datetime | None:
     return None if day is None else dt.datetime.combine(day, dt.time())
 
 
+def day_end(day: dt.date | None) -> dt.datetime | None:
+    """The (exclusive) end of `day`; None, no end, without a day or through the calendar's
+    last (9999-12-31: the day after it is beyond what a datetime holds)."""
+    return None if day is None or day == dt.date.max else day_start(day + dt.timedelta(days=1))
+
+
 def default_export_path(now: dt.datetime) -> Path:
     """The documents folder if there is one, else the working directory."""
     documents = locations.documents_dir()
@@ -245,7 +251,7 @@ class TradesScreen(DataScreen):
             self.address if mine else None,
             self.side if mine else None,
             day_start(self.since),
-            day_start(self.until + dt.timedelta(days=1)) if self.until else None,
+            day_end(self.until),
             limit,
         )
 
