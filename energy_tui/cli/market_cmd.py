@@ -90,7 +90,7 @@ TRADE_COLUMNS = [
     "taker",
 ]
 STATS_COLUMNS = ["date", "trades", "volume", "vwap", "high", "low", "open_buys", "open_sells"]
-_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 SIZES = ("prosumer", "order", "trade")
 
@@ -131,7 +131,7 @@ def moment(raw: str | None, label: str, now: dt.datetime, *, through: bool = Fal
     try:
         if ago is not None:
             return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
-        if through and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        if through and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
             return day_after(dt.datetime.fromisoformat(text))
         return validation.naive_utc(dt.datetime.fromisoformat(text.upper()))
     except OverflowError:  # `999999w` ago, or an offset taking the moment out of the calendar
@@ -140,7 +140,9 @@ def moment(raw: str | None, label: str, now: dt.datetime, *, through: bool = Fal
         ) from None
     except ValueError:
         raise ValidationError(
-            f"{label} {text[:40]!r} is not understood: give {WHEN_FORMS}", field=label
+            f"{label} {text[:40]!r} is not understood: "
+            f"{validation.digits_hint(text)}give {WHEN_FORMS}",
+            field=label,
         ) from None
 
 

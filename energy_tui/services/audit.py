@@ -236,7 +236,7 @@ EVENT_TYPES = (
     "price_alert_added",
     "price_alert_removed",
 )
-_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 
 
@@ -258,7 +258,9 @@ def parse_since(raw: str | None, now: dt.datetime, label: str = "since") -> dt.d
         ) from None
     except ValueError:
         raise ValidationError(
-            f"{label} {typed[:40]!r} is not understood: give {SINCE_FORMS}", field=field
+            f"{label} {typed[:40]!r} is not understood: "
+            f"{validation.digits_hint(typed)}give {SINCE_FORMS}",
+            field=field,
         ) from None
 
 

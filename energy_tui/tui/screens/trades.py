@@ -118,7 +118,7 @@ def parse_day(text: str) -> dt.date | None:
     text = text.strip()
     if not text:
         return None
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         raise ValueError(f"Use {DAY_FORM}")
     try:
         return dt.date.fromisoformat(text)
