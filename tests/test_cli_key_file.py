@@ -197,6 +197,66 @@ def test_a_key_on_the_command_line_is_refused_and_never_echoed_or_logged(cli, tm
     assert SECRET[13:] not in logged()
 
 
+REVOKE_ADVICE = (
+    "API key etk_0123abcd",
+    "(ps)",
+    "shell history",
+    "revoke it (`energy-tui key revoke etk_0123abcd`) and create a new one",
+    "ENERGY_TUI_API_KEY",
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["whoami", "--api-key-file", SECRET],
+        ["whoami", f"--api-key-file={SECRET}"],
+        ["whoami", "--api-key-f", SECRET],  # what argparse expands to the option
+        ["order", "list", "--api-key-file", SECRET],
+        ["whoami", "--api-key-file", SECRET[:30]],  # a paste cut short: most of it
+    ],
+    ids=["file", "file=", "abbreviated", "order-list", "cut-short"],
+)
+def test_a_key_given_instead_of_its_file_is_refused_showing_only_its_prefix(cli, tmp_path, argv):
+    """The key where its file's path belongs was echoed back ("'etk_...' does not exist"):
+    now only its public prefix is shown, as `key list` shows it, with the advice to revoke
+    it, since a command line is readable by other users and kept in the shell's history."""
+    secret = argv[-1].split("=")[-1]
+    database = tmp_path / "never.db"
+    result = cli("--db", f"sqlite:///{database}", *argv)
+    refused_in_one_line(result, "--api-key-file takes a file's path", *REVOKE_ADVICE, secret=secret)
+    assert not database.exists()
+    assert secret[13:] not in logged()
+
+
+def test_a_key_argparse_would_echo_is_refused_showing_only_its_prefix(cli, tmp_path):
+    database = tmp_path / "never.db"
+    result = cli("--db", f"sqlite:///{database}", "whoami", SECRET)  # unrecognized argument
+    refused_in_one_line(result, "an argument is API key etk_0123abcd", *REVOKE_ADVICE,
+                        secret=SECRET)  # fmt: skip
+    assert not database.exists()
+    assert SECRET[13:] not in logged()
+
+
+def test_a_key_typed_as_a_value_is_neither_echoed_nor_logged(run):
+    """A refusal that echoes the value typed shows only the prefix of a key in it, on the
+    terminal and in the log."""
+    refused_in_one_line(run("prosumer", "show", "--", SECRET),
+                        "no prosumer with address 'etk_0123abcd_...'", secret=SECRET)  # fmt: skip
+    refused_in_one_line(run("key", "revoke", SECRET), "etk_0123abcd", secret=SECRET)
+    assert "etk_0123abcd_..." in logged()  # the refusals are logged, without the secret
+    assert SECRET[13:] not in logged()
+
+
+def test_the_parser_itself_refuses_a_key_given_as_the_file_without_echoing_it(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(["whoami", "--api-key-file", SECRET])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "this is API key etk_0123abcd itself" in err and "revoke" in err
+    assert SECRET[13:] not in err
+
+
 def test_after_double_dash_api_key_is_only_a_value(cli, tmp_path):
     result = cli("--db", f"sqlite:///{tmp_path / 'x.db'}", "prosumer", "show", "--", "--api-key")
     assert result.code == 2

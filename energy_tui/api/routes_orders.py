@@ -74,15 +74,20 @@ async def place(request: Request, body: OrderIn) -> Response:
                 "a market order never rests: its time_in_force is ioc (the default) or fok",
                 field="time_in_force",
             )
-        wanted = order_request(
-            body.side,
-            body.amount,
-            body.price,
-            ioc=body.time_in_force == "ioc",
-            fok=body.time_in_force == "fok",
-            market=body.type == "market",
-            expires=body.expires,
-        )
+        try:
+            wanted = order_request(
+                body.side,
+                body.amount,
+                body.price,
+                ioc=body.time_in_force == "ioc",
+                fok=body.time_in_force == "fok",
+                market=body.type == "market",
+                expires=body.expires,
+            )
+        except ValidationError as exc:
+            if exc.field == "expiry":
+                exc.field = "expires"  # the body's name for it
+            raise
         wanted = _at_default_cap(wanted, body.default_cap)
         if body.client_order_id is None:
             return placed(_guarded_place(api, actor, wanted, body.confirm), None), 201

@@ -74,7 +74,7 @@ def decode_cursor(raw: str | None, kind: str) -> int | None:
     try:
         padded = raw + "=" * (-len(raw) % 4)
         found, _, value = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
-        if found == kind and value.isdigit() and len(value) <= CURSOR_DIGITS:
+        if found == kind and value.isascii() and value.isdigit() and len(value) <= CURSOR_DIGITS:
             return int(value)
     except (ValueError, UnicodeError):
         pass

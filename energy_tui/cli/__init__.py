@@ -14,13 +14,19 @@ import sys
 from collections.abc import Callable, Sequence
 
 from energy_tui.cli import tui_cmd
-from energy_tui.cli.arguments import key_on_command_line, non_utf8_argument, one_line
+from energy_tui.cli.arguments import (
+    key_as_key_file,
+    key_on_command_line,
+    non_utf8_argument,
+    one_line,
+    without_keys,
+)
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    reason = key_on_command_line(argv) or non_utf8_argument(argv)
+    reason = key_on_command_line(argv) or key_as_key_file(argv) or non_utf8_argument(argv)
     if reason is not None:
         print(f"energy-tui: {reason}", file=sys.stderr)
         return 2
@@ -62,8 +68,9 @@ def guarded(handler: Callable[[argparse.Namespace], int | None], args: argparse.
         print("interrupted", file=sys.stderr)
         return 130
     except EnergyError as exc:
-        log.info("%s: %s", type(exc).__name__, exc)
-        print(f"energy-tui: {one_line(str(exc))}", file=sys.stderr)
+        message = without_keys(str(exc))  # it may echo a key typed as a value
+        log.info("%s: %s", type(exc).__name__, message)
+        print(f"energy-tui: {one_line(message)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
         if _database_error(exc):

@@ -41,6 +41,9 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
+        prefix = key_in_argument(message)  # "unrecognized arguments: etk_..."
+        if prefix is not None:
+            self.exit(2, f"energy-tui: {key_given_as_argument(prefix)}\n")
         line = _LABELLED.sub(r"\1 ", message)
         options = self._seen[: self._seen.index("--")] if "--" in self._seen else self._seen
         dashed = next((arg for arg in options if _read_as_option(arg)), None)
@@ -118,6 +121,59 @@ HOW_TO_GIVE_A_KEY = (
 # --api-key and the abbreviations argparse would expand to it (`--api-k=KEY`): a value
 # there is a key on the command line, where `ps` shows it to every local user.
 _KEY_OPTIONS = tuple("--api-key"[:end] for end in range(len("--api-k"), len("--api-key") + 1))
+
+
+# An API key (services.keys: `etk_` + 8 hex characters, '_', 43 secret ones), or most of
+# one (a paste cut short). The prefix is public (`key list` shows it); the rest is secret.
+_KEY_IN_TEXT = re.compile(r"(etk_[0-9a-f]{8})_[A-Za-z0-9_-]{16,}", re.ASCII)
+
+
+def key_in_argument(text: str) -> str | None:
+    """The public prefix of an API key held in `text`, else None."""
+    found = _KEY_IN_TEXT.search(text)
+    return None if found is None else found[1]
+
+
+def without_keys(text: str) -> str:
+    """`text` with each API key in it cut to its public prefix: what the user typed is
+    echoed in messages and the log, and it may be a key (`prosumer show KEY`)."""
+    return _KEY_IN_TEXT.sub(lambda found: f"{found[1]}_...", text)
+
+
+def key_as_key_file(argv: Sequence[str]) -> str | None:
+    """A one-line refusal, showing only its prefix, when the value of `--api-key-file` is
+    an API key instead of a file's path, else None. argparse would echo it ("'etk_...'
+    does not exist"). It is out already, on a command line: the advice is to revoke it."""
+    for position, arg in enumerate(argv):
+        option, is_joined, value = arg.partition("=")
+        after = argv[position - 1] if position else ""
+        if is_joined and _is_key_file_option(option):
+            prefix = key_in_argument(value)
+        elif _is_key_file_option(after):
+            prefix = key_in_argument(arg)
+        else:
+            continue
+        if prefix is not None:
+            return key_given_as_argument(prefix, as_file=True)
+    return None
+
+
+def key_given_as_argument(prefix: str, *, as_file: bool = False) -> str:
+    what = (
+        f"--api-key-file takes a file's path, and this is API key {prefix} itself"
+        if as_file
+        else f"an argument is API key {prefix}"
+    )
+    return (
+        f"{what}: other users of this machine can read it now (ps) and your shell history "
+        f"keeps it, so revoke it (`energy-tui key revoke {prefix}`) and create a new one; "
+        + HOW_TO_GIVE_A_KEY
+    )
+
+
+def _is_key_file_option(arg: str) -> bool:
+    """`--api-key-file` or an abbreviation argparse expands to it (`--api-key-f`)."""
+    return len(arg) > len("--api-key") and "--api-key-file".startswith(arg)
 
 
 def key_on_command_line(argv: Sequence[str]) -> str | None:

@@ -10,7 +10,12 @@ import os
 import stat
 import sys
 
-from energy_tui.cli.arguments import API_KEY_ENV, key_on_command_line
+from energy_tui.cli.arguments import (
+    API_KEY_ENV,
+    key_given_as_argument,
+    key_in_argument,
+    key_on_command_line,
+)
 
 STDIN = "-"
 _KEY_FILE_LIMIT = 4096  # a key is 56 characters; anything this big is the wrong file
@@ -59,6 +64,9 @@ def read_api_key_file(path: str) -> GivenKey:
     not UTF-8 or a file group or others may read (when it is yours: ssh's rule for a
     private key) is refused with one line that names the file, never its content.
     """
+    prefix = key_in_argument(path)
+    if prefix is not None:  # the key itself (`cli.main` refuses it first; see there)
+        raise argparse.ArgumentTypeError(key_given_as_argument(prefix, as_file=True))
     where = "'-' (standard input)" if path == STDIN else repr(path)
     data = _read_stdin(where) if path == STDIN else _read_private_file(path, where)
     if len(data) > _KEY_FILE_LIMIT:

@@ -28,6 +28,7 @@ from energy_tui.cli.runtime import (
 )
 from energy_tui.db.models import EnergyOrder, EnergyTrade, MarketStatistics, Prosumer
 from energy_tui.errors import NotFound, ValidationError
+from energy_tui.services import validation
 from energy_tui.services.context import Actor
 from energy_tui.services.market import (
     OrderRequest,
@@ -89,7 +90,7 @@ TRADE_COLUMNS = [
     "taker",
 ]
 STATS_COLUMNS = ["date", "trades", "volume", "vwap", "high", "low", "open_buys", "open_sells"]
-_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 SIZES = ("prosumer", "order", "trade")
 
@@ -130,14 +131,24 @@ def moment(raw: str | None, label: str, now: dt.datetime, *, through: bool = Fal
     try:
         if ago is not None:
             return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
-        if through and re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return dt.datetime.fromisoformat(text) + dt.timedelta(days=1)
-        value = dt.datetime.fromisoformat(text.upper())
-    except (ValueError, OverflowError):
+        if through and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            return day_after(dt.datetime.fromisoformat(text))
+        return validation.naive_utc(dt.datetime.fromisoformat(text.upper()))
+    except OverflowError:  # `999999w` ago, or an offset taking the moment out of the calendar
         raise ValidationError(
-            f"{label} {text[:40]!r} is not understood: give {WHEN_FORMS}", field=label
+            f"{label} {text[:40]!r} is out of range: {validation.CALENDAR}", field=label
         ) from None
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    except ValueError:
+        raise ValidationError(
+            f"{label} {text[:40]!r} is not understood: "
+            f"{validation.digits_hint(text)}give {WHEN_FORMS}",
+            field=label,
+        ) from None
+
+
+def day_after(day: dt.datetime) -> dt.datetime | None:
+    """The (exclusive) end of `day`; None, no end at all, through the calendar's last day."""
+    return None if day.date() == dt.date.max else day + dt.timedelta(days=1)
 
 
 def trade_filter(args: argparse.Namespace, default_limit: int) -> TradeFilter:

@@ -236,25 +236,32 @@ EVENT_TYPES = (
     "price_alert_added",
     "price_alert_removed",
 )
-_AGO = re.compile(r"(\d{1,6})\s*([wdhm])")
+_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 
 
 def parse_since(raw: str | None, now: dt.datetime, label: str = "since") -> dt.datetime | None:
     """A filter's lower bound in UTC: a date, a date-time, or a span back from `now`."""
-    text = (raw or "").strip().lower()
+    typed = (raw or "").strip()  # echoed as typed
+    text = typed.lower()
     if not text:
         return None
+    field = label.lstrip("-")  # the API's query parameter, the CLI's option without --
     ago = _AGO.fullmatch(text)
     try:
         if ago is not None:
             return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
-        value = dt.datetime.fromisoformat(text.upper())
-    except (ValueError, OverflowError):
+        return validation.naive_utc(dt.datetime.fromisoformat(text.upper()))
+    except OverflowError:  # `999999w` ago, or an offset taking the moment out of the calendar
         raise ValidationError(
-            f"{label} {text[:40]!r} is not understood: give {SINCE_FORMS}", field="since"
+            f"{label} {typed[:40]!r} is out of range: {validation.CALENDAR}", field=field
         ) from None
-    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    except ValueError:
+        raise ValidationError(
+            f"{label} {typed[:40]!r} is not understood: "
+            f"{validation.digits_hint(typed)}give {SINCE_FORMS}",
+            field=field,
+        ) from None
 
 
 def parse_limit(raw: str, label: str = "limit", most: int = 10_000) -> int:

@@ -66,11 +66,22 @@ def _plain_number(raw: str, label: str) -> Decimal:
 def _why_not_a_number(text: str) -> str:
     if "," in text:
         return ": use a point for decimals: 0.25"
-    if any(char.isdigit() and not char.isascii() for char in text):
+    if other_digits(text):
         return ": type the digits 0-9"
     if "_" in text or any(char.isspace() for char in text):
         return ": no spaces or '_' inside a number"
     return " is not a number like 0.25"
+
+
+def other_digits(text: str) -> bool:
+    """True when `text` holds digits other than 0-9 (Arabic-Indic, fullwidth, ...), which
+    int() and Decimal() read as numbers although nobody meant them as ours."""
+    return any(char.isdigit() and not char.isascii() for char in text)
+
+
+def digits_hint(text: str) -> str:
+    """The start of a refusal's reason for `text` holding digits other than 0-9."""
+    return "type the digits 0-9; " if other_digits(text) else ""
 
 
 def whole_number(raw: str, label: str, *, minimum: int, maximum: int) -> int:
@@ -151,8 +162,24 @@ def choice(raw: str, label: str, options: Iterable[str]) -> str:
     return value
 
 
-_DURATION = re.compile(r"(\d{1,6})\s*([smhdw])")
+# ASCII only: `\d` also matches Arabic-Indic and fullwidth digits (and `\s` any Unicode
+# space), which int() then reads: `٣h` was 3 hours. What was typed is what is used.
+_DURATION = re.compile(r"([0-9]{1,6})\s*([smhdw])", re.ASCII)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+# What a moment typed with an offset must land in once it is UTC, the calendar Python and
+# every backend hold: `0001-01-01T00:00+05:00` is in year 0 in UTC, `9999-12-31T23:00-05:00`
+# in year 10000, and converting either raises OverflowError.
+CALENDAR = "in UTC it must fall within 0001-01-01 to 9999-12-31"
+
+
+def naive_utc(moment: dt.datetime) -> dt.datetime:
+    """`moment` as the schema holds times, naive UTC (a naive one is taken as UTC already).
+    OverflowError when its UTC falls outside the calendar: callers refuse it as typed."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
@@ -165,16 +192,15 @@ def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
         if match:
             moment = now + dt.timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
         else:
-            moment = dt.datetime.fromisoformat(text.upper() if "t" in text else text)
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+            moment = naive_utc(dt.datetime.fromisoformat(text.upper() if "t" in text else text))
     except OverflowError:  # beyond year 9999 (`999999w`), or before year 1
         raise ValidationError(
             f"{label} {raw[:40]!r} is out of range: expected {accepted}", field=label
         ) from None
     except ValueError:
         raise ValidationError(
-            f"{label} {raw[:40]!r} is not understood: expected {accepted}", field=label
+            f"{label} {raw[:40]!r} is not understood: {digits_hint(text)}expected {accepted}",
+            field=label,
         ) from None
     if moment <= now:
         raise ValidationError(

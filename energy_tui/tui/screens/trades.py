@@ -118,7 +118,7 @@ def parse_day(text: str) -> dt.date | None:
     text = text.strip()
     if not text:
         return None
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         raise ValueError(f"Use {DAY_FORM}")
     try:
         return dt.date.fromisoformat(text)
@@ -128,6 +128,12 @@ def parse_day(text: str) -> dt.date | None:
 
 def day_start(day: dt.date | None) -> dt.datetime | None:
     return None if day is None else dt.datetime.combine(day, dt.time())
+
+
+def day_end(day: dt.date | None) -> dt.datetime | None:
+    """The (exclusive) end of `day`; None, no end, without a day or through the calendar's
+    last (9999-12-31: the day after it is beyond what a datetime holds)."""
+    return None if day is None or day == dt.date.max else day_start(day + dt.timedelta(days=1))
 
 
 def default_export_path(now: dt.datetime) -> Path:
@@ -245,7 +251,7 @@ class TradesScreen(DataScreen):
             self.address if mine else None,
             self.side if mine else None,
             day_start(self.since),
-            day_start(self.until + dt.timedelta(days=1)) if self.until else None,
+            day_end(self.until),
             limit,
         )
 
