@@ -46,6 +46,7 @@ from energy_tui.services.context import ssh_client_ip
 from energy_tui.tui import settings_store
 from energy_tui.tui.screens.help import HelpScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
+from energy_tui.tui.widgets.fields import settled, tab_bindings
 
 if TYPE_CHECKING:
     from energy_tui.db.notify import ChangeListener
@@ -124,6 +125,7 @@ class EnergyApp(App[None]):
         Binding("ctrl+l", "lock", "Lock"),
         Binding("ctrl+o", "logout", "Log out"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        *tab_bindings(),
     ]
 
     db_online: reactive[bool] = reactive(True)
@@ -407,6 +409,15 @@ class EnergyApp(App[None]):
             return
         if any(mode.name == name for mode in self.modes_for_user()):
             self.switch_mode(name)
+
+    async def action_next_field(self) -> None:
+        """Tab, once the field has applied what was typed before it (fields.py)."""
+        await settled(self.focused)
+        self.screen.focus_next()
+
+    async def action_previous_field(self) -> None:
+        await settled(self.focused)
+        self.screen.focus_previous()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -35,6 +35,7 @@ from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.cells import Cell, label, number
 from energy_tui.tui.widgets.export_dialog import ExportDialog
+from energy_tui.tui.widgets.fields import TextField
 from energy_tui.tui.widgets.tables import Table
 
 LIMIT = 1000  # rows in the table; the export writes every matching trade
@@ -147,7 +148,7 @@ class DateField(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="date-row"):
             yield Label(self.caption, classes="filter-label")
-            yield Input(placeholder=DAY_FORM, restrict=r"[0-9-]*", max_length=10, compact=True)
+            yield TextField(placeholder=DAY_FORM, restrict=r"[0-9-]*", max_length=10, compact=True)
         yield Static("", classes="field-error")
 
     @property

@@ -23,6 +23,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Stat
 
 from energy_tui.errors import DatabaseUnavailable, EnergyError, SessionChanged, ValidationError
 from energy_tui.services import validation
+from energy_tui.tui.widgets.fields import TextField, enter_binding, enter_field, in_text_field
 
 if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
@@ -93,6 +94,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
     BINDINGS = [
         Binding("ctrl+s", "submit", "Save"),
         Binding("escape", "cancel", "Cancel"),
+        enter_binding(),
     ]
 
     def __init__(
@@ -143,7 +145,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
                     compact=True,
                 )
         elif field.kind == "decimal":
-            yield Input(
+            yield TextField(
                 value=field.value,
                 placeholder=field.placeholder,
                 validators=[DecimalCheck(field)],
@@ -153,7 +155,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
                 compact=True,
             )
         else:
-            yield Input(
+            yield TextField(
                 value=field.value,
                 placeholder=field.placeholder,
                 password=field.kind == "password",
@@ -191,15 +193,12 @@ class FormModal(ModalScreen[T | None], Generic[T]):
 
     # -- submitting -------------------------------------------------------------------
 
-    @on(Input.Submitted)
-    def next_or_submit(self, event: Input.Submitted) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "enter_field" or in_text_field(self)
+
+    async def action_enter_field(self) -> None:
         """Enter moves to the next text field; on the last one it submits."""
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
-        else:
-            self.action_submit()
+        await enter_field(self, self.action_submit)
 
     @on(Input.Changed)
     def check_as_typed(self, event: Input.Changed) -> None:
