@@ -4,14 +4,19 @@ fields of every form, Enter on to the next field and submitting from the last.""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
+from textual.message import Message
 from textual.widgets import Input
 
 from energy_tui.config import load_settings
 from energy_tui.db import migrations
+from energy_tui.db.models import EnergyOrder
 from energy_tui.runtime import bind
-from energy_tui.services import alerts
+from energy_tui.services import alerts, prosumers
+from energy_tui.services.market import OrderRequest, order_request, place_order
 from energy_tui.tui.app import make_app
 from energy_tui.tui.screens.account import AccountScreen
 from energy_tui.tui.screens.admin import AdminScreen
@@ -20,11 +25,16 @@ from energy_tui.tui.screens.keys import KeysScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
 from energy_tui.tui.screens.order_book import OrderBookScreen
 from energy_tui.tui.widgets.form import FormModal
+from energy_tui.tui.widgets.ticket import OrderTicket
 from tests.tui_identity_support import (
+    SEEDER,
+    SELLER,
     app_for,
     burst,
     in_db,
+    login,
     open_screen,
+    seeded_database,
     settle,
     sync,
 )
@@ -148,3 +158,46 @@ async def test_an_alert_price_typed_in_a_burst_is_set_as_typed(database) -> None
         actor = app.actor
         await wait_for(pilot, lambda: in_db(alerts.list_alerts, actor))
         assert [str(a.price) for a in in_db(alerts.list_alerts, actor)] == ["0.1250"]
+
+
+@pytest.fixture
+def market(tmp_path: Path):
+    """The seeded users plus a resting ask of 5 kWh at 0.2000."""
+    settings, url = seeded_database(tmp_path)
+    with bind(settings).database.connection_context():
+        prosumers.add_prosumer(SEEDER, "seller", "Solar barn", "residential")
+        prosumers.add_meter_reading(SEEDER, "seller", "100")
+        place_order(SELLER, order_request("sell", "5", "0.2000"))
+    return settings, url
+
+
+@sync
+async def test_an_order_typed_in_a_burst_is_submitted_and_placed_as_typed(market) -> None:
+    submitted: list[OrderRequest] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, OrderTicket.Submitted):
+            submitted.append(message.request)
+
+    app = make_app(*market)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await login(pilot, "alice")
+        await pilot.press("b")  # into the ticket's amount field
+        ticket = app.screen.query_one(OrderTicket)
+        # as `tmux send-keys "12.5" BSpace "0" Tab "0.29" BSpace "5" Enter "7"` would
+        await burst(
+            pilot, *"12.5", "backspace", "0", "tab", *"0.29", "backspace", "5", "enter", "7"
+        )
+        assert [(r.side, r.amount, r.price) for r in submitted] == [
+            ("buy", Decimal("12.00"), Decimal("0.2500"))
+        ]
+        await wait_for(
+            pilot,
+            lambda: (
+                in_db(EnergyOrder.select().where(EnergyOrder.trader_address == "home-01").count)
+                == 1
+            ),
+        )
+        order = in_db(EnergyOrder.get, EnergyOrder.trader_address == "home-01")
+        assert (order.energy_amount, order.price_per_kwh) == (Decimal("12.00"), Decimal("0.2500"))
+        assert ticket.query_one("#price", Input).value == "0.257"  # the 7 came after Enter
