@@ -24,6 +24,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Stat
 from energy_tui.errors import DatabaseUnavailable, EnergyError, SessionChanged, ValidationError
 from energy_tui.services import validation
 from energy_tui.tui.widgets.fields import TextField, enter_binding, enter_field, in_text_field
+from energy_tui.tui.widgets.tick import Tick
 
 if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
@@ -137,7 +138,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
             yield Select(options, value=field.value, id=field.name, allow_blank=False, compact=True)
         elif field.kind == "checks":
             for choice in field.choices:
-                yield Checkbox(
+                yield Tick(
                     choice,
                     choice in field.checked,
                     id=f"{field.name}-{choice}",

@@ -22,6 +22,7 @@ from energy_tui.services.market.views import OrderView
 from energy_tui.tui.widgets.fields import TextField
 from energy_tui.tui.widgets.kind_toggle import KindToggle
 from energy_tui.tui.widgets.side_toggle import SideToggle
+from energy_tui.tui.widgets.tick import Tick
 from energy_tui.tui.widgets.ticket_text import describe, describe_amend
 
 FIELDS = {"amount": amount_value, "price": price_value}
@@ -80,8 +81,8 @@ class OrderTicket(Vertical):
             yield NumberInput(placeholder="WATT/kWh", id="price")
         yield Static("", id="price-error", classes="field-error")
         with Horizontal(classes="ticket-row"):
-            yield Checkbox("IOC", id="ioc", tooltip="Immediate or cancel: never rests")
-            yield Checkbox("FOK", id="fok", tooltip="Fill or kill: all at once, or nothing")
+            yield Tick("IOC", id="ioc", tooltip="Immediate or cancel: never rests")
+            yield Tick("FOK", id="fok", tooltip="Fill or kill: all at once, or nothing")
             yield Button(
                 "Place (Enter)", id="place", variant="primary", disabled=True, compact=True
             )
