@@ -409,6 +409,15 @@ class EnergyApp(App[None]):
             return
         if any(mode.name == name for mode in self.modes_for_user()):
             self.switch_mode(name)
+            return
+        mode = next((m for m in self.available_modes if m.name == name), None)
+        if mode is not None:  # a key that does nothing would look broken
+            self.notify(
+                f"The {mode.title} screen ({mode.key.upper()}) needs the {_roles_for(mode)} "
+                f"role; you are logged in as {self.session.role}.",
+                title="Not for your role",
+                severity="warning",
+            )
 
     async def action_next_field(self) -> None:
         """Tab, once the field has applied what was typed before it (fields.py)."""
@@ -548,6 +557,14 @@ class EnergyApp(App[None]):
         else:
             log.error("unexpected error in %s", event.worker.name, exc_info=error)
             self.notify("Something went wrong; details are in the log file.", severity="error")
+
+
+def _roles_for(mode: Mode) -> str:
+    """The roles that may open `mode`: "operator or admin"."""
+    from energy_tui.services.permissions import ROLE_ACTIONS
+
+    roles = [role for role, actions in ROLE_ACTIONS.items() if actions & set(mode.needs)]
+    return " or ".join(roles)
 
 
 def make_app(
