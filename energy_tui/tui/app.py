@@ -336,7 +336,10 @@ class EnergyApp(App[None]):
         self.push_screen(EndedLoginScreen(username, reason) if reason else LoginScreen(username))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Lock and screen switching mean nothing before a login."""
+        """Lock and screen switching mean nothing before a login, nor Lock on the
+        login screen (the lock screen is one)."""
+        if action == "lock" and isinstance(self.screen, LoginScreen | FirstRunScreen):
+            return False
         return self.session is not None or action not in ("lock", "switch", "logout", "alerts")
 
     def action_lock(self) -> None:

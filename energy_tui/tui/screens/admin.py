@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -41,6 +40,7 @@ from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.fields import TextField
 from energy_tui.tui.widgets.form import Field, FormModal, Values
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 if TYPE_CHECKING:
@@ -641,7 +641,7 @@ class AdminScreen(DataScreen):
             for tab, title in self.tabs_for_user():
                 with TabPane(title, id=tab):
                     yield PANES[tab](classes="admin-pane")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -8,12 +8,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from energy_tui.errors import EnergyError
 from energy_tui.services.context import ssh_client_ip
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.fields import TextField, enter_binding, enter_field, in_text_field
+from energy_tui.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from energy_tui.services.auth import LoginResult
@@ -98,7 +99,7 @@ class LoginScreen(_Form):
             yield Button("Log in", id="submit", variant="primary")
             if self.hint and not self.locked_user:
                 yield Static(self.hint, id="login-hint", classes="form-hint", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-error").display = False
@@ -158,7 +159,7 @@ class FirstRunScreen(_Form):
             yield TextField(placeholder="password again", password=True, id="password2")
             yield Static("", id="form-error", classes="form-error")
             yield Button("Create and log in", id="submit", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-error").display = False

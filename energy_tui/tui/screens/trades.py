@@ -18,7 +18,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -36,6 +35,7 @@ from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.cells import Cell, label, number
 from energy_tui.tui.widgets.export_dialog import ExportDialog
 from energy_tui.tui.widgets.fields import TextField
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import Table
 
 LIMIT = 1000  # rows in the table; the export writes every matching trade
@@ -218,7 +218,7 @@ class TradesScreen(DataScreen):
         with Vertical(id="trades-pane", classes="pane"):
             yield Table(id="trades")
             yield Static("", id="trades-empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#trade-filters").border_title = "Filters"

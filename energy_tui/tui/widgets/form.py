@@ -19,11 +19,12 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from energy_tui.errors import DatabaseUnavailable, EnergyError, SessionChanged, ValidationError
 from energy_tui.services import validation
 from energy_tui.tui.widgets.fields import TextField, enter_binding, enter_field, in_text_field
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tick import Tick
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.submit_label} (Ctrl+S)", id="submit", variant="primary")
                 yield Button("Cancel (Esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def _inputs(self, field: Field) -> ComposeResult:
         if field.kind == "select":
