@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -357,3 +359,18 @@ def test_an_address_typed_in_any_case_reaches_the_stored_prosumer(run):
     for event in ("deposit", "withdrawal", "meter_reading"):
         assert [json.loads(r.event_data)["address"] for r in audit_rows(event)] == ["house-1"]
     assert Prosumer.select().count() == 1
+
+
+def test_the_readme_prosumer_example_prints_what_the_readme_shows(run) -> None:
+    """Each command of README.md's Prosumers example, run on this backend, prints what
+    the README shows under it (`>/dev/null` and `--json` lines show nothing)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Prosumers\n\n```console\n", 1)[1].split("```", 1)[0]
+    steps = [s.split("\n", 1) for s in block.split("$ energy-tui ")[1:]]
+    assert len(steps) >= 7
+    for command, *shown in steps:
+        quiet = command.endswith((">/dev/null", "--json"))
+        result = run(*shlex.split(command.removesuffix(">/dev/null")))
+        assert result.code == 0, (command, result.err)
+        if not quiet:
+            assert result.out == (shown[0] if shown else ""), command

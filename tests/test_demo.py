@@ -275,3 +275,37 @@ def test_bots_started_from_the_command_line_place_orders(tmp_path: Path, cli) ->
     finally:
         bots.stop()
     assert bots.steps >= 3
+
+
+def test_a_bot_that_hits_an_unexpected_error_logs_it_and_carries_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Behind the app's screen nobody sees a bot thread die: it logs the traceback and,
+    after a short pause, trades on."""
+    database = backends.bind(f"sqlite://{tmp_path / 'demo.db'}")
+    with database.connection_context():
+        migrations.migrate(database)
+    calls: list[float] = []
+
+    def flaky_step(self: demo.Bots, rng: random.Random) -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise KeyError("a bug in one step")
+
+    monkeypatch.setattr(demo.Bots, "step", flaky_step)
+    assert demo.UNEXPECTED_PAUSE_SECONDS == 2.0
+    monkeypatch.setattr(demo, "UNEXPECTED_PAUSE_SECONDS", 0.3)
+    bots = demo.Bots(1, 50.0, 5)
+    bots.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        bots.stop()
+    assert len(calls) >= 3, "the bot stopped after the error"
+    assert calls[1] - calls[0] >= 0.3  # it paused before carrying on
+    failures = [r for r in caplog.records if r.name == demo.__name__ and r.exc_info]
+    assert len(failures) == 1
+    assert "unexpected error" in failures[0].getMessage()
+    assert failures[0].exc_info is not None and failures[0].exc_info[0] is KeyError

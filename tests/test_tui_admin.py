@@ -57,17 +57,22 @@ def tab_ids(screen: AdminScreen) -> list[str]:
     return [pane.id or "" for pane in screen.query_one(TabbedContent).query("TabPane")]
 
 
-def test_trader_has_no_admin_screen_and_f6_does_nothing(database) -> None:
+def test_trader_has_no_admin_screen_and_f6_says_which_roles_it_needs(database) -> None:
     async def scenario() -> None:
         app = app_for(*database)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
             await login(pilot, "alice")
             assert "admin" not in [m.name for m in app.modes_for_user()]
+            before = len(app._notifications)
             await pilot.press("f6")
-            await pilot.press("6")
             await settle(pilot)
             assert isinstance(app.screen, OrderBookScreen)
             assert app.current_mode == "book"
+            said = [n.message for n in app._notifications][before:]
+            assert said == [
+                "The Admin screen (F6) needs the operator or admin role; "
+                "you are logged in as trader."
+            ]
 
     asyncio.run(scenario())
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Label, Static
+from textual.widgets import Checkbox, Input, Label, Static
 
 from energy_tui.db.models import EnergyOrder, EnergyTrade
 from energy_tui.runtime import bind
@@ -327,3 +327,24 @@ async def test_the_order_keys_are_listed_at_120_and_unlisted_but_working_at_80(m
         await type_text(pilot, "b")  # into the ticket: F10 steps the order type
         footer = [line for line in screen_text(app).splitlines() if "Quit" in line][-1]
         assert "Order type" in footer
+
+
+@sync
+async def test_ioc_and_fok_read_ticked_or_not_without_colour(market) -> None:
+    """The boxes' text differs ticked and not (not only their colour)."""
+
+    def shown(box_id: str) -> str:
+        return _ticket(app).query_one(box_id, Checkbox).render().plain.strip()
+
+    app = make_app(*market)
+    async with app.run_test(size=SIZE) as pilot:
+        await login(pilot, "alice")
+        await pilot.press("b")
+        assert (shown("#ioc"), shown("#fok")) == ("▐ ▌ IOC", "▐ ▌ FOK")
+        await pilot.press("f10")  # limit IOC
+        await settle(pilot)
+        assert (shown("#ioc"), shown("#fok")) == ("▐✓▌ IOC", "▐ ▌ FOK")
+        await pilot.press("f10")  # limit FOK
+        await settle(pilot)
+        assert (shown("#ioc"), shown("#fok")) == ("▐ ▌ IOC", "▐✓▌ FOK")
+        assert "▐✓▌ FOK" in screen_text(app)

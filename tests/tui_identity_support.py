@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, TypeVar
 
+from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, Static
@@ -115,6 +116,15 @@ async def login(
     await pilot.press("enter")
     await settle(pilot)
     assert not isinstance(pilot.app.screen, LoginScreen), "login failed"
+
+
+async def burst(pilot: Pilot, *keys: str) -> None:
+    """Send `keys` at once, as a terminal does with keys that arrive faster than the app
+    reads them (a paste of keystrokes, `tmux send-keys`), then let them all apply.
+    Pilot's `press` waits after each key, so it never shows an ordering problem."""
+    for key in keys:
+        pilot.app.post_message(events.Key(key, key if len(key) == 1 else None))
+    await settle(pilot)
 
 
 async def type_text(pilot: Pilot, text: str) -> None:

@@ -30,6 +30,9 @@ from energy_tui.services.market import rules as market_rules
 
 CENT = Decimal("0.01")
 log = logging.getLogger(__name__)
+# A bot that hit an unexpected error waits this long, then carries on: the demo market
+# keeps moving, and the log file has the traceback.
+UNEXPECTED_PAUSE_SECONDS = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,6 +307,9 @@ class Bots:
             except (peewee.OperationalError, peewee.InterfaceError):
                 log.warning("demo bot %s: database busy or gone", index, exc_info=True)
                 self.stopping.wait(2)
+            except Exception:  # a thread behind the app's screen: nobody else would see it
+                log.exception("demo bot %s: unexpected error; carrying on", index)
+                self.stopping.wait(UNEXPECTED_PAUSE_SECONDS)
 
     def step(self, rng: random.Random) -> None:
         """One bot action: cancel a stale order, top up a meter, or place an order."""

@@ -46,6 +46,7 @@ from energy_tui.services.context import ssh_client_ip
 from energy_tui.tui import settings_store
 from energy_tui.tui.screens.help import HelpScreen
 from energy_tui.tui.screens.login import FirstRunScreen, LoginScreen
+from energy_tui.tui.widgets.fields import settled, tab_bindings
 
 if TYPE_CHECKING:
     from energy_tui.db.notify import ChangeListener
@@ -124,6 +125,7 @@ class EnergyApp(App[None]):
         Binding("ctrl+l", "lock", "Lock"),
         Binding("ctrl+o", "logout", "Log out"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        *tab_bindings(),
     ]
 
     db_online: reactive[bool] = reactive(True)
@@ -334,7 +336,10 @@ class EnergyApp(App[None]):
         self.push_screen(EndedLoginScreen(username, reason) if reason else LoginScreen(username))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Lock and screen switching mean nothing before a login."""
+        """Lock and screen switching mean nothing before a login, nor Lock on the
+        login screen (the lock screen is one)."""
+        if action == "lock" and isinstance(self.screen, LoginScreen | FirstRunScreen):
+            return False
         return self.session is not None or action not in ("lock", "switch", "logout", "alerts")
 
     def action_lock(self) -> None:
@@ -407,6 +412,24 @@ class EnergyApp(App[None]):
             return
         if any(mode.name == name for mode in self.modes_for_user()):
             self.switch_mode(name)
+            return
+        mode = next((m for m in self.available_modes if m.name == name), None)
+        if mode is not None:  # a key that does nothing would look broken
+            self.notify(
+                f"The {mode.title} screen ({mode.key.upper()}) needs the {_roles_for(mode)} "
+                f"role; you are logged in as {self.session.role}.",
+                title="Not for your role",
+                severity="warning",
+            )
+
+    async def action_next_field(self) -> None:
+        """Tab, once the field has applied what was typed before it (fields.py)."""
+        await settled(self.focused)
+        self.screen.focus_next()
+
+    async def action_previous_field(self) -> None:
+        await settled(self.focused)
+        self.screen.focus_previous()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -537,6 +560,14 @@ class EnergyApp(App[None]):
         else:
             log.error("unexpected error in %s", event.worker.name, exc_info=error)
             self.notify("Something went wrong; details are in the log file.", severity="error")
+
+
+def _roles_for(mode: Mode) -> str:
+    """The roles that may open `mode`: "operator or admin"."""
+    from energy_tui.services.permissions import ROLE_ACTIONS
+
+    roles = [role for role, actions in ROLE_ACTIONS.items() if actions & set(mode.needs)]
+    return " or ".join(roles)
 
 
 def make_app(

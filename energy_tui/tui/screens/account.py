@@ -15,7 +15,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from energy_tui.config import Settings
 from energy_tui.errors import AuthError, ValidationError
@@ -24,6 +24,7 @@ from energy_tui.services.context import Actor
 from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.form import Field, FormModal, Values
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 READINGS = 12
@@ -129,7 +130,7 @@ class AccountScreen(DataScreen):
                 yield EmptyNote(id="readings-empty")
         with Vertical(id="sessions-pane", classes="pane"):
             yield Table(id="sessions")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#balances-pane").border_title = "My balances"

@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -39,7 +38,9 @@ from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.audit_entry import AuditEntryScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.fields import TextField
 from energy_tui.tui.widgets.form import Field, FormModal, Values
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 if TYPE_CHECKING:
@@ -452,12 +453,12 @@ class AuditPane(AdminPane):
                 compact=True,
             )
             yield Label("User", classes="filter-label")
-            yield Input(placeholder="any", id="audit-user", max_length=50, compact=True)
+            yield TextField(placeholder="any", id="audit-user", max_length=50, compact=True)
             yield Label("Since", classes="filter-label")
-            yield Input(placeholder="2026-01-31 or 7d", id="audit-since", compact=True)
+            yield TextField(placeholder="2026-01-31 or 7d", id="audit-since", compact=True)
             yield Label("Limit", classes="filter-label")
             # every character typed is kept: a wrong count is refused with the reason
-            yield Input(AUDIT_LIMIT, id="audit-limit", compact=True)
+            yield TextField(AUDIT_LIMIT, id="audit-limit", compact=True)
         yield Static("", id="audit-error", classes="field-error")
         yield Table(id="audit")
         yield EmptyNote(id="audit-empty")
@@ -640,7 +641,7 @@ class AdminScreen(DataScreen):
             for tab, title in self.tabs_for_user():
                 with TabPane(title, id=tab):
                     yield PANES[tab](classes="admin-pane")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         super().on_mount()

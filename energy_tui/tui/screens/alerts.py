@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Label, Static
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 from energy_tui.services import alerts
 from energy_tui.services.alerts import AlertView
+from energy_tui.tui.widgets.fields import TextField
 from energy_tui.tui.widgets.tables import Table
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class AlertsScreen(ModalScreen[None]):
             yield Static(HINT, id="alerts-hint", classes="form-hint")
             with Horizontal(id="alerts-form"):
                 yield DirectionToggle(id="alert-direction")
-                yield Input(placeholder="price WATT/kWh", id="alert-price")
+                yield TextField(placeholder="price WATT/kWh", id="alert-price")
                 yield Button("Add", id="add-alert", variant="primary")
             yield Static("", id="alerts-error")
             yield Static(EMPTY, id="alerts-empty")

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Header, Label, Static
+from textual.widgets import Button, Header, Label, Static
 
 from energy_tui import clock
 from energy_tui.services import keys
@@ -21,6 +21,7 @@ from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.confirm import Confirm
 from energy_tui.tui.widgets.form import Field, FormModal, Values
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import EmptyNote, Table
 
 STATUS_STYLES = {"active": "green", "revoked": "red", "expired": "yellow"}
@@ -100,7 +101,7 @@ class KeyReveal(ModalScreen[None]):
             with Horizontal(classes="buttons"):
                 yield Button("Copy (c)", id="copy", variant="primary")
                 yield Button("Done (Enter)", id="done")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#copied").display = False
@@ -149,7 +150,7 @@ class KeysScreen(DataScreen):
             yield Static(HINT, classes="form-hint", id="keys-hint")
             yield Table(id="keys")
             yield EmptyNote(id="keys-empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         pane = self.query_one("#keys-pane")

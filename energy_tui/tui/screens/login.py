@@ -8,11 +8,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from energy_tui.errors import EnergyError
 from energy_tui.services.context import ssh_client_ip
 from energy_tui.tui.widgets.banner import ConnectionBanner
+from energy_tui.tui.widgets.fields import TextField, enter_binding, enter_field, in_text_field
+from energy_tui.tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from energy_tui.services.auth import LoginResult
@@ -23,11 +25,23 @@ if TYPE_CHECKING:
 
 
 class _Form(Screen[None]):
-    """A centered form whose submission runs in a worker and reports errors inline."""
+    """A centered form whose submission runs in a worker and reports errors inline.
+    Enter in a field moves to the next one and submits from the last."""
+
+    BINDINGS = [enter_binding()]
 
     @property
     def energy(self) -> EnergyApp:
         return self.app  # type: ignore[return-value]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "enter_field" or in_text_field(self)
+
+    async def action_enter_field(self) -> None:
+        await enter_field(self, self.submit)
+
+    def submit(self) -> None:
+        """Check the fields and submit them; override."""
 
     def show_error(self, message: str) -> None:
         self.query_one("#form-error", Static).update(message)
@@ -73,29 +87,24 @@ class LoginScreen(_Form):
                 yield Static(
                     f"Enter the password of {self.locked_user} to continue.", classes="form-hint"
                 )
-            yield Input(
+            yield TextField(
                 value=self.locked_user or "",
                 placeholder="username",
                 id="username",
                 disabled=bool(self.locked_user),
                 max_length=50,
             )
-            yield Input(placeholder="password", password=True, id="password")
+            yield TextField(placeholder="password", password=True, id="password")
             yield Static("", id="form-error", classes="form-error")
             yield Button("Log in", id="submit", variant="primary")
             if self.hint and not self.locked_user:
                 yield Static(self.hint, id="login-hint", classes="form-hint", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-error").display = False
         self.query_one("#password" if self.locked_user else "#username", Input).focus()
 
-    @on(Input.Submitted, "#username")
-    def next_field(self) -> None:
-        self.query_one("#password", Input).focus()
-
-    @on(Input.Submitted, "#password")
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:
         username = self.query_one("#username", Input).value.strip()
@@ -144,28 +153,19 @@ class FirstRunScreen(_Form):
             yield Static(
                 "There are no accounts yet. Create the first administrator.", classes="form-hint"
             )
-            yield Input(placeholder="username", id="username", max_length=50)
-            yield Input(placeholder="email", id="email", max_length=100)
-            yield Input(placeholder="password (8+ characters)", password=True, id="password")
-            yield Input(placeholder="password again", password=True, id="password2")
+            yield TextField(placeholder="username", id="username", max_length=50)
+            yield TextField(placeholder="email", id="email", max_length=100)
+            yield TextField(placeholder="password (8+ characters)", password=True, id="password")
+            yield TextField(placeholder="password again", password=True, id="password2")
             yield Static("", id="form-error", classes="form-error")
             yield Button("Create and log in", id="submit", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form-error").display = False
         username = self.query_one("#username", Input)
         username.value = self.username  # (not in compose: the screen is not yet current)
         username.focus()
-
-    @on(Input.Submitted)
-    def next_or_submit(self, event: Input.Submitted) -> None:
-        order = ["username", "email", "password", "password2"]
-        current = event.input.id or ""
-        if current != order[-1]:
-            self.query_one(f"#{order[order.index(current) + 1]}", Input).focus()
-        else:
-            self.submit()
 
     @on(Button.Pressed, "#submit")
     def submit(self) -> None:

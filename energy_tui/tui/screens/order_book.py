@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from energy_tui import clock
 from energy_tui.errors import EnergyError
@@ -26,6 +26,7 @@ from energy_tui.services.permissions import Action
 from energy_tui.tui.bindings import UNLISTED, crowded, roomy
 from energy_tui.tui.screens.book_orders import TradingScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.ladder import PriceLadder, summary
 from energy_tui.tui.widgets.my_orders import MyOrders
 from energy_tui.tui.widgets.order_confirm import ConfirmOrder
@@ -154,7 +155,7 @@ class OrderBookScreen(TradingScreen):
                     with Vertical(id="tape-pane", classes="pane"):
                         yield Table(id="tape", cursor_type="none")
         yield MyOrders(id="orders-pane", classes="pane")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#ladder-pane").border_title = "Order book"

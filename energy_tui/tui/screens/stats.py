@@ -16,7 +16,7 @@ from decimal import Decimal
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from energy_tui import clock
 from energy_tui.services.market import stats
@@ -25,6 +25,7 @@ from energy_tui.services.market.stats import Candle
 from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.cells import Cell, number
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import EmptyNote, Table
 from energy_tui.tui.widgets.textchart import Series, Slot, TextChart
 
@@ -189,7 +190,7 @@ class StatsScreen(DataScreen):
                 current = " -current" if name == self.chart else ""
                 with Vertical(id=f"{name}-pane", classes=f"pane stats-pane chart-pane{current}"):
                     yield TextChart(id=f"{name}-chart")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # Open and Close are the day's first and last trade prices; the open-order

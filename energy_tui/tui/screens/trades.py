@@ -18,7 +18,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import (
     DataTable,
-    Footer,
     Header,
     Input,
     Label,
@@ -35,6 +34,8 @@ from energy_tui.tui.screens.base import DataScreen
 from energy_tui.tui.widgets.banner import ConnectionBanner
 from energy_tui.tui.widgets.cells import Cell, label, number
 from energy_tui.tui.widgets.export_dialog import ExportDialog
+from energy_tui.tui.widgets.fields import TextField
+from energy_tui.tui.widgets.key_footer import KeyFooter
 from energy_tui.tui.widgets.tables import Table
 
 LIMIT = 1000  # rows in the table; the export writes every matching trade
@@ -153,7 +154,7 @@ class DateField(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="date-row"):
             yield Label(self.caption, classes="filter-label")
-            yield Input(placeholder=DAY_FORM, restrict=r"[0-9-]*", max_length=10, compact=True)
+            yield TextField(placeholder=DAY_FORM, restrict=r"[0-9-]*", max_length=10, compact=True)
         yield Static("", classes="field-error")
 
     @property
@@ -223,7 +224,7 @@ class TradesScreen(DataScreen):
         with Vertical(id="trades-pane", classes="pane"):
             yield Table(id="trades")
             yield Static("", id="trades-empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#trade-filters").border_title = "Filters"

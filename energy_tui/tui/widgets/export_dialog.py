@@ -23,6 +23,7 @@ from textual.widgets import Button, Input, Label, Static
 from energy_tui.errors import DatabaseUnavailable, EnergyError
 from energy_tui.services.market.export import TargetExists
 from energy_tui.tui.widgets.confirm import Confirm
+from energy_tui.tui.widgets.fields import TextField
 
 
 def target_path(typed: str, default_name: str) -> Path:
@@ -57,7 +58,7 @@ class ExportDialog(ModalScreen[Path | None]):
             yield Label(self.title_text, classes="form-title")
             yield Static(self.detail, classes="form-hint")
             yield Label("Write to file")
-            yield Input(str(self.default), id="export-path")
+            yield TextField(str(self.default), id="export-path")
             yield Static("", id="export-result")
             with Horizontal(classes="buttons"):
                 yield Button("Export (Enter)", id="export", variant="primary")

@@ -19,10 +19,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from energy_tui.errors import DatabaseUnavailable, EnergyError, SessionChanged, ValidationError
 from energy_tui.services import validation
+from energy_tui.tui.widgets.fields import TextField, enter_binding, enter_field, in_text_field
+from energy_tui.tui.widgets.key_footer import KeyFooter
+from energy_tui.tui.widgets.tick import Tick
 
 if TYPE_CHECKING:
     from energy_tui.tui.app import EnergyApp
@@ -93,6 +96,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
     BINDINGS = [
         Binding("ctrl+s", "submit", "Save"),
         Binding("escape", "cancel", "Cancel"),
+        enter_binding(),
     ]
 
     def __init__(
@@ -127,7 +131,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.submit_label} (Ctrl+S)", id="submit", variant="primary")
                 yield Button("Cancel (Esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def _inputs(self, field: Field) -> ComposeResult:
         if field.kind == "select":
@@ -135,7 +139,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
             yield Select(options, value=field.value, id=field.name, allow_blank=False, compact=True)
         elif field.kind == "checks":
             for choice in field.choices:
-                yield Checkbox(
+                yield Tick(
                     choice,
                     choice in field.checked,
                     id=f"{field.name}-{choice}",
@@ -143,7 +147,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
                     compact=True,
                 )
         elif field.kind == "decimal":
-            yield Input(
+            yield TextField(
                 value=field.value,
                 placeholder=field.placeholder,
                 validators=[DecimalCheck(field)],
@@ -153,7 +157,7 @@ class FormModal(ModalScreen[T | None], Generic[T]):
                 compact=True,
             )
         else:
-            yield Input(
+            yield TextField(
                 value=field.value,
                 placeholder=field.placeholder,
                 password=field.kind == "password",
@@ -191,15 +195,12 @@ class FormModal(ModalScreen[T | None], Generic[T]):
 
     # -- submitting -------------------------------------------------------------------
 
-    @on(Input.Submitted)
-    def next_or_submit(self, event: Input.Submitted) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "enter_field" or in_text_field(self)
+
+    async def action_enter_field(self) -> None:
         """Enter moves to the next text field; on the last one it submits."""
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
-        else:
-            self.action_submit()
+        await enter_field(self, self.action_submit)
 
     @on(Input.Changed)
     def check_as_typed(self, event: Input.Changed) -> None:

@@ -19,8 +19,10 @@ from energy_tui.services.market import MarketRules, OrderRequest, order_request
 from energy_tui.services.market.book import Preview
 from energy_tui.services.market.orders import amount_value, price_value
 from energy_tui.services.market.views import OrderView
+from energy_tui.tui.widgets.fields import TextField
 from energy_tui.tui.widgets.kind_toggle import KindToggle
 from energy_tui.tui.widgets.side_toggle import SideToggle
+from energy_tui.tui.widgets.tick import Tick
 from energy_tui.tui.widgets.ticket_text import describe, describe_amend
 
 FIELDS = {"amount": amount_value, "price": price_value}
@@ -34,10 +36,11 @@ ORDER_TYPES = [
 ]
 
 
-class NumberInput(Input):
+class NumberInput(TextField):
     """A compact field for a decimal. Like any Input it takes every printable key while
     it has focus (no key is dropped, none reaches the screen's bindings): what is typed
-    is checked by the one number parser, and a field it refuses is marked with why."""
+    is checked by the one number parser, and a field it refuses is marked with why.
+    Backspace and Enter apply in the order typed among the characters (fields.py)."""
 
     def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(compact=True, **kwargs)
@@ -78,8 +81,8 @@ class OrderTicket(Vertical):
             yield NumberInput(placeholder="WATT/kWh", id="price")
         yield Static("", id="price-error", classes="field-error")
         with Horizontal(classes="ticket-row"):
-            yield Checkbox("IOC", id="ioc", tooltip="Immediate or cancel: never rests")
-            yield Checkbox("FOK", id="fok", tooltip="Fill or kill: all at once, or nothing")
+            yield Tick("IOC", id="ioc", tooltip="Immediate or cancel: never rests")
+            yield Tick("FOK", id="fok", tooltip="Fill or kill: all at once, or nothing")
             yield Button(
                 "Place (Enter)", id="place", variant="primary", disabled=True, compact=True
             )
@@ -175,11 +178,12 @@ class OrderTicket(Vertical):
         amount.focus()
         amount.action_end()
 
-    def current(self) -> OrderRequest | None:
+    def current(self, typed: dict[str, str] | None = None) -> OrderRequest | None:
         """Check each typed field on its own, then the order as a whole, marking each bad
         field with its reason; None if any is bad or empty (a market order's cap may be
-        empty)."""
+        empty). `typed`: a field's value as it was at Enter."""
         raw = {field: self.query_one(f"#{field}", Input).value for field in FIELDS}
+        raw.update(typed or {})
         errors = {field: _field_error(check, raw[field]) for field, check in FIELDS.items()}
         market = self.kind == "market"
         request = None
@@ -245,9 +249,18 @@ class OrderTicket(Vertical):
         self.query_one("#preview", Static).update(text)
 
     @on(Input.Submitted)
+    def entered(self, event: Input.Submitted) -> None:
+        """Enter: the order as typed up to the Enter (keys that followed it in the same
+        burst are not part of it)."""
+        if event.input.id in FIELDS:
+            self.submit({event.input.id: event.value})
+
     @on(Button.Pressed, "#place")
-    def submit(self) -> None:
-        request = self.current()
+    def place_pressed(self) -> None:
+        self.submit()
+
+    def submit(self, typed: dict[str, str] | None = None) -> None:
+        request = self.current(typed)
         if request is None:
             return
         if self.amending is None:
