@@ -70,10 +70,10 @@ def _either(condition: str, then: str, otherwise: str) -> str:
     return f"CASE WHEN {condition} THEN {_sql(then)} ELSE {_sql(otherwise)} END"
 
 
-def _replaced(text: str, *changes: tuple[str, str]) -> str:
+def replaced(text: str, *changes: tuple[str, str]) -> str:
     for old, new in changes:
         if text.count(old) != 1:
-            raise RuntimeError(f"migration 0031: expected once in the function: {old[:60]!r}")
+            raise RuntimeError(f"expected once in the function's text: {old[:60]!r}")
         text = text.replace(old, new)
     return text
 
@@ -91,7 +91,7 @@ _FEE = """      UPDATE prosumers SET watt_tokens = prosumers.watt_tokens + f_fee
       IF NOT FOUND THEN
 """
 
-MATCH = _replaced(
+MATCH = replaced(
     m0019.MATCH,
     ("  n int := 0;\nBEGIN", "  n int := 0;\n  v_watt_over boolean;\nBEGIN"),
     (
@@ -136,7 +136,7 @@ MATCH = _replaced(
 _DAY_END = "    active_sell_orders = excluded.active_sell_orders;\n\n  -- the buckets"
 _BUCKETS_END = "    trades = k.trades + excluded.trades;\nEND $fn$;"
 
-RECORD = _replaced(
+RECORD = replaced(
     m0030.RECORD,
     ("  v_whole bigint;\nBEGIN", "  v_whole bigint;\n  v_rows bigint;\nBEGIN"),
     (
@@ -164,7 +164,7 @@ _PLACE_HOLD = """        p_amount, v_available, tr.energy_reserved);
     END IF;
     v_hold := 0;
 """
-PLACE = _replaced(
+PLACE = replaced(
     m0019.PLACE,
     (
         _PLACE_HOLD,
@@ -179,7 +179,7 @@ PLACE = _replaced(
 
 _AMEND_HOLD = """    UPDATE prosumers SET energy_reserved = prosumers.energy_reserved + v_more,
 """
-AMEND = _replaced(
+AMEND = replaced(
     m0019.AMEND,
     (
         _AMEND_HOLD,
