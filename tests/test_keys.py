@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import re
+import threading
+import time
 import uuid
 
 import pytest
@@ -742,3 +744,42 @@ def test_a_key_revoked_after_it_was_checked_makes_no_key(people):
     with pytest.raises(AuthError, match="was revoked"):
         keys.create_key(holder, "bob", "late", "read")
     assert snapshot() == before
+
+
+def test_a_revoke_while_its_key_makes_a_key_waits_and_revokes_the_new_key(people, monkeypatch):
+    # the new key is written, not yet committed, when the revoke starts: the maker's row
+    # is locked, so the revoke waits for the commit and then finds the new key
+    from energy_tui.db.models import db
+
+    root = keys.create_key(OPERATOR, "otto", "root", "read,trade,manage")
+    holder = keys.verify(root.key)
+    written, made, revoked = threading.Event(), [], []
+    record = keys.audit.record
+
+    def slow_record(event, *args, **kwargs):
+        row = record(event, *args, **kwargs)
+        if event == "api_key_generated":
+            written.set()
+            time.sleep(0.5)  # inside create's transaction
+        return row
+
+    monkeypatch.setattr(keys.audit, "record", slow_record)
+
+    def create() -> None:
+        with db.connection_context():
+            made.append(keys.create_key(holder, "bob", "racing", "read"))
+
+    def revoke() -> None:
+        assert written.wait(10)
+        with db.connection_context():
+            revoked.append(keys.revoke(OPERATOR, root.info.prefix))
+
+    threads = [threading.Thread(target=create), threading.Thread(target=revoke)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 1 and len(revoked) == 1
+    assert [k.name for k in revoked[0].made_with] == ["racing"]
+    with pytest.raises(AuthError, match="was revoked"):
+        keys.verify(made[0].key)
