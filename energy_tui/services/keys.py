@@ -208,8 +208,8 @@ def _lock_maker(actor: Actor) -> ApiKey | None:
         return None
     maker = for_update(ApiKey.select().where(ApiKey.id == actor.api_key_id)).first()
     if maker is None or maker.revoked_at is not None or not maker.is_active:
-        shown = maker.prefix if maker is not None else "in use"
-        raise AuthError(f"API key {shown} was revoked: it makes no more keys")
+        shown = f"API key {maker.prefix}" if maker is not None else "the API key in use"
+        raise AuthError(f"{shown} was revoked: it makes no more keys")
     return maker
 
 
