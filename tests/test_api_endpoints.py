@@ -667,3 +667,53 @@ def test_cancel_all_up_to_placed_seq_leaves_orders_placed_after_the_listing_open
     assert [o["id"] for o in still] == [later["id"]]
     problem(client.delete(f"{V1}/orders", params={"up_to_placed_seq": -1}, headers=bob), 422)
     assert invariants.check() == []
+
+
+def test_revoking_a_key_over_the_api_revokes_the_keys_made_with_it(client, backend):
+    user("olga", role="operator")
+    user("adam", role="admin")
+    user("carol")
+    root = keys.create_key(OPERATOR, "olga", "root", "read,trade,manage")
+    root_key = {"X-API-Key": root.key}
+    made = client.post(f"{V1}/keys", json={"user": "olga", "name": "child",
+                       "permissions": ["read", "trade", "manage"]}, headers=root_key)  # fmt: skip
+    assert made.status_code == 201, made.text
+    child = made.json()
+    assert child["info"]["made_by"] == root.info.prefix
+    grand = client.post(f"{V1}/keys", json={"user": "carol", "name": "grand"},
+                        headers={"X-API-Key": child["key"]}).json()  # fmt: skip
+    session = users.get("olga")
+    sibling = keys.create_key(
+        Actor(label="user:olga", role="operator", user_id=session.id, username="olga"),
+        "carol",
+        "sibling",
+        ["read"],
+    )
+    adam = key("adam", "read,manage")
+    listed = client.get(f"{V1}/keys", headers=adam).json()["items"]
+    assert {k["name"]: k["made_by"] for k in listed} == {
+        "root": None,
+        "child": root.info.prefix,
+        "grand": child["info"]["prefix"],
+        "sibling": None,
+        "tests": None,
+    }
+
+    start = AuditLog.select().count()
+    revoked = client.delete(f"{V1}/keys/{root.info.prefix}", headers=adam)
+    assert revoked.status_code == 200, revoked.text
+    body = revoked.json()
+    assert (body["prefix"], body["status"]) == (root.info.prefix, "revoked")
+    assert [(k["name"], k["owner"], k["status"]) for k in body["made_with"]] == [
+        ("child", "olga", "revoked"),
+        ("grand", "carol", "revoked"),
+    ]
+    assert body["message"].startswith(
+        f"revoked API key {root.info.prefix} 'root' of olga and 2 keys made with it: "
+    )
+    logged = AuditLog.select().where(AuditLog.event_type == "api_key_revoked").count()
+    assert logged == 3 and AuditLog.select().count() == start + 3
+    for secret in (root.key, child["key"], grand["key"]):
+        problem(client.get(f"{V1}/market/book", headers={"X-API-Key": secret}), 401, "revoked")
+    assert client.get(f"{V1}/market/book", headers={"X-API-Key": sibling.key}).status_code == 200
+    problem(client.delete(f"{V1}/keys/{root.info.prefix}", headers=adam), 409, "already revoked")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from energy_tui.db.models import ApiKey
-from energy_tui.services import keys, users
+from energy_tui.services import auth, keys, users
 from tests.auth_support import OPERATOR, add_user, events_since, last_audit_id, snapshot
 from tests.clock_support import START
 from tests.key_support import key_file
@@ -300,3 +300,37 @@ def test_audit_list_shows_the_hash_of_an_unknown_name_and_finds_it_by_that_name(
     assert "mallory" not in table and "trudy" not in table
     found = json.loads(ok(run, "audit", "list", "--user", "mallory", "--json"))
     assert [row["data"]["username_hmac"] for row in found] == [audit.keyed_hash("mallory")] * 2
+
+
+# --- revocation follows the keys a key made ----------------------------------------------
+
+
+def test_key_revoke_revokes_the_keys_made_with_it_and_says_so(run, people):
+    root = create_json(run, "--user", "otto", "--name", "root", "--perm", "read,trade,manage")
+    child = create_json(
+        run, "--user", "otto", "--name", "child", "--perm", "read,trade,manage",
+        *key_file(root["key"]),
+    )  # fmt: skip
+    grand = create_json(run, "--user", "bob", "--name", "grand", *key_file(child["key"]))
+    otto = auth.actor_for_session(users.get("otto"))
+    sibling = keys.create_key(otto, "bob", "sibling", "read")
+    listing = ok(run, "key", "list", "--json")
+    made_by = {k["name"]: k["made_by"] for k in json.loads(listing)}
+    assert made_by == {"root": None, "child": root["prefix"], "grand": child["prefix"],
+                       "sibling": None}  # fmt: skip
+
+    start = last_audit_id()
+    out = ok(run, "key", "revoke", root["prefix"])
+    assert out == (
+        f"revoked API key {root['prefix']} 'root' of otto and 2 keys made with it: "
+        f"{child['prefix']} 'child' of otto, {grand['prefix']} 'grand' of bob\n"
+    )
+    assert events_since(start) == [("api_key_revoked", "success", None)] * 3
+    for made in (child, grand):
+        refused = run("whoami", *key_file(made["key"]))
+        assert refused.code == 3, refused.err
+        assert f"API key {made['prefix']} was revoked" in refused.err
+    assert "owner" in ok(run, "whoami", *key_file(sibling.key))
+    statuses = {k["name"]: k["status"] for k in json.loads(ok(run, "key", "list", "--json"))}
+    assert statuses == {"root": "revoked", "child": "revoked", "grand": "revoked",
+                        "sibling": "active"}  # fmt: skip

@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import json
 import re
+import threading
+import time
 import uuid
 
 import pytest
@@ -509,8 +511,8 @@ def test_revoke_by_prefix_id_or_whole_key(people, now, form):
         "whole key": created.key,
     }[form]
     start = last_audit_id()
-    info = keys.revoke(OPERATOR, text)
-    assert (info.status, info.revoked_at) == ("revoked", now())
+    revoked = keys.revoke(OPERATOR, text)
+    assert (revoked.key.status, revoked.key.revoked_at, revoked.made_with) == ("revoked", now(), ())
     row = ApiKey.get_by_id(created.info.id)
     assert (row.is_active, row.revoked_at) == (False, now())
     assert events_since(start) == [("api_key_revoked", "success", None)]
@@ -610,3 +612,174 @@ def test_a_disabled_owner_stops_a_key_at_its_next_use_within_the_minute(people, 
     users.set_active(OPERATOR, "bob", False)
     with pytest.raises(AuthError, match="whose account is disabled"):
         keys.verify(created.key)
+
+
+# --- revocation follows the keys a key made ----------------------------------------------
+
+
+def key_chain() -> dict[str, keys.CreatedKey]:
+    """otto's operator key `root` (made by the local operator) makes `child` (otto's,
+    with manage), which makes `grandchild` (bob's); `sibling` is bob's, made by otto's
+    login session, and `unrelated` bob's, made by the local operator."""
+    root = keys.create_key(OPERATOR, "otto", "root", "read,trade,manage")
+    child = keys.create_key(keys.verify(root.key), "otto", "child", "read,trade,manage")
+    grandchild = keys.create_key(keys.verify(child.key), "bob", "grandchild", "read,trade")
+    sibling = keys.create_key(session_actor("otto"), "bob", "sibling", "read")
+    unrelated = new_key()
+    return {
+        "root": root,
+        "child": child,
+        "grandchild": grandchild,
+        "sibling": sibling,
+        "unrelated": unrelated,
+    }
+
+
+def test_a_key_records_the_key_that_made_it_and_the_list_shows_it(people):
+    chain = key_chain()
+    made_by = {k.name: k.made_by for k in keys.list_keys(OPERATOR)}
+    assert made_by == {
+        "root": None,
+        "child": chain["root"].info.prefix,
+        "grandchild": chain["child"].info.prefix,
+        "sibling": None,
+        "laptop": None,
+    }
+    assert chain["grandchild"].info.made_by == chain["child"].info.prefix
+    assert ApiKey.get_by_id(chain["child"].info.id).made_by_key_id == chain["root"].info.id
+
+
+def test_revoking_a_key_revokes_every_key_made_with_it_and_audits_each(people, now):
+    chain = key_chain()
+    start = last_audit_id()
+    revoked = keys.revoke(session_actor("ada"), chain["root"].info.prefix)
+    assert revoked.key.prefix == chain["root"].info.prefix and not revoked.already
+    assert [(k.name, k.owner, k.status, k.revoked_at) for k in revoked.made_with] == [
+        ("child", "otto", "revoked", now()),
+        ("grandchild", "bob", "revoked", now()),
+    ]
+    root, child, grand = (chain[name].info.prefix for name in ("root", "child", "grandchild"))
+    assert revoked.message == (
+        f"revoked API key {root} 'root' of otto and 2 keys made with it: "
+        f"{child} 'child' of otto, {grand} 'grandchild' of bob"
+    )
+    for name in ("root", "child", "grandchild"):
+        with pytest.raises(AuthError, match="was revoked"):
+            keys.verify(chain[name].key)
+    assert keys.verify(chain["sibling"].key).username == "bob"
+    assert keys.verify(chain["unrelated"].key).username == "bob"
+    logged = [
+        (row.event_type, row.actor, json.loads(row.event_data)) for row in audit_since(start)
+    ][:3]
+    assert [(event, actor, data["prefix"]) for event, actor, data in logged] == [
+        ("api_key_revoked", "user:ada", root),
+        ("api_key_revoked", "user:ada", child),
+        ("api_key_revoked", "user:ada", grand),
+    ]
+    assert [(data.get("made_by"), data.get("chain_of")) for _, _, data in logged] == [
+        (None, None),
+        (root, root),
+        (child, root),
+    ]
+
+
+def test_revoking_a_key_in_the_middle_leaves_its_maker(people):
+    chain = key_chain()
+    revoked = keys.revoke(OPERATOR, chain["child"].info.prefix)
+    assert [k.name for k in revoked.made_with] == ["grandchild"]
+    assert revoked.message.endswith(
+        f"and 1 key made with it: {chain['grandchild'].info.prefix} 'grandchild' of bob"
+    )
+    assert keys.verify(chain["root"].key).username == "otto"
+    with pytest.raises(AuthError, match="was revoked"):
+        keys.verify(chain["grandchild"].key)
+
+
+def test_an_already_revoked_key_with_active_keys_made_with_it_has_them_revoked(people, now):
+    # a maker revoked outside this code (or before this rule): its keys still go
+    chain = key_chain()
+    ApiKey.update(is_active=False, revoked_at=now()).where(
+        ApiKey.id == chain["root"].info.id
+    ).execute()
+    now.advance(minutes=5)
+    start = last_audit_id()
+    revoked = keys.revoke(OPERATOR, chain["root"].info.prefix)
+    assert revoked.already and [k.name for k in revoked.made_with] == ["child", "grandchild"]
+    assert revoked.message.startswith(
+        f"API key {chain['root'].info.prefix} was already revoked; revoked now 2 keys made "
+        "with it: "
+    )
+    assert [e for e, _, _ in events_since(start)] == ["api_key_revoked"] * 2
+    assert ApiKey.get_by_id(chain["root"].info.id).revoked_at == now() - dt.timedelta(minutes=5)
+    before = snapshot()
+    with pytest.raises(Conflict, match="already revoked"):
+        keys.revoke(OPERATOR, chain["root"].info.prefix)
+    assert snapshot() == before
+
+
+def test_a_cycle_of_makers_is_followed_once(people):
+    # impossible through the code (a key is made after its maker): guarded all the same
+    chain = key_chain()
+    ApiKey.update(made_by=chain["grandchild"].info.id).where(
+        ApiKey.id == chain["root"].info.id
+    ).execute()
+    revoked = keys.revoke(OPERATOR, chain["child"].info.prefix)
+    assert [k.name for k in revoked.made_with] == ["grandchild", "root"]
+    assert {k.name: k.status for k in keys.list_keys(OPERATOR)} == {
+        "root": "revoked",
+        "child": "revoked",
+        "grandchild": "revoked",
+        "sibling": "active",
+        "laptop": "active",
+    }
+    assert keys.verify(chain["sibling"].key).username == "bob"
+
+
+def test_a_key_revoked_after_it_was_checked_makes_no_key(people):
+    # the call was let in, then the key was revoked before the new key was written
+    root = keys.create_key(OPERATOR, "otto", "root", "read,trade,manage")
+    holder = keys.verify(root.key)
+    keys.revoke(OPERATOR, root.info.prefix)
+    before = snapshot()
+    with pytest.raises(AuthError, match="was revoked"):
+        keys.create_key(holder, "bob", "late", "read")
+    assert snapshot() == before
+
+
+def test_a_revoke_while_its_key_makes_a_key_waits_and_revokes_the_new_key(people, monkeypatch):
+    # the new key is written, not yet committed, when the revoke starts: the maker's row
+    # is locked, so the revoke waits for the commit and then finds the new key
+    from energy_tui.db.models import db
+
+    root = keys.create_key(OPERATOR, "otto", "root", "read,trade,manage")
+    holder = keys.verify(root.key)
+    written, made, revoked = threading.Event(), [], []
+    record = keys.audit.record
+
+    def slow_record(event, *args, **kwargs):
+        row = record(event, *args, **kwargs)
+        if event == "api_key_generated":
+            written.set()
+            time.sleep(0.5)  # inside create's transaction
+        return row
+
+    monkeypatch.setattr(keys.audit, "record", slow_record)
+
+    def create() -> None:
+        with db.connection_context():
+            made.append(keys.create_key(holder, "bob", "racing", "read"))
+
+    def revoke() -> None:
+        assert written.wait(10)
+        with db.connection_context():
+            revoked.append(keys.revoke(OPERATOR, root.info.prefix))
+
+    threads = [threading.Thread(target=create), threading.Thread(target=revoke)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(made) == 1 and len(revoked) == 1
+    assert [k.name for k in revoked[0].made_with] == ["racing"]
+    with pytest.raises(AuthError, match="was revoked"):
+        keys.verify(made[0].key)

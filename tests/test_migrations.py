@@ -13,6 +13,8 @@ from pathlib import Path
 import bcrypt
 import peewee
 import pytest
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as playhouse_migrate
 
 from energy_tui.db import migrations
 from energy_tui.db.connect import backend_of
@@ -551,3 +553,77 @@ def test_migration_0008_adds_kind_and_reason_to_orders_made_before_it(cli, fresh
             module.up(database)
     finally:
         close(database)
+
+
+def test_migration_0032_adds_the_maker_column_to_keys_made_before_it(cli, fresh_url):
+    run_json(cli, "db", "migrate", "--db", fresh_url)
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            # as a database made before 0032: no made_by_key_id, one key already made
+            migrator = SchemaMigrator.from_database(database)
+            if backend_of(database) == "mysql":
+                playhouse_migrate(
+                    migrator.drop_foreign_key_constraint("api_keys", "made_by_key_id")
+                )
+            for index in database.get_indexes("api_keys"):
+                if index.columns == ["made_by_key_id"]:
+                    playhouse_migrate(migrator.drop_index("api_keys", index.name))
+            if backend_of(database) == "sqlite":
+                _sqlite_keys_table_before_0032(database)
+            else:
+                database.execute_sql("ALTER TABLE api_keys DROP COLUMN made_by_key_id")
+            migrations.SchemaVersion.delete().where(
+                migrations.SchemaVersion.version == 32
+            ).execute()
+            assert "made_by_key_id" not in {c.name for c in database.get_columns("api_keys")}
+            ApiKey.insert(
+                id=uuid.UUID(int=5),
+                name="old",
+                key_hash="0" * 64,
+                permissions=["read"],
+                prefix="etk_0000abcd",
+            ).execute()
+    finally:
+        close(database)
+
+    run_json(cli, "db", "migrate", "--db", fresh_url)
+    again = run_json(cli, "db", "status", "--db", fresh_url)
+    assert (again["version"], again["pending"]) == (LATEST, [])
+    database = backends.bind(fresh_url)
+    try:
+        with database.connection_context():
+            old = ApiKey.get_by_id(uuid.UUID(int=5))
+            assert old.made_by_key_id is None  # nobody recorded its maker: not followed
+            made = ApiKey.create(
+                name="new", key_hash="1" * 64, prefix="etk_0000abce", made_by=old.id
+            )
+            assert ApiKey.get_by_id(made.id).made_by_key_id == old.id
+            present = {index.name for index in database.get_indexes("api_keys")}
+            assert {"api_keys_prefix", "api_keys_made_by_key_id"} <= present
+            foreign = database.get_foreign_keys("api_keys")
+            assert [(f.column, f.dest_table) for f in foreign if f.column == "made_by_key_id"] == [
+                ("made_by_key_id", "api_keys")
+            ]
+            # run on a database that has the column already: nothing to add, no error
+            next(s for s in migrations.steps() if s.version == 32).up(database)
+    finally:
+        close(database)
+
+
+def _sqlite_keys_table_before_0032(database: peewee.Database) -> None:
+    """SQLite drops no column a table's foreign key names: make the (empty) table anew
+    as it was before 0032, its other indexes left to the migration."""
+    (create,) = database.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'api_keys'"
+    ).fetchone()
+    for part in (
+        ', "made_by_key_id" TEXT',
+        ', FOREIGN KEY ("made_by_key_id") REFERENCES "api_keys" ("id") ON DELETE SET NULL',
+    ):
+        assert part in create, create
+        create = create.replace(part, "")
+    database.execute_sql("PRAGMA foreign_keys = OFF")
+    database.execute_sql("DROP TABLE api_keys")
+    database.execute_sql(create)
+    database.execute_sql("PRAGMA foreign_keys = ON")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from textual.widgets import Checkbox, Static
 
+from energy_tui.errors import AuthError
 from energy_tui.services import audit, keys
 from energy_tui.services.auth import actor_for_user
 from energy_tui.services.users import get
@@ -233,3 +235,46 @@ def test_a_viewer_without_keys_is_told_who_can_make_one(database) -> None:
             )
 
     asyncio.run(scenario())
+
+
+def test_revoking_a_key_revokes_the_keys_made_with_it_and_the_notice_says_so(database) -> None:
+    operator = actor_for_user(in_db(get, "operator"), None)
+    root = in_db(keys.create_key, operator, "operator", "root", ["read", "trade", "manage"])
+    child_maker = in_db(keys.verify, root.key)
+    child = in_db(keys.create_key, child_maker, "operator", "child", ["read", "trade", "manage"])
+    grand = in_db(keys.create_key, in_db(keys.verify, child.key), "alice", "grand", ["read"])
+    sibling = in_db(keys.create_key, operator, "alice", "sibling", ["read"])
+
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            screen = await open_keys(pilot, "operator")
+            table = screen.query_one("#keys", Table)
+            table.move_cursor(row=table.get_row_index(str(root.info.id)))
+            await pilot.press("x")
+            await settle(pilot)
+            assert isinstance(app.screen, Confirm)
+            assert "and so do the keys made with it" in app.screen.detail
+            await pilot.press("y")
+            await settle(pilot)
+            notices = [str(n.message) for n in app._notifications]
+            assert (
+                f"revoked API key {root.info.prefix} 'root' of operator and 2 keys made with "
+                f"it: {child.info.prefix} 'child' of operator, {grand.info.prefix} 'grand' of "
+                "alice." in notices
+            )
+            status = {k.name: k.status for k in in_db(keys.list_keys, operator)}
+            assert status == {
+                "root": "revoked",
+                "child": "revoked",
+                "grand": "revoked",
+                "sibling": "active",
+            }
+            logged = in_db(audit.entries, event_type="api_key_revoked")
+            assert len(logged) == 3
+
+    asyncio.run(scenario())
+    for made in (child, grand):
+        with pytest.raises(AuthError, match="was revoked"):
+            in_db(keys.verify, made.key)
+    assert in_db(keys.verify, sibling.key).username == "alice"

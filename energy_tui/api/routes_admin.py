@@ -20,6 +20,7 @@ from energy_tui.api.schemas import (
     ProsumerIn,
     ReadingsIn,
     ReadingsOut,
+    RevokedKeyOut,
     RoleIn,
     UserIn,
     UserOut,
@@ -191,12 +192,18 @@ async def list_keys(
     return await api_of(request).call(request, work)
 
 
-@router.delete("/keys/{key}", response_model=KeyOut, summary="Revoke an API key")
+@router.delete(
+    "/keys/{key}",
+    response_model=RevokedKeyOut,
+    summary="Revoke an API key and the keys made with it",
+)
 async def revoke_key(
     request: Request,
     key: Annotated[str, Path(max_length=100, description="its id or prefix (etk_...)")],
-) -> KeyOut:
-    return await api_of(request).call(request, lambda actor: KeyOut.of(keys.revoke(actor, key)))
+) -> RevokedKeyOut:
+    return await api_of(request).call(
+        request, lambda actor: RevokedKeyOut.of_revoked(keys.revoke(actor, key))
+    )
 
 
 # --- audit ---------------------------------------------------------------------------------

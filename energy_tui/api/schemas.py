@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from energy_tui.db.fields import ENERGY_PLACES, MONEY_PLACES
 from energy_tui.errors import ValidationError
 from energy_tui.services.audit import AuditEntry
-from energy_tui.services.keys import KeyInfo
+from energy_tui.services.keys import KeyInfo, Revoked
 from energy_tui.services.market.book import Book, Level, Preview, TradeView
 from energy_tui.services.market.money import MarketRules
 from energy_tui.services.market.views import Fill, OrderView
@@ -585,6 +585,9 @@ class KeyOut(BaseModel):
     expires_at: str | None
     last_used: str | None
     revoked_at: str | None
+    made_by: str | None = Field(
+        None, description="the prefix of the key that made it (none: a login or the operator)"
+    )
 
     @classmethod
     def of(cls, k: KeyInfo) -> KeyOut:
@@ -599,6 +602,22 @@ class KeyOut(BaseModel):
             expires_at=iso(k.expires_at),
             last_used=iso(k.last_used),
             revoked_at=iso(k.revoked_at),
+            made_by=k.made_by,
+        )
+
+
+class RevokedKeyOut(KeyOut):
+    made_with: list[KeyOut] = Field(
+        description="the keys made with it, and with those, revoked with it now"
+    )
+    message: str
+
+    @classmethod
+    def of_revoked(cls, revoked: Revoked) -> RevokedKeyOut:
+        return cls(
+            **KeyOut.of(revoked.key).model_dump(),
+            made_with=[KeyOut.of(k) for k in revoked.made_with],
+            message=revoked.message,
         )
 
 

@@ -11,7 +11,16 @@ from energy_tui.services import keys
 from energy_tui.services.context import Actor
 from energy_tui.services.keys import CreatedKey, KeyInfo
 
-COLUMNS = ["prefix", "name", "owner", "permissions", "status", "expires_at", "last_used"]
+COLUMNS = [
+    "prefix",
+    "name",
+    "owner",
+    "permissions",
+    "status",
+    "expires_at",
+    "last_used",
+    "made_by",
+]
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -70,8 +79,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_revoke(args: argparse.Namespace) -> int:
     with connected(args):
-        info = keys.revoke(command_actor(args), args.key)
-    print(f"revoked API key {info.prefix or info.id} {info.name!r} of {info.owner or 'nobody'}")
+        revoked = keys.revoke(command_actor(args), args.key)
+    print(revoked.message)
     return 0
 
 

@@ -107,6 +107,16 @@ class ApiKey(BaseModel):
     # ours
     prefix = CharField(max_length=32, null=True, unique=True)
     revoked_at = DateTimeField(null=True)
+    # the key that made this one (None: made by a login session or the local operator,
+    # or before migration 0032); revoking a key revokes the keys it made
+    made_by = ForeignKeyField(
+        "self",
+        column_name="made_by_key_id",
+        null=True,
+        on_delete="SET NULL",
+        backref="made_keys",
+        lazy_load=False,
+    )
 
     class Meta:
         table_name = "api_keys"

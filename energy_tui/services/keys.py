@@ -15,12 +15,14 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from peewee import JOIN
 
 from energy_tui import clock
 from energy_tui.db.connect import backend_of
 from energy_tui.db.identity import same_name
+from energy_tui.db.locking import for_update
 from energy_tui.db.models import ApiKey, User, db
 from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
 from energy_tui.services import audit, users, validation
@@ -56,9 +58,12 @@ class KeyInfo:
     expires_at: dt.datetime | None
     last_used: dt.datetime | None
     revoked_at: dt.datetime | None
+    made_by: str | None = None  # the prefix of the key that made it, where recorded
 
     @classmethod
-    def of(cls, row: ApiKey, owner: str | None, now: dt.datetime) -> KeyInfo:
+    def of(
+        cls, row: ApiKey, owner: str | None, now: dt.datetime, made_by: str | None = None
+    ) -> KeyInfo:
         return cls(
             row.id,
             row.prefix,
@@ -70,6 +75,7 @@ class KeyInfo:
             row.expires_at,
             row.last_used,
             row.revoked_at,
+            made_by,
         )
 
 
@@ -79,6 +85,32 @@ class CreatedKey:
 
     key: str
     info: KeyInfo
+
+
+@dataclasses.dataclass(frozen=True)
+class Revoked:
+    """A key revoked, and the keys made with it (transitively) revoked with it."""
+
+    key: KeyInfo
+    made_with: tuple[KeyInfo, ...]  # revoked now, in the order they were made
+    already: bool = False  # the key itself was revoked before; only its chain was now
+
+    @property
+    def message(self) -> str:
+        shown = self.key.prefix or str(self.key.id)
+        head = (
+            f"API key {shown} was already revoked"
+            if self.already
+            else f"revoked API key {shown} {self.key.name!r} of {self.key.owner or 'nobody'}"
+        )
+        if not self.made_with:
+            return head
+        made = len(self.made_with)
+        listed = ", ".join(
+            f"{k.prefix or k.id} {k.name!r} of {k.owner or 'nobody'}" for k in self.made_with
+        )
+        joined = "; revoked now" if self.already else " and"
+        return f"{head}{joined} {made} key{'s' if made > 1 else ''} made with it: {listed}"
 
 
 def _status(row: ApiKey, now: dt.datetime) -> str:
@@ -143,6 +175,7 @@ def create_key(
     _within_own_expiry(actor, expires_at)
     key, prefix = _new_key()
     with db.atomic():
+        maker = _lock_maker(actor)
         row = ApiKey.create(
             user=owner,
             name=name,
@@ -151,6 +184,7 @@ def create_key(
             expires_at=expires_at,
             created_at=now,
             prefix=prefix,
+            made_by=maker,
         )
         audit.record(
             "api_key_generated",
@@ -162,7 +196,21 @@ def create_key(
             permissions=",".join(sorted(wanted)),
             expires_at=expires_at,
         )
-    return CreatedKey(key, KeyInfo.of(row, owner.username, now))
+    made_by = maker.prefix if maker is not None else None
+    return CreatedKey(key, KeyInfo.of(row, owner.username, now, made_by))
+
+
+def _lock_maker(actor: Actor) -> ApiKey | None:
+    """The key the actor came in with, locked until the new key is committed: a revoke
+    running alongside either waits and then finds the new key among those made with it,
+    or commits first and the key may no longer make one."""
+    if actor.api_key_id is None:
+        return None
+    maker = for_update(ApiKey.select().where(ApiKey.id == actor.api_key_id)).first()
+    if maker is None or maker.revoked_at is not None or not maker.is_active:
+        shown = f"API key {maker.prefix}" if maker is not None else "the API key in use"
+        raise AuthError(f"{shown} was revoked: it makes no more keys")
+    return maker
 
 
 def _require_keys_of(actor: Actor, owner: str | None, **context: object) -> None:
@@ -251,9 +299,12 @@ def list_keys(actor: Actor, owner: str | None = None) -> list[KeyInfo]:
         owner = actor.username
         if owner is None:
             require(actor, Action.MANAGE_KEYS_OF_OTHERS)
+    maker = ApiKey.alias()
     query = (
-        ApiKey.select(ApiKey, User)
+        ApiKey.select(ApiKey, User, maker.prefix)
         .join(User, join_type=JOIN.LEFT_OUTER)
+        .switch(ApiKey)
+        .join(maker, JOIN.LEFT_OUTER, on=(ApiKey.made_by == maker.id), attr="maker")
         .order_by(ApiKey.created_at.desc(), ApiKey.id)
     )
     if owner is not None:
@@ -261,23 +312,89 @@ def list_keys(actor: Actor, owner: str | None = None) -> list[KeyInfo]:
             require(actor, Action.MANAGE_KEYS_OF_OTHERS, target=owner[:50])
         query = query.where(ApiKey.user == users.get(owner))
     now = clock.now()
-    return [KeyInfo.of(row, row.user.username if row.user_id else None, now) for row in query]
+    return [
+        KeyInfo.of(
+            row,
+            row.user.username if row.user_id else None,
+            now,
+            row.maker.prefix if row.made_by_key_id is not None else None,
+        )
+        for row in query
+    ]
 
 
-def revoke(actor: Actor, id_or_prefix: str) -> KeyInfo:
+def revoke(actor: Actor, id_or_prefix: str) -> Revoked:
+    """Revoke a key and every key made with it, and with those, in one transaction.
+
+    The keys made with it go whoever owns them: they exist only by the authority of the
+    key that made them, which whoever held it could have used itself. Keys made by a
+    login session or the local operator (and keys made before migration 0032, whose
+    maker was not recorded) are not followed. A key already revoked is refused, unless
+    keys made with it are still active: those are revoked now (a key made while its
+    maker was being revoked elsewhere, or a maker revoked outside this code).
+    """
     row = _find(id_or_prefix)
     owner = row.user.username if row.user_id else None
     shown = row.prefix or str(row.id)
     _require_keys_of(actor, owner, target=shown)
-    if row.revoked_at is not None or not row.is_active:
-        when = f" on {row.revoked_at:%Y-%m-%d %H:%M} UTC" if row.revoked_at else ""
-        raise Conflict(f"API key {shown} was already revoked{when}")
     now = clock.now()
     with db.atomic():
-        ApiKey.update(is_active=False, revoked_at=now).where(ApiKey.id == row.id).execute()
-        audit.record("api_key_revoked", actor, key_id=row.id, prefix=row.prefix, owner=owner)
+        # locked without its owner: PostgreSQL locks no row of an outer join's nullable side
+        row = for_update(ApiKey.select().where(ApiKey.id == row.id)).get()
+        already = row.revoked_at is not None or not row.is_active
+        made_with = _made_with(row)
+        if already and not made_with:
+            when = f" on {row.revoked_at:%Y-%m-%d %H:%M} UTC" if row.revoked_at else ""
+            raise Conflict(f"API key {shown} was already revoked{when}")
+        if not already:
+            _revoke_row(actor, row, owner, now)
+        for child, maker in made_with:
+            _revoke_row(actor, child, _owner(child), now, made_by=maker, chain_of=row.prefix)
+    infos = tuple(KeyInfo.of(child, _owner(child), now, maker) for child, maker in made_with)
+    return Revoked(KeyInfo.of(row, owner, now), infos, already)
+
+
+def _owner(row: ApiKey) -> str | None:
+    return row.user.username if row.user_id else None
+
+
+def _made_with(root: ApiKey) -> list[tuple[ApiKey, str | None]]:
+    """The keys made with `root`, and with those, still to revoke (each with its maker's
+    prefix), in the order they were made; each level locked as read. A key is made after
+    its maker, so there is no cycle; `seen` stops one all the same."""
+    seen = {root.id}
+    found: list[tuple[ApiKey, str | None]] = []
+    level = [root]
+    while level:
+        makers = {key.id: key.prefix for key in level}
+        children = for_update(
+            ApiKey.select()
+            .where(ApiKey.made_by.in_(list(makers)))
+            .order_by(ApiKey.created_at, ApiKey.id)
+        )
+        level = [child for child in children if child.id not in seen]
+        seen.update(child.id for child in level)
+        found.extend(
+            (child, makers[child.made_by_key_id])
+            for child in level
+            if child.revoked_at is None and child.is_active
+        )
+    return found
+
+
+def _revoke_row(
+    actor: Actor,
+    row: ApiKey,
+    owner: str | None,
+    now: dt.datetime,
+    made_by: str | None = None,
+    chain_of: str | None = None,
+) -> None:
+    """`chain_of`: the key whose revocation this one follows, through `made_by`."""
+    ApiKey.update(is_active=False, revoked_at=now).where(ApiKey.id == row.id).execute()
+    chain: dict[str, Any] = {"made_by": made_by, "chain_of": chain_of} if chain_of else {}
+    audit.record("api_key_revoked", actor, key_id=row.id, prefix=row.prefix, owner=owner, **chain)
     row.is_active, row.revoked_at = False, now
-    return KeyInfo.of(row, owner, now)
 
 
 def _find(id_or_prefix: str) -> ApiKey:

@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     add_api_key_option(listing)
     listing.set_defaults(handler="key_cmd:run_list")
 
-    revoke = commands.add_parser("revoke", parents=[common], help="revoke a key")
+    revoke = commands.add_parser(
+        "revoke", parents=[common], help="revoke a key and the keys made with it"
+    )
     revoke.add_argument("key", metavar="ID_OR_PREFIX", help="as `key list` shows it")
     add_api_key_option(revoke)
     revoke.set_defaults(handler="key_cmd:run_revoke")

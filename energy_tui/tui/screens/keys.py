@@ -227,7 +227,9 @@ class KeysScreen(DataScreen):
             self.notify(f"{key.prefix} is already revoked.", severity="warning")
             return
         detail = f"{key.prefix} · {key.name} · owner {key.owner} · {', '.join(key.permissions)}"
-        detail += "\nScripts that use it stop working at once."
+        if key.made_by:
+            detail += f" · made by {key.made_by}"
+        detail += "\nScripts that use it stop working at once, and so do the keys made with it."
         question = "Revoke this API key?"
         self.app.push_screen(
             Confirm(question, detail, yes="Revoke"), lambda yes: self._revoke(key, yes)
@@ -244,6 +246,10 @@ class KeysScreen(DataScreen):
                 exclusive=False,
             )
 
-    def revoked(self, key: KeyInfo) -> None:
-        self.notify(f"{key.prefix} ({key.name}) revoked.", title="API key revoked")
+    def revoked(self, revoked: keys.Revoked) -> None:
+        key = revoked.key
+        if revoked.made_with:
+            self.notify(revoked.message + ".", title="API keys revoked", timeout=15)
+        else:
+            self.notify(f"{key.prefix} ({key.name}) revoked.", title="API key revoked")
         self.refresh_data()
