@@ -13,9 +13,9 @@ import sys
 from energy_tui.cli.arguments import (
     API_KEY_ENV,
     key_given_as_argument,
-    key_in_argument,
     key_on_command_line,
 )
+from energy_tui.redact import key_prefix_in
 
 STDIN = "-"
 _KEY_FILE_LIMIT = 4096  # a key is 56 characters; anything this big is the wrong file
@@ -64,7 +64,7 @@ def read_api_key_file(path: str) -> GivenKey:
     not UTF-8 or a file group or others may read (when it is yours: ssh's rule for a
     private key) is refused with one line that names the file, never its content.
     """
-    prefix = key_in_argument(path)
+    prefix = key_prefix_in(path)
     if prefix is not None:  # the key itself (`cli.main` refuses it first; see there)
         raise argparse.ArgumentTypeError(key_given_as_argument(prefix, as_file=True))
     where = "'-' (standard input)" if path == STDIN else repr(path)
