@@ -20,9 +20,9 @@ TOKEN_SHOWN = "<login token>"
 
 
 def key_prefix_in(text: str) -> str | None:
-    """The public prefix of an API key held in `text`, else None."""
+    """The public prefix of an API key held in `text`, as `key list` shows it, else None."""
     found = _KEY_IN_TEXT.search(text)
-    return None if found is None else found[1]
+    return None if found is None else found[1].lower()
 
 
 def without_secrets(text: str) -> str:

@@ -195,6 +195,9 @@ def test_a_key_on_the_command_line_is_refused_and_never_echoed_or_logged(cli, tm
     assert "(ps)" in result.err
     assert not database.exists()
     assert SECRET[13:] not in logged()
+    # the key is out: revoke it, by the prefix shown (nothing to revoke without a value)
+    revoke = "API key etk_0123abcd is out now, so revoke it (`energy-tui key revoke etk_0123abcd`)"
+    assert (revoke in result.err) == (SECRET in " ".join(argv)), result.err
 
 
 REVOKE_ADVICE = (
@@ -271,6 +274,7 @@ def test_the_parser_itself_refuses_a_key_without_echoing_it(capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "--api-key is refused" in err and SECRET[13:] not in err
+    assert "revoke it (`energy-tui key revoke etk_0123abcd`)" in err
 
 
 def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):

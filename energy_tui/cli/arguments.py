@@ -164,13 +164,28 @@ def key_on_command_line(argv: Sequence[str]) -> str | None:
     """A one-line refusal when an argument before `--` is `--api-key` (with a value or
     not, `--api-key=KEY` too), else None. The value is never shown: it is a secret that
     is already in `ps` and the shell's history, and argparse would echo it in its own
-    messages (an unknown or ambiguous option) if it saw it first."""
-    for arg in argv:
+    messages (an unknown or ambiguous option) if it saw it first. When it is a key, the
+    refusal names its prefix and says to revoke it."""
+    for position, arg in enumerate(argv):
         if arg == "--":
             return None
-        if arg.split("=", 1)[0] in _KEY_OPTIONS:
-            return (
-                "--api-key is refused: other users of this machine can read a command "
-                "line (ps), and it stays in your shell history; " + HOW_TO_GIVE_A_KEY
-            )
+        option, is_joined, value = arg.partition("=")
+        if option in _KEY_OPTIONS:
+            if not is_joined:
+                value = argv[position + 1] if position + 1 < len(argv) else ""
+            return key_option_refusal(key_prefix_in(value))
     return None
+
+
+def key_option_refusal(prefix: str | None) -> str:
+    """Why `--api-key` is refused; with the prefix of the key it was given, to revoke."""
+    revoke = (
+        ""
+        if prefix is None
+        else f"API key {prefix} is out now, so revoke it (`energy-tui key revoke {prefix}`) "
+        "and create a new one; "
+    )
+    return (
+        "--api-key is refused: other users of this machine can read a command line (ps), "
+        f"and it stays in your shell history; {revoke}" + HOW_TO_GIVE_A_KEY
+    )

@@ -13,7 +13,7 @@ import sys
 from energy_tui.cli.arguments import (
     API_KEY_ENV,
     key_given_as_argument,
-    key_on_command_line,
+    key_option_refusal,
 )
 from energy_tui.redact import key_prefix_in
 
@@ -53,8 +53,11 @@ def add_api_key_option(parser: argparse.ArgumentParser, *, for_trader: bool = Fa
 
 
 class _RefuseKeyArgument(argparse.Action):
-    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
-        parser.exit(2, f"energy-tui: {key_on_command_line(['--api-key'])}\n")
+    def __call__(
+        self, parser: argparse.ArgumentParser, _: object, value: object, *__: object
+    ) -> None:
+        prefix = key_prefix_in(value) if isinstance(value, str) else None
+        parser.exit(2, f"energy-tui: {key_option_refusal(prefix)}\n")
 
 
 def read_api_key_file(path: str) -> GivenKey:
