@@ -251,6 +251,15 @@ def test_a_key_typed_as_a_value_is_neither_echoed_nor_logged(run):
     assert SECRET[13:] not in logged()
 
 
+def test_key_revoke_takes_a_whole_key_and_never_repeats_one(run, bob_key):
+    result = run("key", "revoke", bob_key)  # a valid key, given whole: revoked
+    assert result.code == 0, result.err
+    assert f"revoked API key {bob_key[:12]} " in result.out and bob_key[13:] not in result.out
+    # pasted with its quotes: refused naming the prefix only, here and in the log
+    refused_in_one_line(run("key", "revoke", f"'{SECRET}'"), "etk_0123abcd_...", secret=SECRET)
+    assert SECRET[13:] not in logged() and bob_key[13:] not in logged()
+
+
 def test_the_parser_itself_refuses_a_key_given_as_the_file_without_echoing_it(capsys):
     with pytest.raises(SystemExit) as stopped:
         build_parser().parse_args(["whoami", "--api-key-file", SECRET])
