@@ -11,6 +11,7 @@ from io import TextIOWrapper
 from pathlib import Path
 
 from energy_tui import locations
+from energy_tui.redact import without_secrets
 
 _FORMAT = "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"
 
@@ -50,6 +51,15 @@ class _LogFile(logging.handlers.RotatingFileHandler):
                 stream.close()
 
 
+class _Formatter(logging.Formatter):
+    """Every line, its traceback too, with any API key cut to its prefix and any login
+    token left out: a message may repeat what a user typed or a client sent (a path, a
+    value), and the rule is that a secret is never written after it was made."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return without_secrets(super().format(record))
+
+
 def _reason() -> str:
     exc = sys.exc_info()[1]
     if isinstance(exc, OSError) and exc.strerror:
@@ -83,7 +93,7 @@ def setup(level: int = logging.INFO) -> None:
         # Records are dropped rather than left to logging's last resort, which prints
         # them, tracebacks and all, on the terminal.
         handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setFormatter(_Formatter(_FORMAT))
     handler._energy_tui = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)

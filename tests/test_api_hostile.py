@@ -142,3 +142,41 @@ def test_a_query_parameter_misspelt_or_given_twice_is_refused_and_cancels_nothin
     # the parameters an endpoint takes still work
     done = client.delete(f"{V1}/orders", params={"side": "buy"}, headers=root)
     assert (done.status_code, done.json()["cancelled"]) == (200, 1), done.text
+
+
+# what Pydantic's lax mode reads as a whole number although it is not written as one
+ARABIC_INDIC_10, FULL_WIDTH_10 = "\u0661\u0660", "\uff11\uff10"
+NOT_DIGITS = ["1_0", "1_000", " 10", "10 ", "10\n", "+10", "10.0", ARABIC_INDIC_10, FULL_WIDTH_10]
+WHOLE_NUMBER_PARAMETERS = [
+    ("/orders", "limit"),
+    ("/keys", "limit"),
+    ("/market/book", "depth"),
+    ("/market/trades", "limit"),
+    ("/market/stats", "days"),
+    ("/account/meter-readings", "limit"),
+    ("/stream", "max_events"),
+]
+
+
+@pytest.mark.parametrize(("path", "name"), WHOLE_NUMBER_PARAMETERS)
+def test_a_whole_number_not_written_in_digits_is_refused_naming_it(client, root, path, name):
+    for value in NOT_DIGITS:
+        response = client.get(V1 + path, params={name: value}, headers=root)
+        problem(response, 422, f"query parameter {name!r} takes a whole number", field=name)
+    if path != "/stream":  # the same value in digits is taken
+        assert client.get(V1 + path, params={name: "10"}, headers=root).status_code == 200
+    # a minus sign is read, for the range to refuse it
+    problem(client.get(V1 + path, params={name: "-1"}, headers=root), 422, field=name)
+
+
+def test_cancel_all_up_to_a_placed_seq_with_underscores_cancels_nothing(client, root):
+    for _ in range(2):
+        body = {"side": "buy", "amount": "1", "price": "0.25", "confirm": True}
+        assert client.post(f"{V1}/orders", json=body, headers=root).status_code == 201
+    listed = client.get(f"{V1}/orders", headers=root).json()["items"]
+    last = max(order["placed_seq"] for order in listed)
+    spaced = f"{last}_0"  # int() reads it as last * 10: both orders were cancelled
+    response = client.delete(f"{V1}/orders", params={"up_to_placed_seq": spaced}, headers=root)
+    problem(response, 422, "'up_to_placed_seq'", "digits 0-9", field="up_to_placed_seq")
+    still = client.get(f"{V1}/orders", headers=root).json()["items"]
+    assert sorted(o["status"] for o in still) == ["open", "open"]

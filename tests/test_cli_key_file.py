@@ -195,6 +195,9 @@ def test_a_key_on_the_command_line_is_refused_and_never_echoed_or_logged(cli, tm
     assert "(ps)" in result.err
     assert not database.exists()
     assert SECRET[13:] not in logged()
+    # the key is out: revoke it, by the prefix shown (nothing to revoke without a value)
+    revoke = "API key etk_0123abcd is out now, so revoke it (`energy-tui key revoke etk_0123abcd`)"
+    assert (revoke in result.err) == (SECRET in " ".join(argv)), result.err
 
 
 REVOKE_ADVICE = (
@@ -248,6 +251,15 @@ def test_a_key_typed_as_a_value_is_neither_echoed_nor_logged(run):
     assert SECRET[13:] not in logged()
 
 
+def test_key_revoke_takes_a_whole_key_and_never_repeats_one(run, bob_key):
+    result = run("key", "revoke", bob_key)  # a valid key, given whole: revoked
+    assert result.code == 0, result.err
+    assert f"revoked API key {bob_key[:12]} " in result.out and bob_key[13:] not in result.out
+    # pasted with its quotes: refused naming the prefix only, here and in the log
+    refused_in_one_line(run("key", "revoke", f"'{SECRET}'"), "etk_0123abcd_...", secret=SECRET)
+    assert SECRET[13:] not in logged() and bob_key[13:] not in logged()
+
+
 def test_the_parser_itself_refuses_a_key_given_as_the_file_without_echoing_it(capsys):
     with pytest.raises(SystemExit) as stopped:
         build_parser().parse_args(["whoami", "--api-key-file", SECRET])
@@ -271,6 +283,7 @@ def test_the_parser_itself_refuses_a_key_without_echoing_it(capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "--api-key is refused" in err and SECRET[13:] not in err
+    assert "revoke it (`energy-tui key revoke etk_0123abcd`)" in err
 
 
 def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):

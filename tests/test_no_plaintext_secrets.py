@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
-from energy_tui import locations
+from energy_tui import locations, logs
+from energy_tui.api.middleware import ACCESS_LOG
 from energy_tui.db.models import MODELS
 from energy_tui.errors import AuthError
 from energy_tui.services import auth, keys
+from tests.api_support import problem
 from tests.auth_support import OPERATOR, settings
 from tests.key_support import key_file
 
@@ -111,3 +114,70 @@ def test_no_secret_is_stored_or_logged_in_plain_text(cli, backend):
         path = Path(backend.url.removeprefix("sqlite://"))
         raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
         assert [n for n in needles if n.encode() in raw] == []
+
+
+# --- the HTTP API: a secret sent where it does not belong ---------------------------
+
+V1 = "/api/v1"
+
+
+@pytest.fixture
+def api():
+    """An app of this test's own, writing the access log of its log dir."""
+    from tests.api_support import client_for, make_app
+
+    return client_for(make_app())
+
+
+@pytest.fixture
+def app_log():
+    """The app log file in the test's log dir, as the server sets it up; let go after."""
+    logs.setup()
+    yield locations.log_file()
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_energy_tui", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def test_a_key_or_token_sent_to_the_api_is_never_repeated_logged_or_stored(api, backend, app_log):
+    from tests.api_support import key, user
+
+    user("root", role="admin")
+    admin = key("root", "read,manage")
+    user("bob")
+    valid = key("bob")["X-API-Key"]
+    unknown = "etk_deadbeef_" + "Q" * 43
+    token = api.post(
+        f"{V1}/auth/login", json={"username": "bob", "password": "a long enough password"}
+    ).json()["access_token"]
+    answers = [
+        # an unknown key to revoke, as a user would paste it: its prefix is named
+        problem(api.delete(f"{V1}/keys/{unknown}", headers=admin), 404, "'etk_deadbeef'"),
+        # pasted with its quotes, or into a path that is no endpoint, or as a method
+        problem(api.delete(f"{V1}/keys/'{unknown}'", headers=admin), 422, "etk_deadbeef_..."),
+        problem(api.get(f"{V1}/keys/{unknown}/x", headers=admin), 404, "etk_deadbeef_..."),
+        problem(api.request(unknown, f"{V1}/keys", headers=admin), 405, "this method is not"),
+        # a key or a login token as a query parameter's name or value
+        problem(api.get(f"{V1}/keys?{unknown}=1", headers=admin), 422, "etk_deadbeef_..."),
+        problem(api.get(f"{V1}/keys?token={token}", headers=admin), 422, "'token'"),
+        problem(api.get(f"{V1}/keys?{token}=1", headers=admin), 422, "unknown query"),
+    ]
+    # a valid key, given whole, is revoked (as `energy-tui key revoke FULLKEY` does)
+    revoked = api.delete(f"{V1}/keys/{valid}", headers=admin)
+    assert (revoked.status_code, revoked.json()["status"]) == (200, "revoked"), revoked.text
+    assert revoked.json()["prefix"] == valid[:12]
+    assert api.get(f"{V1}/account/balances", headers={"X-API-Key": valid}).status_code == 401
+    logging.getLogger("energy_tui.api").error("unexpected error on %s", f"/keys/{unknown}")
+
+    needles = [unknown, unknown[13:], valid, valid[13:], token, token.rsplit(".", 1)[1]]
+    for answer in [*answers, revoked.json()]:
+        assert [n for n in needles if n in json.dumps(answer)] == []
+    access = (locations.log_dir() / ACCESS_LOG).read_text(encoding="utf-8")
+    assert access.count("\n") >= len(answers) + 3  # every request was logged
+    assert [n for n in needles if n in access] == []
+    text = app_log.read_text(encoding="utf-8")
+    assert "etk_deadbeef_..." in text  # the line was written, the key cut to its prefix
+    assert [n for n in needles if n in text] == []
+    stored = stored_text(backend)
+    assert [(where, n) for where, value in stored for n in needles if n in value] == []

@@ -28,6 +28,7 @@ from energy_tui.api.metrics import CONTENT_TYPE
 from energy_tui.api.middleware import Guard, access_log
 from energy_tui.api.schemas import ProblemOut
 from energy_tui.api.stream import Hub
+from energy_tui.api.strict import StrictRoute
 from energy_tui.config import Settings, load_settings
 from energy_tui.db import migrations
 from energy_tui.errors import EnergyError
@@ -147,16 +148,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    @app.get(
-        "/api/v1/stream",
-        tags=["market"],
-        summary="Live market changes (Server-Sent Events)",
-        description="First a `snapshot` event (the book), then `book` and `trade` events, "
-        "each with a rising `seq`; a `resync` event (a fresh snapshot) when this client "
-        "fell behind. `max_events` ends the stream after that many events.",
-        response_class=StreamingResponse,
-        responses={200: {"content": {"text/event-stream": {}}}, **_PROBLEMS},
-    )
     async def stream(
         request: Request,
         max_events: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
@@ -171,6 +162,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    app.router.add_api_route(
+        "/api/v1/stream",
+        stream,
+        methods=["GET"],
+        tags=["market"],
+        summary="Live market changes (Server-Sent Events)",
+        description="First a `snapshot` event (the book), then `book` and `trade` events, "
+        "each with a rising `seq`; a `resync` event (a fresh snapshot) when this client "
+        "fell behind. `max_events` ends the stream after that many events.",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {}}}, **_PROBLEMS},
+        route_class_override=StrictRoute,  # its query read strictly, as every endpoint's
+    )
     _declare_security(app, [route for router in secured for route in router.routes], stream)
 
     settings = runtime.settings

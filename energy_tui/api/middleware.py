@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 
 from energy_tui import locations
 from energy_tui.api.metrics import Metrics
-from energy_tui.api.problems import problem
+from energy_tui.api.problems import METHODS, problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -192,6 +192,8 @@ class Guard:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope.get("method", "")
+        if method not in METHODS:  # a new label each; whatever the client typed (a key?)
+            method = "OTHER"
         self.metrics.observe(template, method, status, seconds)
         client = scope.get("client")
         state = scope.get("state") or {}

@@ -32,11 +32,15 @@ from energy_tui.errors import (
     PermissionDenied,
     ValidationError,
 )
+from energy_tui.redact import without_secrets
 from energy_tui.services.market import guard
 from energy_tui.services.rate_limits import TooManyRequests
 
 log = logging.getLogger("energy_tui.api")
 PROBLEM = "application/problem+json"
+# The methods named back as sent, in answers, the access log and the metrics; any token
+# is a method to HTTP, and another one is whatever the client typed (a key, perhaps).
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 _TITLES = {
     400: "Bad request",
     401: "Not authenticated",
@@ -50,6 +54,17 @@ _TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
+
+
+class ProblemResponse(JSONResponse):
+    """A problem document with any API key in it cut to its prefix and any login token
+    left out: a detail may repeat what the client sent (a path, a field's name, a value
+    a service names back) and that may be a secret, pasted where it does not belong."""
+
+    media_type = PROBLEM
+
+    def render(self, content: Any) -> bytes:
+        return without_secrets(super().render(content).decode("utf-8")).encode("utf-8")
 
 
 class StateConflict(ValidationError):
@@ -74,7 +89,7 @@ def problem(
     if field is not None:
         body["field"] = field
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 _CLI_FLAGS = ("--max-price", "--min-price")
@@ -204,5 +219,6 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and detail == "Not Found":  # no route, not a missing thing
         detail = f"no endpoint {request.url.path}: the endpoints are listed at /docs"
     elif exc.status_code == 405:
-        detail = f"{request.method} is not an endpoint of {request.url.path} (see /docs)"
+        method = request.method if request.method in METHODS else "this method"
+        detail = f"{method} is not an endpoint of {request.url.path} (see /docs)"
     return problem(exc.status_code, detail, headers=dict(exc.headers or {}) or None)

@@ -10,11 +10,19 @@ A query parameter the endpoint does not take, or one given twice, is refused too
 FastAPI ignores the first and keeps the last of the second, so `DELETE
 /api/v1/orders?sdie=buy` (a typo of `side`) cancelled the sells as well, and
 `?side=buy&side=sell` the sells only.
+
+A whole-number query parameter is taken only in the digits 0-9 (a minus sign before
+them, for the range check to refuse): Pydantic's lax mode, which FastAPI uses for query
+strings (its strict mode refuses every string), reads `1_0` as 10 (PEP 515 underscores),
+and also takes ` 10 `, `+10` and `10.0`.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import types
+import typing
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -90,8 +98,29 @@ def _query_names(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-def check_query(request: Request, known: frozenset[str]) -> None:
-    """ValidationError for a query parameter not in `known`, or given twice."""
+def _whole_number_names(dependant: Dependant) -> frozenset[str]:
+    names = {param.alias for param in dependant.query_params if _is_int(param.field_info)}
+    for sub in dependant.dependencies:
+        names |= _whole_number_names(sub)
+    return frozenset(names)
+
+
+def _is_int(field: Any) -> bool:
+    """`int` or `int | None` (bool, a subclass of int, is not a whole number here)."""
+    annotation = field.annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return int in typing.get_args(annotation)
+    return annotation is int
+
+
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+", re.ASCII)
+
+
+def check_query(
+    request: Request, known: frozenset[str], whole: frozenset[str] = frozenset()
+) -> None:
+    """ValidationError for a query parameter not in `known`, or given twice, or in
+    `whole` and not written in the digits 0-9."""
     params = request.query_params
     for name in params:
         if name not in known:
@@ -104,6 +133,12 @@ def check_query(request: Request, known: frozenset[str]) -> None:
             raise ValidationError(
                 f"query parameter {name!r} is given more than once: give it once", field=name
             )
+        if name in whole and _WHOLE_NUMBER.fullmatch(params[name]) is None:
+            raise ValidationError(
+                f"query parameter {name!r} takes a whole number written in the digits 0-9 "
+                f"(like 10); {params[name][:30]!r} is not one",
+                field=name,
+            )
 
 
 class StrictRoute(APIRoute):
@@ -114,10 +149,11 @@ class StrictRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         known = _query_names(self.dependant)
+        whole = _whole_number_names(self.dependant)
 
         async def strict(request: Request) -> Response:
             if request.scope.get("query_string"):
-                check_query(request, known)
+                check_query(request, known, whole)
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict

@@ -19,9 +19,9 @@ from energy_tui.cli.arguments import (
     key_on_command_line,
     non_utf8_argument,
     one_line,
-    without_keys,
 )
 from energy_tui.errors import DatabaseUnavailable, EnergyError
+from energy_tui.redact import without_secrets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,7 +68,7 @@ def guarded(handler: Callable[[argparse.Namespace], int | None], args: argparse.
         print("interrupted", file=sys.stderr)
         return 130
     except EnergyError as exc:
-        message = without_keys(str(exc))  # it may echo a key typed as a value
+        message = without_secrets(str(exc))  # it may echo a key typed as a value
         log.info("%s: %s", type(exc).__name__, message)
         print(f"energy-tui: {one_line(message)}", file=sys.stderr)
         return exc.exit_code

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import NoReturn
 
 from energy_tui.errors import ValidationError
+from energy_tui.redact import key_prefix_in
 from energy_tui.services import validation
 
 # argparse takes '-5' and '-.5' for values but '-1e5' or '-1,5' for an unknown option, and
@@ -41,7 +42,7 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
-        prefix = key_in_argument(message)  # "unrecognized arguments: etk_..."
+        prefix = key_prefix_in(message)  # "unrecognized arguments: etk_..."
         if prefix is not None:
             self.exit(2, f"energy-tui: {key_given_as_argument(prefix)}\n")
         line = _LABELLED.sub(r"\1 ", message)
@@ -123,23 +124,6 @@ HOW_TO_GIVE_A_KEY = (
 _KEY_OPTIONS = tuple("--api-key"[:end] for end in range(len("--api-k"), len("--api-key") + 1))
 
 
-# An API key (services.keys: `etk_` + 8 hex characters, '_', 43 secret ones), or most of
-# one (a paste cut short). The prefix is public (`key list` shows it); the rest is secret.
-_KEY_IN_TEXT = re.compile(r"(etk_[0-9a-f]{8})_[A-Za-z0-9_-]{16,}", re.ASCII)
-
-
-def key_in_argument(text: str) -> str | None:
-    """The public prefix of an API key held in `text`, else None."""
-    found = _KEY_IN_TEXT.search(text)
-    return None if found is None else found[1]
-
-
-def without_keys(text: str) -> str:
-    """`text` with each API key in it cut to its public prefix: what the user typed is
-    echoed in messages and the log, and it may be a key (`prosumer show KEY`)."""
-    return _KEY_IN_TEXT.sub(lambda found: f"{found[1]}_...", text)
-
-
 def key_as_key_file(argv: Sequence[str]) -> str | None:
     """A one-line refusal, showing only its prefix, when the value of `--api-key-file` is
     an API key instead of a file's path, else None. argparse would echo it ("'etk_...'
@@ -148,9 +132,9 @@ def key_as_key_file(argv: Sequence[str]) -> str | None:
         option, is_joined, value = arg.partition("=")
         after = argv[position - 1] if position else ""
         if is_joined and _is_key_file_option(option):
-            prefix = key_in_argument(value)
+            prefix = key_prefix_in(value)
         elif _is_key_file_option(after):
-            prefix = key_in_argument(arg)
+            prefix = key_prefix_in(arg)
         else:
             continue
         if prefix is not None:
@@ -180,13 +164,28 @@ def key_on_command_line(argv: Sequence[str]) -> str | None:
     """A one-line refusal when an argument before `--` is `--api-key` (with a value or
     not, `--api-key=KEY` too), else None. The value is never shown: it is a secret that
     is already in `ps` and the shell's history, and argparse would echo it in its own
-    messages (an unknown or ambiguous option) if it saw it first."""
-    for arg in argv:
+    messages (an unknown or ambiguous option) if it saw it first. When it is a key, the
+    refusal names its prefix and says to revoke it."""
+    for position, arg in enumerate(argv):
         if arg == "--":
             return None
-        if arg.split("=", 1)[0] in _KEY_OPTIONS:
-            return (
-                "--api-key is refused: other users of this machine can read a command "
-                "line (ps), and it stays in your shell history; " + HOW_TO_GIVE_A_KEY
-            )
+        option, is_joined, value = arg.partition("=")
+        if option in _KEY_OPTIONS:
+            if not is_joined:
+                value = argv[position + 1] if position + 1 < len(argv) else ""
+            return key_option_refusal(key_prefix_in(value))
     return None
+
+
+def key_option_refusal(prefix: str | None) -> str:
+    """Why `--api-key` is refused; with the prefix of the key it was given, to revoke."""
+    revoke = (
+        ""
+        if prefix is None
+        else f"API key {prefix} is out now, so revoke it (`energy-tui key revoke {prefix}`) "
+        "and create a new one; "
+    )
+    return (
+        "--api-key is refused: other users of this machine can read a command line (ps), "
+        f"and it stays in your shell history; {revoke}" + HOW_TO_GIVE_A_KEY
+    )

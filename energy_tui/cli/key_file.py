@@ -13,9 +13,9 @@ import sys
 from energy_tui.cli.arguments import (
     API_KEY_ENV,
     key_given_as_argument,
-    key_in_argument,
-    key_on_command_line,
+    key_option_refusal,
 )
+from energy_tui.redact import key_prefix_in
 
 STDIN = "-"
 _KEY_FILE_LIMIT = 4096  # a key is 56 characters; anything this big is the wrong file
@@ -53,8 +53,11 @@ def add_api_key_option(parser: argparse.ArgumentParser, *, for_trader: bool = Fa
 
 
 class _RefuseKeyArgument(argparse.Action):
-    def __call__(self, parser: argparse.ArgumentParser, *_: object, **__: object) -> None:
-        parser.exit(2, f"energy-tui: {key_on_command_line(['--api-key'])}\n")
+    def __call__(
+        self, parser: argparse.ArgumentParser, _: object, value: object, *__: object
+    ) -> None:
+        prefix = key_prefix_in(value) if isinstance(value, str) else None
+        parser.exit(2, f"energy-tui: {key_option_refusal(prefix)}\n")
 
 
 def read_api_key_file(path: str) -> GivenKey:
@@ -64,7 +67,7 @@ def read_api_key_file(path: str) -> GivenKey:
     not UTF-8 or a file group or others may read (when it is yours: ssh's rule for a
     private key) is refused with one line that names the file, never its content.
     """
-    prefix = key_in_argument(path)
+    prefix = key_prefix_in(path)
     if prefix is not None:  # the key itself (`cli.main` refuses it first; see there)
         raise argparse.ArgumentTypeError(key_given_as_argument(prefix, as_file=True))
     where = "'-' (standard input)" if path == STDIN else repr(path)

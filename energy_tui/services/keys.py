@@ -25,6 +25,7 @@ from energy_tui.db.identity import same_name
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import ApiKey, User, db
 from energy_tui.errors import AuthError, Conflict, NotFound, PermissionDenied, ValidationError
+from energy_tui.redact import without_secrets
 from energy_tui.services import audit, users, validation
 from energy_tui.services.context import Actor, ssh_client_ip
 from energy_tui.services.permissions import (
@@ -409,7 +410,8 @@ def _find(id_or_prefix: str) -> ApiKey:
     else:
         row = query.where(ApiKey.id == _as_uuid(text)).first()
     if row is None:
-        raise NotFound(f"no API key with id or prefix {text[:60]!r}")
+        shown = key[1] if key is not None else without_secrets(text)[:60]
+        raise NotFound(f"no API key with id or prefix {shown!r}")
     return row
 
 
@@ -417,8 +419,9 @@ def _as_uuid(text: str) -> uuid.UUID:
     try:
         return uuid.UUID(text)
     except ValueError:
+        shown = without_secrets(text)[:60]  # a key pasted with quotes around it, say
         raise ValidationError(
-            f"{text[:60]!r} is neither a key prefix (like etk_ab12cd34) nor a key id (UUID);"
+            f"{shown!r} is neither a key prefix (like etk_ab12cd34) nor a key id (UUID);"
             " `energy-tui key list` shows both",
             field="key",
         ) from None
