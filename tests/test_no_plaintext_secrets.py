@@ -163,6 +163,16 @@ def test_a_key_or_token_sent_to_the_api_is_never_repeated_logged_or_stored(api, 
         problem(api.get(f"{V1}/keys?token={token}", headers=admin), 422, "'token'"),
         problem(api.get(f"{V1}/keys?{token}=1", headers=admin), 422, "unknown query"),
     ]
+    # a trader pasting a key where a user or an owner belongs: refused, and the refusal
+    # is audited with what was asked (permission_denied rows name their target)
+    trader = key("bob", "read,trade")
+    for denied in (
+        api.put(f"{V1}/users/{unknown}/role", json={"role": "admin"}, headers=trader),
+        api.post(f"{V1}/users/{unknown}/disable", headers=trader),
+        api.get(f"{V1}/keys", params={"user": unknown}, headers=trader),
+    ):
+        assert denied.status_code == 403, denied.text
+        answers.append(denied.json())
     # a valid key, given whole, is revoked (as `energy-tui key revoke FULLKEY` does)
     revoked = api.delete(f"{V1}/keys/{valid}", headers=admin)
     assert (revoked.status_code, revoked.json()["status"]) == (200, "revoked"), revoked.text

@@ -278,3 +278,36 @@ def test_revoking_a_key_revokes_the_keys_made_with_it_and_the_notice_says_so(dat
         with pytest.raises(AuthError, match="was revoked"):
             in_db(keys.verify, made.key)
     assert in_db(keys.verify, sibling.key).username == "alice"
+
+
+def test_a_revoked_key_whose_keys_still_work_revokes_them_as_the_cli_does(database) -> None:
+    from energy_tui import clock
+    from energy_tui.db.models import ApiKey
+
+    operator = actor_for_user(in_db(get, "operator"), None)
+    root = in_db(keys.create_key, operator, "operator", "root", ["read", "trade", "manage"])
+    child = in_db(keys.create_key, in_db(keys.verify, root.key), "alice", "child", ["read"])
+
+    def revoke_root_alone() -> None:  # as a revocation before it followed the chain did
+        ApiKey.update(is_active=False, revoked_at=clock.now()).where(
+            ApiKey.id == root.info.id
+        ).execute()
+
+    in_db(revoke_root_alone)
+
+    async def scenario() -> None:
+        app = app_for(*database)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            screen = await open_keys(pilot, "operator")
+            table = screen.query_one("#keys", Table)
+            table.move_cursor(row=table.get_row_index(str(root.info.id)))
+            await pilot.press("x")
+            await settle(pilot)
+            assert isinstance(app.screen, Confirm)
+            assert "1 key(s) made with it still work" in app.screen.detail
+            await pilot.press("y")
+            await settle(pilot)
+
+    asyncio.run(scenario())
+    with pytest.raises(AuthError, match="was revoked"):
+        in_db(keys.verify, child.key)

@@ -20,6 +20,7 @@ from energy_tui.db.identity import same_text
 from energy_tui.db.locking import for_update
 from energy_tui.db.models import AuditLog, AuditSecret, User, db
 from energy_tui.errors import ValidationError
+from energy_tui.redact import without_secrets
 from energy_tui.services import validation
 from energy_tui.services.context import Actor
 from energy_tui.terms import SINCE_FORMS
@@ -119,11 +120,15 @@ def encode(data: dict[str, Any]) -> str:
     not `"M\\u00fcller"`), as PostgreSQL's `to_json` writes it in the server functions
     (migration 0014) and as the platform's other services write their JSON: the same
     action reads the same on every backend, and an operator's SQL finds a name as typed.
-    Rows written before kept the escapes; both are the same JSON."""
+    Rows written before kept the escapes; both are the same JSON.
+
+    What a user typed may be a pasted API key or login token (a refusal names its
+    target: `prosumer show KEY`, `PUT /users/KEY/role`): it is stored cut to the key's
+    public prefix (`redact.without_secrets`), as answers and logs show it."""
     text = json.dumps(
         {key: _plain(value) for key, value in data.items()}, sort_keys=True, ensure_ascii=False
     )
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return without_secrets(_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -223,14 +223,25 @@ class KeysScreen(DataScreen):
         if key is None:
             self.notify("No key selected.", severity="warning")
             return
-        if key.status == "revoked":
+        # a revoked key whose keys still work (revoked before revocation followed them):
+        # the service revokes what is left of the chain, as the CLI and the API do
+        left = [
+            k
+            for k in self.listed.values()
+            if key.prefix and k.made_by == key.prefix and k.status == "active"
+        ]
+        if key.status == "revoked" and not left:
             self.notify(f"{key.prefix} is already revoked.", severity="warning")
             return
         detail = f"{key.prefix} · {key.name} · owner {key.owner} · {', '.join(key.permissions)}"
         if key.made_by:
             detail += f" · made by {key.made_by}"
-        detail += "\nScripts that use it stop working at once, and so do the keys made with it."
-        question = "Revoke this API key?"
+        if key.status == "revoked":
+            detail += f"\nIt is revoked; {len(left)} key(s) made with it still work: they stop."
+            question = "Revoke the keys made with this API key?"
+        else:
+            detail += "\nScripts that use it stop working at once, and so do the keys made with it."
+            question = "Revoke this API key?"
         self.app.push_screen(
             Confirm(question, detail, yes="Revoke"), lambda yes: self._revoke(key, yes)
         )
