@@ -32,6 +32,18 @@ async def open_keys(pilot, username: str) -> KeysScreen:
     return await open_screen(pilot, username, "f5", KeysScreen)
 
 
+async def ask_to_revoke(pilot, username: str, key_id) -> Confirm:
+    """Open the keys screen as `username`, select the key `key_id` and press x: the
+    confirmation it asks."""
+    screen = await open_keys(pilot, username)
+    table = screen.query_one("#keys", Table)
+    table.move_cursor(row=table.get_row_index(str(key_id)))
+    await pilot.press("x")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, Confirm)
+    return pilot.app.screen
+
+
 async def create_key(pilot, name: str, expiry: str | None = None) -> None:
     await pilot.press("n")
     await settle(pilot)
@@ -248,13 +260,8 @@ def test_revoking_a_key_revokes_the_keys_made_with_it_and_the_notice_says_so(dat
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            screen = await open_keys(pilot, "operator")
-            table = screen.query_one("#keys", Table)
-            table.move_cursor(row=table.get_row_index(str(root.info.id)))
-            await pilot.press("x")
-            await settle(pilot)
-            assert isinstance(app.screen, Confirm)
-            assert "and so do the keys made with it" in app.screen.detail
+            confirm = await ask_to_revoke(pilot, "operator", root.info.id)
+            assert "and so do the keys made with it" in confirm.detail
             await pilot.press("y")
             await settle(pilot)
             notices = [str(n.message) for n in app._notifications]
@@ -298,13 +305,8 @@ def test_a_revoked_key_whose_keys_still_work_revokes_them_as_the_cli_does(databa
     async def scenario() -> None:
         app = app_for(*database)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
-            screen = await open_keys(pilot, "operator")
-            table = screen.query_one("#keys", Table)
-            table.move_cursor(row=table.get_row_index(str(root.info.id)))
-            await pilot.press("x")
-            await settle(pilot)
-            assert isinstance(app.screen, Confirm)
-            assert "1 key(s) made with it still work" in app.screen.detail
+            confirm = await ask_to_revoke(pilot, "operator", root.info.id)
+            assert "1 key(s) made with it still work" in confirm.detail
             await pilot.press("y")
             await settle(pilot)
 
