@@ -118,15 +118,21 @@ async def test_tab_shift_tab_and_enter_walk_the_fields_of_a_form_in_a_burst(data
         }
 
 
+async def open_form(pilot, username: str, fkey: str, screen: type, key: str) -> FormModal:
+    """Log in as `username`, open `screen` with `fkey` and its form with `key`."""
+    await open_screen(pilot, username, fkey, screen)
+    await pilot.press(key)
+    await settle(pilot)
+    form = pilot.app.screen
+    assert isinstance(form, FormModal)
+    return form
+
+
 @sync
 async def test_the_password_form_takes_a_burst_with_tab_and_enter(database) -> None:
     app = app_for(*database)
     async with app.run_test(size=SIZE) as pilot:
-        await open_screen(pilot, "alice", "f4", AccountScreen)
-        await pilot.press("p")
-        await settle(pilot)
-        form = app.screen
-        assert isinstance(form, FormModal)
+        form = await open_form(pilot, "alice", "f4", AccountScreen, "p")
         await burst(pilot, *_split(["ali-pass1", "tab", "new-pass-1", "enter", "new-pass-X"]))
         await burst(pilot, "backspace", "1")
         assert values(form) == {"current": "ali-pass1", "new": "new-pass-1", "again": "new-pass-1"}
@@ -136,11 +142,7 @@ async def test_the_password_form_takes_a_burst_with_tab_and_enter(database) -> N
 async def test_the_key_form_takes_a_burst_with_tab(database) -> None:
     app = app_for(*database)
     async with app.run_test(size=SIZE) as pilot:
-        await open_screen(pilot, "admin", "f5", KeysScreen)
-        await pilot.press("n")
-        await settle(pilot)
-        form = app.screen
-        assert isinstance(form, FormModal)
+        form = await open_form(pilot, "admin", "f5", KeysScreen, "n")
         await burst(pilot, *_split(["backupX", "backspace", "s", "tab", "end", "-bot"]))
         assert values(form)["name"] == "backups"
         assert values(form)["owner"] == "admin-bot"
