@@ -90,8 +90,6 @@ TRADE_COLUMNS = [
     "taker",
 ]
 STATS_COLUMNS = ["date", "trades", "volume", "vwap", "high", "low", "open_buys", "open_sells"]
-_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 SIZES = ("prosumer", "order", "trade")
 
 
@@ -127,13 +125,10 @@ def moment(raw: str | None, label: str, now: dt.datetime, *, through: bool = Fal
     text = (raw or "").strip()
     if not text:
         return None
-    ago = _AGO.fullmatch(text.lower())
     try:
-        if ago is not None:
-            return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
         if through and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
             return day_after(dt.datetime.fromisoformat(text))
-        return validation.naive_utc(dt.datetime.fromisoformat(text.upper()))
+        return validation.moment_back(text, now)
     except OverflowError:  # `999999w` ago, or an offset taking the moment out of the calendar
         raise ValidationError(
             f"{label} {text[:40]!r} is out of range: {validation.CALENDAR}", field=label

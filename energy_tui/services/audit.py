@@ -241,8 +241,6 @@ EVENT_TYPES = (
     "price_alert_added",
     "price_alert_removed",
 )
-_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
 
 
 def parse_since(raw: str | None, now: dt.datetime, label: str = "since") -> dt.datetime | None:
@@ -252,11 +250,8 @@ def parse_since(raw: str | None, now: dt.datetime, label: str = "since") -> dt.d
     if not text:
         return None
     field = label.lstrip("-")  # the API's query parameter, the CLI's option without --
-    ago = _AGO.fullmatch(text)
     try:
-        if ago is not None:
-            return now - dt.timedelta(**{_UNITS[ago[2]]: int(ago[1])})
-        return validation.naive_utc(dt.datetime.fromisoformat(text.upper()))
+        return validation.moment_back(text, now)
     except OverflowError:  # `999999w` ago, or an offset taking the moment out of the calendar
         raise ValidationError(
             f"{label} {typed[:40]!r} is out of range: {validation.CALENDAR}", field=field

@@ -182,6 +182,20 @@ def naive_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
+_AGO = re.compile(r"([0-9]{1,6})\s*([wdhm])", re.ASCII)  # never `٣h`: what was typed is used
+_AGO_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+
+
+def moment_back(text: str, now: dt.datetime) -> dt.datetime:
+    """A filter's moment: a span back from `now` (`7d`, `3 h`), else an ISO date or
+    date-time (an offset converted to naive UTC). OverflowError when it leaves the
+    calendar, ValueError when it is neither: callers refuse it in their own words."""
+    ago = _AGO.fullmatch(text.lower())
+    if ago is not None:
+        return now - dt.timedelta(**{_AGO_UNITS[ago[2]]: int(ago[1])})
+    return naive_utc(dt.datetime.fromisoformat(text.upper()))
+
+
 def expiry(raw: str, now: dt.datetime, label: str = "expiry") -> dt.datetime:
     """A future moment: a duration from now (`90s`, `30m`, `2h`, `90d`, `2w`) or an ISO date
     or date-time in UTC (`2027-01-31`, `2027-01-31T18:00`)."""
